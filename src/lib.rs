@@ -1,0 +1,5 @@
+//! rmq-registrar: keeps an Apache RocketMQ broker registered with its NameServers.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod protocol;
