@@ -115,8 +115,8 @@ impl Decoder for FrameCodec {
                 available: frame.len(),
             });
         }
-        let serialize_type =
-            SerializeType::from_code(type_byte).ok_or(FrameError::UnknownSerializeType(type_byte))?;
+        let serialize_type = SerializeType::from_code(type_byte)
+            .ok_or(FrameError::UnknownSerializeType(type_byte))?;
         let header_bytes = frame.split_to(header_len);
         let mut cmd = match serialize_type {
             SerializeType::Json => header::decode_json(&header_bytes)?,

@@ -67,7 +67,10 @@ const V2_HEX: &str = "000000810100007d 0068 00 01df 00000002 00000000 00000000 0
 #[test]
 fn golden_v1_register_json() {
     assert_eq!(v1_body().len(), 599);
-    assert_eq!(crc32fast::hash(v1_body().as_bytes()) & 0x7FFF_FFFF, 1862014353);
+    assert_eq!(
+        crc32fast::hash(v1_body().as_bytes()) & 0x7FFF_FFFF,
+        1862014353
+    );
     let bytes = encode_to_vec(&v1_command()).unwrap();
     assert_eq!(bytes.len(), 933);
     assert_eq!(&bytes[..8], &hex("000003a1 00000146")[..]);
@@ -144,18 +147,33 @@ fn frame(mark: u32, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn malformed_inputs_are_typed_errors() {
-    assert!(matches!(decode_all(&hex("00000002 0000")), Err(FrameError::TooShort(2))));
-    assert!(matches!(decode_all(&hex("ffffffff 00000000")), Err(FrameError::TooShort(-1))));
-    assert!(matches!(decode_all(&hex("7fffffff")), Err(FrameError::TooLong { .. })));
+    assert!(matches!(
+        decode_all(&hex("00000002 0000")),
+        Err(FrameError::TooShort(2))
+    ));
+    assert!(matches!(
+        decode_all(&hex("ffffffff 00000000")),
+        Err(FrameError::TooShort(-1))
+    ));
+    assert!(matches!(
+        decode_all(&hex("7fffffff")),
+        Err(FrameError::TooLong { .. })
+    ));
     assert!(matches!(
         decode_all(&frame(0x0000_0010, b"{}")),
-        Err(FrameError::HeaderTooLong { header: 16, available: 2 })
+        Err(FrameError::HeaderTooLong {
+            header: 16,
+            available: 2
+        })
     ));
     assert!(matches!(
         decode_all(&frame(0x0200_0002, b"{}")),
         Err(FrameError::UnknownSerializeType(2))
     ));
-    assert!(matches!(decode_all(&frame(0x0000_0003, b"{x}")), Err(FrameError::Json(_))));
+    assert!(matches!(
+        decode_all(&frame(0x0000_0003, b"{x}")),
+        Err(FrameError::Json(_))
+    ));
     assert!(matches!(
         decode_all(&frame(0x0100_0004, &[0, 1, 0, 0])),
         Err(FrameError::Truncated(_))
@@ -164,7 +182,10 @@ fn malformed_inputs_are_typed_errors() {
     let mut bin = hex("0000 00 0000 00000000 00000000 00000002 fffe 00000000");
     let n = bin.len() as u32;
     bin = frame(0x0100_0000 | n, &bin);
-    assert!(matches!(decode_all(&bin), Err(FrameError::InvalidUtf8("remark"))));
+    assert!(matches!(
+        decode_all(&bin),
+        Err(FrameError::InvalidUtf8("remark"))
+    ));
     // Negative remark length.
     let neg = hex("0000 00 0000 00000000 00000000 ffffffff 00000000");
     let n = neg.len() as u32;
@@ -179,7 +200,13 @@ fn oversized_prefix_rejected_before_allocating() {
     let mut codec = FrameCodec::new(1024);
     let mut buf = BytesMut::from(&hex("00000400")[..]); // 1024 + 4 > 1024
     let cap = buf.capacity();
-    assert!(matches!(codec.decode(&mut buf), Err(FrameError::TooLong { len: 1028, max: 1024 })));
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLong {
+            len: 1028,
+            max: 1024
+        })
+    ));
     assert_eq!(buf.capacity(), cap);
 }
 
@@ -188,7 +215,10 @@ fn encoder_refuses_frames_over_the_limit() {
     let mut codec = FrameCodec::new(64);
     let cmd = RemotingCommand::request(1).with_body(vec![0u8; 100]);
     let mut buf = BytesMut::new();
-    assert!(matches!(codec.encode(&cmd, &mut buf), Err(FrameError::TooLong { .. })));
+    assert!(matches!(
+        codec.encode(&cmd, &mut buf),
+        Err(FrameError::TooLong { .. })
+    ));
     assert!(buf.is_empty());
 }
 
@@ -205,8 +235,8 @@ fn arb_command() -> impl Strategy<Value = RemotingCommand> {
         any::<bool>(),
         proptest::option::of(proptest::collection::vec(any::<u8>(), 1..64)),
     )
-        .prop_map(|(code, lang, version, opaque, flag, remark, ext, binary, body)| {
-            RemotingCommand {
+        .prop_map(
+            |(code, lang, version, opaque, flag, remark, ext, binary, body)| RemotingCommand {
                 code: code.into(),
                 language: LanguageCode(lang),
                 version: version.into(),
@@ -214,10 +244,14 @@ fn arb_command() -> impl Strategy<Value = RemotingCommand> {
                 flag,
                 remark,
                 ext_fields: ext,
-                serialize_type: if binary { SerializeType::RocketMq } else { SerializeType::Json },
+                serialize_type: if binary {
+                    SerializeType::RocketMq
+                } else {
+                    SerializeType::Json
+                },
                 body: body.map(Into::into),
-            }
-        })
+            },
+        )
 }
 
 proptest! {

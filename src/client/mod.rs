@@ -1,0 +1,651 @@
+//! Async RocketMQ remoting client: one connection per address, matched by opaque.
+
+mod connection;
+mod dispatch;
+mod error;
+mod pending;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use connection::ConnHandle;
+use dispatch::{lock, ProcessorEntry, ProcessorTable};
+pub use dispatch::{
+    ChannelEvent, ChannelEventKind, ChannelEventListener, ProcessFuture, RequestProcessor, RpcHook,
+};
+pub use error::ClientError;
+use pending::{Pending, PendingTable};
+
+use crate::protocol::frame::encode_to_vec;
+use crate::protocol::{RemotingCommand, DEFAULT_MAX_FRAME};
+
+/// Capacity of the channel-event queue (as Java's NettyEventExecuter).
+pub const EVENT_QUEUE_CAPACITY: usize = 10_000;
+
+/// Client settings; the defaults are Java 5.x's.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Close a connection with no read or write for this long.
+    pub idle_timeout: Duration,
+    /// Concurrent async requests.
+    pub async_permits: usize,
+    /// Concurrent oneway requests being written.
+    pub oneway_permits: usize,
+    /// Largest frame accepted or sent, length prefix included.
+    pub max_frame: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            connect_timeout: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(120),
+            async_permits: 65_535,
+            oneway_permits: 65_535,
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+}
+
+/// Counters the client keeps about itself.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Channel events dropped because the listener's queue was full.
+    pub events_dropped: AtomicU64,
+    /// Replies whose opaque matched no waiter.
+    pub unknown_replies: AtomicU64,
+    /// Requests failed by the response-table sweeper.
+    pub swept_timeouts: AtomicU64,
+    /// TCP connections opened.
+    pub connects: AtomicU64,
+}
+
+type ConnectResult = Result<Arc<ConnHandle>, ClientError>;
+
+enum Slot {
+    Connected(Arc<ConnHandle>),
+    Connecting {
+        id: u64,
+        attempt: Shared<BoxFuture<'static, ConnectResult>>,
+    },
+}
+
+#[derive(Default)]
+struct NameServers {
+    list: Vec<String>,
+    chosen: Option<String>,
+}
+
+pub(crate) struct Inner {
+    config: ClientConfig,
+    conns: Mutex<HashMap<String, Slot>>,
+    pending: Mutex<PendingTable>,
+    async_permits: Arc<Semaphore>,
+    oneway_permits: Arc<Semaphore>,
+    namesrv: RwLock<NameServers>,
+    namesrv_index: AtomicUsize,
+    namesrv_lock: tokio::sync::Mutex<()>,
+    hook: RwLock<Option<Arc<dyn RpcHook>>>,
+    processors: Mutex<ProcessorTable>,
+    events: Option<mpsc::Sender<ChannelEvent>>,
+    stats: ClientStats,
+    shutdown: CancellationToken,
+    next_conn_id: AtomicU64,
+}
+
+/// The remoting client. Cheap to clone; all clones share connections and the response table.
+#[derive(Clone)]
+pub struct RemotingClient {
+    inner: Arc<Inner>,
+}
+
+impl RemotingClient {
+    /// A client with `config`; events go to `listener` when one is given.
+    pub fn new(config: ClientConfig, listener: Option<Arc<dyn ChannelEventListener>>) -> Self {
+        let events = listener.map(|l| {
+            let (tx, mut rx) = mpsc::channel::<ChannelEvent>(EVENT_QUEUE_CAPACITY);
+            tokio::spawn(async move {
+                while let Some(ev) = rx.recv().await {
+                    l.on_event(ev);
+                }
+            });
+            tx
+        });
+        let inner = Inner {
+            async_permits: Arc::new(Semaphore::new(config.async_permits)),
+            oneway_permits: Arc::new(Semaphore::new(config.oneway_permits)),
+            config,
+            conns: Mutex::default(),
+            pending: Mutex::default(),
+            namesrv: RwLock::default(),
+            namesrv_index: AtomicUsize::new(fastrand::usize(0..999)),
+            namesrv_lock: tokio::sync::Mutex::new(()),
+            hook: RwLock::new(None),
+            processors: Mutex::default(),
+            events,
+            stats: ClientStats::default(),
+            shutdown: CancellationToken::new(),
+            next_conn_id: AtomicU64::new(1),
+        };
+        RemotingClient {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Spawns the 1-second response-table sweeper; it stops at [`shutdown`](Self::shutdown).
+    pub fn start(&self) {
+        let me = self.clone();
+        tokio::spawn(async move { me.run_sweeper().await });
+    }
+
+    /// Runs the response-table sweeper until shutdown (for callers that supervise it).
+    pub async fn run_sweeper(&self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => return,
+                _ = tick.tick() => { self.sweep_response_table(); }
+            }
+        }
+    }
+
+    /// Fails every waiter past its deadline with a timeout; returns how many.
+    pub fn sweep_response_table(&self) -> usize {
+        let expired = lock(&self.inner.pending).take_expired(Instant::now());
+        let n = expired.len();
+        for p in expired {
+            let err = ClientError::Timeout {
+                addr: p.addr.clone(),
+                timeout: p.timeout,
+            };
+            tracing::debug!(addr = %p.addr, "request expired in the response table");
+            p.finish(Err(err));
+        }
+        self.inner
+            .stats
+            .swept_timeouts
+            .fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+
+    /// Stops the sweeper, closes every connection and fails in-flight requests at once.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        let conns: Vec<Slot> = lock(&self.inner.conns).drain().map(|(_, s)| s).collect();
+        for slot in conns {
+            if let Slot::Connected(c) = slot {
+                c.close();
+            }
+        }
+        for p in lock(&self.inner.pending).take_all() {
+            p.finish(Err(ClientError::Shutdown));
+        }
+    }
+
+    /// Installs the RPC hook.
+    pub fn register_rpc_hook(&self, hook: Arc<dyn RpcHook>) {
+        let mut h = self
+            .inner
+            .hook
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *h = Some(hook);
+    }
+
+    /// Routes server requests with `code` to `processor`, at most `pool` at a time.
+    pub fn register_processor(&self, code: i32, processor: Arc<dyn RequestProcessor>, pool: usize) {
+        let entry = ProcessorEntry {
+            processor,
+            pool: Arc::new(Semaphore::new(pool)),
+        };
+        lock(&self.inner.processors).by_code.insert(code, entry);
+    }
+
+    /// Handles server requests no other processor claims.
+    pub fn register_default_processor(&self, processor: Arc<dyn RequestProcessor>, pool: usize) {
+        let entry = ProcessorEntry {
+            processor,
+            pool: Arc::new(Semaphore::new(pool)),
+        };
+        lock(&self.inner.processors).default = Some(entry);
+    }
+
+    /// Counters about this client.
+    pub fn stats(&self) -> &ClientStats {
+        &self.inner.stats
+    }
+
+    /// Requests waiting for a reply.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.inner.pending).len()
+    }
+
+    /// Addresses with a live connection.
+    pub fn connected_addrs(&self) -> Vec<String> {
+        let conns = lock(&self.inner.conns);
+        let mut v: Vec<String> = conns
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Connected(c) if c.is_ok()))
+            .map(|(a, _)| a.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// True when a live connection to `addr` exists.
+    pub fn is_connected(&self, addr: &str) -> bool {
+        self.inner.live(addr).is_some()
+    }
+
+    /// Closes the connection to `addr`, failing its waiters.
+    pub fn close_connection(&self, addr: &str) {
+        if let Some(Slot::Connected(c)) = lock(&self.inner.conns).remove(addr) {
+            c.close();
+        }
+    }
+
+    /// Replaces the NameServer list when its membership changed (then shuffled); true if it did.
+    pub fn update_name_server_list(&self, addrs: Vec<String>) -> bool {
+        if addrs.is_empty() {
+            return false;
+        }
+        let mut ns = self
+            .inner
+            .namesrv
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let old: HashSet<&String> = ns.list.iter().collect();
+        let new: HashSet<&String> = addrs.iter().collect();
+        if old == new {
+            return false;
+        }
+        let mut addrs = addrs;
+        fastrand::shuffle(&mut addrs);
+        if ns.chosen.as_ref().is_some_and(|c| !addrs.contains(c)) {
+            ns.chosen = None;
+        }
+        ns.list = addrs;
+        true
+    }
+
+    /// The current NameServer list.
+    pub fn name_server_list(&self) -> Vec<String> {
+        self.inner
+            .namesrv
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .list
+            .clone()
+    }
+
+    /// The NameServer currently chosen for calls without an address.
+    pub fn chosen_name_server(&self) -> Option<String> {
+        self.inner
+            .namesrv
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .chosen
+            .clone()
+    }
+
+    /// Sends `request` and waits up to `timeout` for its reply (`addr` None: a NameServer).
+    pub async fn invoke_sync(
+        &self,
+        addr: Option<&str>,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        let fut = self.send_tracked(addr, request, timeout, None).await?;
+        fut.await
+    }
+
+    /// Sends `request` under an async permit; the returned future resolves with the reply,
+    /// a timeout (from the sweeper) or the connection's death.
+    pub async fn invoke_async(
+        &self,
+        addr: Option<&str>,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<
+        impl Future<Output = Result<RemotingCommand, ClientError>> + Send + 'static,
+        ClientError,
+    > {
+        let permit = acquire(&self.inner.async_permits, timeout).await?;
+        self.send_tracked(addr, request, timeout, Some(permit))
+            .await
+    }
+
+    /// As [`invoke_async`](Self::invoke_async), delivering the outcome to `callback` on its own task.
+    pub async fn invoke_async_callback<F>(
+        &self,
+        addr: Option<&str>,
+        request: RemotingCommand,
+        timeout: Duration,
+        callback: F,
+    ) -> Result<(), ClientError>
+    where
+        F: FnOnce(Result<RemotingCommand, ClientError>) + Send + 'static,
+    {
+        let fut = self.invoke_async(addr, request, timeout).await?;
+        tokio::spawn(async move { callback(fut.await) });
+        Ok(())
+    }
+
+    /// Writes `request` marked oneway under a oneway permit; no reply is awaited.
+    pub async fn invoke_oneway(
+        &self,
+        addr: Option<&str>,
+        mut request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        request.mark_oneway();
+        let _permit = acquire(&self.inner.oneway_permits, timeout).await?;
+        let conn = self.inner.connection(addr).await?;
+        let hook = self.inner.hook();
+        if let Some(h) = &hook {
+            h.before_request(&conn.addr, &mut request);
+        }
+        let bytes = encode_to_vec(&request).map_err(|e| ClientError::Encode(Arc::new(e)))?;
+        let written = conn.send(bytes.into());
+        match tokio::time::timeout(timeout.max(Duration::from_millis(1)), written).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(source))) => Err(self.inner.send_failed(&conn, Some(source))),
+            Ok(Err(_)) => Err(self.inner.send_failed(&conn, None)),
+            Err(_) => Err(ClientError::Timeout {
+                addr: conn.addr.clone(),
+                timeout,
+            }),
+        }
+    }
+
+    /// Registers a waiter, writes the request and returns the future of its reply.
+    async fn send_tracked(
+        &self,
+        addr: Option<&str>,
+        mut request: RemotingCommand,
+        timeout: Duration,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<
+        impl Future<Output = Result<RemotingCommand, ClientError>> + Send + 'static,
+        ClientError,
+    > {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let conn = self.inner.connection(addr).await?;
+        let hook = self.inner.hook();
+        if let Some(h) = &hook {
+            h.before_request(&conn.addr, &mut request);
+        }
+        let bytes = encode_to_vec(&request).map_err(|e| ClientError::Encode(Arc::new(e)))?;
+        let (tx, rx) = oneshot::channel();
+        let opaque = request.opaque;
+        let entry = Pending {
+            conn_id: conn.id,
+            addr: conn.addr.clone(),
+            deadline,
+            timeout,
+            tx,
+            _permit: permit,
+        };
+        lock(&self.inner.pending).insert(opaque, entry);
+        let guard = PendingGuard {
+            inner: self.inner.clone(),
+            opaque,
+        };
+        let written = conn.send(bytes.into());
+        match tokio::time::timeout_at(deadline, written).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(source))) => return Err(self.inner.send_failed(&conn, Some(source))),
+            Ok(Err(_)) => return Err(self.inner.send_failed(&conn, None)),
+            Err(_) => {
+                return Err(ClientError::Timeout {
+                    addr: conn.addr.clone(),
+                    timeout,
+                })
+            }
+        }
+        let addr = conn.addr.clone();
+        Ok(async move {
+            let _guard = guard;
+            let outcome = match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(_)) => Err(ClientError::ConnectionClosed { addr: addr.clone() }),
+                Err(_) => Err(ClientError::Timeout {
+                    addr: addr.clone(),
+                    timeout,
+                }),
+            };
+            if let (Some(h), Ok(resp)) = (&hook, &outcome) {
+                h.after_response(&addr, &request, Some(resp));
+            }
+            outcome
+        })
+    }
+}
+
+/// Removes a waiter from the table when its caller stops waiting, whatever the reason.
+struct PendingGuard {
+    inner: Arc<Inner>,
+    opaque: i32,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        lock(&self.inner.pending).remove(self.opaque);
+    }
+}
+
+/// Takes a permit: at once when `timeout` is zero, else waiting up to `timeout`.
+async fn acquire(
+    sem: &Arc<Semaphore>,
+    timeout: Duration,
+) -> Result<OwnedSemaphorePermit, ClientError> {
+    if timeout.is_zero() {
+        return sem
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ClientError::TooManyRequests);
+    }
+    match tokio::time::timeout(timeout, sem.clone().acquire_owned()).await {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(_)) => Err(ClientError::Shutdown),
+        Err(_) => Err(ClientError::PermitTimeout(timeout)),
+    }
+}
+
+impl Inner {
+    fn hook(&self) -> Option<Arc<dyn RpcHook>> {
+        self.hook
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn send_failed(&self, conn: &ConnHandle, source: Option<Arc<std::io::Error>>) -> ClientError {
+        conn.close();
+        let source = source.unwrap_or_else(|| {
+            Arc::new(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "connection closed",
+            ))
+        });
+        ClientError::Send {
+            addr: conn.addr.clone(),
+            source,
+        }
+    }
+
+    fn live(&self, addr: &str) -> Option<Arc<ConnHandle>> {
+        match lock(&self.conns).get(addr) {
+            Some(Slot::Connected(c)) if c.is_ok() => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// The connection for `addr`, or for the chosen NameServer when `addr` is None.
+    async fn connection(
+        self: &Arc<Self>,
+        addr: Option<&str>,
+    ) -> Result<Arc<ConnHandle>, ClientError> {
+        if self.shutdown.is_cancelled() {
+            return Err(ClientError::Shutdown);
+        }
+        match addr {
+            Some(a) => self.connect(a).await,
+            None => self.name_server_connection().await,
+        }
+    }
+
+    /// Sticks to the chosen NameServer while healthy, else tries the others round-robin.
+    async fn name_server_connection(self: &Arc<Self>) -> Result<Arc<ConnHandle>, ClientError> {
+        if let Some(c) = self.chosen_live() {
+            return Ok(c);
+        }
+        let _one_at_a_time = self.namesrv_lock.lock().await;
+        if let Some(c) = self.chosen_live() {
+            return Ok(c);
+        }
+        let list = self
+            .namesrv
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .list
+            .clone();
+        let mut last = ClientError::NoNameServer;
+        for _ in 0..list.len() {
+            let i = self
+                .namesrv_index
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1)
+                % list.len();
+            let addr = &list[i];
+            self.namesrv
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .chosen = Some(addr.clone());
+            match self.connect(addr).await {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::info!(%addr, error = %e, "NameServer unreachable, trying the next");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    fn chosen_live(&self) -> Option<Arc<ConnHandle>> {
+        let chosen = self
+            .namesrv
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .chosen
+            .clone()?;
+        self.live(&chosen)
+    }
+
+    /// Gets or opens the connection to `addr`; concurrent callers share one connect attempt.
+    async fn connect(self: &Arc<Self>, addr: &str) -> Result<Arc<ConnHandle>, ClientError> {
+        let (id, attempt) = {
+            let mut conns = lock(&self.conns);
+            match conns.get(addr) {
+                Some(Slot::Connected(c)) if c.is_ok() => return Ok(c.clone()),
+                Some(Slot::Connecting { id, attempt }) => (*id, attempt.clone()),
+                _ => {
+                    let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+                    let attempt = open(Arc::downgrade(self), id, addr.to_string())
+                        .boxed()
+                        .shared();
+                    conns.insert(
+                        addr.to_string(),
+                        Slot::Connecting {
+                            id,
+                            attempt: attempt.clone(),
+                        },
+                    );
+                    (id, attempt)
+                }
+            }
+        };
+        let result = attempt.await;
+        let mut conns = lock(&self.conns);
+        if matches!(conns.get(addr), Some(Slot::Connecting { id: cur, .. }) if *cur == id) {
+            match &result {
+                Ok(c) => conns.insert(addr.to_string(), Slot::Connected(c.clone())),
+                Err(_) => conns.remove(addr),
+            };
+        }
+        result
+    }
+
+    /// Forgets a dead connection and fails everyone waiting on it.
+    pub(crate) fn connection_closed(&self, conn: &ConnHandle) {
+        {
+            let mut conns = lock(&self.conns);
+            if matches!(conns.get(&conn.addr), Some(Slot::Connected(c)) if c.id == conn.id) {
+                conns.remove(&conn.addr);
+            }
+        }
+        let failed = lock(&self.pending).take_conn(conn.id);
+        for p in failed {
+            p.finish(Err(ClientError::ConnectionClosed {
+                addr: conn.addr.clone(),
+            }));
+        }
+    }
+
+    /// Hands a reply to its waiter; replies nobody waits for are logged and dropped.
+    pub(crate) fn response_received(&self, resp: RemotingCommand, addr: &str) {
+        let waiter = lock(&self.pending).remove(resp.opaque);
+        match waiter {
+            Some(p) => p.finish(Ok(resp)),
+            None => {
+                self.stats.unknown_replies.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%addr, opaque = resp.opaque, code = resp.code, "reply for no pending request, dropped");
+            }
+        }
+    }
+}
+
+async fn open(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectResult {
+    let Some(strong) = inner.upgrade() else {
+        return Err(ClientError::Shutdown);
+    };
+    let timeout = strong.config.connect_timeout;
+    drop(strong);
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr.as_str())).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return Err(ClientError::Connect {
+                addr,
+                source: Arc::new(e),
+            })
+        }
+        Err(_) => return Err(ClientError::ConnectTimeout { addr, timeout }),
+    };
+    // Small request/response frames: latency matters more than packet count.
+    let _ = stream.set_nodelay(true);
+    let Some(inner) = inner.upgrade() else {
+        return Err(ClientError::Shutdown);
+    };
+    if inner.shutdown.is_cancelled() {
+        return Err(ClientError::Shutdown);
+    }
+    inner.stats.connects.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(%addr, id, "connected");
+    let handle = connection::spawn(&inner, id, addr.clone(), stream);
+    inner.emit(ChannelEventKind::Connect, &addr);
+    Ok(handle)
+}

@@ -1,0 +1,154 @@
+//! The response table: requests waiting for a reply, keyed by opaque.
+
+use std::collections::HashMap;
+
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use tokio::time::Instant;
+
+use super::error::ClientError;
+use crate::protocol::RemotingCommand;
+
+/// What a waiter eventually receives.
+pub type Outcome = Result<RemotingCommand, ClientError>;
+
+/// One request waiting for its reply.
+pub struct Pending {
+    /// Connection the request went out on.
+    pub conn_id: u64,
+    /// Peer address, for error messages.
+    pub addr: String,
+    /// When the sweeper gives up on it.
+    pub deadline: Instant,
+    /// The call's own timeout, for the error it gets.
+    pub timeout: std::time::Duration,
+    /// Where the outcome goes.
+    pub tx: oneshot::Sender<Outcome>,
+    /// Async permit; released when the entry is dropped, so exactly once.
+    pub _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Pending {
+    /// Delivers the outcome; the permit is released as `self` drops.
+    pub fn finish(self, outcome: Outcome) {
+        // The waiter may have gone away (dropped future); nothing is owed to it then.
+        let _ = self.tx.send(outcome);
+    }
+}
+
+/// Requests in flight, by opaque.
+#[derive(Default)]
+pub struct PendingTable {
+    map: HashMap<i32, Pending>,
+}
+
+impl PendingTable {
+    /// Adds a waiter.
+    pub fn insert(&mut self, opaque: i32, p: Pending) {
+        self.map.insert(opaque, p);
+    }
+
+    /// Removes a waiter, if still there.
+    pub fn remove(&mut self, opaque: i32) -> Option<Pending> {
+        self.map.remove(&opaque)
+    }
+
+    /// Number of waiters.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Removes every waiter whose deadline has passed at `now`.
+    pub fn take_expired(&mut self, now: Instant) -> Vec<Pending> {
+        self.take_where(|p| p.deadline <= now)
+    }
+
+    /// Removes every waiter on connection `conn_id`.
+    pub fn take_conn(&mut self, conn_id: u64) -> Vec<Pending> {
+        self.take_where(|p| p.conn_id == conn_id)
+    }
+
+    /// Removes every waiter.
+    pub fn take_all(&mut self) -> Vec<Pending> {
+        self.map.drain().map(|(_, p)| p).collect()
+    }
+
+    fn take_where(&mut self, pred: impl Fn(&Pending) -> bool) -> Vec<Pending> {
+        let keys: Vec<i32> = self
+            .map
+            .iter()
+            .filter(|(_, p)| pred(p))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| self.map.remove(&k))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    fn entry(
+        conn_id: u64,
+        deadline: Instant,
+        sem: &Arc<Semaphore>,
+    ) -> (Pending, oneshot::Receiver<Outcome>) {
+        let (tx, rx) = oneshot::channel();
+        let permit = sem.clone().try_acquire_owned().ok();
+        (
+            Pending {
+                conn_id,
+                addr: "a:1".into(),
+                deadline,
+                timeout: Duration::from_secs(1),
+                tx,
+                _permit: permit,
+            },
+            rx,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sweep_takes_only_expired_and_releases_permits() {
+        let sem = Arc::new(Semaphore::new(2));
+        let now = Instant::now();
+        let mut t = PendingTable::default();
+        let (a, _ra) = entry(1, now + Duration::from_secs(1), &sem);
+        let (b, _rb) = entry(1, now + Duration::from_secs(5), &sem);
+        t.insert(1, a);
+        t.insert(2, b);
+        assert_eq!(sem.available_permits(), 0);
+        let expired = t.take_expired(now + Duration::from_secs(2));
+        assert_eq!(expired.len(), 1);
+        drop(expired);
+        assert_eq!(sem.available_permits(), 1);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn take_conn_fails_only_that_connection() {
+        let sem = Arc::new(Semaphore::new(10));
+        let now = Instant::now();
+        let mut t = PendingTable::default();
+        let (a, ra) = entry(1, now, &sem);
+        let (b, _rb) = entry(2, now, &sem);
+        t.insert(1, a);
+        t.insert(2, b);
+        for p in t.take_conn(1) {
+            p.finish(Err(ClientError::ConnectionClosed { addr: "a:1".into() }));
+        }
+        assert!(matches!(
+            ra.await,
+            Ok(Err(ClientError::ConnectionClosed { .. }))
+        ));
+        assert_eq!(t.len(), 1);
+        assert!(t.remove(2).is_some());
+        assert_eq!(t.len(), 0);
+    }
+}

@@ -1,0 +1,276 @@
+//! Test peers: a scripted remoting server and the real NameServer process.
+#![allow(dead_code)]
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use rmq_registrar::client::{ClientConfig, RemotingClient};
+use rmq_registrar::protocol::code::request;
+use rmq_registrar::protocol::frame::encode_to_vec;
+use rmq_registrar::protocol::{FrameCodec, RemotingCommand};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+
+/// What the scripted peer does with one received frame.
+pub enum Action {
+    /// Answer with this command (opaque and response flag are filled in).
+    Reply(RemotingCommand),
+    /// Say nothing.
+    Silent,
+    /// Close the socket.
+    Close,
+    /// Write these bytes as they are.
+    Raw(Vec<u8>),
+}
+
+type Handler = dyn Fn(&RemotingCommand) -> Action + Send + Sync;
+
+/// A remoting server on 127.0.0.1 whose behaviour the test scripts.
+pub struct Peer {
+    pub addr: String,
+    pub accepts: Arc<AtomicUsize>,
+    pub received: Mutex<mpsc::UnboundedReceiver<RemotingCommand>>,
+    writers: Arc<Mutex<Vec<mpsc::UnboundedSender<Bytes>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A reply with code 0 to whatever came.
+pub fn ok_reply() -> Action {
+    Action::Reply(RemotingCommand::request(0))
+}
+
+impl Peer {
+    /// Starts a peer that answers every frame through `handler`.
+    pub async fn start(
+        handler: impl Fn(&RemotingCommand) -> Action + Send + Sync + 'static,
+    ) -> Peer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepts = Arc::new(AtomicUsize::new(0));
+        let writers: Arc<Mutex<Vec<mpsc::UnboundedSender<Bytes>>>> = Arc::default();
+        let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (acc, wr) = (accepts.clone(), writers.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                acc.fetch_add(1, Ordering::SeqCst);
+                let (read, mut write) = sock.into_split();
+                let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+                wr.lock().unwrap().push(tx.clone());
+                tokio::spawn(async move {
+                    while let Some(b) = rx.recv().await {
+                        if b.is_empty() || write.write_all(&b).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                let (handler, seen) = (handler.clone(), seen_tx.clone());
+                tokio::spawn(async move {
+                    let mut frames = FramedRead::new(read, FrameCodec::default());
+                    while let Some(Ok(cmd)) = frames.next().await {
+                        let _ = seen.send(cmd.clone());
+                        if cmd.is_response() {
+                            continue;
+                        }
+                        match handler(&cmd) {
+                            Action::Silent => {}
+                            Action::Close => {
+                                let _ = tx.send(Bytes::new());
+                                return;
+                            }
+                            Action::Raw(b) => {
+                                let _ = tx.send(b.into());
+                            }
+                            Action::Reply(mut r) => {
+                                r.opaque = cmd.opaque;
+                                r.mark_response();
+                                let _ = tx.send(encode_to_vec(&r).unwrap().into());
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Peer {
+            addr,
+            accepts,
+            received: Mutex::new(seen_rx),
+            writers,
+            task,
+        }
+    }
+
+    /// Sends a frame to the newest connection (server-initiated traffic).
+    pub fn push(&self, bytes: Vec<u8>) {
+        let w = self.writers.lock().unwrap();
+        w.last().expect("a connection").send(bytes.into()).unwrap();
+    }
+
+    /// Next frame the peer received, waiting up to 5 s.
+    pub async fn next_received(&self) -> RemotingCommand {
+        let mut rx = self.received.lock().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("frame within 5 s")
+            .unwrap()
+    }
+
+    /// Frames received so far, without waiting.
+    pub fn drain_received(&self) -> Vec<RemotingCommand> {
+        let mut rx = self.received.lock().unwrap();
+        let mut v = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            v.push(c);
+        }
+        v
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_port_addr() -> String {
+    let l = StdListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap().to_string();
+    drop(l);
+    a
+}
+
+/// A client with default settings and its sweeper running.
+pub fn client() -> RemotingClient {
+    client_with(ClientConfig::default())
+}
+
+/// A started client with `config`.
+pub fn client_with(config: ClientConfig) -> RemotingClient {
+    let c = RemotingClient::new(config, None);
+    c.start();
+    c
+}
+
+/// Unparsed frame bytes for a decoded body check.
+pub fn frame_bytes(cmd: &RemotingCommand) -> BytesMut {
+    BytesMut::from(&encode_to_vec(cmd).unwrap()[..])
+}
+
+/// The real NameServer (`rocketmq-namesrv-rust`), on 127.0.0.1 and a free port; killed on drop.
+pub struct NameServer {
+    pub addr: String,
+    child: Child,
+    _home: tempfile::TempDir,
+}
+
+impl Drop for NameServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn namesrv_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("RMQ_NAMESRV_BIN") {
+        return PathBuf::from(p);
+    }
+    let name = "rocketmq-namesrv-rust";
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let p = home.join(".cargo/bin").join(name);
+    assert!(
+        p.is_file(),
+        "{name} not found: run `cargo install --locked rocketmq-namesrv` (or .ci/run)"
+    );
+    p
+}
+
+impl NameServer {
+    /// Starts a NameServer and waits until it answers GET_BROKER_CLUSTER_INFO.
+    pub async fn start() -> NameServer {
+        let port = closed_port_addr().rsplit(':').next().unwrap().to_string();
+        Self::start_on(&port).await
+    }
+
+    /// Starts a NameServer on a given port (used to restart one on the same address).
+    pub async fn start_on(port: &str) -> NameServer {
+        let home = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(home.path().join("namesrv.log")).unwrap();
+        let child = Command::new(namesrv_binary())
+            .args(["--listenPort", port, "--bindAddress", "127.0.0.1"])
+            .arg("--rocketmqHome")
+            .arg(home.path())
+            .arg("--kvConfigPath")
+            .arg(home.path().join("kvConfig.json"))
+            .env("HOME", home.path())
+            .env("ROCKETMQ_HOME", home.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn rocketmq-namesrv-rust");
+        let ns = NameServer {
+            addr: format!("127.0.0.1:{port}"),
+            child,
+            _home: home,
+        };
+        ns.wait_ready().await;
+        ns
+    }
+
+    async fn wait_ready(&self) {
+        let probe = client();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let req = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
+            if let Ok(r) = probe
+                .invoke_sync(Some(&self.addr), req, Duration::from_secs(2))
+                .await
+            {
+                if r.code == 0 {
+                    probe.shutdown();
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "NameServer at {} not ready in 60 s",
+                self.addr
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the process.
+    pub fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.addr.clone()
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> String {
+        self.addr.rsplit(':').next().unwrap().to_string()
+    }
+}
