@@ -150,20 +150,18 @@ impl Encoder<&RemotingCommand> for FrameCodec {
         let header_len = dst.len() - header_start;
         let body_len = cmd.body.as_ref().map_or(0, |b| b.len());
         let total = 8 + header_len + body_len;
-        let check = written.and_then(|()| {
-            if header_len > MAX_HEADER_LEN {
-                Err(FrameError::HeaderTooLong {
-                    header: header_len,
-                    available: MAX_HEADER_LEN,
-                })
-            } else if total > self.max_frame {
-                Err(FrameError::TooLong {
-                    len: total,
-                    max: self.max_frame,
-                })
-            } else {
-                Ok(())
-            }
+        let check = written.and(if header_len > MAX_HEADER_LEN {
+            Err(FrameError::HeaderTooLong {
+                header: header_len,
+                available: MAX_HEADER_LEN,
+            })
+        } else if total > self.max_frame {
+            Err(FrameError::TooLong {
+                len: total,
+                max: self.max_frame,
+            })
+        } else {
+            Ok(())
         });
         if let Err(e) = check {
             dst.truncate(start);

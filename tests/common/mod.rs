@@ -37,7 +37,7 @@ type Handler = dyn Fn(&RemotingCommand) -> Action + Send + Sync;
 pub struct Peer {
     pub addr: String,
     pub accepts: Arc<AtomicUsize>,
-    pub received: Mutex<mpsc::UnboundedReceiver<RemotingCommand>>,
+    pub received: tokio::sync::Mutex<mpsc::UnboundedReceiver<RemotingCommand>>,
     writers: Arc<Mutex<Vec<mpsc::UnboundedSender<Bytes>>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -111,7 +111,7 @@ impl Peer {
         Peer {
             addr,
             accepts,
-            received: Mutex::new(seen_rx),
+            received: tokio::sync::Mutex::new(seen_rx),
             writers,
             task,
         }
@@ -125,7 +125,7 @@ impl Peer {
 
     /// Next frame the peer received, waiting up to 5 s.
     pub async fn next_received(&self) -> RemotingCommand {
-        let mut rx = self.received.lock().unwrap();
+        let mut rx = self.received.lock().await;
         tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .expect("frame within 5 s")
@@ -134,7 +134,7 @@ impl Peer {
 
     /// Frames received so far, without waiting.
     pub fn drain_received(&self) -> Vec<RemotingCommand> {
-        let mut rx = self.received.lock().unwrap();
+        let mut rx = self.received.try_lock().expect("no concurrent reader");
         let mut v = Vec::new();
         while let Ok(c) = rx.try_recv() {
             v.push(c);
