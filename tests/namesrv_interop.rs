@@ -1,0 +1,101 @@
+//! The remoting client against the real NameServer (`rocketmq-namesrv-rust`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client, NameServer};
+use rmq_registrar::protocol::code::request;
+use rmq_registrar::protocol::{RemotingCommand, SerializeType};
+
+const T: Duration = Duration::from_secs(5);
+
+fn cluster_info(t: SerializeType) -> RemotingCommand {
+    RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO).with_serialize_type(t)
+}
+
+fn register_body(topics: &[&str]) -> String {
+    let dv = r#"{"counter":1,"stateVersion":0,"timestamp":1700000000000}"#;
+    let table: Vec<String> = topics
+        .iter()
+        .map(|n| {
+            format!(
+                r#""{n}":{{"attributes":{{}},"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"{n}","topicSysFlag":0,"writeQueueNums":4}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"filterServerList":[],"topicConfigSerializeWrapper":{{"dataVersion":{dv},"mappingDataVersion":{dv},"topicConfigTable":{{{}}},"topicQueueMappingDetailMap":{{}},"topicQueueMappingInfoMap":{{}}}}}}"#,
+        table.join(",")
+    )
+}
+
+#[tokio::test]
+async fn cluster_info_answers_in_json_and_rocketmq_headers() {
+    let ns = NameServer::start().await;
+    let c = client();
+    for t in [SerializeType::Json, SerializeType::RocketMq] {
+        let resp = c.invoke_sync(Some(&ns.addr), cluster_info(t), T).await.unwrap();
+        assert_eq!(resp.code, 0, "{t:?}: {:?}", resp.remark);
+        let body = resp.body.expect("cluster info body");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(v.get("brokerAddrTable").is_some(), "{v}");
+        // The server says who it is: language RUST, a 5.x version.
+        assert_eq!(resp.language.name(), Some("RUST"));
+        assert!(resp.version >= 413, "{}", resp.version);
+    }
+}
+
+#[tokio::test]
+async fn register_on_a_held_connection_shows_the_broker_until_it_closes() {
+    let ns = NameServer::start().await;
+    let c = client();
+    let body = register_body(&["InteropA", "InteropB"]);
+    let crc = crc32fast::hash(body.as_bytes()) & 0x7FFF_FFFF;
+    let reg = RemotingCommand::request(request::REGISTER_BROKER)
+        .with_field("brokerAddr", "127.0.0.1:10911")
+        .with_field("brokerId", 0)
+        .with_field("brokerName", "interop-broker")
+        .with_field("clusterName", "InteropCluster")
+        .with_field("compressed", false)
+        .with_field("enableActingMaster", false)
+        .with_field("haServerAddr", "127.0.0.1:10912")
+        .with_field("bodyCrc32", crc)
+        .with_body(body);
+    let resp = c.invoke_sync(Some(&ns.addr), reg, T).await.unwrap();
+    assert_eq!(resp.code, 0, "{:?}", resp.remark);
+
+    let info = c.invoke_sync(Some(&ns.addr), cluster_info(SerializeType::Json), T).await.unwrap();
+    let text = String::from_utf8(info.body.unwrap().to_vec()).unwrap();
+    assert!(text.contains("interop-broker") && text.contains("InteropCluster"), "{text}");
+
+    // The registration is bound to the connection: close it and the broker is gone.
+    c.close_connection(&ns.addr);
+    let other = client();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = other.invoke_sync(Some(&ns.addr), cluster_info(SerializeType::Json), T).await.unwrap();
+        let text = String::from_utf8(info.body.unwrap().to_vec()).unwrap();
+        if !text.contains("interop-broker") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "broker still registered: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn header_without_serialize_type_key_is_dropped_by_the_rust_namesrv() {
+    // PROTOCOL.md §10: the Rust NameServer closes the connection, silently, on such a header.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ns = NameServer::start().await;
+    let header = br#"{"code":106,"flag":0,"language":"JAVA","opaque":1,"version":479}"#;
+    let mut frame = ((4 + header.len()) as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    frame.extend_from_slice(header);
+    let mut s = tokio::net::TcpStream::connect(&ns.addr).await.unwrap();
+    s.write_all(&frame).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await;
+    assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "expected a silent close, got {n:?}");
+}
