@@ -35,7 +35,10 @@ async fn cluster_info_answers_in_json_and_rocketmq_headers() {
     let ns = NameServer::start().await;
     let c = client();
     for t in [SerializeType::Json, SerializeType::RocketMq] {
-        let resp = c.invoke_sync(Some(&ns.addr), cluster_info(t), T).await.unwrap();
+        let resp = c
+            .invoke_sync(Some(&ns.addr), cluster_info(t), T)
+            .await
+            .unwrap();
         assert_eq!(resp.code, 0, "{t:?}: {:?}", resp.remark);
         let body = resp.body.expect("cluster info body");
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -65,21 +68,33 @@ async fn register_on_a_held_connection_shows_the_broker_until_it_closes() {
     let resp = c.invoke_sync(Some(&ns.addr), reg, T).await.unwrap();
     assert_eq!(resp.code, 0, "{:?}", resp.remark);
 
-    let info = c.invoke_sync(Some(&ns.addr), cluster_info(SerializeType::Json), T).await.unwrap();
+    let info = c
+        .invoke_sync(Some(&ns.addr), cluster_info(SerializeType::Json), T)
+        .await
+        .unwrap();
     let text = String::from_utf8(info.body.unwrap().to_vec()).unwrap();
-    assert!(text.contains("interop-broker") && text.contains("InteropCluster"), "{text}");
+    assert!(
+        text.contains("interop-broker") && text.contains("InteropCluster"),
+        "{text}"
+    );
 
     // The registration is bound to the connection: close it and the broker is gone.
     c.close_connection(&ns.addr);
     let other = client();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let info = other.invoke_sync(Some(&ns.addr), cluster_info(SerializeType::Json), T).await.unwrap();
+        let info = other
+            .invoke_sync(Some(&ns.addr), cluster_info(SerializeType::Json), T)
+            .await
+            .unwrap();
         let text = String::from_utf8(info.body.unwrap().to_vec()).unwrap();
         if !text.contains("interop-broker") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "broker still registered: {text}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "broker still registered: {text}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -97,5 +112,8 @@ async fn header_without_serialize_type_key_is_dropped_by_the_rust_namesrv() {
     s.write_all(&frame).await.unwrap();
     let mut buf = [0u8; 64];
     let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await;
-    assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "expected a silent close, got {n:?}");
+    assert!(
+        matches!(n, Ok(Ok(0)) | Ok(Err(_))),
+        "expected a silent close, got {n:?}"
+    );
 }

@@ -26,7 +26,7 @@ pub use error::ClientError;
 use pending::{Pending, PendingTable};
 
 use crate::protocol::frame::encode_to_vec;
-use crate::protocol::{RemotingCommand, DEFAULT_MAX_FRAME};
+use crate::protocol::{LanguageCode, RemotingCommand, DEFAULT_MAX_FRAME};
 
 /// Capacity of the channel-event queue (as Java's NettyEventExecuter).
 pub const EVENT_QUEUE_CAPACITY: usize = 10_000;
@@ -100,8 +100,18 @@ pub(crate) struct Inner {
     processors: Mutex<ProcessorTable>,
     events: Option<mpsc::Sender<ChannelEvent>>,
     stats: ClientStats,
+    peers: Mutex<HashMap<String, PeerInfo>>,
     shutdown: CancellationToken,
     next_conn_id: AtomicU64,
+}
+
+/// What a peer said about itself in its last reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's language (JAVA, RUST …).
+    pub language: LanguageCode,
+    /// The peer's `MQVersion` ordinal.
+    pub version: i32,
 }
 
 /// The remoting client. Cheap to clone; all clones share connections and the response table.
@@ -135,6 +145,7 @@ impl RemotingClient {
             processors: Mutex::default(),
             events,
             stats: ClientStats::default(),
+            peers: Mutex::default(),
             shutdown: CancellationToken::new(),
             next_conn_id: AtomicU64::new(1),
         };
@@ -225,6 +236,11 @@ impl RemotingClient {
     /// Counters about this client.
     pub fn stats(&self) -> &ClientStats {
         &self.inner.stats
+    }
+
+    /// Language and version from the last reply `addr` sent, if any.
+    pub fn peer_info(&self, addr: &str) -> Option<PeerInfo> {
+        lock(&self.inner.peers).get(addr).copied()
     }
 
     /// Requests waiting for a reply.
@@ -608,6 +624,13 @@ impl Inner {
 
     /// Hands a reply to its waiter; replies nobody waits for are logged and dropped.
     pub(crate) fn response_received(&self, resp: RemotingCommand, addr: &str) {
+        let info = PeerInfo {
+            language: resp.language,
+            version: resp.version,
+        };
+        if lock(&self.peers).get(addr) != Some(&info) {
+            lock(&self.peers).insert(addr.to_string(), info);
+        }
         let waiter = lock(&self.pending).remove(resp.opaque);
         match waiter {
             Some(p) => p.finish(Ok(resp)),

@@ -1,0 +1,277 @@
+//! Request and reply bodies, in the 5.x shape a Java broker writes (PROTOCOL.md §4).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Version stamp of a broker's topic (or offset, group) table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DataVersion {
+    /// Bumped on every change.
+    pub counter: i64,
+    /// 5.x: the broker's state epoch.
+    pub state_version: i64,
+    /// Milliseconds since the epoch of the last change.
+    pub timestamp: i64,
+}
+
+impl DataVersion {
+    /// A version stamped now with counter 1.
+    pub fn now() -> Self {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        DataVersion {
+            counter: 1,
+            state_version: 0,
+            timestamp: ms,
+        }
+    }
+
+    /// The next version, as Java's `nextVersion()`.
+    pub fn next(self) -> Self {
+        let now = DataVersion::now();
+        DataVersion {
+            counter: self.counter + 1,
+            state_version: self.state_version,
+            timestamp: now.timestamp.max(self.timestamp),
+        }
+    }
+}
+
+/// How a topic's messages are filtered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum TopicFilterType {
+    /// One tag per message.
+    #[default]
+    #[serde(rename = "SINGLE_TAG")]
+    SingleTag,
+    /// Several tags per message.
+    #[serde(rename = "MULTI_TAG")]
+    MultiTag,
+}
+
+impl TopicFilterType {
+    /// The Java enum name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopicFilterType::SingleTag => "SINGLE_TAG",
+            TopicFilterType::MultiTag => "MULTI_TAG",
+        }
+    }
+}
+
+/// Permission bits of a topic.
+pub mod perm {
+    /// Readable.
+    pub const READ: u32 = 4;
+    /// Writable.
+    pub const WRITE: u32 = 2;
+    /// Inherited by new topics.
+    pub const INHERIT: u32 = 1;
+}
+
+/// One topic's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TopicConfig {
+    /// 5.x string attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// Ordered topic.
+    pub order: bool,
+    /// Permission bits (6 = read + write).
+    pub perm: u32,
+    /// Read queues.
+    pub read_queue_nums: u32,
+    /// Tag filter type.
+    pub topic_filter_type: TopicFilterType,
+    /// Topic name.
+    pub topic_name: String,
+    /// System flag bits.
+    pub topic_sys_flag: i32,
+    /// Write queues.
+    pub write_queue_nums: u32,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        TopicConfig {
+            attributes: BTreeMap::new(),
+            order: false,
+            perm: perm::READ | perm::WRITE,
+            read_queue_nums: 16,
+            topic_filter_type: TopicFilterType::SingleTag,
+            topic_name: String::new(),
+            topic_sys_flag: 0,
+            write_queue_nums: 16,
+        }
+    }
+}
+
+impl TopicConfig {
+    /// A read-write topic with `queues` read and write queues.
+    pub fn new(name: impl Into<String>, queues: u32) -> Self {
+        TopicConfig {
+            topic_name: name.into(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            ..Self::default()
+        }
+    }
+}
+
+/// The topic table with its versions (Java's TopicConfigAndMappingSerializeWrapper).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TopicConfigWrapper {
+    /// Version of the topic table.
+    pub data_version: DataVersion,
+    /// 5.x: version of the static-topic mappings.
+    pub mapping_data_version: DataVersion,
+    /// Topics by name.
+    pub topic_config_table: BTreeMap<String, TopicConfig>,
+    /// 5.x static-topic mapping details, kept as they came.
+    pub topic_queue_mapping_detail_map: BTreeMap<String, Value>,
+    /// 5.x static-topic mapping info, kept as they came.
+    pub topic_queue_mapping_info_map: BTreeMap<String, Value>,
+}
+
+/// Body of REGISTER_BROKER.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RegisterBrokerBody {
+    /// Filter servers (always empty for modern brokers).
+    pub filter_server_list: Vec<String>,
+    /// The topics.
+    pub topic_config_serialize_wrapper: TopicConfigWrapper,
+}
+
+/// A string table, as NameServers return the order-topic config.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KvTable {
+    /// Key → value.
+    pub table: BTreeMap<String, String>,
+}
+
+/// The master's consumer offsets: `topic@group` → queue id → offset.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConsumerOffsetWrapper {
+    /// Version of the table, when sent.
+    pub data_version: Option<DataVersion>,
+    /// Offsets.
+    pub offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
+    /// Keys a newer broker adds (groupTopicMap, lmqOffsetTable …), kept.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// The master's delay offsets: delay level → offset.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DelayOffsetTable {
+    /// Version of the table, when sent.
+    pub data_version: Option<DataVersion>,
+    /// Offsets by delay level.
+    pub offset_table: BTreeMap<i32, i64>,
+    /// Anything else, kept.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// One consumer group's configuration; fields this crate does not use are kept in `other`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SubscriptionGroupConfig {
+    /// Group name.
+    pub group_name: String,
+    /// Consumption allowed.
+    pub consume_enable: bool,
+    /// Retry queues.
+    pub retry_queue_nums: i32,
+    /// Retries before the dead-letter queue.
+    pub retry_max_times: i32,
+    /// Broker to consume from.
+    pub broker_id: i64,
+    /// Every other field (consume* flags, groupRetryPolicy, attributes …).
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// The master's subscription groups.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SubscriptionGroupWrapper {
+    /// Version of the table.
+    pub data_version: Option<DataVersion>,
+    /// Groups by name.
+    pub subscription_group_table: BTreeMap<String, SubscriptionGroupConfig>,
+    /// group → topic → forbidden bits.
+    pub forbidden_table: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Anything else, kept.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// The topics.json a Java broker persists: the wrapper with every 5.x key optional.
+pub fn parse_topics_json(bytes: &[u8]) -> Result<TopicConfigWrapper, serde_json::Error> {
+    super::fastjson::from_fastjson(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_body_matches_golden_v1() {
+        let dv = DataVersion {
+            counter: 2,
+            state_version: 0,
+            timestamp: 1_700_000_000_000,
+        };
+        let mut w = TopicConfigWrapper {
+            data_version: dv,
+            mapping_data_version: dv,
+            ..Default::default()
+        };
+        for n in ["TopicA", "TopicB"] {
+            w.topic_config_table
+                .insert(n.into(), TopicConfig::new(n, 4));
+        }
+        let body = RegisterBrokerBody {
+            filter_server_list: vec![],
+            topic_config_serialize_wrapper: w,
+        };
+        let text = serde_json::to_string(&body).unwrap();
+        assert_eq!(text.len(), 599);
+        assert_eq!(
+            crc32fast::hash(text.as_bytes()) & 0x7FFF_FFFF,
+            1_862_014_353
+        );
+        let back: RegisterBrokerBody = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, body);
+    }
+
+    #[test]
+    fn reads_java_4x_topics_with_missing_keys_and_unknowns() {
+        let text = br#"{"dataVersion":{"counter":3,"timestamp":1},"topicConfigTable":{"T":{"topicName":"T","readQueueNums":8,"writeQueueNums":8,"perm":6,"order":false,"topicFilterType":"MULTI_TAG","topicSysFlag":0,"newKey":[1]}},"extra":1}"#;
+        let w = parse_topics_json(text).unwrap();
+        assert_eq!(w.data_version.counter, 3);
+        let t = &w.topic_config_table["T"];
+        assert_eq!(
+            (t.read_queue_nums, t.topic_filter_type),
+            (8, TopicFilterType::MultiTag)
+        );
+    }
+
+    #[test]
+    fn reads_consumer_offsets_with_bare_integer_keys() {
+        let text = br#"{"dataVersion":{"counter":1,"stateVersion":0,"timestamp":5},"offsetTable":{"t@g":{0:12,1:99}},"groupTopicMap":{"g":["t"]}}"#;
+        let w: ConsumerOffsetWrapper = super::super::fastjson::from_fastjson(text).unwrap();
+        assert_eq!(w.offset_table["t@g"][&1], 99);
+        assert!(w.other.contains_key("groupTopicMap"));
+    }
+}

@@ -1,0 +1,544 @@
+//! REGISTER_BROKER, UNREGISTER_BROKER and QUERY_DATA_VERSION, fanned out to every NameServer.
+
+use std::io::Write;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes};
+use futures_util::future::join_all;
+use tokio::time::Instant;
+
+use super::body::{DataVersion, KvTable, RegisterBrokerBody, TopicConfigWrapper};
+use super::{parse_body, ApiError, BrokerApi, BrokerIdentity, Request};
+use crate::client::PeerInfo;
+use crate::protocol::code::{request, VERSION_5_0_0};
+use crate::protocol::{LanguageCode, RemotingCommand};
+
+/// How a registration is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterOptions {
+    /// Bound on each NameServer's whole exchange.
+    pub timeout: Duration,
+    /// Send without waiting for replies.
+    pub oneway: bool,
+    /// Compress the body where the NameServer's form is known.
+    pub compressed: bool,
+    /// NameServer-side expiry for this broker (`heartbeatTimeoutMillis`).
+    pub heartbeat_timeout: Option<Duration>,
+    /// Register fully even where the NameServer already holds our data version.
+    pub force: bool,
+    /// Value of `enableActingMaster` (5.x brokers always send it).
+    pub enable_acting_master: bool,
+}
+
+impl Default for RegisterOptions {
+    fn default() -> Self {
+        RegisterOptions {
+            timeout: Duration::from_secs(3),
+            oneway: false,
+            compressed: false,
+            heartbeat_timeout: None,
+            force: true,
+            enable_acting_master: false,
+        }
+    }
+}
+
+/// What a NameServer told a registering broker.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RegisterBrokerResult {
+    /// The master's address, for a slave whose master is registered.
+    pub master_addr: Option<String>,
+    /// The master's HA address.
+    pub ha_server_addr: Option<String>,
+    /// Order-topic configuration.
+    pub kv_table: KvTable,
+}
+
+/// How one NameServer's registration ended well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterStatus {
+    /// Fully registered; the NameServer's answer.
+    Registered(RegisterBrokerResult),
+    /// Skipped: the NameServer already holds this data version (it counts as a heartbeat).
+    Current,
+    /// Sent oneway; no answer awaited.
+    Sent,
+}
+
+/// One NameServer's outcome.
+#[derive(Debug, Clone)]
+pub struct NamesrvOutcome<T> {
+    /// The NameServer.
+    pub addr: String,
+    /// What happened there.
+    pub result: Result<T, ApiError>,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Outcome of a registration round.
+#[derive(Debug, Clone)]
+pub struct RegisterOutcome {
+    /// Every NameServer's outcome, in list order; nothing is swallowed.
+    pub per_namesrv: Vec<NamesrvOutcome<RegisterStatus>>,
+    /// The result Java's registerBrokerAll returns: the first answer naming a master, else the first answer.
+    pub merged: Option<RegisterBrokerResult>,
+}
+
+/// Outcome of an unregistration round, per NameServer.
+pub type UnregisterOutcome = Vec<NamesrvOutcome<()>>;
+
+/// The compressed body forms NameServers accept (PROTOCOL.md §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompressionForm {
+    /// Rust NameServer: raw deflate, 6-token topic lines, mapping section.
+    RawDeflate,
+    /// Java 5.x: zlib, 6-token lines, mapping section.
+    Zlib5x,
+    /// Java 4.x: zlib, 5-token lines, no mapping section.
+    Zlib4x,
+}
+
+impl CompressionForm {
+    /// The form a peer takes, judged from its last reply; None: send uncompressed.
+    pub fn for_peer(peer: Option<PeerInfo>) -> Option<Self> {
+        let p = peer?;
+        match p.language {
+            LanguageCode::RUST => Some(CompressionForm::RawDeflate),
+            LanguageCode::JAVA if p.version >= VERSION_5_0_0 => Some(CompressionForm::Zlib5x),
+            LanguageCode::JAVA => Some(CompressionForm::Zlib4x),
+            _ => None,
+        }
+    }
+}
+
+fn put_chunk(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.put_i32(bytes.len() as i32);
+    out.put_slice(bytes);
+}
+
+/// The inflated bytes of a compressed body (PROTOCOL.md §4.1).
+pub fn compressed_preimage(
+    w: &TopicConfigWrapper,
+    filter_servers: &[String],
+    form: CompressionForm,
+) -> Vec<u8> {
+    let six_tokens = form != CompressionForm::Zlib4x;
+    let mut out = Vec::with_capacity(64 + w.topic_config_table.len() * 48);
+    put_chunk(
+        &mut out,
+        &serde_json::to_vec(&w.data_version).unwrap_or_default(),
+    );
+    out.put_i32(w.topic_config_table.len() as i32);
+    for t in w.topic_config_table.values() {
+        let mut line = format!(
+            "{} {} {} {} {}",
+            t.topic_name,
+            t.read_queue_nums,
+            t.write_queue_nums,
+            t.perm,
+            t.topic_filter_type.name()
+        );
+        if six_tokens {
+            line.push(' ');
+            line.push_str(&serde_json::to_string(&t.attributes).unwrap_or_else(|_| "{}".into()));
+        }
+        put_chunk(&mut out, line.as_bytes());
+    }
+    put_chunk(
+        &mut out,
+        &serde_json::to_vec(filter_servers).unwrap_or_else(|_| b"[]".to_vec()),
+    );
+    if six_tokens {
+        out.put_i32(w.topic_queue_mapping_info_map.len() as i32);
+        for v in w.topic_queue_mapping_info_map.values() {
+            put_chunk(&mut out, v.to_string().as_bytes());
+        }
+    }
+    out
+}
+
+/// The compressed body in `form`, at Java's level 9.
+pub fn compressed_body(
+    w: &TopicConfigWrapper,
+    filter_servers: &[String],
+    form: CompressionForm,
+) -> Vec<u8> {
+    let pre = compressed_preimage(w, filter_servers, form);
+    let level = flate2::Compression::best();
+    // Writing into a Vec cannot fail.
+    match form {
+        CompressionForm::RawDeflate => {
+            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), level);
+            let _ = e.write_all(&pre);
+            e.finish().unwrap_or_default()
+        }
+        CompressionForm::Zlib5x | CompressionForm::Zlib4x => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), level);
+            let _ = e.write_all(&pre);
+            e.finish().unwrap_or_default()
+        }
+    }
+}
+
+/// CRC the NameServer checks: IEEE CRC32 of the body as sent, top bit cleared.
+pub fn body_crc32(body: &[u8]) -> u32 {
+    crc32fast::hash(body) & 0x7FFF_FFFF
+}
+
+/// A body encoded once per round, compressed forms made on first use.
+struct Prepared<'a> {
+    topics: &'a TopicConfigWrapper,
+    json: (Bytes, u32),
+    forms: [OnceLock<(Bytes, u32)>; 3],
+}
+
+impl<'a> Prepared<'a> {
+    fn new(topics: &'a TopicConfigWrapper) -> Self {
+        let body = RegisterBrokerBody {
+            filter_server_list: vec![],
+            topic_config_serialize_wrapper: topics.clone(),
+        };
+        let json = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let crc = body_crc32(&json);
+        Prepared {
+            topics,
+            json: (json, crc),
+            forms: Default::default(),
+        }
+    }
+
+    fn body(&self, form: Option<CompressionForm>) -> (Bytes, u32) {
+        let Some(form) = form else {
+            return self.json.clone();
+        };
+        let slot = &self.forms[form as usize];
+        slot.get_or_init(|| {
+            let b = Bytes::from(compressed_body(self.topics, &[], form));
+            let crc = body_crc32(&b);
+            (b, crc)
+        })
+        .clone()
+    }
+}
+
+struct RegisterBroker<'a> {
+    id: &'a BrokerIdentity,
+    body: Bytes,
+    crc: u32,
+    compressed: bool,
+    opts: &'a RegisterOptions,
+}
+
+impl Request for RegisterBroker<'_> {
+    const CODE: i32 = request::REGISTER_BROKER;
+    type Response = RegisterBrokerResult;
+
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let mut f = self.id.fields();
+        f.push(("haServerAddr", self.id.ha_addr.clone()));
+        f.push(("compressed", self.compressed.to_string()));
+        f.push(("bodyCrc32", self.crc.to_string()));
+        f.push((
+            "enableActingMaster",
+            self.opts.enable_acting_master.to_string(),
+        ));
+        if let Some(hb) = self.opts.heartbeat_timeout {
+            f.push(("heartbeatTimeoutMillis", hb.as_millis().to_string()));
+        }
+        if let Some(zone) = &self.id.zone {
+            f.push(("__ZONE_NAME", zone.clone()));
+        }
+        f
+    }
+
+    fn body(&self) -> Option<Bytes> {
+        Some(self.body.clone())
+    }
+
+    fn parse(reply: RemotingCommand) -> Result<RegisterBrokerResult, ApiError> {
+        let field = |k: &str| reply.field(k).filter(|v| !v.is_empty()).map(str::to_string);
+        let kv_table = match reply.body.as_deref() {
+            Some(b) if !b.is_empty() => parse_body("KVTable", &reply)?,
+            _ => KvTable::default(),
+        };
+        Ok(RegisterBrokerResult {
+            master_addr: field("masterAddr"),
+            ha_server_addr: field("haServerAddr"),
+            kv_table,
+        })
+    }
+}
+
+struct UnregisterBroker<'a>(&'a BrokerIdentity);
+
+impl Request for UnregisterBroker<'_> {
+    const CODE: i32 = request::UNREGISTER_BROKER;
+    type Response = ();
+
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        self.0.fields()
+    }
+
+    fn parse(_reply: RemotingCommand) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+struct QueryDataVersion<'a> {
+    id: &'a BrokerIdentity,
+    version: DataVersion,
+}
+
+/// A NameServer's answer to QUERY_DATA_VERSION.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataVersionAnswer {
+    /// The NameServer thinks our data changed.
+    pub changed: bool,
+    /// The version it holds, if it knows the broker.
+    pub held: Option<DataVersion>,
+}
+
+impl Request for QueryDataVersion<'_> {
+    const CODE: i32 = request::QUERY_DATA_VERSION;
+    type Response = DataVersionAnswer;
+
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        self.id.fields()
+    }
+
+    fn body(&self) -> Option<Bytes> {
+        serde_json::to_vec(&self.version).ok().map(Bytes::from)
+    }
+
+    fn parse(reply: RemotingCommand) -> Result<DataVersionAnswer, ApiError> {
+        let changed = reply
+            .field("changed")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let held = match reply.body.as_deref() {
+            Some(b) if !b.is_empty() => Some(parse_body("DataVersion", &reply)?),
+            _ => None,
+        };
+        Ok(DataVersionAnswer { changed, held })
+    }
+}
+
+impl BrokerApi {
+    /// Registers with every NameServer in the client's list at once.
+    pub async fn register_broker_all(
+        &self,
+        id: &BrokerIdentity,
+        topics: &TopicConfigWrapper,
+        opts: &RegisterOptions,
+    ) -> RegisterOutcome {
+        self.register_to(&self.client.name_server_list(), id, topics, opts)
+            .await
+    }
+
+    /// Registers with each of `addrs` concurrently, each bounded by `opts.timeout`.
+    pub async fn register_to(
+        &self,
+        addrs: &[String],
+        id: &BrokerIdentity,
+        topics: &TopicConfigWrapper,
+        opts: &RegisterOptions,
+    ) -> RegisterOutcome {
+        let prepared = Prepared::new(topics);
+        let per_namesrv = join_all(addrs.iter().map(|addr| {
+            let prepared = &prepared;
+            bounded(
+                addr,
+                opts.timeout,
+                self.register_one(addr, id, prepared, opts),
+            )
+        }))
+        .await;
+        let answers = per_namesrv.iter().filter_map(|o| match &o.result {
+            Ok(RegisterStatus::Registered(r)) => Some(r),
+            _ => None,
+        });
+        let merged = answers
+            .clone()
+            .find(|r| r.master_addr.is_some())
+            .or_else(|| answers.clone().next())
+            .cloned();
+        RegisterOutcome {
+            per_namesrv,
+            merged,
+        }
+    }
+
+    async fn register_one(
+        &self,
+        addr: &str,
+        id: &BrokerIdentity,
+        prepared: &Prepared<'_>,
+        opts: &RegisterOptions,
+    ) -> Result<RegisterStatus, ApiError> {
+        let version = prepared.topics.data_version;
+        if !opts.force && !opts.oneway {
+            // An error here (unreachable, refused) just means: register fully.
+            let q = QueryDataVersion { id, version };
+            if let Ok(answer) = self.call(addr, &q, opts.timeout).await {
+                if !answer.changed && answer.held == Some(version) {
+                    return Ok(RegisterStatus::Current);
+                }
+            }
+        }
+        let form = if opts.compressed {
+            CompressionForm::for_peer(self.client.peer_info(addr))
+        } else {
+            None
+        };
+        let (body, crc) = prepared.body(form);
+        let req = RegisterBroker {
+            id,
+            body,
+            crc,
+            compressed: form.is_some(),
+            opts,
+        };
+        if opts.oneway {
+            self.call_oneway(addr, &req, opts.timeout).await?;
+            return Ok(RegisterStatus::Sent);
+        }
+        Ok(RegisterStatus::Registered(
+            self.call(addr, &req, opts.timeout).await?,
+        ))
+    }
+
+    /// Asks one NameServer which data version it holds for this broker.
+    pub async fn query_data_version(
+        &self,
+        addr: &str,
+        id: &BrokerIdentity,
+        version: DataVersion,
+        timeout: Duration,
+    ) -> Result<DataVersionAnswer, ApiError> {
+        self.call(addr, &QueryDataVersion { id, version }, timeout)
+            .await
+    }
+
+    /// Unregisters from every NameServer in the client's list, all within one `timeout`.
+    pub async fn unregister_broker_all(
+        &self,
+        id: &BrokerIdentity,
+        timeout: Duration,
+    ) -> UnregisterOutcome {
+        self.unregister_from(&self.client.name_server_list(), id, timeout)
+            .await
+    }
+
+    /// Unregisters from each of `addrs` concurrently, all within one `timeout`.
+    pub async fn unregister_from(
+        &self,
+        addrs: &[String],
+        id: &BrokerIdentity,
+        timeout: Duration,
+    ) -> UnregisterOutcome {
+        let req = UnregisterBroker(id);
+        join_all(
+            addrs
+                .iter()
+                .map(|addr| bounded(addr, timeout, self.call(addr, &req, timeout))),
+        )
+        .await
+    }
+}
+
+async fn bounded<T>(
+    addr: &str,
+    timeout: Duration,
+    fut: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> NamesrvOutcome<T> {
+    let start = Instant::now();
+    let result = tokio::time::timeout(timeout, fut)
+        .await
+        .unwrap_or(Err(ApiError::Timeout(timeout)));
+    NamesrvOutcome {
+        addr: addr.to_string(),
+        result,
+        elapsed: start.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::body::TopicConfig;
+    use super::*;
+    use std::io::Read;
+
+    fn two_topics() -> TopicConfigWrapper {
+        let dv = DataVersion {
+            counter: 2,
+            state_version: 0,
+            timestamp: 1_700_000_000_000,
+        };
+        let mut w = TopicConfigWrapper {
+            data_version: dv,
+            mapping_data_version: dv,
+            ..Default::default()
+        };
+        for n in ["TopicA", "TopicB"] {
+            w.topic_config_table
+                .insert(n.into(), TopicConfig::new(n, 4));
+        }
+        w
+    }
+
+    #[test]
+    fn compressed_preimage_matches_golden_v5() {
+        let pre = compressed_preimage(&two_topics(), &[], CompressionForm::Zlib5x);
+        let mut want = vec![0, 0, 0, 0x38];
+        want.extend_from_slice(br#"{"counter":2,"stateVersion":0,"timestamp":1700000000000}"#);
+        want.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 0x1a]);
+        want.extend_from_slice(b"TopicA 4 4 6 SINGLE_TAG {}");
+        want.extend_from_slice(&[0, 0, 0, 0x1a]);
+        want.extend_from_slice(b"TopicB 4 4 6 SINGLE_TAG {}");
+        want.extend_from_slice(&[0, 0, 0, 2, b'[', b']', 0, 0, 0, 0]);
+        assert_eq!(pre.len(), 134);
+        assert_eq!(pre, want);
+    }
+
+    #[test]
+    fn forms_inflate_back_to_their_preimage() {
+        let w = two_topics();
+        let z = compressed_body(&w, &[], CompressionForm::Zlib4x);
+        assert_eq!(z[0], 0x78, "zlib header");
+        let mut out = Vec::new();
+        flate2::read::ZlibDecoder::new(&z[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, compressed_preimage(&w, &[], CompressionForm::Zlib4x));
+        assert!(String::from_utf8_lossy(&out).contains("TopicA 4 4 6 SINGLE_TAG\0"));
+        let raw = compressed_body(&w, &[], CompressionForm::RawDeflate);
+        let mut out = Vec::new();
+        flate2::read::DeflateDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            compressed_preimage(&w, &[], CompressionForm::RawDeflate)
+        );
+    }
+
+    #[test]
+    fn form_follows_the_peer() {
+        let p = |language, version| Some(PeerInfo { language, version });
+        assert_eq!(CompressionForm::for_peer(None), None);
+        assert_eq!(
+            CompressionForm::for_peer(p(LanguageCode::RUST, 479)),
+            Some(CompressionForm::RawDeflate)
+        );
+        assert_eq!(
+            CompressionForm::for_peer(p(LanguageCode::JAVA, 413)),
+            Some(CompressionForm::Zlib5x)
+        );
+        assert_eq!(
+            CompressionForm::for_peer(p(LanguageCode::JAVA, 409)),
+            Some(CompressionForm::Zlib4x)
+        );
+        assert_eq!(CompressionForm::for_peer(p(LanguageCode(9), 479)), None);
+    }
+}

@@ -1,0 +1,352 @@
+//! The broker API against two real NameServers (and a black-holed third).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{client, Action, NameServer, Peer};
+use rmq_registrar::broker::body::{DataVersion, TopicConfig, TopicConfigWrapper};
+use rmq_registrar::broker::{ApiError, BrokerApi, BrokerIdentity, RegisterOptions, RegisterStatus};
+use rmq_registrar::client::{RemotingClient, RpcHook};
+use rmq_registrar::protocol::code::request;
+use rmq_registrar::protocol::RemotingCommand;
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(5);
+
+fn identity(name: &str) -> BrokerIdentity {
+    BrokerIdentity {
+        cluster: "ApiCluster".into(),
+        name: name.into(),
+        id: 0,
+        addr: "127.0.0.1:10911".into(),
+        ha_addr: "127.0.0.1:10912".into(),
+        zone: None,
+    }
+}
+
+fn topics(names: &[&str]) -> TopicConfigWrapper {
+    let mut w = TopicConfigWrapper {
+        data_version: DataVersion::now(),
+        ..Default::default()
+    };
+    for n in names {
+        w.topic_config_table
+            .insert(n.to_string(), TopicConfig::new(*n, 4));
+    }
+    w
+}
+
+async fn cluster_brokers(c: &RemotingClient, ns: &str) -> Value {
+    let req = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
+    let r = c.invoke_sync(Some(ns), req, T).await.unwrap();
+    let body = r.body.unwrap();
+    let text =
+        rmq_registrar::broker::fastjson::quote_numeric_keys(std::str::from_utf8(&body).unwrap())
+            .into_owned();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["brokerAddrTable"].clone()
+}
+
+/// Brokers serving `topic` according to `ns`'s route (empty when the topic is unknown).
+async fn route_brokers(c: &RemotingClient, ns: &str, topic: &str) -> Vec<String> {
+    let req = RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC).with_field("topic", topic);
+    let r = c.invoke_sync(Some(ns), req, T).await.unwrap();
+    if r.code != 0 {
+        return vec![];
+    }
+    let v: Value = serde_json::from_slice(&r.body.unwrap()).unwrap();
+    v["queueDatas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["brokerName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Polls until `f` holds (the Java NameServer applies unregistration asynchronously).
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn api_for(addrs: &[&str]) -> BrokerApi {
+    let c = client();
+    c.update_name_server_list(addrs.iter().map(|s| s.to_string()).collect());
+    BrokerApi::new(c)
+}
+
+#[tokio::test]
+async fn register_all_then_unregister_all_on_two_nameservers() {
+    let (a, b) = (NameServer::start().await, NameServer::start().await);
+    let api = api_for(&[&a.addr, &b.addr]);
+    let id = identity("broker-two");
+    let out = api
+        .register_broker_all(&id, &topics(&["RegA", "RegB"]), &RegisterOptions::default())
+        .await;
+    assert_eq!(out.per_namesrv.len(), 2);
+    for o in &out.per_namesrv {
+        assert!(
+            matches!(o.result, Ok(RegisterStatus::Registered(_))),
+            "{}: {:?}",
+            o.addr,
+            o.result
+        );
+    }
+    assert!(out.merged.is_some());
+    let probe = client();
+    for ns in [&a.addr, &b.addr] {
+        let brokers = cluster_brokers(&probe, ns).await;
+        assert_eq!(brokers["broker-two"]["cluster"], "ApiCluster", "{brokers}");
+        assert_eq!(brokers["broker-two"]["brokerAddrs"]["0"], "127.0.0.1:10911");
+        assert_eq!(route_brokers(&probe, ns, "RegA").await, vec!["broker-two"]);
+        assert_eq!(route_brokers(&probe, ns, "RegB").await, vec!["broker-two"]);
+    }
+    let un = api.unregister_broker_all(&id, T).await;
+    assert!(un.iter().all(|o| o.result.is_ok()), "{un:?}");
+    for ns in [&a.addr, &b.addr] {
+        eventually("broker gone", || async {
+            cluster_brokers(&probe, ns)
+                .await
+                .get("broker-two")
+                .is_none()
+        })
+        .await;
+        assert!(route_brokers(&probe, ns, "RegA").await.is_empty());
+    }
+}
+
+struct SeeCompressed(Mutex<Vec<String>>);
+
+impl RpcHook for SeeCompressed {
+    fn before_request(&self, _remote: &str, request: &mut RemotingCommand) {
+        if request.code == request::REGISTER_BROKER {
+            self.0
+                .lock()
+                .unwrap()
+                .push(request.field("compressed").unwrap_or("").to_string());
+        }
+    }
+    fn after_response(&self, _: &str, _: &RemotingCommand, _: Option<&RemotingCommand>) {}
+}
+
+#[tokio::test]
+async fn compressed_registration_is_accepted_once_the_form_is_known() {
+    let ns = NameServer::start().await;
+    let api = api_for(&[&ns.addr]);
+    let seen = Arc::new(SeeCompressed(Mutex::default()));
+    api.client().register_rpc_hook(seen.clone());
+    let id = identity("broker-z");
+    let opts = RegisterOptions {
+        compressed: true,
+        ..RegisterOptions::default()
+    };
+    // First contact: the NameServer's language is unknown, so the body goes uncompressed.
+    let out = api
+        .register_broker_all(&id, &topics(&["ZipA", "ZipB"]), &opts)
+        .await;
+    assert!(
+        out.per_namesrv[0].result.is_ok(),
+        "{:?}",
+        out.per_namesrv[0].result
+    );
+    let mut w = topics(&["ZipA", "ZipB", "ZipC"]);
+    w.data_version = w.data_version.next();
+    let out = api.register_broker_all(&id, &w, &opts).await;
+    assert!(
+        matches!(out.per_namesrv[0].result, Ok(RegisterStatus::Registered(_))),
+        "{:?}",
+        out.per_namesrv[0].result
+    );
+    assert_eq!(
+        *seen.0.lock().unwrap(),
+        vec!["false".to_string(), "true".to_string()]
+    );
+    let probe = client();
+    assert_eq!(
+        route_brokers(&probe, &ns.addr, "ZipC").await,
+        vec!["broker-z"]
+    );
+    assert_eq!(
+        route_brokers(&probe, &ns.addr, "ZipA").await,
+        vec!["broker-z"]
+    );
+}
+
+struct CountRegisters(AtomicUsize);
+
+impl RpcHook for CountRegisters {
+    fn before_request(&self, _remote: &str, request: &mut RemotingCommand) {
+        if request.code == request::REGISTER_BROKER {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn after_response(&self, _: &str, _: &RemotingCommand, _: Option<&RemotingCommand>) {}
+}
+
+#[tokio::test]
+async fn data_version_check_skips_only_unchanged_registrations() {
+    let (a, b) = (NameServer::start().await, NameServer::start().await);
+    let api = api_for(&[&a.addr, &b.addr]);
+    let count = Arc::new(CountRegisters(AtomicUsize::new(0)));
+    api.client().register_rpc_hook(count.clone());
+    let id = identity("broker-dv");
+    let mut w = topics(&["DvA", "DvB"]);
+    let checked = RegisterOptions {
+        force: false,
+        ..RegisterOptions::default()
+    };
+    // Unknown to both NameServers: the check says "changed", so both register.
+    let out = api.register_broker_all(&id, &w, &checked).await;
+    assert!(
+        out.per_namesrv
+            .iter()
+            .all(|o| matches!(o.result, Ok(RegisterStatus::Registered(_)))),
+        "{out:?}"
+    );
+    assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    // Unchanged: skipped on both.
+    let out = api.register_broker_all(&id, &w, &checked).await;
+    assert!(
+        out.per_namesrv
+            .iter()
+            .all(|o| matches!(o.result, Ok(RegisterStatus::Current))),
+        "{out:?}"
+    );
+    assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    // Forced: registers although unchanged.
+    let out = api
+        .register_broker_all(&id, &w, &RegisterOptions::default())
+        .await;
+    assert!(out
+        .per_namesrv
+        .iter()
+        .all(|o| matches!(o.result, Ok(RegisterStatus::Registered(_)))));
+    assert_eq!(count.0.load(Ordering::SeqCst), 4);
+    // Changed: registers again, and the new topic is routed.
+    w.topic_config_table
+        .insert("DvC".into(), TopicConfig::new("DvC", 2));
+    w.data_version = w.data_version.next();
+    let out = api.register_broker_all(&id, &w, &checked).await;
+    assert!(
+        out.per_namesrv
+            .iter()
+            .all(|o| matches!(o.result, Ok(RegisterStatus::Registered(_)))),
+        "{out:?}"
+    );
+    assert_eq!(count.0.load(Ordering::SeqCst), 6);
+    assert_eq!(
+        route_brokers(&client(), &a.addr, "DvC").await,
+        vec!["broker-dv"]
+    );
+}
+
+#[tokio::test]
+async fn black_holed_nameserver_costs_one_timeout_in_total() {
+    let (a, b) = (NameServer::start().await, NameServer::start().await);
+    let hole = Peer::start(|_| Action::Silent).await;
+    let api = api_for(&[&a.addr, &hole.addr, &b.addr]);
+    let id = identity("broker-hole");
+    let opts = RegisterOptions {
+        timeout: Duration::from_secs(2),
+        ..RegisterOptions::default()
+    };
+    let t0 = tokio::time::Instant::now();
+    let out = api
+        .register_broker_all(&id, &topics(&["HoleA", "HoleB"]), &opts)
+        .await;
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let ok = out.per_namesrv.iter().filter(|o| o.result.is_ok()).count();
+    assert_eq!(ok, 2, "{out:?}");
+    let timed_out: Vec<_> = out
+        .per_namesrv
+        .iter()
+        .filter(|o| o.result.is_err())
+        .collect();
+    assert_eq!(timed_out.len(), 1);
+    assert_eq!(timed_out[0].addr, hole.addr);
+    let err = timed_out[0].result.as_ref().unwrap_err();
+    assert!(
+        matches!(err, ApiError::Timeout(_)) || matches!(err, ApiError::Client(e) if e.is_timeout()),
+        "{err:?}"
+    );
+    // Unregister is bounded the same way.
+    let t0 = tokio::time::Instant::now();
+    let un = api.unregister_broker_all(&id, Duration::from_secs(2)).await;
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    assert_eq!(un.iter().filter(|o| o.result.is_ok()).count(), 2);
+}
+
+#[tokio::test]
+async fn refused_registration_is_a_typed_error() {
+    // A NameServer that refuses: the code and remark come back, nothing is swallowed.
+    let ns = Peer::start(|_| {
+        let mut r = RemotingCommand::request(1);
+        r.remark = Some("register broker failed".into());
+        Action::Reply(r)
+    })
+    .await;
+    let api = api_for(&[&ns.addr]);
+    let out = api
+        .register_broker_all(
+            &identity("b"),
+            &topics(&["A", "B"]),
+            &RegisterOptions::default(),
+        )
+        .await;
+    match &out.per_namesrv[0].result {
+        Err(ApiError::Refused {
+            code: 1,
+            remark: Some(r),
+        }) => assert_eq!(r, "register broker failed"),
+        other => panic!("{other:?}"),
+    }
+    assert!(out.merged.is_none());
+    let seen = ns.next_received().await;
+    // The request carries what a 5.x broker sends, CRC included.
+    for k in [
+        "brokerAddr",
+        "brokerId",
+        "brokerName",
+        "clusterName",
+        "haServerAddr",
+        "compressed",
+        "bodyCrc32",
+        "enableActingMaster",
+    ] {
+        assert!(seen.field(k).is_some(), "missing {k}");
+    }
+    let crc = crc32fast::hash(seen.body.as_deref().unwrap()) & 0x7FFF_FFFF;
+    assert_eq!(seen.field("bodyCrc32"), Some(crc.to_string().as_str()));
+}
+
+#[tokio::test]
+async fn oneway_registration_awaits_no_reply() {
+    let ns = Peer::start(|_| Action::Silent).await;
+    let api = api_for(&[&ns.addr]);
+    let opts = RegisterOptions {
+        oneway: true,
+        ..RegisterOptions::default()
+    };
+    let out = api
+        .register_broker_all(&identity("b"), &topics(&["A", "B"]), &opts)
+        .await;
+    assert!(matches!(
+        out.per_namesrv[0].result,
+        Ok(RegisterStatus::Sent)
+    ));
+    assert!(ns.next_received().await.is_oneway());
+}
