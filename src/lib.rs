@@ -4,4 +4,5 @@
 
 pub mod broker;
 pub mod client;
+pub mod namesrv;
 pub mod protocol;

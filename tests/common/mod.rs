@@ -58,7 +58,15 @@ impl Peer {
     pub async fn start(
         handler: impl Fn(&RemotingCommand) -> Action + Send + Sync + 'static,
     ) -> Peer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0", handler).await
+    }
+
+    /// Starts a peer on a given address.
+    pub async fn start_on(
+        addr: &str,
+        handler: impl Fn(&RemotingCommand) -> Action + Send + Sync + 'static,
+    ) -> Peer {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let accepts = Arc::new(AtomicUsize::new(0));
         let writers: Arc<Mutex<Vec<mpsc::UnboundedSender<Bytes>>>> = Arc::default();

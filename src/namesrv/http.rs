@@ -1,0 +1,159 @@
+//! The address server lookup (Java's TopAddressing, PROTOCOL.md §7).
+
+use std::time::Duration;
+
+/// RocketMQ's default address-server domain.
+pub const DEFAULT_DOMAIN: &str = "jmenv.tbsite.net";
+/// RocketMQ's default subgroup.
+pub const DEFAULT_SUBGROUP: &str = "nsaddr";
+
+/// Why a lookup gave no list; the caller keeps its last good one.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The request failed (connect, timeout, body read).
+    #[error("address server {url}: {source}")]
+    Http {
+        /// The URL asked.
+        url: String,
+        /// The client error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with another status than 200.
+    #[error("address server {url} answered HTTP {status}")]
+    Status {
+        /// The URL asked.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// The answer held no address.
+    #[error("address server {url} sent an empty list")]
+    Empty {
+        /// The URL asked.
+        url: String,
+    },
+    /// The answer held something that is not `host:port`.
+    #[error("address server {url} sent an invalid list: {reason}")]
+    Invalid {
+        /// The URL asked.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// An HTTP endpoint that serves the `;`-separated NameServer list.
+#[derive(Debug, Clone)]
+pub struct AddressServer {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl AddressServer {
+    /// The URL RocketMQ builds: `http://{domain}:8080/rocketmq/{subgroup}`, or without the
+    /// port when the domain carries one.
+    pub fn url_for(domain: &str, subgroup: &str) -> String {
+        match domain.find(':') {
+            Some(i) if i > 0 => format!("http://{domain}/rocketmq/{subgroup}"),
+            _ => format!("http://{domain}:8080/rocketmq/{subgroup}"),
+        }
+    }
+
+    /// A lookup against `url`, each attempt bounded by `timeout`.
+    pub fn new(url: impl Into<String>, timeout: Duration) -> Result<Self, LookupError> {
+        let url = url.into();
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .build()
+            .map_err(|source| LookupError::Http {
+                url: url.clone(),
+                source,
+            })?;
+        Ok(AddressServer { url, http })
+    }
+
+    /// The URL asked.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Fetches and validates the list.
+    pub async fn fetch(&self) -> Result<Vec<String>, LookupError> {
+        let url = self.url.clone();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let resp = self
+            .http
+            .get(&url)
+            .header("Client-Version", "V5_3_3")
+            .header(
+                "Content-Type",
+                "application/x-www-form-urlencoded;charset=UTF-8",
+            )
+            .header("Metaq-Client-RequestTS", now_ms.to_string())
+            .send()
+            .await
+            .map_err(|source| LookupError::Http {
+                url: url.clone(),
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(LookupError::Status { url, status });
+        }
+        let text = resp.text().await.map_err(|source| LookupError::Http {
+            url: url.clone(),
+            source,
+        })?;
+        parse_answer(&text).map_err(|reason| match reason {
+            None => LookupError::Empty { url: url.clone() },
+            Some(reason) => LookupError::Invalid {
+                url: url.clone(),
+                reason,
+            },
+        })
+    }
+}
+
+/// Reads the body as Java does (trim, cut at the first line break), then validates strictly.
+fn parse_answer(text: &str) -> Result<Vec<String>, Option<String>> {
+    let trimmed = text.trim();
+    let line = trimmed.split(['\r', '\n']).next().unwrap_or("").trim();
+    if line.split(';').all(|p| p.trim().is_empty()) {
+        return Err(None);
+    }
+    super::parse_list(line).map_err(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_is_built_as_rocketmq_does() {
+        assert_eq!(
+            AddressServer::url_for(DEFAULT_DOMAIN, DEFAULT_SUBGROUP),
+            "http://jmenv.tbsite.net:8080/rocketmq/nsaddr"
+        );
+        assert_eq!(
+            AddressServer::url_for("10.0.0.1:8081", "g"),
+            "http://10.0.0.1:8081/rocketmq/g"
+        );
+        assert_eq!(
+            AddressServer::url_for(":x", "g"),
+            "http://:x:8080/rocketmq/g"
+        );
+    }
+
+    #[test]
+    fn answers_are_trimmed_cut_and_validated() {
+        assert_eq!(parse_answer(" a:1;b:2\n").unwrap(), vec!["a:1", "b:2"]);
+        assert_eq!(parse_answer("a:1;b:2\r\nc:3").unwrap(), vec!["a:1", "b:2"]);
+        assert_eq!(parse_answer("  \n"), Err(None));
+        assert_eq!(parse_answer(";;"), Err(None));
+        assert!(matches!(parse_answer("<html>oops</html>"), Err(Some(_))));
+    }
+}
