@@ -1,1 +1,229 @@
-fn main() {}
+//! Benchmarks: remoting round trips against a loopback responder and the real NameServer,
+//! and the register body's encode cost. Prints tables; run with `cargo run --release --bin rmq-bench`.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use rmq_registrar::broker::body::{
+    DataVersion, RegisterBrokerBody, TopicConfig, TopicConfigWrapper,
+};
+use rmq_registrar::broker::{compressed_body, CompressionForm};
+use rmq_registrar::client::{ClientConfig, RemotingClient};
+use rmq_registrar::protocol::code::request;
+use rmq_registrar::protocol::{FrameCodec, RemotingCommand};
+use tokio::net::TcpListener;
+use tokio_util::codec::Framed;
+
+type BoxError = Box<dyn std::error::Error>;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if what == "all" || what == "remoting" {
+        remoting().await?;
+    }
+    if what == "all" || what == "body" {
+        body();
+    }
+    Ok(())
+}
+
+/// Answers every request with an empty SUCCESS; the floor the client can reach.
+async fn responder() -> Result<String, BoxError> {
+    let l = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?.to_string();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut f = Framed::new(s, FrameCodec::default());
+                while let Some(Ok(req)) = f.next().await {
+                    let resp = RemotingCommand::response_to(&req, 0, None);
+                    if f.send(resp).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// The NameServer process, its address, and its home (kept until the process is gone).
+struct Namesrv(Child, String, #[allow(dead_code)] tempfile::TempDir);
+
+impl Drop for Namesrv {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_namesrv(c: &RemotingClient) -> Result<Namesrv, BoxError> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let home = tempfile::tempdir()?;
+    let child = Command::new("rocketmq-namesrv-rust")
+        .args([
+            "--listenPort",
+            &port.to_string(),
+            "--bindAddress",
+            "127.0.0.1",
+        ])
+        .arg("--rocketmqHome")
+        .arg(home.path())
+        .arg("--kvConfigPath")
+        .arg(home.path().join("kv.json"))
+        .env("ROCKETMQ_HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let ns = Namesrv(child, format!("127.0.0.1:{port}"), home);
+    for _ in 0..600 {
+        let req = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
+        if c.invoke_sync(Some(&ns.1), req, Duration::from_secs(1))
+            .await
+            .is_ok()
+        {
+            return Ok(ns);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("NameServer did not start".into())
+}
+
+fn cluster_info() -> RemotingCommand {
+    RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO)
+}
+
+async fn sync_rate(c: &RemotingClient, addr: &str, n: usize) -> Result<f64, BoxError> {
+    let t0 = Instant::now();
+    for _ in 0..n {
+        c.invoke_sync(Some(addr), cluster_info(), Duration::from_secs(5))
+            .await?;
+    }
+    Ok(n as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// Replies per second with `in_flight` requests outstanding, and how many got no reply in 2 s.
+async fn async_rate(
+    c: &RemotingClient,
+    addr: &str,
+    in_flight: usize,
+    n: usize,
+) -> Result<(f64, usize), BoxError> {
+    let left = Arc::new(AtomicUsize::new(n));
+    let lost = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..in_flight {
+        let (c, addr, left, lost) = (c.clone(), addr.to_string(), left.clone(), lost.clone());
+        workers.push(tokio::spawn(async move {
+            while left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1))
+                .is_ok()
+            {
+                let f = c
+                    .invoke_async(Some(&addr), cluster_info(), Duration::from_secs(2))
+                    .await?;
+                match f.await {
+                    Ok(_) => {}
+                    Err(e) if e.is_timeout() => {
+                        lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok::<(), rmq_registrar::client::ClientError>(())
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    let lost = lost.load(Ordering::Relaxed);
+    Ok(((n - lost) as f64 / t0.elapsed().as_secs_f64(), lost))
+}
+
+async fn remoting() -> Result<(), BoxError> {
+    let c = RemotingClient::new(ClientConfig::default(), None);
+    c.start();
+    let responder = responder().await?;
+    let ns = start_namesrv(&c).await?;
+    println!("\nremoting round trips (GET_BROKER_CLUSTER_INFO, requests per second)");
+    println!("(lost: requests the peer never answered within 2 s)");
+    println!(
+        "| peer | sync, 1 in flight | async, 64 in flight | lost | async, 1024 in flight | lost |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, addr, n) in [
+        ("loopback responder", responder.as_str(), 200_000),
+        ("rocketmq-namesrv-rust", ns.1.as_str(), 100_000),
+    ] {
+        // Warm up the connection and the peer.
+        sync_rate(&c, addr, 1000).await?;
+        let s = sync_rate(&c, addr, n / 10).await?;
+        let (a64, l64) = async_rate(&c, addr, 64, n).await?;
+        let (a1k, l1k) = async_rate(&c, addr, 1024, n).await?;
+        println!("| {name} | {s:.0} | {a64:.0} | {l64} | {a1k:.0} | {l1k} |");
+    }
+    c.shutdown();
+    Ok(())
+}
+
+fn wrapper(n: usize) -> TopicConfigWrapper {
+    let mut w = TopicConfigWrapper {
+        data_version: DataVersion::now(),
+        ..Default::default()
+    };
+    for i in 0..n {
+        let name = format!("bench-topic-{i:06}");
+        w.topic_config_table
+            .insert(name.clone(), TopicConfig::new(name, 8));
+    }
+    w
+}
+
+fn time<T>(mut f: impl FnMut() -> T) -> (T, Duration) {
+    let runs = 5;
+    let mut best = Duration::MAX;
+    let mut out = f();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        out = f();
+        best = best.min(t0.elapsed());
+    }
+    (out, best)
+}
+
+fn body() {
+    println!("\nREGISTER_BROKER body encode (best of 5)");
+    println!("| topics | JSON bytes | JSON time | raw deflate bytes | raw deflate time | zlib bytes | zlib time |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for n in [1_000, 10_000, 100_000] {
+        let w = wrapper(n);
+        let body = RegisterBrokerBody {
+            filter_server_list: vec![],
+            topic_config_serialize_wrapper: w.clone(),
+        };
+        let (json, tj) = time(|| serde_json::to_vec(&body).unwrap_or_default());
+        let (raw, tr) = time(|| compressed_body(&w, &[], CompressionForm::RawDeflate));
+        let (zlib, tz) = time(|| compressed_body(&w, &[], CompressionForm::Zlib5x));
+        println!(
+            "| {n} | {} | {:.2} ms | {} | {:.2} ms | {} | {:.2} ms |",
+            json.len(),
+            tj.as_secs_f64() * 1e3,
+            raw.len(),
+            tr.as_secs_f64() * 1e3,
+            zlib.len(),
+            tz.as_secs_f64() * 1e3
+        );
+    }
+}

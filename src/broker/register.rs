@@ -377,6 +377,12 @@ impl BrokerApi {
         opts: &RegisterOptions,
     ) -> Result<RegisterStatus, ApiError> {
         let version = prepared.topics.data_version;
+        if opts.compressed && self.client.peer_info(addr).is_none() {
+            // Any reply tells the NameServer's language and version, hence its compressed form.
+            let _ = self
+                .call(addr, &QueryDataVersion { id, version }, opts.timeout)
+                .await;
+        }
         if !opts.force && !opts.oneway {
             // An error here (unreachable, refused) just means: register fully.
             let q = QueryDataVersion { id, version };
