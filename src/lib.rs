@@ -4,5 +4,6 @@
 
 pub mod broker;
 pub mod client;
+pub mod config;
 pub mod namesrv;
 pub mod protocol;

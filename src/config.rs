@@ -1,0 +1,566 @@
+//! Configuration: built-in defaults < NAMESRV_ADDR < TOML file < `RMQ_REGISTRAR_*` environment.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Metadata, Profile};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::protocol::code::VERSION_5_3_3;
+use crate::protocol::{SerializeType, DEFAULT_MAX_FRAME};
+
+/// Prefix of the environment overrides.
+pub const ENV_PREFIX: &str = "RMQ_REGISTRAR_";
+/// Environment variable naming the config file.
+pub const ENV_CONFIG: &str = "RMQ_REGISTRAR_CONFIG";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Who the broker is.
+    pub broker: BrokerConfig,
+    /// Where the NameServers are.
+    pub namesrv: NamesrvConfig,
+    /// How registration runs.
+    pub register: RegisterConfig,
+    /// Slave pulls from the master (only when `broker.id` != 0).
+    pub slave: SlaveConfig,
+    /// Remoting client settings.
+    pub remoting: RemotingConfig,
+    /// The metrics and health endpoint.
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[broker]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// Cluster name.
+    pub cluster: String,
+    /// Broker name.
+    pub name: String,
+    /// 0 = master, ≥ 1 = slave.
+    pub id: u64,
+    /// `ip:port` clients use (the broker's listen port).
+    pub addr: String,
+    /// HA address; default: host of `addr`, port + 1.
+    pub ha_addr: Option<String>,
+    /// Request version (`MQVersion` ordinal).
+    pub version: i32,
+    /// Zone name, sent as `__ZONE_NAME`.
+    pub zone: Option<String>,
+    /// Topics to register.
+    pub topics: TopicsConfig,
+}
+
+/// `[broker.topics]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// The broker's own `topics.json`, re-read each cycle.
+    pub file: Option<PathBuf>,
+    /// Topics given here.
+    pub inline: Vec<InlineTopic>,
+}
+
+/// `[[broker.topics.inline]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InlineTopic {
+    /// Topic name.
+    pub name: String,
+    /// Read queues.
+    #[serde(default = "default_queues")]
+    pub read_queues: u32,
+    /// Write queues.
+    #[serde(default = "default_queues")]
+    pub write_queues: u32,
+    /// Permission bits (6 = read + write).
+    #[serde(default = "default_perm")]
+    pub perm: u32,
+    /// Ordered topic.
+    #[serde(default)]
+    pub order: bool,
+}
+
+fn default_queues() -> u32 {
+    8
+}
+
+fn default_perm() -> u32 {
+    6
+}
+
+/// `[namesrv]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamesrvConfig {
+    /// Static list (a TOML list, or one `;`-separated string).
+    #[serde(deserialize_with = "addr_list")]
+    pub addrs: Vec<String>,
+    /// Full URL of the address server.
+    pub address_server: Option<String>,
+    /// Address-server domain (URL built as RocketMQ does).
+    pub domain: Option<String>,
+    /// Address-server subgroup.
+    pub subgroup: String,
+    /// How often the address server is asked.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+}
+
+/// `[register]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegisterConfig {
+    /// Period between registrations (10s..=60s, as RocketMQ clamps it).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Bound on each NameServer's exchange, and on the whole unregistration.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Compress the body where the NameServer's form is known.
+    pub compressed: bool,
+    /// Send registrations oneway.
+    pub oneway: bool,
+    /// With this set, unchanged registrations are skipped (data-version check) but a full one
+    /// is still sent at least this often; unset: every registration is full, as Java's default.
+    #[serde(with = "humantime_serde")]
+    pub force_every: Option<Duration>,
+    /// NameServer-side expiry for this broker.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_timeout: Option<Duration>,
+}
+
+/// `[slave]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaveConfig {
+    /// Master address; default: the masterAddr NameServers return.
+    pub master_addr: Option<String>,
+    /// Period between pulls.
+    #[serde(with = "humantime_serde")]
+    pub sync_interval: Duration,
+    /// Where the four documents are written.
+    pub output_dir: Option<PathBuf>,
+    /// Pull topic config over the master's VIP port (port − 2).
+    pub vip_channel: bool,
+}
+
+/// `[remoting]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemotingConfig {
+    /// TCP connect timeout.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Close connections idle this long.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Concurrent async requests.
+    pub async_permits: usize,
+    /// Concurrent oneway requests.
+    pub oneway_permits: usize,
+    /// Header serialization: "json" or "rocketmq".
+    pub serialize: HeaderFormat,
+    /// Largest frame, bytes.
+    pub max_frame: usize,
+}
+
+/// Header serialization as written in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HeaderFormat {
+    /// JSON headers.
+    #[default]
+    Json,
+    /// ROCKETMQ binary headers.
+    Rocketmq,
+}
+
+impl From<HeaderFormat> for SerializeType {
+    fn from(s: HeaderFormat) -> Self {
+        match s {
+            HeaderFormat::Json => SerializeType::Json,
+            HeaderFormat::Rocketmq => SerializeType::RocketMq,
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address of /metrics, /healthz, /readyz.
+    pub listen: String,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: "info", "debug", "rmq_registrar=debug" …
+    pub level: String,
+    /// "text" or "json".
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            broker: BrokerConfig::default(),
+            namesrv: NamesrvConfig::default(),
+            register: RegisterConfig::default(),
+            slave: SlaveConfig::default(),
+            remoting: RemotingConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9100".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            cluster: "DefaultCluster".into(),
+            name: String::new(),
+            id: 0,
+            addr: String::new(),
+            ha_addr: None,
+            version: VERSION_5_3_3,
+            zone: None,
+            topics: TopicsConfig::default(),
+        }
+    }
+}
+
+impl Default for NamesrvConfig {
+    fn default() -> Self {
+        NamesrvConfig {
+            addrs: vec![],
+            address_server: None,
+            domain: None,
+            subgroup: crate::namesrv::DEFAULT_SUBGROUP.into(),
+            refresh_interval: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Default for RegisterConfig {
+    fn default() -> Self {
+        RegisterConfig {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(3),
+            compressed: false,
+            oneway: false,
+            force_every: None,
+            heartbeat_timeout: None,
+        }
+    }
+}
+
+impl Default for SlaveConfig {
+    fn default() -> Self {
+        SlaveConfig {
+            master_addr: None,
+            sync_interval: Duration::from_secs(60),
+            output_dir: None,
+            vip_channel: true,
+        }
+    }
+}
+
+impl Default for RemotingConfig {
+    fn default() -> Self {
+        RemotingConfig {
+            connect_timeout: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(120),
+            async_permits: 65_535,
+            oneway_permits: 65_535,
+            serialize: HeaderFormat::Json,
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+}
+
+fn addr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        OneOrMany::Many(v) => v.into_iter().map(|s| s.trim().to_string()).collect(),
+    })
+}
+
+/// A configuration problem: which key, from where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config error: `{key}` (from {source_name}): {reason}")]
+pub struct ConfigError {
+    /// Dotted key, e.g. `register.interval`.
+    pub key: String,
+    /// Where the value came from: a file path, an environment variable, or the defaults.
+    pub source_name: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A loaded, validated configuration and where each value came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The merged sources, for `check-config`.
+    pub figment: Figment,
+}
+
+fn describe(meta: Option<&Metadata>) -> String {
+    match meta {
+        Some(m) => match &m.source {
+            Some(src) => format!("{} {}", m.name, src),
+            None => m.name.to_string(),
+        },
+        None => "defaults".into(),
+    }
+}
+
+/// Builds the source stack.
+pub fn figment(file: Option<&Path>) -> Figment {
+    let mut f = Figment::from(Serialized::defaults(Config::default()));
+    if let Ok(list) = std::env::var("NAMESRV_ADDR") {
+        let list: Vec<String> = list
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        if !list.is_empty() {
+            let p = Serialized::default("namesrv.addrs", list).profile(Profile::Default);
+            f = f.merge(p);
+        }
+    }
+    if let Some(path) = file {
+        f = f.merge(Toml::file_exact(path));
+    }
+    f.merge(Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__"))
+}
+
+/// Loads and validates the configuration from `file` (or none) and the environment.
+pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+    if let Some(path) = file {
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(ConfigError {
+                key: "(file)".into(),
+                source_name: path.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
+    }
+    let figment = figment(file);
+    let config: Config = figment.extract().map_err(|e| extract_error(&figment, e))?;
+    validate(&config).map_err(|(key, reason)| {
+        let meta = figment.find_metadata(&key);
+        ConfigError {
+            key,
+            source_name: describe(meta),
+            reason,
+        }
+    })?;
+    Ok(Loaded { config, figment })
+}
+
+fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
+    let e = e
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| figment::Error::from("unknown error".to_string()));
+    let key = e.path.join(".");
+    let meta = e.metadata.as_ref().or_else(|| figment.find_metadata(&key));
+    ConfigError {
+        key: if key.is_empty() { "(root)".into() } else { key },
+        source_name: describe(meta),
+        reason: e.kind.to_string(),
+    }
+}
+
+/// Checks what types cannot: addresses, ranges, required keys.
+pub fn validate(c: &Config) -> Result<(), (String, String)> {
+    let err = |k: &str, r: String| Err((k.to_string(), r));
+    if c.broker.name.trim().is_empty() {
+        return err("broker.name", "is required".into());
+    }
+    if c.broker.cluster.trim().is_empty() {
+        return err("broker.cluster", "must not be empty".into());
+    }
+    if let Err(r) = crate::namesrv::validate_addr(&c.broker.addr) {
+        return err(
+            "broker.addr",
+            if c.broker.addr.is_empty() {
+                "is required (host:port)".into()
+            } else {
+                r
+            },
+        );
+    }
+    if let Some(ha) = &c.broker.ha_addr {
+        crate::namesrv::validate_addr(ha).or_else(|r| err("broker.ha_addr", r))?;
+    }
+    if c.broker.version < 0 || c.broker.version > i32::from(i16::MAX) {
+        return err("broker.version", "must be between 0 and 32767".into());
+    }
+    for a in &c.namesrv.addrs {
+        crate::namesrv::validate_addr(a).or_else(|r| err("namesrv.addrs", r))?;
+    }
+    if c.namesrv.addrs.is_empty()
+        && c.namesrv.address_server.is_none()
+        && c.namesrv.domain.is_none()
+    {
+        return err("namesrv.addrs", "no NameServer source: set namesrv.addrs, namesrv.address_server, namesrv.domain or NAMESRV_ADDR".into());
+    }
+    if let Some(url) = &c.namesrv.address_server {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return err(
+                "namesrv.address_server",
+                format!("{url:?} is not an http:// URL"),
+            );
+        }
+    }
+    if c.namesrv.refresh_interval < Duration::from_secs(1) {
+        return err("namesrv.refresh_interval", "must be at least 1s".into());
+    }
+    if !(Duration::from_secs(10)..=Duration::from_secs(60)).contains(&c.register.interval) {
+        return err(
+            "register.interval",
+            format!(
+                "{} is outside 10s..=60s",
+                humantime::format_duration(c.register.interval)
+            ),
+        );
+    }
+    if c.register.timeout.is_zero() || c.register.timeout > Duration::from_secs(60) {
+        return err("register.timeout", "must be between 1ms and 60s".into());
+    }
+    if let Some(m) = &c.slave.master_addr {
+        crate::namesrv::validate_addr(m).or_else(|r| err("slave.master_addr", r))?;
+    }
+    if c.slave.sync_interval < Duration::from_secs(1) {
+        return err("slave.sync_interval", "must be at least 1s".into());
+    }
+    if c.remoting.max_frame < 1024 || c.remoting.max_frame > 0x7FFF_FFFF {
+        return err(
+            "remoting.max_frame",
+            "must be between 1024 and 2147483647".into(),
+        );
+    }
+    if c.remoting.async_permits == 0 || c.remoting.oneway_permits == 0 {
+        return err(
+            "remoting.async_permits",
+            "permits must be at least 1".into(),
+        );
+    }
+    if c.http.listen.parse::<std::net::SocketAddr>().is_err() {
+        return err("http.listen", format!("{:?} is not ip:port", c.http.listen));
+    }
+    for (i, t) in c.broker.topics.inline.iter().enumerate() {
+        if t.name.trim().is_empty() || t.name.contains(' ') {
+            return err(
+                &format!("broker.topics.inline[{i}].name"),
+                "must be a name without spaces".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The HA address: configured, or host of `addr` with port + 1.
+    pub fn ha_addr(&self) -> String {
+        if let Some(ha) = &self.broker.ha_addr {
+            return ha.clone();
+        }
+        match self.broker.addr.rsplit_once(':') {
+            Some((host, port)) => match port.parse::<u16>() {
+                Ok(p) => format!("{host}:{}", p.saturating_add(1)),
+                Err(_) => self.broker.addr.clone(),
+            },
+            None => self.broker.addr.clone(),
+        }
+    }
+
+    /// This broker as the API names it.
+    pub fn identity(&self) -> crate::broker::BrokerIdentity {
+        crate::broker::BrokerIdentity {
+            cluster: self.broker.cluster.clone(),
+            name: self.broker.name.clone(),
+            id: self.broker.id,
+            addr: self.broker.addr.clone(),
+            ha_addr: self.ha_addr(),
+            zone: self.broker.zone.clone(),
+        }
+    }
+
+    /// The remoting client settings.
+    pub fn client_config(&self) -> crate::client::ClientConfig {
+        crate::client::ClientConfig {
+            connect_timeout: self.remoting.connect_timeout,
+            idle_timeout: self.remoting.idle_timeout,
+            async_permits: self.remoting.async_permits,
+            oneway_permits: self.remoting.oneway_permits,
+            max_frame: self.remoting.max_frame,
+        }
+    }
+
+    /// The address-server URL, when one is configured.
+    pub fn address_server_url(&self) -> Option<String> {
+        if let Some(url) = &self.namesrv.address_server {
+            return Some(url.clone());
+        }
+        self.namesrv
+            .domain
+            .as_ref()
+            .map(|d| crate::namesrv::AddressServer::url_for(d, &self.namesrv.subgroup))
+    }
+}
+
+#[cfg(test)]
+mod tests;

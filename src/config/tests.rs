@@ -1,0 +1,99 @@
+use figment::Jail;
+
+use super::*;
+
+const MIN: &str = r#"
+[broker]
+name = "broker-a"
+addr = "10.0.0.1:10911"
+[namesrv]
+addrs = ["10.0.0.2:9876"]
+"#;
+
+fn load_in(jail: &Jail, text: &str) -> Result<Config, ConfigError> {
+    jail.create_file("c.toml", text).unwrap();
+    load(Some(Path::new("c.toml"))).map(|l| l.config)
+}
+
+#[test]
+fn defaults_file_and_env_layer_in_order() {
+    Jail::expect_with(|jail| {
+        let c = load_in(jail, MIN).unwrap();
+        assert_eq!(c.register.interval, Duration::from_secs(30));
+        assert_eq!(c.ha_addr(), "10.0.0.1:10912");
+        assert_eq!(c.broker.version, 479);
+        jail.set_env("RMQ_REGISTRAR_BROKER__NAME", "from-env");
+        jail.set_env("RMQ_REGISTRAR_REGISTER__INTERVAL", "45s");
+        jail.set_env("RMQ_REGISTRAR_NAMESRV__ADDRS", "a:1;b:2");
+        jail.set_env("RMQ_REGISTRAR_CONFIG", "c.toml");
+        let c = load_in(jail, MIN).unwrap();
+        assert_eq!(c.broker.name, "from-env");
+        assert_eq!(c.register.interval, Duration::from_secs(45));
+        assert_eq!(c.namesrv.addrs, vec!["a:1", "b:2"]);
+        Ok(())
+    });
+}
+
+#[test]
+fn namesrv_addr_env_is_honoured_below_the_file() {
+    Jail::expect_with(|jail| {
+        jail.set_env("NAMESRV_ADDR", "n1:9876; n2:9876");
+        let no_addrs = "[broker]\nname = \"b\"\naddr = \"h:1\"\n";
+        let c = load_in(jail, no_addrs).unwrap();
+        assert_eq!(c.namesrv.addrs, vec!["n1:9876", "n2:9876"]);
+        let c = load_in(jail, MIN).unwrap();
+        assert_eq!(c.namesrv.addrs, vec!["10.0.0.2:9876"]);
+        Ok(())
+    });
+}
+
+fn err_in(text: &str, env: &[(&str, &str)]) -> ConfigError {
+    let mut out = None;
+    Jail::expect_with(|jail| {
+        for (k, v) in env {
+            jail.set_env(k, v);
+        }
+        out = Some(load_in(jail, text).unwrap_err());
+        Ok(())
+    });
+    out.unwrap()
+}
+
+#[test]
+fn every_problem_names_its_key_and_source() {
+    let e = err_in(&format!("{MIN}\n[register]\ninterval = \"5s\"\n"), &[]);
+    assert_eq!(e.key, "register.interval");
+    assert!(e.source_name.contains("c.toml"), "{e}");
+    assert!(e.reason.contains("10s..=60s"));
+
+    let e = err_in(&format!("{MIN}\n[register]\nintervall = \"30s\"\n"), &[]);
+    assert_eq!(e.key, "register.intervall", "{e}");
+    assert!(e.source_name.contains("c.toml"), "{e}");
+
+    let e = err_in(&format!("{MIN}\n[register]\ntimeout = 3\n"), &[]);
+    assert_eq!(e.key, "register.timeout", "{e}");
+
+    let e = err_in(&MIN.replace("10.0.0.2:9876", "nope"), &[]);
+    assert_eq!(e.key, "namesrv.addrs", "{e}");
+
+    let e = err_in("[broker]\nname = \"b\"\naddr = \"h:1\"\n", &[]);
+    assert_eq!(e.key, "namesrv.addrs");
+    assert!(e.reason.contains("no NameServer source"));
+
+    let e = err_in(MIN, &[("RMQ_REGISTRAR_REGISTER__INTERVAL", "2h")]);
+    assert_eq!(e.key, "register.interval");
+    assert!(e.source_name.contains("RMQ_REGISTRAR_"), "{e}");
+
+    let e = err_in(MIN, &[("RMQ_REGISTRAR_BROKER__ID", "minus-one")]);
+    assert_eq!(e.key, "broker.id", "{e}");
+
+    let e = err_in(MIN, &[("RMQ_REGISTRAR_HTTP__LISTN", "x")]);
+    assert!(e.key.contains("listn"), "{e}");
+    assert!(e.to_string().contains("config error"));
+}
+
+#[test]
+fn missing_file_is_reported_with_its_path() {
+    let e = load(Some(Path::new("/nonexistent/rmq.toml"))).unwrap_err();
+    assert!(e.source_name.contains("/nonexistent/rmq.toml"));
+}
