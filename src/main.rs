@@ -1,1 +1,254 @@
-fn main() {}
+//! rmq-registrar: command line, config, logging; the work is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use rmq_registrar::config::{self, Config, LogFormat};
+use rmq_registrar::daemon::{self, slave};
+use rmq_registrar::namesrv::AddressServer;
+use rmq_registrar::protocol::code::request;
+use rmq_registrar::protocol::RemotingCommand;
+
+#[derive(Parser)]
+#[command(name = "rmq-registrar", version, about = "Keeps a RocketMQ broker registered with its NameServers")]
+struct Cli {
+    /// TOML config file.
+    #[arg(long, short, global = true, env = config::ENV_CONFIG)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon (the default).
+    Run,
+    /// Print the effective configuration with the source of every value.
+    CheckConfig,
+    /// Print the NameServer list the daemon would use.
+    Resolve,
+    /// Remove the configured broker from every NameServer, once.
+    Unregister,
+    /// Show what each NameServer knows of the configured broker.
+    Status,
+    /// Pull the four documents from a master, once, and write them as the daemon does.
+    Pull {
+        /// Master address (host:port, its main port).
+        #[arg(long)]
+        master: String,
+        /// Directory for topics.json, consumerOffset.json, delayOffset.json, subscriptionGroup.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Pull topic config from the main port instead of the VIP port (main − 2).
+        #[arg(long)]
+        no_vip_channel: bool,
+    },
+}
+
+/// Exit code for a bad configuration.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = match config::load(cli.config.as_deref()) {
+        Ok(l) => l,
+        // A one-shot pull needs no broker identity: without a config file, defaults do.
+        Err(_) if cli.config.is_none() && matches!(cli.command, Some(Cmd::Pull { .. })) => config::Loaded {
+            config: Config::default(),
+            figment: config::figment(None),
+        },
+        Err(e) => {
+            eprintln!("rmq-registrar: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if matches!(cli.command, Some(Cmd::CheckConfig)) {
+        print_config(&loaded);
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&loaded.config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rmq-registrar: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command.unwrap_or(Cmd::Run) {
+            Cmd::Run | Cmd::CheckConfig => run(loaded, cli.config).await,
+            Cmd::Resolve => resolve(&loaded.config).await,
+            Cmd::Unregister => unregister(&loaded.config).await,
+            Cmd::Status => status(&loaded.config).await,
+            Cmd::Pull { master, out, no_vip_channel } => pull(&loaded.config, &master, &out, !no_vip_channel).await,
+        }
+    })
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cfg.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(loaded: config::Loaded, path: Option<PathBuf>) -> ExitCode {
+    let controls = match daemon::signals() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
+    match daemon::run(loaded, path, controls).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_config(loaded: &config::Loaded) {
+    let value = serde_json::to_value(&loaded.config).unwrap_or_default();
+    let mut lines = Vec::new();
+    leaves("", &value, &mut lines);
+    for (key, val) in lines {
+        let source = loaded
+            .figment
+            .find_metadata(&key)
+            .map(|m| match &m.source {
+                Some(s) => format!("{} {s}", m.name),
+                None => m.name.to_string(),
+            })
+            .unwrap_or_else(|| "default".into());
+        println!("{key} = {val}    # {source}");
+    }
+}
+
+fn leaves(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(m) if !m.is_empty() => {
+            for (k, child) in m {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                leaves(&key, child, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+async fn name_servers(cfg: &Config) -> Result<Vec<String>, String> {
+    if let Some(url) = cfg.address_server_url() {
+        let server = AddressServer::new(url, Duration::from_secs(3)).map_err(|e| e.to_string())?;
+        match server.fetch().await {
+            Ok(list) => return Ok(list),
+            Err(e) if cfg.namesrv.addrs.is_empty() => return Err(e.to_string()),
+            Err(e) => eprintln!("address server failed ({e}); using namesrv.addrs"),
+        }
+    }
+    Ok(cfg.namesrv.addrs.clone())
+}
+
+async fn resolve(cfg: &Config) -> ExitCode {
+    match name_servers(cfg).await {
+        Ok(list) => {
+            for a in list {
+                println!("{a}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rmq-registrar: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn unregister(cfg: &Config) -> ExitCode {
+    let addrs = match name_servers(cfg).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("rmq-registrar: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let api = daemon::build_api(cfg, None);
+    let outcomes = api.unregister_from(&addrs, &cfg.identity(), cfg.register.timeout).await;
+    let mut failed = false;
+    for o in outcomes {
+        match o.result {
+            Ok(()) => println!("{}\tok\t{}ms", o.addr, o.elapsed.as_millis()),
+            Err(e) => {
+                failed = true;
+                println!("{}\terror\t{e}", o.addr);
+            }
+        }
+    }
+    api.client().shutdown();
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+async fn status(cfg: &Config) -> ExitCode {
+    let addrs = match name_servers(cfg).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("rmq-registrar: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let api = daemon::build_api(cfg, None);
+    let mut all_seen = true;
+    for addr in addrs {
+        let req = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
+        let reply = api.client().invoke_sync(Some(&addr), req, cfg.register.timeout).await;
+        let line = match reply {
+            Ok(r) if r.code == 0 => {
+                let body = r.body.unwrap_or_default();
+                let text = rmq_registrar::broker::fastjson::quote_numeric_keys(&String::from_utf8_lossy(&body)).into_owned();
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                match v.get("brokerAddrTable").and_then(|t| t.get(&cfg.broker.name)) {
+                    Some(b) => format!("registered {}", b.get("brokerAddrs").cloned().unwrap_or_default()),
+                    None => {
+                        all_seen = false;
+                        "not registered".to_string()
+                    }
+                }
+            }
+            Ok(r) => {
+                all_seen = false;
+                format!("error code {} {}", r.code, r.remark.unwrap_or_default())
+            }
+            Err(e) => {
+                all_seen = false;
+                format!("error {e}")
+            }
+        };
+        println!("{addr}\t{}\t{line}", cfg.broker.name);
+    }
+    api.client().shutdown();
+    if all_seen { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+async fn pull(cfg: &Config, master: &str, out: &std::path::Path, vip: bool) -> ExitCode {
+    let api = daemon::build_api(cfg, None);
+    let (results, _) = slave::pull_all(&api, master, vip, Some(out), cfg.register.timeout).await;
+    let mut failed = false;
+    for r in results {
+        match r.result {
+            Ok(true) => println!("{}\twritten\t{}", r.kind, out.join(r.file).display()),
+            Ok(false) => println!("{}\tunchanged\t{}", r.kind, out.join(r.file).display()),
+            Err(e) => {
+                failed = true;
+                println!("{}\terror\t{e}", r.kind);
+            }
+        }
+    }
+    api.client().shutdown();
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

@@ -106,12 +106,19 @@ impl BrokerIdentity {
     }
 }
 
+/// Sees the outcome of every call (for metrics): request code and an outcome label.
+pub trait CallObserver: Send + Sync + 'static {
+    /// One finished call; `outcome` is "ok", "refused" or an error kind.
+    fn observe(&self, code: i32, outcome: &'static str);
+}
+
 /// Typed access to NameServers and a master broker over one shared [`RemotingClient`].
 #[derive(Clone)]
 pub struct BrokerApi {
     client: RemotingClient,
     version: i32,
     serialize: SerializeType,
+    observer: Option<std::sync::Arc<dyn CallObserver>>,
 }
 
 impl BrokerApi {
@@ -121,6 +128,7 @@ impl BrokerApi {
             client,
             version: VERSION_5_3_3,
             serialize: SerializeType::Json,
+            observer: None,
         }
     }
 
@@ -134,6 +142,18 @@ impl BrokerApi {
     pub fn with_serialize_type(mut self, t: SerializeType) -> Self {
         self.serialize = t;
         self
+    }
+
+    /// Reports every call's outcome to `observer`.
+    pub fn with_observer(mut self, observer: std::sync::Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe<T>(&self, code: i32, r: &Result<T, ApiError>) {
+        if let Some(o) = &self.observer {
+            o.observe(code, r.as_ref().map_or_else(ApiError::kind, |_| "ok"));
+        }
     }
 
     /// The client underneath.
@@ -159,6 +179,17 @@ impl BrokerApi {
         req: &R,
         timeout: Duration,
     ) -> Result<R::Response, ApiError> {
+        let r = self.call_unobserved(addr, req, timeout).await;
+        self.observe(R::CODE, &r);
+        r
+    }
+
+    async fn call_unobserved<R: Request>(
+        &self,
+        addr: &str,
+        req: &R,
+        timeout: Duration,
+    ) -> Result<R::Response, ApiError> {
         let reply = self
             .client
             .invoke_sync(Some(addr), self.command(req), timeout)
@@ -179,10 +210,13 @@ impl BrokerApi {
         req: &R,
         timeout: Duration,
     ) -> Result<(), ApiError> {
-        Ok(self
+        let r = self
             .client
             .invoke_oneway(Some(addr), self.command(req), timeout)
-            .await?)
+            .await
+            .map_err(ApiError::from);
+        self.observe(R::CODE, &r);
+        r
     }
 }
 

@@ -1,0 +1,67 @@
+//! The NameServer list: applied from config or fetched from the address server.
+
+use std::sync::Arc;
+
+use super::supervisor::TaskResult;
+use super::Shared;
+use crate::namesrv::AddressServer;
+
+/// Installs a new list and registers at once; NameServers that left it get an UNREGISTER and
+/// lose their connection.
+pub(crate) async fn apply_list(sh: &Shared, addrs: Vec<String>) {
+    if install_list(sh, &addrs).await {
+        sh.register_now.notify_one();
+    }
+}
+
+/// Installs a new list without asking for a registration; true if it changed.
+pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
+    let old = sh.client.name_server_list();
+    if !sh.client.update_name_server_list(addrs.to_vec()) {
+        return false;
+    }
+    sh.metrics.namesrv_list_size.set(addrs.len() as i64);
+    for a in addrs {
+        for outcome in ["ok", "refused", "timeout"] {
+            sh.metrics.unregistrations.with_label_values(&[a, outcome]);
+        }
+    }
+    let removed: Vec<String> = old.into_iter().filter(|a| !addrs.contains(a)).collect();
+    tracing::info!(namesrvs = ?addrs, removed = ?removed, "NameServer list changed");
+    if !removed.is_empty() {
+        let cfg = sh.config();
+        let outcomes = sh.api.unregister_from(&removed, &cfg.identity(), cfg.register.timeout).await;
+        for o in outcomes {
+            let label = o.result.as_ref().map_or_else(|e| e.kind(), |_| "ok");
+            sh.metrics.unregistrations.with_label_values(&[&o.addr, label]).inc();
+            sh.metrics.registered.with_label_values(&[&o.addr]).set(0);
+            sh.client.close_connection(&o.addr);
+            sh.status().last_ok.remove(&o.addr);
+        }
+    }
+    true
+}
+
+/// Asks the address server at start and then every `refresh_interval`; keeps the last good list.
+pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
+    loop {
+        let cfg = sh.config();
+        if let Some(url) = cfg.address_server_url() {
+            let server = AddressServer::new(url, cfg.register.timeout.max(std::time::Duration::from_secs(3)))?;
+            match server.fetch().await {
+                Ok(list) => {
+                    sh.metrics.address_refreshes.with_label_values(&["ok"]).inc();
+                    apply_list(&sh, list).await;
+                }
+                Err(e) => {
+                    sh.metrics.address_refreshes.with_label_values(&["error"]).inc();
+                    tracing::warn!(error = %e, "address server lookup failed, keeping the last good list");
+                }
+            }
+        }
+        tokio::select! {
+            _ = sh.token.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(cfg.namesrv.refresh_interval) => {}
+        }
+    }
+}

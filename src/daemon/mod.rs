@@ -1,0 +1,272 @@
+//! The daemon: supervised tasks that keep the broker registered, and a clean goodbye.
+
+mod addresses;
+pub mod files;
+mod http;
+mod register;
+pub mod slave;
+pub mod supervisor;
+pub mod topics;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{BrokerApi, CallObserver};
+use crate::client::{ChannelEvent, ChannelEventListener, RemotingClient};
+use crate::config::{self, Config};
+use crate::metrics::Metrics;
+use supervisor::Supervisor;
+use topics::TopicState;
+
+/// What the outside world asks of a running daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Re-read the configuration (SIGHUP).
+    Reload,
+    /// Unregister and exit (SIGTERM, SIGINT).
+    Stop,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The HTTP listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metrics registry refused a metric (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// State shared by the daemon's tasks.
+pub(crate) struct Shared {
+    config: RwLock<Arc<Config>>,
+    config_path: Option<PathBuf>,
+    client: RemotingClient,
+    api: BrokerApi,
+    metrics: Arc<Metrics>,
+    topics: Mutex<TopicState>,
+    register_now: Notify,
+    status: Mutex<Status>,
+    token: CancellationToken,
+}
+
+/// What the register task learned.
+#[derive(Default)]
+struct Status {
+    /// Last successful registration per NameServer.
+    last_ok: HashMap<String, Instant>,
+    /// masterAddr from the NameServers (slave).
+    master_addr: Option<String>,
+    /// Last full (forced) registration.
+    last_full: Option<Instant>,
+}
+
+impl Shared {
+    fn config(&self) -> Arc<Config> {
+        self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn topics(&self) -> std::sync::MutexGuard<'_, TopicState> {
+        self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registered with at least one NameServer within the last two intervals.
+    fn ready(&self) -> bool {
+        let window = self.config().register.interval * 2;
+        self.status().last_ok.values().any(|t| t.elapsed() <= window)
+    }
+}
+
+struct RequestMetrics(Arc<Metrics>);
+
+impl CallObserver for RequestMetrics {
+    fn observe(&self, code: i32, outcome: &'static str) {
+        self.0.requests.with_label_values(&[&code.to_string(), outcome]).inc();
+        if outcome.contains("timeout") {
+            self.0.timeouts.inc();
+        }
+    }
+}
+
+struct EventForwarder(mpsc::UnboundedSender<ChannelEvent>);
+
+impl ChannelEventListener for EventForwarder {
+    fn on_event(&self, event: ChannelEvent) {
+        let _ = self.0.send(event);
+    }
+}
+
+/// Builds the client and API the way the daemon and the one-shot commands use them.
+pub fn build_api(cfg: &Config, listener: Option<Arc<dyn ChannelEventListener>>) -> BrokerApi {
+    let client = RemotingClient::new(cfg.client_config(), listener);
+    BrokerApi::new(client).with_version(cfg.broker.version).with_serialize_type(cfg.remoting.serialize.into())
+}
+
+/// Runs the daemon until `controls` says Stop (or ends), then unregisters everywhere.
+pub async fn run(
+    loaded: config::Loaded,
+    config_path: Option<PathBuf>,
+    controls: impl Stream<Item = Control> + Unpin,
+) -> Result<(), StartError> {
+    let cfg = Arc::new(loaded.config);
+    let metrics = Arc::new(Metrics::new()?);
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let api = build_api(&cfg, Some(Arc::new(EventForwarder(events_tx))))
+        .with_observer(Arc::new(RequestMetrics(metrics.clone())));
+    let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: cfg.http.listen.clone(), source })?;
+    tracing::info!(listen = %cfg.http.listen, broker = %cfg.broker.name, addr = %cfg.broker.addr, "rmq-registrar starting");
+    let token = CancellationToken::new();
+    let shared = Arc::new(Shared {
+        config: RwLock::new(cfg.clone()),
+        config_path,
+        client: api.client().clone(),
+        api,
+        metrics: metrics.clone(),
+        topics: Mutex::new(TopicState::default()),
+        register_now: Notify::new(),
+        status: Mutex::default(),
+        token: token.clone(),
+    });
+    if !cfg.namesrv.addrs.is_empty() {
+        addresses::install_list(&shared, &cfg.namesrv.addrs).await;
+    }
+    for task in TASKS {
+        shared.metrics.task_restarts.with_label_values(&[task]);
+    }
+    for outcome in ["ok", "error"] {
+        shared.metrics.address_refreshes.with_label_values(&[outcome]);
+    }
+    if cfg.broker.id != 0 {
+        for kind in ["topics", "consumer_offsets", "delay_offsets", "subscription_groups"] {
+            shared.metrics.slave_pulls.with_label_values(&[kind, "error"]);
+        }
+    }
+    let sup = Supervisor::new(token.clone(), metrics);
+    spawn_tasks(&sup, &shared, listener, events_rx);
+    wait_for_stop(&shared, controls).await;
+    shutdown(&shared, &sup).await;
+    Ok(())
+}
+
+/// Names of the supervised tasks.
+const TASKS: [&str; 7] = ["sweeper", "register", "topics", "reconnect", "address-refresh", "slave-sync", "http"];
+
+fn spawn_tasks(
+    sup: &Supervisor,
+    shared: &Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    events: mpsc::UnboundedReceiver<ChannelEvent>,
+) {
+    let sh = shared.clone();
+    sup.spawn("sweeper", move || {
+        let sh = sh.clone();
+        async move {
+            tokio::select! {
+                _ = sh.client.run_sweeper() => {}
+                _ = sh.token.cancelled() => {}
+            }
+            Ok(())
+        }
+    });
+    let sh = shared.clone();
+    sup.spawn("register", move || register::register_loop(sh.clone()));
+    let sh = shared.clone();
+    sup.spawn("topics", move || register::topics_watch(sh.clone()));
+    let events = Arc::new(tokio::sync::Mutex::new(events));
+    let sh = shared.clone();
+    sup.spawn("reconnect", move || register::reconnect_loop(sh.clone(), events.clone()));
+    let sh = shared.clone();
+    sup.spawn("address-refresh", move || addresses::refresh_loop(sh.clone()));
+    let sh = shared.clone();
+    sup.spawn("slave-sync", move || slave::sync_loop(sh.clone()));
+    let sh = shared.clone();
+    let listener = Arc::new(tokio::sync::Mutex::new(Some(listener)));
+    sup.spawn("http", move || http::serve(sh.clone(), listener.clone()));
+}
+
+async fn wait_for_stop(shared: &Arc<Shared>, mut controls: impl Stream<Item = Control> + Unpin) {
+    while let Some(c) = controls.next().await {
+        match c {
+            Control::Stop => return,
+            Control::Reload => reload(shared).await,
+        }
+    }
+}
+
+/// SIGHUP: re-reads the config; a bad one is reported and the old one kept.
+async fn reload(shared: &Arc<Shared>) {
+    let loaded = match config::load(shared.config_path.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "reload: new configuration rejected, keeping the old one");
+            return;
+        }
+    };
+    let new = Arc::new(loaded.config);
+    let old = shared.config();
+    if new.http != old.http || new.remoting != old.remoting || new.log != old.log {
+        tracing::warn!("reload: [http], [remoting] and [log] changes take effect after a restart");
+    }
+    *shared.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = new.clone();
+    if new.namesrv.addrs != old.namesrv.addrs && !new.namesrv.addrs.is_empty() {
+        addresses::apply_list(shared, new.namesrv.addrs.clone()).await;
+    }
+    let changed = shared.topics().refresh(&new.broker.topics, true);
+    tracing::info!(topics_changed = ?changed.as_ref().ok(), "configuration reloaded");
+    if let Err(e) = changed {
+        tracing::error!(error = %e, "reload: topics file rejected, keeping the last good topics");
+    }
+    shared.register_now.notify_one();
+}
+
+/// Stops the timers, says goodbye to every NameServer within one timeout, closes everything.
+async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
+    let started = Instant::now();
+    let cfg = shared.config();
+    shared.token.cancel();
+    let addrs = shared.client.name_server_list();
+    tracing::info!(namesrvs = addrs.len(), "stopping: unregistering from every NameServer");
+    let id = cfg.identity();
+    let (outcomes, ()) = tokio::join!(
+        shared.api.unregister_from(&addrs, &id, cfg.register.timeout),
+        sup.stop(Duration::from_millis(500)),
+    );
+    let mut ok = 0;
+    for o in &outcomes {
+        let label = o.result.as_ref().map_or_else(|e| e.kind(), |_| "ok");
+        shared.metrics.unregistrations.with_label_values(&[&o.addr, label]).inc();
+        match &o.result {
+            Ok(()) => ok += 1,
+            Err(e) => tracing::warn!(namesrv = %o.addr, error = %e, "unregister failed"),
+        }
+    }
+    shared.client.shutdown();
+    tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "unregistered; bye");
+}
+
+/// Signals as [`Control`]s: SIGTERM and SIGINT stop, SIGHUP reloads.
+pub fn signals() -> std::io::Result<impl Stream<Item = Control> + Unpin> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    Ok(signals.map(|s| if s == SIGHUP { Control::Reload } else { Control::Stop }))
+}

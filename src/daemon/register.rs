@@ -1,0 +1,206 @@
+//! The periodic registration, the topic watcher, and re-registration after a lost connection.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, Mutex};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::supervisor::TaskResult;
+use super::Shared;
+use crate::broker::{RegisterOptions, RegisterOutcome, RegisterStatus};
+use crate::client::{ChannelEvent, ChannelEventKind};
+use crate::config::Config;
+
+fn options(cfg: &Config, force: bool) -> RegisterOptions {
+    RegisterOptions {
+        timeout: cfg.register.timeout,
+        oneway: cfg.register.oneway,
+        compressed: cfg.register.compressed,
+        heartbeat_timeout: cfg.register.heartbeat_timeout,
+        force,
+        enable_acting_master: false,
+    }
+}
+
+/// Registers at once, then every interval, and whenever something asks for it.
+pub(crate) async fn register_loop(sh: Arc<Shared>) -> TaskResult {
+    let mut first = true;
+    loop {
+        let cfg = sh.config();
+        round(&sh, &cfg).await;
+        if first {
+            first = false;
+            // systemd Type=notify: ready once the first attempt is done, whatever its outcome.
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        }
+        tokio::select! {
+            _ = sh.token.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(cfg.register.interval) => {}
+            _ = sh.register_now.notified() => {}
+        }
+    }
+}
+
+/// One registration round with every NameServer.
+async fn round(sh: &Shared, cfg: &Config) {
+    let table = {
+        let mut topics = sh.topics();
+        match topics.refresh(&cfg.broker.topics, true) {
+            Ok(changed) => {
+                sh.metrics.topic_reloads.with_label_values(&[if changed { "changed" } else { "unchanged" }]).inc();
+            }
+            Err(e) => {
+                sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
+                tracing::error!(error = %e, "topics file unusable, registering the last good topics");
+            }
+        }
+        topics.table().clone()
+    };
+    sh.metrics.topics.set(table.topic_config_table.len() as i64);
+    let addrs = sh.client.name_server_list();
+    if addrs.is_empty() {
+        tracing::warn!("no NameServer known yet, registration skipped");
+        return;
+    }
+    let force = match cfg.register.force_every {
+        None => true,
+        Some(every) => sh.status().last_full.is_none_or(|t| t.elapsed() >= every),
+    };
+    let started = Instant::now();
+    let out = sh.api.register_to(&addrs, &cfg.identity(), &table, &options(cfg, force)).await;
+    sh.metrics.round_duration.observe(started.elapsed().as_secs_f64());
+    if force && out.per_namesrv.iter().any(|o| o.result.is_ok()) {
+        sh.status().last_full = Some(started);
+    }
+    record(sh, &out);
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Updates metrics and status from a round, and logs one summary line.
+fn record(sh: &Shared, out: &RegisterOutcome) {
+    let mut summary = Vec::with_capacity(out.per_namesrv.len());
+    let mut ok = 0;
+    for o in &out.per_namesrv {
+        let label = match &o.result {
+            Ok(RegisterStatus::Registered(_)) => "ok",
+            Ok(RegisterStatus::Current) => "current",
+            Ok(RegisterStatus::Sent) => "sent",
+            Err(e) => e.kind(),
+        };
+        let m = &sh.metrics;
+        m.registrations.with_label_values(&[&o.addr, label]).inc();
+        m.registration_duration.with_label_values(&[&o.addr]).observe(o.elapsed.as_secs_f64());
+        match &o.result {
+            Ok(_) => {
+                ok += 1;
+                m.registered.with_label_values(&[&o.addr]).set(1);
+                m.last_success.with_label_values(&[&o.addr]).set(unix_now());
+                sh.status().last_ok.insert(o.addr.clone(), Instant::now());
+            }
+            Err(e) => {
+                m.registered.with_label_values(&[&o.addr]).set(0);
+                tracing::debug!(namesrv = %o.addr, error = %e, "registration failed");
+            }
+        }
+        summary.push(format!("{}={} ({}ms)", o.addr, label, o.elapsed.as_millis()));
+    }
+    if let Some(master) = out.merged.as_ref().and_then(|m| m.master_addr.clone()) {
+        sh.status().master_addr = Some(master);
+    }
+    let total = out.per_namesrv.len();
+    if ok == total {
+        tracing::info!(ok, total, outcomes = %summary.join(" "), "registration round");
+    } else {
+        tracing::warn!(ok, total, outcomes = %summary.join(" "), "registration round");
+    }
+}
+
+/// Re-reads the topics file when it changes, and registers the change at once.
+pub(crate) async fn topics_watch(sh: Arc<Shared>) -> TaskResult {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = sh.token.cancelled() => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        let cfg = sh.config();
+        if !sh.topics().file_changed(&cfg.broker.topics) {
+            continue;
+        }
+        let r = sh.topics().refresh(&cfg.broker.topics, false);
+        match r {
+            Ok(true) => {
+                sh.metrics.topic_reloads.with_label_values(&["changed"]).inc();
+                tracing::info!("topics file changed, registering now");
+                sh.register_now.notify_one();
+            }
+            Ok(false) => {}
+            Err(e) => {
+                sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
+                tracing::error!(error = %e, "topics file unusable, keeping the last good topics");
+            }
+        }
+    }
+}
+
+const RECONNECT_FIRST: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_millis(500);
+
+/// When a NameServer connection drops, registers with it again as soon as it accepts one:
+/// a restarted NameServer must not wait a whole interval to see the broker.
+pub(crate) async fn reconnect_loop(sh: Arc<Shared>, events: Arc<Mutex<mpsc::UnboundedReceiver<ChannelEvent>>>) -> TaskResult {
+    let mut events = events.lock().await;
+    let mut retrying: JoinSet<String> = JoinSet::new();
+    let mut busy: HashSet<String> = HashSet::new();
+    loop {
+        tokio::select! {
+            _ = sh.token.cancelled() => return Ok(()),
+            Some(done) = retrying.join_next(), if !retrying.is_empty() => {
+                if let Ok(addr) = done {
+                    busy.remove(&addr);
+                }
+            }
+            ev = events.recv() => {
+                let Some(ev) = ev else { return Ok(()) };
+                let lost = matches!(ev.kind, ChannelEventKind::Close);
+                if !lost || sh.token.is_cancelled() || !sh.client.name_server_list().contains(&ev.remote) {
+                    continue;
+                }
+                sh.metrics.registered.with_label_values(&[&ev.remote]).set(0);
+                if busy.insert(ev.remote.clone()) {
+                    tracing::info!(namesrv = %ev.remote, "connection lost, re-registering as soon as it is back");
+                    retrying.spawn(reregister(sh.clone(), ev.remote));
+                }
+            }
+        }
+    }
+}
+
+async fn reregister(sh: Arc<Shared>, addr: String) -> String {
+    let mut backoff = RECONNECT_FIRST;
+    loop {
+        tokio::select! {
+            _ = sh.token.cancelled() => return addr,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        if !sh.client.name_server_list().contains(&addr) {
+            return addr;
+        }
+        let cfg = sh.config();
+        let table = sh.topics().table().clone();
+        let out = sh.api.register_to(std::slice::from_ref(&addr), &cfg.identity(), &table, &options(&cfg, true)).await;
+        let ok = out.per_namesrv.iter().all(|o| o.result.is_ok());
+        record(&sh, &out);
+        if ok {
+            return addr;
+        }
+        backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
+}

@@ -1,0 +1,114 @@
+//! A slave's periodic pull of its master's four documents.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::files::write_if_changed;
+use super::supervisor::TaskResult;
+use super::Shared;
+use crate::broker::body::TopicConfigWrapper;
+use crate::broker::{ApiError, BrokerApi};
+use crate::metrics::Metrics;
+
+/// File names a Java broker uses under `store/config/`.
+pub const TOPICS_FILE: &str = "topics.json";
+/// Consumer offsets file.
+pub const CONSUMER_OFFSET_FILE: &str = "consumerOffset.json";
+/// Delay offsets file.
+pub const DELAY_OFFSET_FILE: &str = "delayOffset.json";
+/// Subscription groups file.
+pub const SUBSCRIPTION_GROUP_FILE: &str = "subscriptionGroup.json";
+
+/// One document's pull outcome.
+#[derive(Debug)]
+pub struct PullResult {
+    /// Which document (metrics label).
+    pub kind: &'static str,
+    /// The file name it is written to.
+    pub file: &'static str,
+    /// Written (true), unchanged (false), or why it failed.
+    pub result: Result<bool, String>,
+}
+
+/// Pulls the four documents in Java's order and writes each that changed into `out`.
+/// Returns the outcomes and the master's topics (when that pull worked).
+pub async fn pull_all(
+    api: &BrokerApi,
+    master: &str,
+    vip: bool,
+    out: Option<&Path>,
+    timeout: Duration,
+) -> (Vec<PullResult>, Option<TopicConfigWrapper>) {
+    let mut results = Vec::with_capacity(4);
+    let mut topics = None;
+    let t = api.get_all_topic_config(master, vip, timeout).await;
+    let r = t.map(|p| {
+        topics = Some(p.doc);
+        p.raw
+    });
+    results.push(save("topics", TOPICS_FILE, r, out));
+    let r = api.get_all_consumer_offset(master, timeout).await.map(|p| p.raw);
+    results.push(save("consumer_offsets", CONSUMER_OFFSET_FILE, r, out));
+    let r = api.get_all_delay_offset(master, timeout).await.map(|p| p.raw);
+    results.push(save("delay_offsets", DELAY_OFFSET_FILE, r, out));
+    let r = api.get_all_subscription_group_config(master, timeout).await.map(|p| p.raw);
+    results.push(save("subscription_groups", SUBSCRIPTION_GROUP_FILE, r, out));
+    (results, topics)
+}
+
+fn save(kind: &'static str, file: &'static str, pulled: Result<String, ApiError>, out: Option<&Path>) -> PullResult {
+    let result = match (pulled, out) {
+        (Err(e), _) => Err(e.to_string()),
+        (Ok(_), None) => Ok(false),
+        (Ok(raw), Some(dir)) => write_if_changed(&dir.join(file), raw.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", dir.join(file).display())),
+    };
+    PullResult { kind, file, result }
+}
+
+/// Counts pull outcomes.
+pub fn count(metrics: &Metrics, results: &[PullResult]) {
+    for r in results {
+        let outcome = match &r.result {
+            Ok(true) => "written",
+            Ok(false) => "unchanged",
+            Err(_) => "error",
+        };
+        metrics.slave_pulls.with_label_values(&[r.kind, outcome]).inc();
+    }
+}
+
+/// For a slave (`broker.id` != 0): pulls from the master every `sync_interval`.
+pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
+    loop {
+        let cfg = sh.config();
+        let interval = cfg.slave.sync_interval;
+        if cfg.broker.id != 0 {
+            let master = cfg.slave.master_addr.clone().or_else(|| sh.status().master_addr.clone());
+            match master {
+                None => tracing::debug!("master address not known yet"),
+                Some(master) => {
+                    let out = cfg.slave.output_dir.as_deref();
+                    let (results, topics) = pull_all(&sh.api, &master, cfg.slave.vip_channel, out, cfg.register.timeout).await;
+                    count(&sh.metrics, &results);
+                    for r in &results {
+                        if let Err(e) = &r.result {
+                            tracing::warn!(%master, kind = r.kind, error = %e, "slave pull failed");
+                        }
+                    }
+                    if let Some(t) = topics {
+                        if sh.topics().set_master_topics(&cfg.broker.topics, t.topic_config_table) {
+                            tracing::info!(%master, "master's topics changed, registering now");
+                            sh.register_now.notify_one();
+                        }
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = sh.token.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}

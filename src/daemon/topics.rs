@@ -1,0 +1,156 @@
+//! The topic table the daemon registers: the broker's topics.json, inline topics, and for a
+//! slave the master's topics.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::broker::body::{parse_topics_json, DataVersion, TopicConfig, TopicConfigWrapper};
+use crate::config::TopicsConfig;
+
+/// Why the topics file could not be used; the last good topics stay in force.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicsError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a topics.json.
+    #[error("cannot parse {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The current table and where its parts came from.
+#[derive(Debug, Clone)]
+pub struct TopicState {
+    table: TopicConfigWrapper,
+    from_file: BTreeMap<String, TopicConfig>,
+    file_sig: Option<(PathBuf, SystemTime, u64)>,
+    from_master: BTreeMap<String, TopicConfig>,
+}
+
+impl Default for TopicState {
+    fn default() -> Self {
+        TopicState {
+            table: TopicConfigWrapper { data_version: DataVersion::now(), ..Default::default() },
+            from_file: BTreeMap::new(),
+            file_sig: None,
+            from_master: BTreeMap::new(),
+        }
+    }
+}
+
+fn signature(path: &Path) -> Option<(PathBuf, SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((path.to_path_buf(), m.modified().ok()?, m.len()))
+}
+
+impl TopicState {
+    /// The table to register.
+    pub fn table(&self) -> &TopicConfigWrapper {
+        &self.table
+    }
+
+    /// True when the file changed since it was last read (cheap: metadata only).
+    pub fn file_changed(&self, cfg: &TopicsConfig) -> bool {
+        match &cfg.file {
+            Some(p) => signature(p) != self.file_sig,
+            None => self.file_sig.is_some(),
+        }
+    }
+
+    /// Re-reads the file (when `force` or it changed) and rebuilds the table; true if it changed.
+    /// A bad file keeps the last good file topics and is returned as the error.
+    pub fn refresh(&mut self, cfg: &TopicsConfig, force: bool) -> Result<bool, TopicsError> {
+        let mut problem = None;
+        match &cfg.file {
+            Some(path) if force || self.file_changed(cfg) => match read_file(path) {
+                Ok(topics) => {
+                    self.from_file = topics;
+                    self.file_sig = signature(path);
+                }
+                Err(e) => problem = Some(e),
+            },
+            Some(_) => {}
+            None => {
+                self.from_file.clear();
+                self.file_sig = None;
+            }
+        }
+        let changed = self.rebuild(cfg);
+        match problem {
+            Some(e) => Err(e),
+            None => Ok(changed),
+        }
+    }
+
+    /// Sets the master's topics (slave only); true if the table changed.
+    pub fn set_master_topics(&mut self, cfg: &TopicsConfig, topics: BTreeMap<String, TopicConfig>) -> bool {
+        self.from_master = topics;
+        self.rebuild(cfg)
+    }
+
+    fn rebuild(&mut self, cfg: &TopicsConfig) -> bool {
+        let mut merged = self.from_master.clone();
+        merged.extend(self.from_file.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for t in &cfg.inline {
+            let mut c = TopicConfig::new(t.name.clone(), t.read_queues);
+            c.write_queue_nums = t.write_queues;
+            c.perm = t.perm;
+            c.order = t.order;
+            merged.insert(t.name.clone(), c);
+        }
+        if merged == self.table.topic_config_table {
+            return false;
+        }
+        self.table.topic_config_table = merged;
+        self.table.data_version = self.table.data_version.next();
+        true
+    }
+}
+
+fn read_file(path: &Path) -> Result<BTreeMap<String, TopicConfig>, TopicsError> {
+    let bytes = std::fs::read(path).map_err(|source| TopicsError::Read { path: path.into(), source })?;
+    let w = parse_topics_json(&bytes).map_err(|source| TopicsError::Parse { path: path.into(), source })?;
+    Ok(w.topic_config_table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::InlineTopic;
+
+    #[test]
+    fn file_and_inline_merge_and_a_bad_file_keeps_the_last_good_topics() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("topics.json");
+        std::fs::write(&f, r#"{"topicConfigTable":{"A":{"topicName":"A","readQueueNums":4,"writeQueueNums":4,"perm":6}},"dataVersion":{"counter":1,"timestamp":1}}"#).unwrap();
+        let cfg = TopicsConfig {
+            file: Some(f.clone()),
+            inline: vec![InlineTopic { name: "B".into(), read_queues: 2, write_queues: 2, perm: 6, order: false }],
+        };
+        let mut s = TopicState::default();
+        let v0 = s.table().data_version;
+        assert!(s.refresh(&cfg, true).unwrap());
+        assert_eq!(s.table().topic_config_table.keys().collect::<Vec<_>>(), ["A", "B"]);
+        assert!(s.table().data_version.counter > v0.counter);
+        assert!(!s.refresh(&cfg, true).unwrap());
+        std::fs::write(&f, "{ not json").unwrap();
+        assert!(matches!(s.refresh(&cfg, true), Err(TopicsError::Parse { .. })));
+        assert_eq!(s.table().topic_config_table.len(), 2);
+        std::fs::remove_file(&f).unwrap();
+        assert!(matches!(s.refresh(&cfg, true), Err(TopicsError::Read { .. })));
+        assert_eq!(s.table().topic_config_table.len(), 2);
+    }
+}

@@ -1,0 +1,204 @@
+//! Prometheus metrics, in a registry of our own (never the global one).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the daemon exports.
+pub struct Metrics {
+    /// The registry /metrics renders.
+    pub registry: Registry,
+    /// Registrations by NameServer and outcome.
+    pub registrations: IntCounterVec,
+    /// Duration of one NameServer's registration.
+    pub registration_duration: HistogramVec,
+    /// Unix time of the last successful registration, per NameServer.
+    pub last_success: IntGaugeVec,
+    /// 1 while registered with a NameServer.
+    pub registered: IntGaugeVec,
+    /// Unregistrations by outcome.
+    pub unregistrations: IntCounterVec,
+    /// NameServers in the current list.
+    pub namesrv_list_size: IntGauge,
+    /// Address-server refreshes by outcome.
+    pub address_refreshes: IntCounterVec,
+    /// Remoting requests by code and outcome.
+    pub requests: IntCounterVec,
+    /// Requests waiting for a reply.
+    pub in_flight: IntGauge,
+    /// Requests that timed out.
+    pub timeouts: IntCounter,
+    /// Open connections.
+    pub open_connections: IntGauge,
+    /// Slave pulls by kind and outcome.
+    pub slave_pulls: IntCounterVec,
+    /// Task restarts by task.
+    pub task_restarts: IntCounterVec,
+    /// Topics registered.
+    pub topics: IntGauge,
+    /// Topic-source reloads by outcome.
+    pub topic_reloads: IntCounterVec,
+    /// Seconds of one whole registration round.
+    pub round_duration: Histogram,
+    /// Channel events dropped.
+    pub events_dropped: IntGauge,
+}
+
+fn counter_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn gauge_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    let g = IntGauge::new(name, help)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> prometheus::Result<Self> {
+        let r = Registry::new();
+        let p = "rmq_registrar_";
+        let registration_duration = HistogramVec::new(
+            HistogramOpts::new(
+                format!("{p}registration_duration_seconds"),
+                "Time one NameServer took to register the broker",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["namesrv"],
+        )?;
+        r.register(Box::new(registration_duration.clone()))?;
+        let round_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                format!("{p}registration_round_duration_seconds"),
+                "Time of a whole registration round",
+            )
+            .buckets(BUCKETS.to_vec()),
+        )?;
+        r.register(Box::new(round_duration.clone()))?;
+        let timeouts = IntCounter::new(
+            format!("{p}request_timeouts_total"),
+            "Remoting requests that got no reply in time",
+        )?;
+        r.register(Box::new(timeouts.clone()))?;
+        let build = gauge_vec(
+            &r,
+            &format!("{p}build_info"),
+            "Build information",
+            &["version"],
+        )?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        Ok(Metrics {
+            registrations: counter_vec(
+                &r,
+                &format!("{p}registrations_total"),
+                "Registrations by NameServer and outcome",
+                &["namesrv", "outcome"],
+            )?,
+            registration_duration,
+            last_success: gauge_vec(
+                &r,
+                &format!("{p}last_registration_success_timestamp_seconds"),
+                "Unix time of the last successful registration",
+                &["namesrv"],
+            )?,
+            registered: gauge_vec(
+                &r,
+                &format!("{p}registered"),
+                "1 while the broker is registered with the NameServer",
+                &["namesrv"],
+            )?,
+            unregistrations: counter_vec(
+                &r,
+                &format!("{p}unregistrations_total"),
+                "Unregistrations by outcome",
+                &["namesrv", "outcome"],
+            )?,
+            namesrv_list_size: gauge(
+                &r,
+                &format!("{p}namesrv_list_size"),
+                "NameServers in the current list",
+            )?,
+            address_refreshes: counter_vec(
+                &r,
+                &format!("{p}address_refreshes_total"),
+                "Address-server lookups by outcome",
+                &["outcome"],
+            )?,
+            requests: counter_vec(
+                &r,
+                &format!("{p}remoting_requests_total"),
+                "Remoting requests by code and outcome",
+                &["code", "outcome"],
+            )?,
+            in_flight: gauge(
+                &r,
+                &format!("{p}remoting_in_flight_requests"),
+                "Requests waiting for a reply",
+            )?,
+            timeouts,
+            open_connections: gauge(
+                &r,
+                &format!("{p}remoting_open_connections"),
+                "Open remoting connections",
+            )?,
+            slave_pulls: counter_vec(
+                &r,
+                &format!("{p}slave_pulls_total"),
+                "Slave pulls from the master by kind and outcome",
+                &["kind", "outcome"],
+            )?,
+            task_restarts: counter_vec(
+                &r,
+                &format!("{p}task_restarts_total"),
+                "Supervised task restarts",
+                &["task"],
+            )?,
+            topics: gauge(&r, &format!("{p}topics"), "Topics in the registered table")?,
+            topic_reloads: counter_vec(
+                &r,
+                &format!("{p}topic_reloads_total"),
+                "Topic-source reloads by outcome",
+                &["outcome"],
+            )?,
+            round_duration,
+            events_dropped: gauge(
+                &r,
+                &format!("{p}channel_events_dropped"),
+                "Channel events dropped on a full queue",
+            )?,
+            registry: r,
+        })
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding our own families into a Vec does not fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
