@@ -16,7 +16,7 @@ pub const ENV_PREFIX: &str = "RMQ_REGISTRAR_";
 pub const ENV_CONFIG: &str = "RMQ_REGISTRAR_CONFIG";
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Who the broker is.
@@ -218,20 +218,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            broker: BrokerConfig::default(),
-            namesrv: NamesrvConfig::default(),
-            register: RegisterConfig::default(),
-            slave: SlaveConfig::default(),
-            remoting: RemotingConfig::default(),
-            http: HttpConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 impl Default for HttpConfig {
@@ -563,4 +549,5 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error by value
 mod tests;

@@ -5,7 +5,7 @@
 pub mod broker;
 pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod metrics;
 pub mod namesrv;
 pub mod protocol;
-pub mod daemon;

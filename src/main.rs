@@ -12,7 +12,11 @@ use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
 
 #[derive(Parser)]
-#[command(name = "rmq-registrar", version, about = "Keeps a RocketMQ broker registered with its NameServers")]
+#[command(
+    name = "rmq-registrar",
+    version,
+    about = "Keeps a RocketMQ broker registered with its NameServers"
+)]
 struct Cli {
     /// TOML config file.
     #[arg(long, short, global = true, env = config::ENV_CONFIG)]
@@ -55,10 +59,12 @@ fn main() -> ExitCode {
     let loaded = match config::load(cli.config.as_deref()) {
         Ok(l) => l,
         // A one-shot pull needs no broker identity: without a config file, defaults do.
-        Err(_) if cli.config.is_none() && matches!(cli.command, Some(Cmd::Pull { .. })) => config::Loaded {
-            config: Config::default(),
-            figment: config::figment(None),
-        },
+        Err(_) if cli.config.is_none() && matches!(cli.command, Some(Cmd::Pull { .. })) => {
+            config::Loaded {
+                config: Config::default(),
+                figment: config::figment(None),
+            }
+        }
         Err(e) => {
             eprintln!("rmq-registrar: {e}");
             return ExitCode::from(EXIT_CONFIG);
@@ -69,7 +75,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&loaded.config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("rmq-registrar: cannot start the runtime: {e}");
@@ -82,7 +92,11 @@ fn main() -> ExitCode {
             Cmd::Resolve => resolve(&loaded.config).await,
             Cmd::Unregister => unregister(&loaded.config).await,
             Cmd::Status => status(&loaded.config).await,
-            Cmd::Pull { master, out, no_vip_channel } => pull(&loaded.config, &master, &out, !no_vip_channel).await,
+            Cmd::Pull {
+                master,
+                out,
+                no_vip_channel,
+            } => pull(&loaded.config, &master, &out, !no_vip_channel).await,
         }
     })
 }
@@ -90,7 +104,11 @@ fn main() -> ExitCode {
 fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match cfg.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -135,7 +153,11 @@ fn leaves(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) 
     match v {
         serde_json::Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 leaves(&key, child, out);
             }
         }
@@ -179,7 +201,9 @@ async fn unregister(cfg: &Config) -> ExitCode {
         }
     };
     let api = daemon::build_api(cfg, None);
-    let outcomes = api.unregister_from(&addrs, &cfg.identity(), cfg.register.timeout).await;
+    let outcomes = api
+        .unregister_from(&addrs, &cfg.identity(), cfg.register.timeout)
+        .await;
     let mut failed = false;
     for o in outcomes {
         match o.result {
@@ -191,7 +215,11 @@ async fn unregister(cfg: &Config) -> ExitCode {
         }
     }
     api.client().shutdown();
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 async fn status(cfg: &Config) -> ExitCode {
@@ -206,14 +234,26 @@ async fn status(cfg: &Config) -> ExitCode {
     let mut all_seen = true;
     for addr in addrs {
         let req = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
-        let reply = api.client().invoke_sync(Some(&addr), req, cfg.register.timeout).await;
+        let reply = api
+            .client()
+            .invoke_sync(Some(&addr), req, cfg.register.timeout)
+            .await;
         let line = match reply {
             Ok(r) if r.code == 0 => {
                 let body = r.body.unwrap_or_default();
-                let text = rmq_registrar::broker::fastjson::quote_numeric_keys(&String::from_utf8_lossy(&body)).into_owned();
+                let text = rmq_registrar::broker::fastjson::quote_numeric_keys(
+                    &String::from_utf8_lossy(&body),
+                )
+                .into_owned();
                 let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                match v.get("brokerAddrTable").and_then(|t| t.get(&cfg.broker.name)) {
-                    Some(b) => format!("registered {}", b.get("brokerAddrs").cloned().unwrap_or_default()),
+                match v
+                    .get("brokerAddrTable")
+                    .and_then(|t| t.get(&cfg.broker.name))
+                {
+                    Some(b) => format!(
+                        "registered {}",
+                        b.get("brokerAddrs").cloned().unwrap_or_default()
+                    ),
                     None => {
                         all_seen = false;
                         "not registered".to_string()
@@ -232,7 +272,11 @@ async fn status(cfg: &Config) -> ExitCode {
         println!("{addr}\t{}\t{line}", cfg.broker.name);
     }
     api.client().shutdown();
-    if all_seen { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if all_seen {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 async fn pull(cfg: &Config, master: &str, out: &std::path::Path, vip: bool) -> ExitCode {
@@ -250,5 +294,9 @@ async fn pull(cfg: &Config, master: &str, out: &std::path::Path, vip: bool) -> E
         }
     }
     api.client().shutdown();
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -1,51 +1,12 @@
 //! The address-server lookup against a scripted local HTTP server.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{http_server, Script};
 use rmq_registrar::namesrv::{AddressBook, AddressServer, LookupError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-/// What the HTTP server answers next: status, body, delay before answering.
-type Script = Arc<Mutex<(u16, String, Duration)>>;
-
-async fn http_server(script: Script) -> (String, tokio::task::JoinHandle<()>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                return;
-            };
-            let script = script.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                assert!(
-                    buf.starts_with(b"GET /rocketmq/nsaddr HTTP/1.1"),
-                    "{}",
-                    String::from_utf8_lossy(&buf)
-                );
-                let (status, body, delay) = script.lock().unwrap().clone();
-                tokio::time::sleep(delay).await;
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(body.as_bytes()).await;
-            });
-        }
-    });
-    (addr, task)
-}
 
 #[tokio::test]
 async fn lookup_reports_lists_changes_and_every_failure() {

@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client, Action, NameServer, Peer};
+use common::{client, cluster_brokers, eventually, route_brokers, Action, NameServer, Peer};
 use rmq_registrar::broker::body::{DataVersion, TopicConfig, TopicConfigWrapper};
 use rmq_registrar::broker::{ApiError, BrokerApi, BrokerIdentity, RegisterOptions, RegisterStatus};
-use rmq_registrar::client::{RemotingClient, RpcHook};
+use rmq_registrar::client::RpcHook;
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
-use serde_json::Value;
 
 const T: Duration = Duration::from_secs(5);
 
@@ -37,49 +36,6 @@ fn topics(names: &[&str]) -> TopicConfigWrapper {
             .insert(n.to_string(), TopicConfig::new(*n, 4));
     }
     w
-}
-
-async fn cluster_brokers(c: &RemotingClient, ns: &str) -> Value {
-    let req = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
-    let r = c.invoke_sync(Some(ns), req, T).await.unwrap();
-    let body = r.body.unwrap();
-    let text =
-        rmq_registrar::broker::fastjson::quote_numeric_keys(std::str::from_utf8(&body).unwrap())
-            .into_owned();
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["brokerAddrTable"].clone()
-}
-
-/// Brokers serving `topic` according to `ns`'s route (empty when the topic is unknown).
-async fn route_brokers(c: &RemotingClient, ns: &str, topic: &str) -> Vec<String> {
-    let req = RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC).with_field("topic", topic);
-    let r = c.invoke_sync(Some(ns), req, T).await.unwrap();
-    if r.code != 0 {
-        return vec![];
-    }
-    let v: Value = serde_json::from_slice(&r.body.unwrap()).unwrap();
-    v["queueDatas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| q["brokerName"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// Polls until `f` holds (the Java NameServer applies unregistration asynchronously).
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn api_for(addrs: &[&str]) -> BrokerApi {

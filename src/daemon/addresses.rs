@@ -30,10 +30,16 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
     tracing::info!(namesrvs = ?addrs, removed = ?removed, "NameServer list changed");
     if !removed.is_empty() {
         let cfg = sh.config();
-        let outcomes = sh.api.unregister_from(&removed, &cfg.identity(), cfg.register.timeout).await;
+        let outcomes = sh
+            .api
+            .unregister_from(&removed, &cfg.identity(), cfg.register.timeout)
+            .await;
         for o in outcomes {
             let label = o.result.as_ref().map_or_else(|e| e.kind(), |_| "ok");
-            sh.metrics.unregistrations.with_label_values(&[&o.addr, label]).inc();
+            sh.metrics
+                .unregistrations
+                .with_label_values(&[&o.addr, label])
+                .inc();
             sh.metrics.registered.with_label_values(&[&o.addr]).set(0);
             sh.client.close_connection(&o.addr);
             sh.status().last_ok.remove(&o.addr);
@@ -47,14 +53,23 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
     loop {
         let cfg = sh.config();
         if let Some(url) = cfg.address_server_url() {
-            let server = AddressServer::new(url, cfg.register.timeout.max(std::time::Duration::from_secs(3)))?;
+            let server = AddressServer::new(
+                url,
+                cfg.register.timeout.max(std::time::Duration::from_secs(3)),
+            )?;
             match server.fetch().await {
                 Ok(list) => {
-                    sh.metrics.address_refreshes.with_label_values(&["ok"]).inc();
+                    sh.metrics
+                        .address_refreshes
+                        .with_label_values(&["ok"])
+                        .inc();
                     apply_list(&sh, list).await;
                 }
                 Err(e) => {
-                    sh.metrics.address_refreshes.with_label_values(&["error"]).inc();
+                    sh.metrics
+                        .address_refreshes
+                        .with_label_values(&["error"])
+                        .inc();
                     tracing::warn!(error = %e, "address server lookup failed, keeping the last good list");
                 }
             }

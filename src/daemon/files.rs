@@ -14,7 +14,10 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> std::io::Result<bool> {
 
 /// Replaces `path` with `contents` so that a reader sees the old file or the new one, never half.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(contents)?;

@@ -14,7 +14,10 @@ use super::supervisor::TaskResult;
 use super::Shared;
 
 /// Serves until shutdown; the listener is bound at start-up so a busy port fails early.
-pub(crate) async fn serve(sh: Arc<Shared>, listener: Arc<Mutex<Option<TcpListener>>>) -> TaskResult {
+pub(crate) async fn serve(
+    sh: Arc<Shared>,
+    listener: Arc<Mutex<Option<TcpListener>>>,
+) -> TaskResult {
     let l = match listener.lock().await.take() {
         Some(l) => l,
         // A restart after a failure: bind again.
@@ -26,22 +29,36 @@ pub(crate) async fn serve(sh: Arc<Shared>, listener: Arc<Mutex<Option<TcpListene
         .route("/readyz", get(readyz))
         .with_state(sh.clone());
     let token = sh.token.clone();
-    axum::serve(l, app).with_graceful_shutdown(async move { token.cancelled().await }).await?;
+    axum::serve(l, app)
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await?;
     Ok(())
 }
 
 async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
     let m = &sh.metrics;
     m.in_flight.set(sh.client.in_flight() as i64);
-    m.open_connections.set(sh.client.connected_addrs().len() as i64);
-    m.events_dropped.set(sh.client.stats().events_dropped.load(std::sync::atomic::Ordering::Relaxed) as i64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m.render())
+    m.open_connections
+        .set(sh.client.connected_addrs().len() as i64);
+    m.events_dropped.set(
+        sh.client
+            .stats()
+            .events_dropped
+            .load(std::sync::atomic::Ordering::Relaxed) as i64,
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        m.render(),
+    )
 }
 
 async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
     if sh.ready() {
         (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not registered with any NameServer\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not registered with any NameServer\n",
+        )
     }
 }

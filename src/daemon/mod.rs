@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{BrokerApi, CallObserver};
-use crate::client::{ChannelEvent, ChannelEventListener, RemotingClient};
+use crate::client::{ChannelEvent, ChannelEventKind, ChannelEventListener, RemotingClient};
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
 use supervisor::Supervisor;
@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     metrics: Arc<Metrics>,
     topics: Mutex<TopicState>,
     register_now: Notify,
+    /// NameServers to register with again as soon as they accept a connection.
+    retry: mpsc::UnboundedSender<String>,
     status: Mutex<Status>,
     token: CancellationToken,
 }
@@ -77,21 +79,31 @@ struct Status {
 
 impl Shared {
     fn config(&self) -> Arc<Config> {
-        self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
-        self.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn topics(&self) -> std::sync::MutexGuard<'_, TopicState> {
-        self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.topics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Registered with at least one NameServer within the last two intervals.
     fn ready(&self) -> bool {
         let window = self.config().register.interval * 2;
-        self.status().last_ok.values().any(|t| t.elapsed() <= window)
+        self.status()
+            .last_ok
+            .values()
+            .any(|t| t.elapsed() <= window)
     }
 }
 
@@ -99,25 +111,33 @@ struct RequestMetrics(Arc<Metrics>);
 
 impl CallObserver for RequestMetrics {
     fn observe(&self, code: i32, outcome: &'static str) {
-        self.0.requests.with_label_values(&[&code.to_string(), outcome]).inc();
+        self.0
+            .requests
+            .with_label_values(&[&code.to_string(), outcome])
+            .inc();
         if outcome.contains("timeout") {
             self.0.timeouts.inc();
         }
     }
 }
 
-struct EventForwarder(mpsc::UnboundedSender<ChannelEvent>);
+/// Turns lost connections into retry requests for the reconnect task.
+struct EventForwarder(mpsc::UnboundedSender<String>);
 
 impl ChannelEventListener for EventForwarder {
     fn on_event(&self, event: ChannelEvent) {
-        let _ = self.0.send(event);
+        if event.kind == ChannelEventKind::Close {
+            let _ = self.0.send(event.remote);
+        }
     }
 }
 
 /// Builds the client and API the way the daemon and the one-shot commands use them.
 pub fn build_api(cfg: &Config, listener: Option<Arc<dyn ChannelEventListener>>) -> BrokerApi {
     let client = RemotingClient::new(cfg.client_config(), listener);
-    BrokerApi::new(client).with_version(cfg.broker.version).with_serialize_type(cfg.remoting.serialize.into())
+    BrokerApi::new(client)
+        .with_version(cfg.broker.version)
+        .with_serialize_type(cfg.remoting.serialize.into())
 }
 
 /// Runs the daemon until `controls` says Stop (or ends), then unregisters everywhere.
@@ -128,12 +148,15 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let cfg = Arc::new(loaded.config);
     let metrics = Arc::new(Metrics::new()?);
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let api = build_api(&cfg, Some(Arc::new(EventForwarder(events_tx))))
+    let (retry_tx, retry_rx) = mpsc::unbounded_channel();
+    let api = build_api(&cfg, Some(Arc::new(EventForwarder(retry_tx.clone()))))
         .with_observer(Arc::new(RequestMetrics(metrics.clone())));
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
-        .map_err(|source| StartError::Listen { addr: cfg.http.listen.clone(), source })?;
+        .map_err(|source| StartError::Listen {
+            addr: cfg.http.listen.clone(),
+            source,
+        })?;
     tracing::info!(listen = %cfg.http.listen, broker = %cfg.broker.name, addr = %cfg.broker.addr, "rmq-registrar starting");
     let token = CancellationToken::new();
     let shared = Arc::new(Shared {
@@ -144,6 +167,7 @@ pub async fn run(
         metrics: metrics.clone(),
         topics: Mutex::new(TopicState::default()),
         register_now: Notify::new(),
+        retry: retry_tx,
         status: Mutex::default(),
         token: token.clone(),
     });
@@ -154,28 +178,47 @@ pub async fn run(
         shared.metrics.task_restarts.with_label_values(&[task]);
     }
     for outcome in ["ok", "error"] {
-        shared.metrics.address_refreshes.with_label_values(&[outcome]);
+        shared
+            .metrics
+            .address_refreshes
+            .with_label_values(&[outcome]);
     }
     if cfg.broker.id != 0 {
-        for kind in ["topics", "consumer_offsets", "delay_offsets", "subscription_groups"] {
-            shared.metrics.slave_pulls.with_label_values(&[kind, "error"]);
+        for kind in [
+            "topics",
+            "consumer_offsets",
+            "delay_offsets",
+            "subscription_groups",
+        ] {
+            shared
+                .metrics
+                .slave_pulls
+                .with_label_values(&[kind, "error"]);
         }
     }
     let sup = Supervisor::new(token.clone(), metrics);
-    spawn_tasks(&sup, &shared, listener, events_rx);
+    spawn_tasks(&sup, &shared, listener, retry_rx);
     wait_for_stop(&shared, controls).await;
     shutdown(&shared, &sup).await;
     Ok(())
 }
 
 /// Names of the supervised tasks.
-const TASKS: [&str; 7] = ["sweeper", "register", "topics", "reconnect", "address-refresh", "slave-sync", "http"];
+const TASKS: [&str; 7] = [
+    "sweeper",
+    "register",
+    "topics",
+    "reconnect",
+    "address-refresh",
+    "slave-sync",
+    "http",
+];
 
 fn spawn_tasks(
     sup: &Supervisor,
     shared: &Arc<Shared>,
     listener: tokio::net::TcpListener,
-    events: mpsc::UnboundedReceiver<ChannelEvent>,
+    retries: mpsc::UnboundedReceiver<String>,
 ) {
     let sh = shared.clone();
     sup.spawn("sweeper", move || {
@@ -192,11 +235,15 @@ fn spawn_tasks(
     sup.spawn("register", move || register::register_loop(sh.clone()));
     let sh = shared.clone();
     sup.spawn("topics", move || register::topics_watch(sh.clone()));
-    let events = Arc::new(tokio::sync::Mutex::new(events));
+    let retries = Arc::new(tokio::sync::Mutex::new(retries));
     let sh = shared.clone();
-    sup.spawn("reconnect", move || register::reconnect_loop(sh.clone(), events.clone()));
+    sup.spawn("reconnect", move || {
+        register::reconnect_loop(sh.clone(), retries.clone())
+    });
     let sh = shared.clone();
-    sup.spawn("address-refresh", move || addresses::refresh_loop(sh.clone()));
+    sup.spawn("address-refresh", move || {
+        addresses::refresh_loop(sh.clone())
+    });
     let sh = shared.clone();
     sup.spawn("slave-sync", move || slave::sync_loop(sh.clone()));
     let sh = shared.clone();
@@ -227,7 +274,10 @@ async fn reload(shared: &Arc<Shared>) {
     if new.http != old.http || new.remoting != old.remoting || new.log != old.log {
         tracing::warn!("reload: [http], [remoting] and [log] changes take effect after a restart");
     }
-    *shared.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = new.clone();
+    *shared
+        .config
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = new.clone();
     if new.namesrv.addrs != old.namesrv.addrs && !new.namesrv.addrs.is_empty() {
         addresses::apply_list(shared, new.namesrv.addrs.clone()).await;
     }
@@ -245,16 +295,25 @@ async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
     let cfg = shared.config();
     shared.token.cancel();
     let addrs = shared.client.name_server_list();
-    tracing::info!(namesrvs = addrs.len(), "stopping: unregistering from every NameServer");
+    tracing::info!(
+        namesrvs = addrs.len(),
+        "stopping: unregistering from every NameServer"
+    );
     let id = cfg.identity();
     let (outcomes, ()) = tokio::join!(
-        shared.api.unregister_from(&addrs, &id, cfg.register.timeout),
+        shared
+            .api
+            .unregister_from(&addrs, &id, cfg.register.timeout),
         sup.stop(Duration::from_millis(500)),
     );
     let mut ok = 0;
     for o in &outcomes {
         let label = o.result.as_ref().map_or_else(|e| e.kind(), |_| "ok");
-        shared.metrics.unregistrations.with_label_values(&[&o.addr, label]).inc();
+        shared
+            .metrics
+            .unregistrations
+            .with_label_values(&[&o.addr, label])
+            .inc();
         match &o.result {
             Ok(()) => ok += 1,
             Err(e) => tracing::warn!(namesrv = %o.addr, error = %e, "unregister failed"),
@@ -268,5 +327,11 @@ async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
 pub fn signals() -> std::io::Result<impl Stream<Item = Control> + Unpin> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    Ok(signals.map(|s| if s == SIGHUP { Control::Reload } else { Control::Stop }))
+    Ok(signals.map(|s| {
+        if s == SIGHUP {
+            Control::Reload
+        } else {
+            Control::Stop
+        }
+    }))
 }

@@ -10,8 +10,9 @@ use tokio::time::Instant;
 
 use super::supervisor::TaskResult;
 use super::Shared;
+use crate::broker::ApiError;
 use crate::broker::{RegisterOptions, RegisterOutcome, RegisterStatus};
-use crate::client::{ChannelEvent, ChannelEventKind};
+use crate::client::ClientError;
 use crate::config::Config;
 
 fn options(cfg: &Config, force: bool) -> RegisterOptions {
@@ -50,7 +51,10 @@ async fn round(sh: &Shared, cfg: &Config) {
         let mut topics = sh.topics();
         match topics.refresh(&cfg.broker.topics, true) {
             Ok(changed) => {
-                sh.metrics.topic_reloads.with_label_values(&[if changed { "changed" } else { "unchanged" }]).inc();
+                sh.metrics
+                    .topic_reloads
+                    .with_label_values(&[if changed { "changed" } else { "unchanged" }])
+                    .inc();
             }
             Err(e) => {
                 sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
@@ -70,8 +74,13 @@ async fn round(sh: &Shared, cfg: &Config) {
         Some(every) => sh.status().last_full.is_none_or(|t| t.elapsed() >= every),
     };
     let started = Instant::now();
-    let out = sh.api.register_to(&addrs, &cfg.identity(), &table, &options(cfg, force)).await;
-    sh.metrics.round_duration.observe(started.elapsed().as_secs_f64());
+    let out = sh
+        .api
+        .register_to(&addrs, &cfg.identity(), &table, &options(cfg, force))
+        .await;
+    sh.metrics
+        .round_duration
+        .observe(started.elapsed().as_secs_f64());
     if force && out.per_namesrv.iter().any(|o| o.result.is_ok()) {
         sh.status().last_full = Some(started);
     }
@@ -79,7 +88,9 @@ async fn round(sh: &Shared, cfg: &Config) {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Updates metrics and status from a round, and logs one summary line.
@@ -95,7 +106,9 @@ fn record(sh: &Shared, out: &RegisterOutcome) {
         };
         let m = &sh.metrics;
         m.registrations.with_label_values(&[&o.addr, label]).inc();
-        m.registration_duration.with_label_values(&[&o.addr]).observe(o.elapsed.as_secs_f64());
+        m.registration_duration
+            .with_label_values(&[&o.addr])
+            .observe(o.elapsed.as_secs_f64());
         match &o.result {
             Ok(_) => {
                 ok += 1;
@@ -106,9 +119,17 @@ fn record(sh: &Shared, out: &RegisterOutcome) {
             Err(e) => {
                 m.registered.with_label_values(&[&o.addr]).set(0);
                 tracing::debug!(namesrv = %o.addr, error = %e, "registration failed");
+                if unreachable(e) {
+                    let _ = sh.retry.send(o.addr.clone());
+                }
             }
         }
-        summary.push(format!("{}={} ({}ms)", o.addr, label, o.elapsed.as_millis()));
+        summary.push(format!(
+            "{}={} ({}ms)",
+            o.addr,
+            label,
+            o.elapsed.as_millis()
+        ));
     }
     if let Some(master) = out.merged.as_ref().and_then(|m| m.master_addr.clone()) {
         sh.status().master_addr = Some(master);
@@ -119,6 +140,19 @@ fn record(sh: &Shared, out: &RegisterOutcome) {
     } else {
         tracing::warn!(ok, total, outcomes = %summary.join(" "), "registration round");
     }
+}
+
+/// Failures that mean "not there right now", worth retrying sooner than the next interval.
+/// Timeouts are not: a black-holed NameServer would cost a timeout per retry.
+fn unreachable(e: &ApiError) -> bool {
+    matches!(
+        e,
+        ApiError::Client(
+            ClientError::Connect { .. }
+                | ClientError::ConnectionClosed { .. }
+                | ClientError::Send { .. }
+        )
+    )
 }
 
 /// Re-reads the topics file when it changes, and registers the change at once.
@@ -137,7 +171,10 @@ pub(crate) async fn topics_watch(sh: Arc<Shared>) -> TaskResult {
         let r = sh.topics().refresh(&cfg.broker.topics, false);
         match r {
             Ok(true) => {
-                sh.metrics.topic_reloads.with_label_values(&["changed"]).inc();
+                sh.metrics
+                    .topic_reloads
+                    .with_label_values(&["changed"])
+                    .inc();
                 tracing::info!("topics file changed, registering now");
                 sh.register_now.notify_one();
             }
@@ -155,8 +192,11 @@ const RECONNECT_MAX: Duration = Duration::from_millis(500);
 
 /// When a NameServer connection drops, registers with it again as soon as it accepts one:
 /// a restarted NameServer must not wait a whole interval to see the broker.
-pub(crate) async fn reconnect_loop(sh: Arc<Shared>, events: Arc<Mutex<mpsc::UnboundedReceiver<ChannelEvent>>>) -> TaskResult {
-    let mut events = events.lock().await;
+pub(crate) async fn reconnect_loop(
+    sh: Arc<Shared>,
+    retries: Arc<Mutex<mpsc::UnboundedReceiver<String>>>,
+) -> TaskResult {
+    let mut retries = retries.lock().await;
     let mut retrying: JoinSet<String> = JoinSet::new();
     let mut busy: HashSet<String> = HashSet::new();
     loop {
@@ -167,16 +207,15 @@ pub(crate) async fn reconnect_loop(sh: Arc<Shared>, events: Arc<Mutex<mpsc::Unbo
                     busy.remove(&addr);
                 }
             }
-            ev = events.recv() => {
-                let Some(ev) = ev else { return Ok(()) };
-                let lost = matches!(ev.kind, ChannelEventKind::Close);
-                if !lost || sh.token.is_cancelled() || !sh.client.name_server_list().contains(&ev.remote) {
+            addr = retries.recv() => {
+                let Some(addr) = addr else { return Ok(()) };
+                if sh.token.is_cancelled() || !sh.client.name_server_list().contains(&addr) {
                     continue;
                 }
-                sh.metrics.registered.with_label_values(&[&ev.remote]).set(0);
-                if busy.insert(ev.remote.clone()) {
-                    tracing::info!(namesrv = %ev.remote, "connection lost, re-registering as soon as it is back");
-                    retrying.spawn(reregister(sh.clone(), ev.remote));
+                if busy.insert(addr.clone()) {
+                    sh.metrics.registered.with_label_values(&[&addr]).set(0);
+                    tracing::info!(namesrv = %addr, "NameServer unreachable, registering as soon as it is back");
+                    retrying.spawn(reregister(sh.clone(), addr));
                 }
             }
         }
@@ -195,7 +234,15 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
         }
         let cfg = sh.config();
         let table = sh.topics().table().clone();
-        let out = sh.api.register_to(std::slice::from_ref(&addr), &cfg.identity(), &table, &options(&cfg, true)).await;
+        let out = sh
+            .api
+            .register_to(
+                std::slice::from_ref(&addr),
+                &cfg.identity(),
+                &table,
+                &options(&cfg, true),
+            )
+            .await;
         let ok = out.per_namesrv.iter().all(|o| o.result.is_ok());
         record(&sh, &out);
         if ok {

@@ -48,16 +48,30 @@ pub async fn pull_all(
         p.raw
     });
     results.push(save("topics", TOPICS_FILE, r, out));
-    let r = api.get_all_consumer_offset(master, timeout).await.map(|p| p.raw);
+    let r = api
+        .get_all_consumer_offset(master, timeout)
+        .await
+        .map(|p| p.raw);
     results.push(save("consumer_offsets", CONSUMER_OFFSET_FILE, r, out));
-    let r = api.get_all_delay_offset(master, timeout).await.map(|p| p.raw);
+    let r = api
+        .get_all_delay_offset(master, timeout)
+        .await
+        .map(|p| p.raw);
     results.push(save("delay_offsets", DELAY_OFFSET_FILE, r, out));
-    let r = api.get_all_subscription_group_config(master, timeout).await.map(|p| p.raw);
+    let r = api
+        .get_all_subscription_group_config(master, timeout)
+        .await
+        .map(|p| p.raw);
     results.push(save("subscription_groups", SUBSCRIPTION_GROUP_FILE, r, out));
     (results, topics)
 }
 
-fn save(kind: &'static str, file: &'static str, pulled: Result<String, ApiError>, out: Option<&Path>) -> PullResult {
+fn save(
+    kind: &'static str,
+    file: &'static str,
+    pulled: Result<String, ApiError>,
+    out: Option<&Path>,
+) -> PullResult {
     let result = match (pulled, out) {
         (Err(e), _) => Err(e.to_string()),
         (Ok(_), None) => Ok(false),
@@ -75,7 +89,10 @@ pub fn count(metrics: &Metrics, results: &[PullResult]) {
             Ok(false) => "unchanged",
             Err(_) => "error",
         };
-        metrics.slave_pulls.with_label_values(&[r.kind, outcome]).inc();
+        metrics
+            .slave_pulls
+            .with_label_values(&[r.kind, outcome])
+            .inc();
     }
 }
 
@@ -85,12 +102,23 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
         let cfg = sh.config();
         let interval = cfg.slave.sync_interval;
         if cfg.broker.id != 0 {
-            let master = cfg.slave.master_addr.clone().or_else(|| sh.status().master_addr.clone());
+            let master = cfg
+                .slave
+                .master_addr
+                .clone()
+                .or_else(|| sh.status().master_addr.clone());
             match master {
                 None => tracing::debug!("master address not known yet"),
                 Some(master) => {
                     let out = cfg.slave.output_dir.as_deref();
-                    let (results, topics) = pull_all(&sh.api, &master, cfg.slave.vip_channel, out, cfg.register.timeout).await;
+                    let (results, topics) = pull_all(
+                        &sh.api,
+                        &master,
+                        cfg.slave.vip_channel,
+                        out,
+                        cfg.register.timeout,
+                    )
+                    .await;
                     count(&sh.metrics, &results);
                     for r in &results {
                         if let Err(e) = &r.result {
@@ -98,7 +126,10 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
                         }
                     }
                     if let Some(t) = topics {
-                        if sh.topics().set_master_topics(&cfg.broker.topics, t.topic_config_table) {
+                        if sh
+                            .topics()
+                            .set_master_topics(&cfg.broker.topics, t.topic_config_table)
+                        {
                             tracing::info!(%master, "master's topics changed, registering now");
                             sh.register_now.notify_one();
                         }

@@ -29,7 +29,11 @@ const HEALTHY_RUN: Duration = Duration::from_secs(60);
 impl Supervisor {
     /// A supervisor whose tasks stop when `token` is cancelled.
     pub fn new(token: CancellationToken, metrics: Arc<Metrics>) -> Self {
-        Supervisor { tracker: TaskTracker::new(), token, metrics }
+        Supervisor {
+            tracker: TaskTracker::new(),
+            token,
+            metrics,
+        }
     }
 
     /// The stop token.
@@ -86,7 +90,10 @@ impl Supervisor {
     pub async fn stop(&self, grace: Duration) {
         self.token.cancel();
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(?grace, "tasks still running after the grace period");
         }
     }

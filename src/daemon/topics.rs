@@ -43,7 +43,10 @@ pub struct TopicState {
 impl Default for TopicState {
     fn default() -> Self {
         TopicState {
-            table: TopicConfigWrapper { data_version: DataVersion::now(), ..Default::default() },
+            table: TopicConfigWrapper {
+                data_version: DataVersion::now(),
+                ..Default::default()
+            },
             from_file: BTreeMap::new(),
             file_sig: None,
             from_master: BTreeMap::new(),
@@ -96,7 +99,11 @@ impl TopicState {
     }
 
     /// Sets the master's topics (slave only); true if the table changed.
-    pub fn set_master_topics(&mut self, cfg: &TopicsConfig, topics: BTreeMap<String, TopicConfig>) -> bool {
+    pub fn set_master_topics(
+        &mut self,
+        cfg: &TopicsConfig,
+        topics: BTreeMap<String, TopicConfig>,
+    ) -> bool {
         self.from_master = topics;
         self.rebuild(cfg)
     }
@@ -121,8 +128,14 @@ impl TopicState {
 }
 
 fn read_file(path: &Path) -> Result<BTreeMap<String, TopicConfig>, TopicsError> {
-    let bytes = std::fs::read(path).map_err(|source| TopicsError::Read { path: path.into(), source })?;
-    let w = parse_topics_json(&bytes).map_err(|source| TopicsError::Parse { path: path.into(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| TopicsError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let w = parse_topics_json(&bytes).map_err(|source| TopicsError::Parse {
+        path: path.into(),
+        source,
+    })?;
     Ok(w.topic_config_table)
 }
 
@@ -138,19 +151,34 @@ mod tests {
         std::fs::write(&f, r#"{"topicConfigTable":{"A":{"topicName":"A","readQueueNums":4,"writeQueueNums":4,"perm":6}},"dataVersion":{"counter":1,"timestamp":1}}"#).unwrap();
         let cfg = TopicsConfig {
             file: Some(f.clone()),
-            inline: vec![InlineTopic { name: "B".into(), read_queues: 2, write_queues: 2, perm: 6, order: false }],
+            inline: vec![InlineTopic {
+                name: "B".into(),
+                read_queues: 2,
+                write_queues: 2,
+                perm: 6,
+                order: false,
+            }],
         };
         let mut s = TopicState::default();
         let v0 = s.table().data_version;
         assert!(s.refresh(&cfg, true).unwrap());
-        assert_eq!(s.table().topic_config_table.keys().collect::<Vec<_>>(), ["A", "B"]);
+        assert_eq!(
+            s.table().topic_config_table.keys().collect::<Vec<_>>(),
+            ["A", "B"]
+        );
         assert!(s.table().data_version.counter > v0.counter);
         assert!(!s.refresh(&cfg, true).unwrap());
         std::fs::write(&f, "{ not json").unwrap();
-        assert!(matches!(s.refresh(&cfg, true), Err(TopicsError::Parse { .. })));
+        assert!(matches!(
+            s.refresh(&cfg, true),
+            Err(TopicsError::Parse { .. })
+        ));
         assert_eq!(s.table().topic_config_table.len(), 2);
         std::fs::remove_file(&f).unwrap();
-        assert!(matches!(s.refresh(&cfg, true), Err(TopicsError::Read { .. })));
+        assert!(matches!(
+            s.refresh(&cfg, true),
+            Err(TopicsError::Read { .. })
+        ));
         assert_eq!(s.table().topic_config_table.len(), 2);
     }
 }

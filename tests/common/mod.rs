@@ -282,3 +282,118 @@ impl NameServer {
         self.addr.rsplit(':').next().unwrap().to_string()
     }
 }
+
+/// What the scripted HTTP server answers next: status, body, delay before answering.
+pub type Script = Arc<Mutex<(u16, String, Duration)>>;
+
+/// An address server on 127.0.0.1 answering `GET /rocketmq/nsaddr` from `script`.
+pub async fn http_server(script: Script) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::AsyncReadExt;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let script = script.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let ok_path = buf.starts_with(b"GET /rocketmq/nsaddr HTTP/1.1");
+                let (status, body, delay) = if ok_path {
+                    script.lock().unwrap().clone()
+                } else {
+                    (400, String::new(), Duration::ZERO)
+                };
+                tokio::time::sleep(delay).await;
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+/// Brokers in `ns`'s GET_BROKER_CLUSTER_INFO (`brokerAddrTable`), fastjson keys quoted.
+pub async fn cluster_brokers(c: &RemotingClient, ns: &str) -> serde_json::Value {
+    let req = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
+    let r = c
+        .invoke_sync(Some(ns), req, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let body = r.body.unwrap();
+    let text =
+        rmq_registrar::broker::fastjson::quote_numeric_keys(std::str::from_utf8(&body).unwrap())
+            .into_owned();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["brokerAddrTable"].clone()
+}
+
+/// True when `ns` lists broker `name`; false when it does not or cannot be asked.
+pub async fn has_broker(c: &RemotingClient, ns: &str, name: &str) -> bool {
+    let req = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
+    let Ok(r) = c.invoke_sync(Some(ns), req, Duration::from_secs(2)).await else {
+        return false;
+    };
+    let body = r.body.unwrap_or_default();
+    let text = rmq_registrar::broker::fastjson::quote_numeric_keys(&String::from_utf8_lossy(&body))
+        .into_owned();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    v["brokerAddrTable"].get(name).is_some()
+}
+
+/// Brokers serving `topic` according to `ns`'s route (empty when the topic is unknown).
+pub async fn route_brokers(c: &RemotingClient, ns: &str, topic: &str) -> Vec<String> {
+    let req = RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC).with_field("topic", topic);
+    let r = c
+        .invoke_sync(Some(ns), req, Duration::from_secs(5))
+        .await
+        .unwrap();
+    if r.code != 0 {
+        return vec![];
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body.unwrap()).unwrap();
+    v["queueDatas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["brokerName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Polls `f` every 20 ms until it holds; panics after `limit`. Returns the time it took.
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = tokio::time::Instant::now();
+    while !f().await {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+/// [`eventually_within`] with a generous 10 s limit.
+pub async fn eventually<F, Fut>(what: &str, f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually_within(what, Duration::from_secs(10), f).await;
+}

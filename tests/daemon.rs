@@ -1,0 +1,522 @@
+//! End-to-end tests of the built `rmq-registrar` binary against real NameServers.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{
+    client, closed_port_addr, eventually, eventually_within, has_broker, http_server,
+    route_brokers, Action, NameServer, Peer,
+};
+use rmq_registrar::protocol::code::request;
+use tokio::time::Instant;
+
+const JAVA_TOPICS: &str = r#"{
+	"dataVersion":{
+		"counter":12,
+		"stateVersion":0,
+		"timestamp":1700000000000
+	},
+	"topicConfigTable":{
+		"JavaTopicA":{
+			"attributes":{},
+			"order":false,
+			"perm":6,
+			"readQueueNums":8,
+			"topicFilterType":"SINGLE_TAG",
+			"topicName":"JavaTopicA",
+			"topicSysFlag":0,
+			"writeQueueNums":8
+		},
+		"JavaTopicB":{
+			"order":false,
+			"perm":6,
+			"readQueueNums":4,
+			"topicFilterType":"SINGLE_TAG",
+			"topicName":"JavaTopicB",
+			"topicSysFlag":0,
+			"writeQueueNums":4
+		}
+	}
+}"#;
+
+/// The daemon process, killed on drop if still running.
+struct Daemon {
+    child: Option<Child>,
+    http: String,
+    log: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn base_config(name: &str, http: &str, namesrvs: &[&str], extra: &str) -> String {
+    let list: Vec<String> = namesrvs.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        r#"
+[broker]
+cluster = "E2ECluster"
+name = "{name}"
+addr = "127.0.0.1:10911"
+{extra}
+[namesrv]
+addrs = [{}]
+[register]
+timeout = "2s"
+[http]
+listen = "{http}"
+[log]
+level = "debug"
+"#,
+        list.join(", ")
+    )
+}
+
+impl Daemon {
+    fn start(config: impl FnOnce(&Path, &str) -> String) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let http = closed_port_addr();
+        std::fs::write(dir.path().join("rmq.toml"), config(dir.path(), &http)).unwrap();
+        let log = dir.path().join("daemon.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"))
+            .arg("--config")
+            .arg(dir.path().join("rmq.toml"))
+            .env_remove("NAMESRV_ADDR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon {
+            child: Some(child),
+            http,
+            log,
+            dir,
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.child.as_ref().unwrap().id().to_string()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for exit; returns the status and how long it took.
+    async fn wait_exit(&mut self, limit: Duration) -> (ExitStatus, Duration) {
+        let t0 = Instant::now();
+        loop {
+            if let Some(s) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
+                return (s, t0.elapsed());
+            }
+            assert!(
+                t0.elapsed() < limit,
+                "daemon did not exit within {limit:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let r = reqwest::get(format!("http://{}{path}", self.http))
+            .await
+            .ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.text().await.ok()?))
+    }
+}
+
+#[tokio::test]
+async fn registers_java_topics_with_two_namesrvs_and_reports_ready_and_metrics() {
+    let (a, b) = (NameServer::start().await, NameServer::start().await);
+    let start = Instant::now();
+    let d = Daemon::start(|dir, http| {
+        std::fs::write(dir.join("topics.json"), JAVA_TOPICS).unwrap();
+        let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
+        base_config("e2e-two", http, &[&a.addr, &b.addr], &extra)
+    });
+    let probe = client();
+    for ns in [&a.addr, &b.addr] {
+        eventually_within("broker visible", Duration::from_secs(10), || {
+            has_broker(&probe, ns, "e2e-two")
+        })
+        .await;
+    }
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(2), "visible only after {took:?}");
+    for ns in [&a.addr, &b.addr] {
+        assert_eq!(
+            route_brokers(&probe, ns, "JavaTopicA").await,
+            vec!["e2e-two"]
+        );
+        assert_eq!(
+            route_brokers(&probe, ns, "JavaTopicB").await,
+            vec!["e2e-two"]
+        );
+    }
+    eventually("/readyz 200", || async {
+        d.get("/readyz").await.is_some_and(|(s, _)| s == 200)
+    })
+    .await;
+    assert_eq!(d.get("/healthz").await.unwrap().0, 200);
+    let (status, text) = d.get("/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("metrics parse");
+    let names: std::collections::HashSet<&str> =
+        scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for m in [
+        "rmq_registrar_registrations_total",
+        "rmq_registrar_registration_duration_seconds",
+        "rmq_registrar_last_registration_success_timestamp_seconds",
+        "rmq_registrar_registered",
+        "rmq_registrar_unregistrations_total",
+        "rmq_registrar_namesrv_list_size",
+        "rmq_registrar_address_refreshes_total",
+        "rmq_registrar_remoting_requests_total",
+        "rmq_registrar_remoting_in_flight_requests",
+        "rmq_registrar_request_timeouts_total",
+        "rmq_registrar_remoting_open_connections",
+        "rmq_registrar_task_restarts_total",
+        "rmq_registrar_build_info",
+        "rmq_registrar_topics",
+    ] {
+        assert!(
+            names.iter().any(|n| n.starts_with(m)),
+            "missing {m} in:\n{text}"
+        );
+    }
+    let registered: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "rmq_registrar_registered")
+        .collect();
+    assert_eq!(registered.len(), 2);
+    assert!(text.contains(&format!(
+        "rmq_registrar_remoting_requests_total{{code=\"{}\",outcome=\"ok\"}}",
+        request::REGISTER_BROKER
+    )));
+    assert!(text.contains("rmq_registrar_topics 2"));
+}
+
+#[tokio::test]
+async fn readyz_flips_to_200_after_the_first_success() {
+    // The NameServer comes up after the daemon: not ready until it registers.
+    let port = closed_port_addr();
+    let d = Daemon::start(|_, http| base_config("e2e-ready", http, &[&port], ""));
+    eventually("http up", || async { d.get("/healthz").await.is_some() }).await;
+    assert_eq!(d.get("/readyz").await.unwrap().0, 503);
+    let ns = NameServer::start_on(port.rsplit(':').next().unwrap()).await;
+    eventually("/readyz 200", || async {
+        d.get("/readyz").await.is_some_and(|(s, _)| s == 200)
+    })
+    .await;
+    assert!(has_broker(&client(), &ns.addr, "e2e-ready").await);
+}
+
+#[tokio::test]
+async fn sigterm_unregisters_from_every_namesrv_within_one_timeout() {
+    let (a, b) = (NameServer::start().await, NameServer::start().await);
+    let hole = Peer::start(|_| Action::Silent).await;
+    let mut d =
+        Daemon::start(|_, http| base_config("e2e-term", http, &[&a.addr, &b.addr, &hole.addr], ""));
+    let probe = client();
+    for ns in [&a.addr, &b.addr] {
+        eventually("broker visible", || has_broker(&probe, ns, "e2e-term")).await;
+    }
+    d.signal("TERM");
+    let (status, took) = d.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "exit {status:?}:\n{}", d.logs());
+    assert!(
+        took < Duration::from_secs(3),
+        "shutdown took {took:?} (timeout 2 s + 1 s)"
+    );
+    for ns in [&a.addr, &b.addr] {
+        assert!(!has_broker(&probe, ns, "e2e-term").await);
+    }
+    // Every NameServer was told, the black-holed one included.
+    let seen = hole.drain_received();
+    assert!(
+        seen.iter().any(|c| c.code == request::UNREGISTER_BROKER),
+        "no UNREGISTER reached the black hole"
+    );
+    let logs = d.logs();
+    assert!(
+        logs.contains("unregistered; bye") && logs.contains("ok=2") && logs.contains("total=3"),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn restarted_namesrv_sees_the_broker_again_within_2s() {
+    let a = NameServer::start().await;
+    let port = a.port();
+    let _d = Daemon::start(|_, http| base_config("e2e-restart", http, &[&a.addr], ""));
+    let probe = client();
+    eventually("broker visible", || {
+        has_broker(&probe, &a.addr, "e2e-restart")
+    })
+    .await;
+    let addr = a.kill();
+    let restarted = NameServer::start_on(&port).await;
+    assert_eq!(restarted.addr, addr);
+    let took = eventually_within("broker back", Duration::from_secs(10), || {
+        has_broker(&probe, &addr, "e2e-restart")
+    })
+    .await;
+    assert!(
+        took < Duration::from_secs(2),
+        "broker back only after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn sighup_with_a_changed_topic_list_registers_the_new_topics() {
+    let ns = NameServer::start().await;
+    let topic = |n: &str| format!("[[broker.topics.inline]]\nname = \"{n}\"\n");
+    let d = Daemon::start(|_, http| {
+        base_config(
+            "e2e-hup",
+            http,
+            &[&ns.addr],
+            &(topic("HupA") + &topic("HupB")),
+        )
+    });
+    let probe = client();
+    eventually("HupA routed", || async {
+        !route_brokers(&probe, &ns.addr, "HupA").await.is_empty()
+    })
+    .await;
+    assert!(route_brokers(&probe, &ns.addr, "HupC").await.is_empty());
+    let cfg = base_config(
+        "e2e-hup",
+        &d.http,
+        &[&ns.addr],
+        &(topic("HupA") + &topic("HupB") + &topic("HupC")),
+    );
+    std::fs::write(d.dir.path().join("rmq.toml"), cfg).unwrap();
+    d.signal("HUP");
+    eventually("HupC routed", || async {
+        !route_brokers(&probe, &ns.addr, "HupC").await.is_empty()
+    })
+    .await;
+    // A broken config on SIGHUP is reported and the old one kept.
+    std::fs::write(d.dir.path().join("rmq.toml"), "[broker\nbad").unwrap();
+    d.signal("HUP");
+    eventually("rejection logged", || async {
+        d.logs().contains("new configuration rejected")
+    })
+    .await;
+    assert_eq!(d.get("/healthz").await.unwrap().0, 200);
+}
+
+#[tokio::test]
+async fn topics_file_edits_are_registered_and_a_broken_file_keeps_the_last_topics() {
+    let ns = NameServer::start().await;
+    let d = Daemon::start(|dir, http| {
+        std::fs::write(dir.join("topics.json"), JAVA_TOPICS).unwrap();
+        let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
+        base_config("e2e-file", http, &[&ns.addr], &extra)
+    });
+    let probe = client();
+    eventually("JavaTopicA routed", || async {
+        !route_brokers(&probe, &ns.addr, "JavaTopicA")
+            .await
+            .is_empty()
+    })
+    .await;
+    let file = d.dir.path().join("topics.json");
+    std::fs::write(&file, JAVA_TOPICS.replace("JavaTopicB", "JavaTopicC")).unwrap();
+    eventually("JavaTopicC routed", || async {
+        !route_brokers(&probe, &ns.addr, "JavaTopicC")
+            .await
+            .is_empty()
+    })
+    .await;
+    std::fs::write(&file, "{ broken").unwrap();
+    eventually("error logged", || async {
+        d.logs().contains("topics file unusable")
+    })
+    .await;
+    assert!(!route_brokers(&probe, &ns.addr, "JavaTopicC")
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn address_server_list_change_is_picked_up() {
+    let (a, b) = (NameServer::start().await, NameServer::start().await);
+    let script = Arc::new(Mutex::new((200, a.addr.clone(), Duration::ZERO)));
+    let (http_addr, _server) = http_server(script.clone()).await;
+    let d = Daemon::start(|_, http| {
+        let cfg = base_config("e2e-addr", http, &[], "");
+        let cfg = cfg.replace("addrs = []", &format!("address_server = \"http://{http_addr}/rocketmq/nsaddr\"\nrefresh_interval = \"1s\""));
+        cfg
+    });
+    let probe = client();
+    eventually("on a", || has_broker(&probe, &a.addr, "e2e-addr")).await;
+    script.lock().unwrap().1 = b.addr.clone();
+    eventually("on b", || has_broker(&probe, &b.addr, "e2e-addr")).await;
+    eventually("gone from a", || async {
+        !has_broker(&probe, &a.addr, "e2e-addr").await
+    })
+    .await;
+    // A broken answer keeps the last good list.
+    script.lock().unwrap().1 = "garbage".into();
+    eventually("failure counted", || async {
+        d.get("/metrics").await.is_some_and(|(_, t)| {
+            t.contains("rmq_registrar_address_refreshes_total{outcome=\"error\"} 1")
+                || t.contains("rmq_registrar_address_refreshes_total{outcome=\"error\"} 2")
+        })
+    })
+    .await;
+    assert!(has_broker(&probe, &b.addr, "e2e-addr").await);
+}
+
+fn run_bad(config: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"));
+    cmd.arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .env_remove("NAMESRV_ADDR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configs_exit_2_naming_the_key_and_source() {
+    let good = base_config("b", "127.0.0.1:9100", &["127.0.0.1:9876"], "");
+    let (code, _) = run_bad(&good, &[]);
+    assert_eq!(code, 0);
+    type Env<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(String, Env, &str)> = vec![
+        (
+            good.replace("[register]", "[register]\nbogus = 1"),
+            vec![],
+            "register.bogus",
+        ),
+        (
+            good.replace("timeout = \"2s\"", "timeout = 2"),
+            vec![],
+            "register.timeout",
+        ),
+        (
+            good.replace("127.0.0.1:9876", "localhost"),
+            vec![],
+            "namesrv.addrs",
+        ),
+        (
+            good.replace("timeout = \"2s\"", "interval = \"5m\""),
+            vec![],
+            "register.interval",
+        ),
+        (
+            good.replace("addrs = [\"127.0.0.1:9876\"]", ""),
+            vec![],
+            "namesrv.addrs",
+        ),
+        (
+            good.clone(),
+            vec![("RMQ_REGISTRAR_BROKER__ADDR", "nope")],
+            "broker.addr",
+        ),
+        ("[broker\n".into(), vec![], "bad.toml"),
+    ];
+    for (cfg, env, key) in cases {
+        let (code, err) = run_bad(&cfg, &env);
+        assert_eq!(code, 2, "{key}: {err}");
+        assert!(err.contains(key), "{key} not named in: {err}");
+    }
+    let (_, err) = run_bad(&good, &[("RMQ_REGISTRAR_BROKER__ADDR", "nope")]);
+    assert!(
+        err.contains("RMQ_REGISTRAR_"),
+        "env source not named: {err}"
+    );
+    let (_, err) = run_bad(&good.replace("timeout = \"2s\"", "interval = \"5m\""), &[]);
+    assert!(err.contains("bad.toml"), "file not named: {err}");
+}
+
+#[tokio::test]
+async fn slave_pulls_its_master_into_output_dir_atomically() {
+    const OFFSETS: &str = r#"{"offsetTable":{"T@g":{0:5}}}"#;
+    let master = Peer::start(|c| {
+        let body = match c.code {
+            request::GET_ALL_TOPIC_CONFIG => r#"{"topicConfigTable":{"MasterT":{"topicName":"MasterT","perm":6,"readQueueNums":2,"writeQueueNums":2}},"dataVersion":{"counter":1,"timestamp":1}}"#,
+            request::GET_ALL_CONSUMER_OFFSET => OFFSETS,
+            request::GET_ALL_DELAY_OFFSET => r#"{"offsetTable":{1:0}}"#,
+            _ => r#"{"subscriptionGroupTable":{}}"#,
+        };
+        Action::Reply(rmq_registrar::protocol::RemotingCommand::request(0).with_body(body))
+    })
+    .await;
+    let ns = NameServer::start().await;
+    let d = Daemon::start(|dir, http| {
+        let cfg = base_config("e2e-slave", http, &[&ns.addr], "");
+        cfg.replace("addr = \"127.0.0.1:10911\"", "addr = \"127.0.0.1:10921\"\nid = 1")
+            + &format!(
+                "[slave]\nmaster_addr = \"{}\"\nsync_interval = \"1s\"\nvip_channel = false\noutput_dir = {:?}\n",
+                master.addr,
+                dir.join("store")
+            )
+    });
+    let out = d.dir.path().join("store");
+    eventually("files written", || async {
+        out.join("subscriptionGroup.json").exists()
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(out.join("consumerOffset.json")).unwrap(),
+        OFFSETS
+    );
+    assert!(std::fs::read_to_string(out.join("topics.json"))
+        .unwrap()
+        .contains("MasterT"));
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        4,
+        "no temp files left behind"
+    );
+    eventually("pulls counted", || async {
+        d.get("/metrics").await.is_some_and(|(_, t)| {
+            t.contains(
+                "rmq_registrar_slave_pulls_total{kind=\"consumer_offsets\",outcome=\"written\"} 1",
+            )
+        })
+    })
+    .await;
+    let probe = client();
+    eventually("slave registered", || {
+        has_broker(&probe, &ns.addr, "e2e-slave")
+    })
+    .await;
+}
