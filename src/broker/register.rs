@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes};
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use super::body::{DataVersion, KvTable, RegisterBrokerBody, TopicConfigWrapper};
+use super::body::{DataVersion, KvTable, TopicConfigWrapper};
 use super::{parse_body, ApiError, BrokerApi, BrokerIdentity, Request};
 use crate::client::PeerInfo;
 use crate::protocol::code::{request, VERSION_5_0_0};
@@ -187,37 +187,44 @@ pub fn body_crc32(body: &[u8]) -> u32 {
     crc32fast::hash(body) & 0x7FFF_FFFF
 }
 
-/// A body encoded once per round, compressed forms made on first use.
+/// A body encoded at most once per round and form, on first use.
 struct Prepared<'a> {
     topics: &'a TopicConfigWrapper,
-    json: (Bytes, u32),
-    forms: [OnceLock<(Bytes, u32)>; 3],
+    /// Index 0: plain JSON; then one per [`CompressionForm`].
+    forms: [OnceLock<(Bytes, u32)>; 4],
+}
+
+/// RegisterBrokerBody, borrowing the table instead of copying it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BodyRef<'a> {
+    filter_server_list: [&'a str; 0],
+    topic_config_serialize_wrapper: &'a TopicConfigWrapper,
 }
 
 impl<'a> Prepared<'a> {
     fn new(topics: &'a TopicConfigWrapper) -> Self {
-        let body = RegisterBrokerBody {
-            filter_server_list: vec![],
-            topic_config_serialize_wrapper: topics.clone(),
-        };
-        let json = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-        let crc = body_crc32(&json);
         Prepared {
             topics,
-            json: (json, crc),
             forms: Default::default(),
         }
     }
 
     fn body(&self, form: Option<CompressionForm>) -> (Bytes, u32) {
-        let Some(form) = form else {
-            return self.json.clone();
-        };
-        let slot = &self.forms[form as usize];
+        let slot = &self.forms[form.map_or(0, |f| f as usize + 1)];
         slot.get_or_init(|| {
-            let b = Bytes::from(compressed_body(self.topics, &[], form));
+            let b = match form {
+                None => {
+                    let body = BodyRef {
+                        filter_server_list: [],
+                        topic_config_serialize_wrapper: self.topics,
+                    };
+                    serde_json::to_vec(&body).unwrap_or_default()
+                }
+                Some(f) => compressed_body(self.topics, &[], f),
+            };
             let crc = body_crc32(&b);
-            (b, crc)
+            (Bytes::from(b), crc)
         })
         .clone()
     }
@@ -527,6 +534,18 @@ mod tests {
             out,
             compressed_preimage(&w, &[], CompressionForm::RawDeflate)
         );
+    }
+
+    #[test]
+    fn borrowed_body_serializes_like_the_owned_one() {
+        let w = two_topics();
+        let owned = super::super::body::RegisterBrokerBody {
+            filter_server_list: vec![],
+            topic_config_serialize_wrapper: w.clone(),
+        };
+        let (plain, crc) = Prepared::new(&w).body(None);
+        assert_eq!(plain, serde_json::to_vec(&owned).unwrap());
+        assert_eq!(crc, 1_862_014_353);
     }
 
     #[test]

@@ -233,7 +233,7 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
             return addr;
         }
         let cfg = sh.config();
-        let table = sh.topics().table().clone();
+        let table = sh.topics().table();
         let out = sh
             .api
             .register_to(

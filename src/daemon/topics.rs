@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::broker::body::{parse_topics_json, DataVersion, TopicConfig, TopicConfigWrapper};
@@ -34,21 +35,26 @@ pub enum TopicsError {
 /// The current table and where its parts came from.
 #[derive(Debug, Clone)]
 pub struct TopicState {
-    table: TopicConfigWrapper,
+    /// Shared with registration rounds, which may outlive a change.
+    table: Arc<TopicConfigWrapper>,
     from_file: BTreeMap<String, TopicConfig>,
+    /// Metadata of the file last read, for the cheap change check.
     file_sig: Option<(PathBuf, SystemTime, u64)>,
+    /// CRC of the bytes last parsed: an unchanged file is not parsed again.
+    file_crc: Option<(PathBuf, u32)>,
     from_master: BTreeMap<String, TopicConfig>,
 }
 
 impl Default for TopicState {
     fn default() -> Self {
         TopicState {
-            table: TopicConfigWrapper {
+            table: Arc::new(TopicConfigWrapper {
                 data_version: DataVersion::now(),
                 ..Default::default()
-            },
+            }),
             from_file: BTreeMap::new(),
             file_sig: None,
+            file_crc: None,
             from_master: BTreeMap::new(),
         }
     }
@@ -61,8 +67,8 @@ fn signature(path: &Path) -> Option<(PathBuf, SystemTime, u64)> {
 
 impl TopicState {
     /// The table to register.
-    pub fn table(&self) -> &TopicConfigWrapper {
-        &self.table
+    pub fn table(&self) -> Arc<TopicConfigWrapper> {
+        self.table.clone()
     }
 
     /// True when the file changed since it was last read (cheap: metadata only).
@@ -78,17 +84,16 @@ impl TopicState {
     pub fn refresh(&mut self, cfg: &TopicsConfig, force: bool) -> Result<bool, TopicsError> {
         let mut problem = None;
         match &cfg.file {
-            Some(path) if force || self.file_changed(cfg) => match read_file(path) {
-                Ok(topics) => {
-                    self.from_file = topics;
-                    self.file_sig = signature(path);
-                }
-                Err(e) => problem = Some(e),
-            },
+            Some(path) if force || self.file_changed(cfg) => {
+                // Remembered even when unusable, so one bad edit is reported once.
+                self.file_sig = signature(path);
+                problem = self.read_file(path).err();
+            }
             Some(_) => {}
             None => {
                 self.from_file.clear();
                 self.file_sig = None;
+                self.file_crc = None;
             }
         }
         let changed = self.rebuild(cfg);
@@ -121,22 +126,33 @@ impl TopicState {
         if merged == self.table.topic_config_table {
             return false;
         }
-        self.table.topic_config_table = merged;
-        self.table.data_version = self.table.data_version.next();
+        let data_version = self.table.data_version.next();
+        self.table = Arc::new(TopicConfigWrapper {
+            topic_config_table: merged,
+            data_version,
+            ..Default::default()
+        });
         true
     }
-}
 
-fn read_file(path: &Path) -> Result<BTreeMap<String, TopicConfig>, TopicsError> {
-    let bytes = std::fs::read(path).map_err(|source| TopicsError::Read {
-        path: path.into(),
-        source,
-    })?;
-    let w = parse_topics_json(&bytes).map_err(|source| TopicsError::Parse {
-        path: path.into(),
-        source,
-    })?;
-    Ok(w.topic_config_table)
+    /// Reads the file; parses it only when its bytes changed since the last good parse.
+    fn read_file(&mut self, path: &Path) -> Result<(), TopicsError> {
+        let bytes = std::fs::read(path).map_err(|source| TopicsError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let crc = (path.to_path_buf(), crc32fast::hash(&bytes));
+        if self.file_crc.as_ref() == Some(&crc) {
+            return Ok(());
+        }
+        let w = parse_topics_json(&bytes).map_err(|source| TopicsError::Parse {
+            path: path.into(),
+            source,
+        })?;
+        self.from_file = w.topic_config_table;
+        self.file_crc = Some(crc);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
