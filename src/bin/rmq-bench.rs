@@ -32,6 +32,13 @@ async fn main() -> Result<(), BoxError> {
     if what == "all" || what == "body" {
         body();
     }
+    if what == "all" || what == "daemon" {
+        let idle = std::env::args()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60);
+        daemon(idle).await?;
+    }
     Ok(())
 }
 
@@ -226,4 +233,139 @@ fn body() {
             tz.as_secs_f64() * 1e3
         );
     }
+}
+
+/// `(VmRSS, VmHWM)` of a process, in KiB.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// User + system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // Fields after the command: state(skipped: not a number) ... utime is 14th overall.
+    f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn java_topics_json(n: usize) -> String {
+    let mut w = wrapper(n);
+    w.data_version = DataVersion {
+        counter: 1,
+        state_version: 0,
+        timestamp: 1_700_000_000_000,
+    };
+    serde_json::to_string(&w).unwrap_or_default()
+}
+
+async fn wait_ready(http: &str) -> Result<Duration, BoxError> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(120) {
+        if let Ok(r) = reqwest::get(format!("http://{http}/readyz")).await {
+            if r.status().as_u16() == 200 {
+                return Ok(t0.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err("daemon not ready in 120 s".into())
+}
+
+async fn daemon(idle_secs: u64) -> Result<(), BoxError> {
+    let exe = std::env::current_exe()?.with_file_name("rmq-registrar");
+    if !exe.is_file() {
+        return Err(format!("{} not built: cargo build --release", exe.display()).into());
+    }
+    let c = RemotingClient::new(ClientConfig::default(), None);
+    let nss = [
+        start_namesrv(&c).await?,
+        start_namesrv(&c).await?,
+        start_namesrv(&c).await?,
+    ];
+    let list: Vec<String> = nss.iter().map(|n| format!("{:?}", n.1)).collect();
+    let hz = clock_ticks_per_second();
+    println!("\ndaemon against 3 rocketmq-namesrv-rust processes (idle CPU over {idle_secs} s)");
+    println!(
+        "| process | topics | ready after | RSS idle | peak RSS | idle CPU | SIGTERM to exit |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (topics, measure_cpu) in [(2usize, true), (100_000, false)] {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("topics.json"), java_topics_json(topics))?;
+        let http = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .to_string();
+        let cfg = format!(
+            "[broker]\nname = \"bench-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.topics]\nfile = {:?}\n\
+             [namesrv]\naddrs = [{}]\n[register]\ncompressed = {}\ntimeout = \"10s\"\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
+            dir.path().join("topics.json"),
+            list.join(", "),
+            topics > 10_000
+        );
+        std::fs::write(dir.path().join("rmq.toml"), cfg)?;
+        let mut child = Command::new(&exe)
+            .arg("--config")
+            .arg(dir.path().join("rmq.toml"))
+            .stderr(Stdio::null())
+            .spawn()?;
+        let pid = child.id();
+        let ready = wait_ready(&http).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (rss, _) = rss_kib(pid);
+        let cpu = if measure_cpu {
+            let t0 = cpu_ticks(pid);
+            tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+            let used = (cpu_ticks(pid) - t0) as f64 / hz;
+            format!("{:.3} %", used / idle_secs as f64 * 100.0)
+        } else {
+            "-".into()
+        };
+        let (_, peak) = rss_kib(pid);
+        let t0 = Instant::now();
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+        let stop = t0.elapsed();
+        println!(
+            "| rmq-registrar | {topics} | {:.0} ms | {:.1} MiB | {:.1} MiB | {cpu} | {:.0} ms (exit {}) |",
+            ready.as_secs_f64() * 1e3,
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            stop.as_secs_f64() * 1e3,
+            status.code().unwrap_or(-1)
+        );
+    }
+    for ns in &nss {
+        let (rss, peak) = rss_kib(ns.0.id());
+        println!(
+            "| rocketmq-namesrv-rust (peer) | - | - | {:.1} MiB | {:.1} MiB | - | - |",
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+    }
+    Ok(())
 }
