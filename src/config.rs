@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
-use figment::{Figment, Metadata, Profile};
+use figment::{Figment, Metadata};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::protocol::code::VERSION_5_3_3;
@@ -340,31 +340,28 @@ pub struct Loaded {
     pub figment: Figment,
 }
 
-fn describe(meta: Option<&Metadata>) -> String {
-    match meta {
-        Some(m) => match &m.source {
-            Some(src) => format!("{} {}", m.name, src),
-            None => m.name.to_string(),
-        },
-        None => "defaults".into(),
+/// Where a value came from, for messages: a file path, an environment variable, or the defaults.
+pub fn describe(meta: &Metadata) -> String {
+    match &meta.source {
+        Some(figment::Source::File(path)) => format!("{} {}", meta.name, path.display()),
+        _ if meta.name.contains("environment") => meta.name.to_string(),
+        _ => "built-in default".into(),
     }
+}
+
+fn describe_opt(meta: Option<&Metadata>) -> String {
+    meta.map_or_else(|| "built-in default".into(), describe)
 }
 
 /// Builds the source stack.
 pub fn figment(file: Option<&Path>) -> Figment {
     let mut f = Figment::from(Serialized::defaults(Config::default()));
-    if let Ok(list) = std::env::var("NAMESRV_ADDR") {
-        let list: Vec<String> = list
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect();
-        if !list.is_empty() {
-            let p = Serialized::default("namesrv.addrs", list).profile(Profile::Default);
-            f = f.merge(p);
-        }
-    }
+    // RocketMQ's own variable, below the file as in Java (namesrvAddr > NAMESRV_ADDR).
+    f = f.merge(
+        Env::raw()
+            .only(&["NAMESRV_ADDR"])
+            .map(|_| "namesrv.addrs".into()),
+    );
     if let Some(path) = file {
         f = f.merge(Toml::file_exact(path));
     }
@@ -388,7 +385,7 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
         let meta = figment.find_metadata(&key);
         ConfigError {
             key,
-            source_name: describe(meta),
+            source_name: describe_opt(meta),
             reason,
         }
     })?;
@@ -404,7 +401,7 @@ fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
     let meta = e.metadata.as_ref().or_else(|| figment.find_metadata(&key));
     ConfigError {
         key: if key.is_empty() { "(root)".into() } else { key },
-        source_name: describe(meta),
+        source_name: describe_opt(meta),
         reason: e.kind.to_string(),
     }
 }

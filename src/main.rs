@@ -51,6 +51,14 @@ enum Cmd {
     },
 }
 
+/// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Exit code for a bad configuration.
 const EXIT_CONFIG: u8 = 2;
 
@@ -140,12 +148,9 @@ fn print_config(loaded: &config::Loaded) {
         let source = loaded
             .figment
             .find_metadata(&key)
-            .map(|m| match &m.source {
-                Some(s) => format!("{} {s}", m.name),
-                None => m.name.to_string(),
-            })
-            .unwrap_or_else(|| "default".into());
-        println!("{key} = {val}    # {source}");
+            .map(config::describe)
+            .unwrap_or_else(|| "built-in default".into());
+        say!("{key} = {val}    # {source}");
     }
 }
 
@@ -181,7 +186,7 @@ async fn resolve(cfg: &Config) -> ExitCode {
     match name_servers(cfg).await {
         Ok(list) => {
             for a in list {
-                println!("{a}");
+                say!("{a}");
             }
             ExitCode::SUCCESS
         }
@@ -207,10 +212,10 @@ async fn unregister(cfg: &Config) -> ExitCode {
     let mut failed = false;
     for o in outcomes {
         match o.result {
-            Ok(()) => println!("{}\tok\t{}ms", o.addr, o.elapsed.as_millis()),
+            Ok(()) => say!("{}\tok\t{}ms", o.addr, o.elapsed.as_millis()),
             Err(e) => {
                 failed = true;
-                println!("{}\terror\t{e}", o.addr);
+                say!("{}\terror\t{e}", o.addr);
             }
         }
     }
@@ -269,7 +274,7 @@ async fn status(cfg: &Config) -> ExitCode {
                 format!("error {e}")
             }
         };
-        println!("{addr}\t{}\t{line}", cfg.broker.name);
+        say!("{addr}\t{}\t{line}", cfg.broker.name);
     }
     api.client().shutdown();
     if all_seen {
@@ -285,11 +290,11 @@ async fn pull(cfg: &Config, master: &str, out: &std::path::Path, vip: bool) -> E
     let mut failed = false;
     for r in results {
         match r.result {
-            Ok(true) => println!("{}\twritten\t{}", r.kind, out.join(r.file).display()),
-            Ok(false) => println!("{}\tunchanged\t{}", r.kind, out.join(r.file).display()),
+            Ok(true) => say!("{}\twritten\t{}", r.kind, out.join(r.file).display()),
+            Ok(false) => say!("{}\tunchanged\t{}", r.kind, out.join(r.file).display()),
             Err(e) => {
                 failed = true;
-                println!("{}\terror\t{e}", r.kind);
+                say!("{}\terror\t{e}", r.kind);
             }
         }
     }

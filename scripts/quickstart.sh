@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs rmq-registrar for real against a NameServer on this machine:
+# installs and starts rocketmq-namesrv-rust on 127.0.0.1:9876 unless one already listens there,
+# starts rmq-registrar with config/quickstart.toml, then shows the broker in the NameServer's
+# cluster info and the /metrics output. Ctrl-C (or --once) stops it; it unregisters on the way out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+once=false
+[ "${1:-}" = "--once" ] && once=true
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+if ! listening 9876; then
+  if ! command -v rocketmq-namesrv-rust >/dev/null; then
+    echo ">> installing the Rust RocketMQ NameServer (first time only, a few minutes)"
+    cargo install --locked rocketmq-namesrv
+  fi
+  home=$(mktemp -d /tmp/rmq-quickstart.XXXXXX)
+  echo ">> starting rocketmq-namesrv-rust on 127.0.0.1:9876 (logs: $home/namesrv.log)"
+  rocketmq-namesrv-rust --listenPort 9876 --bindAddress 127.0.0.1 --rocketmqHome "$home" \
+    --kvConfigPath "$home/kvConfig.json" >"$home/namesrv.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 300); do listening 9876 && break; sleep 0.1; done
+fi
+
+echo ">> building rmq-registrar"
+cargo build --release --quiet --bin rmq-registrar
+bin=target/release/rmq-registrar
+
+echo ">> starting rmq-registrar (metrics on http://127.0.0.1:9100/metrics)"
+"$bin" --config config/quickstart.toml run &
+registrar=$!
+pids=("$registrar" "${pids[@]}")
+for _ in $(seq 1 100); do
+  curl -sf http://127.0.0.1:9100/readyz >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+echo; echo ">> what the NameServer knows of the broker (GET_BROKER_CLUSTER_INFO):"
+"$bin" --config config/quickstart.toml status
+echo; echo ">> /metrics:"
+curl -s http://127.0.0.1:9100/metrics | grep '^rmq_registrar_' | grep -v '_bucket' | head -25
+echo
+if $once; then
+  kill -TERM "$registrar"; wait "$registrar" || true
+  echo ">> after SIGTERM:"
+  "$bin" --config config/quickstart.toml status || true
+else
+  echo ">> running; press Ctrl-C to stop (rmq-registrar unregisters before it exits)"
+  wait "$registrar"
+fi
