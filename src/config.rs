@@ -530,6 +530,7 @@ impl Config {
             async_permits: self.remoting.async_permits,
             oneway_permits: self.remoting.oneway_permits,
             max_frame: self.remoting.max_frame,
+            ..crate::client::ClientConfig::default()
         }
     }
 

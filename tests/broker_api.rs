@@ -257,12 +257,14 @@ async fn refused_registration_is_a_typed_error() {
     })
     .await;
     let api = api_for(&[&ns.addr]);
+    let mut id = identity("b");
+    id.zone = Some("zone-a".into());
+    let opts = RegisterOptions {
+        heartbeat_timeout: Some(Duration::from_secs(10)),
+        ..RegisterOptions::default()
+    };
     let out = api
-        .register_broker_all(
-            &identity("b"),
-            &topics(&["A", "B"]),
-            &RegisterOptions::default(),
-        )
+        .register_broker_all(&id, &topics(&["A", "B"]), &opts)
         .await;
     match &out.per_namesrv[0].result {
         Err(ApiError::Refused {
@@ -286,6 +288,9 @@ async fn refused_registration_is_a_typed_error() {
     ] {
         assert!(seen.field(k).is_some(), "missing {k}");
     }
+    assert_eq!(seen.field("heartbeatTimeoutMillis"), Some("10000"));
+    assert_eq!(seen.field("__ZONE_NAME"), Some("zone-a"));
+    assert_eq!(seen.version, 479);
     let crc = crc32fast::hash(seen.body.as_deref().unwrap()) & 0x7FFF_FFFF;
     assert_eq!(seen.field("bodyCrc32"), Some(crc.to_string().as_str()));
 }

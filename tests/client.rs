@@ -346,12 +346,16 @@ async fn unsupported_server_request_gets_not_supported_and_oneway_gets_nothing()
 
 struct Blocking {
     calls: AtomicUsize,
+    tagged: AtomicUsize,
     release: Arc<tokio::sync::Notify>,
 }
 
 impl RequestProcessor for Blocking {
     fn process(&self, _remote: &str, request: RemotingCommand) -> ProcessFuture {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if request.field("AccessKey").is_some() {
+            self.tagged.fetch_add(1, Ordering::SeqCst);
+        }
         let release = self.release.clone();
         Box::pin(async move {
             release.notified().await;
@@ -367,9 +371,15 @@ async fn saturated_processor_answers_system_busy() {
     let release = Arc::new(tokio::sync::Notify::new());
     let p = Arc::new(Blocking {
         calls: AtomicUsize::new(0),
+        tagged: AtomicUsize::new(0),
         release: release.clone(),
     });
     c.register_processor(77, p.clone(), 1);
+    // The RPC hook also runs around handled incoming requests.
+    let hook = Arc::new(Tagger {
+        after: AtomicUsize::new(0),
+    });
+    c.register_rpc_hook(hook.clone());
     c.invoke_sync(Some(&peer.addr), req(), LONG).await.unwrap();
     let _ = peer.drain_received();
     let first = RemotingCommand::request(77);
@@ -391,6 +401,48 @@ async fn saturated_processor_answers_system_busy() {
     assert_eq!((done.opaque, done.code), (first.opaque, 0));
     assert!(done.is_response());
     assert_eq!(done.body.as_deref(), Some(&b"done"[..]));
+    assert_eq!(p.tagged.load(Ordering::SeqCst), 1);
+    // One outgoing call and one handled request went through after_response.
+    assert_eq!(hook.after.load(Ordering::SeqCst), 2);
+}
+
+/// A listener slower than the events: the queue behind it fills up.
+struct Stuck;
+
+impl ChannelEventListener for Stuck {
+    fn on_event(&self, _event: ChannelEvent) {
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_beyond_the_queue_are_dropped_and_counted() {
+    let peer = Peer::start(|_| ok_reply()).await;
+    let cfg = ClientConfig {
+        event_queue: 1,
+        ..ClientConfig::default()
+    };
+    let c = RemotingClient::new(cfg, Some(Arc::new(Stuck)));
+    c.start();
+    for _ in 0..4 {
+        c.invoke_sync(Some(&peer.addr), req(), LONG).await.unwrap();
+        c.close_connection(&peer.addr);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while c.is_connected(&peer.addr) {
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // 8 events (4 connects, 4 closes), a stuck listener and a queue of 1: most are dropped.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.stats().events_dropped.load(Ordering::Relaxed) < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "dropped {}",
+            c.stats().events_dropped.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]

@@ -44,6 +44,8 @@ pub struct ClientConfig {
     pub oneway_permits: usize,
     /// Largest frame accepted or sent, length prefix included.
     pub max_frame: usize,
+    /// Channel events queued for the listener before new ones are dropped (and counted).
+    pub event_queue: usize,
 }
 
 impl Default for ClientConfig {
@@ -54,6 +56,7 @@ impl Default for ClientConfig {
             async_permits: 65_535,
             oneway_permits: 65_535,
             max_frame: DEFAULT_MAX_FRAME,
+            event_queue: EVENT_QUEUE_CAPACITY,
         }
     }
 }
@@ -124,7 +127,7 @@ impl RemotingClient {
     /// A client with `config`; events go to `listener` when one is given.
     pub fn new(config: ClientConfig, listener: Option<Arc<dyn ChannelEventListener>>) -> Self {
         let events = listener.map(|l| {
-            let (tx, mut rx) = mpsc::channel::<ChannelEvent>(EVENT_QUEUE_CAPACITY);
+            let (tx, mut rx) = mpsc::channel::<ChannelEvent>(config.event_queue.max(1));
             tokio::spawn(async move {
                 while let Some(ev) = rx.recv().await {
                     l.on_event(ev);

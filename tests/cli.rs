@@ -1,0 +1,158 @@
+//! The one-shot commands of the binary: resolve, status, unregister, pull.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{closed_port_addr, http_server, Action, NameServer, Peer};
+use rmq_registrar::broker::body::{DataVersion, TopicConfig, TopicConfigWrapper};
+use rmq_registrar::broker::{BrokerApi, BrokerIdentity, RegisterOptions};
+use rmq_registrar::protocol::code::request;
+use rmq_registrar::protocol::RemotingCommand;
+
+fn config(namesrv: &str) -> String {
+    format!("[broker]\nname = \"cli-broker\"\ncluster = \"CliCluster\"\naddr = \"127.0.0.1:10911\"\n[namesrv]\n{namesrv}\n")
+}
+
+fn run(cfg: Option<&str>, args: &[&str]) -> (Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"));
+    cmd.env_remove("NAMESRV_ADDR")
+        .env_remove("RMQ_REGISTRAR_CONFIG");
+    if let Some(cfg) = cfg {
+        let path = dir.path().join("rmq.toml");
+        std::fs::write(&path, cfg).unwrap();
+        cmd.arg("--config").arg(path);
+    }
+    let out = cmd.args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out, stdout)
+}
+
+#[tokio::test]
+async fn resolve_prints_the_static_or_looked_up_list() {
+    let (out, text) = run(
+        Some(&config("addrs = [\"10.1.1.1:9876\", \"10.1.1.2:9876\"]")),
+        &["resolve"],
+    );
+    assert!(out.status.success());
+    assert_eq!(text, "10.1.1.1:9876\n10.1.1.2:9876\n");
+    let script = Arc::new(Mutex::new((
+        200,
+        "10.2.2.2:9876;10.2.2.3:9876".to_string(),
+        Duration::ZERO,
+    )));
+    let (addr, _server) = http_server(script).await;
+    let cfg = config(&format!(
+        "address_server = \"http://{addr}/rocketmq/nsaddr\""
+    ));
+    let (out, text) = tokio::task::spawn_blocking(move || run(Some(&cfg), &["resolve"]))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, "10.2.2.2:9876\n10.2.2.3:9876\n");
+}
+
+#[tokio::test]
+async fn status_and_unregister_report_per_namesrv() {
+    let ns = NameServer::start().await;
+    let dead = closed_port_addr();
+    // Register over a held connection, as the daemon would.
+    let c = common::client();
+    c.update_name_server_list(vec![ns.addr.clone()]);
+    let api = BrokerApi::new(c);
+    let id = BrokerIdentity {
+        cluster: "CliCluster".into(),
+        name: "cli-broker".into(),
+        id: 0,
+        addr: "127.0.0.1:10911".into(),
+        ha_addr: "127.0.0.1:10912".into(),
+        zone: None,
+    };
+    let mut w = TopicConfigWrapper {
+        data_version: DataVersion::now(),
+        ..Default::default()
+    };
+    for t in ["CliA", "CliB"] {
+        w.topic_config_table
+            .insert(t.into(), TopicConfig::new(t, 4));
+    }
+    let out = api
+        .register_broker_all(&id, &w, &RegisterOptions::default())
+        .await;
+    assert!(out.per_namesrv[0].result.is_ok());
+
+    let cfg = config(&format!("addrs = [\"{}\", \"{dead}\"]", ns.addr));
+    let cfg2 = cfg.clone();
+    let (out, text) = tokio::task::spawn_blocking(move || run(Some(&cfg2), &["status"]))
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "one NameServer is down");
+    assert!(
+        text.contains(&format!("{}\tcli-broker\tregistered", ns.addr)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{dead}\tcli-broker\terror")),
+        "{text}"
+    );
+
+    let (out, text) = tokio::task::spawn_blocking(move || run(Some(&cfg), &["unregister"]))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text.contains(&format!("{}\tok", ns.addr)), "{text}");
+    assert!(text.contains(&format!("{dead}\terror")), "{text}");
+}
+
+#[tokio::test]
+async fn pull_writes_the_four_documents_once() {
+    let master = Peer::start(|c| {
+        let body = match c.code {
+            request::GET_ALL_TOPIC_CONFIG => r#"{"topicConfigTable":{}}"#,
+            request::GET_ALL_CONSUMER_OFFSET => r#"{"offsetTable":{"t@g":{0:1}}}"#,
+            request::GET_ALL_DELAY_OFFSET => r#"{"offsetTable":{1:0}}"#,
+            _ => r#"{"subscriptionGroupTable":{}}"#,
+        };
+        Action::Reply(RemotingCommand::request(0).with_body(body))
+    })
+    .await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let dir = out_dir.path().to_str().unwrap().to_string();
+    let addr = master.addr.clone();
+    let (out, text) = tokio::task::spawn_blocking(move || {
+        run(
+            None,
+            &["pull", "--master", &addr, "--out", &dir, "--no-vip-channel"],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.matches("\twritten\t").count(), 4, "{text}");
+    assert_eq!(
+        std::fs::read_to_string(out_dir.path().join("consumerOffset.json")).unwrap(),
+        r#"{"offsetTable":{"t@g":{0:1}}}"#
+    );
+    let dir = out_dir.path().to_str().unwrap().to_string();
+    let addr = master.addr.clone();
+    let (_, text) = tokio::task::spawn_blocking(move || {
+        run(
+            None,
+            &["pull", "--master", &addr, "--out", &dir, "--no-vip-channel"],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(text.matches("\tunchanged\t").count(), 4, "{text}");
+}
