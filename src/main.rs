@@ -183,27 +183,37 @@ async fn name_servers(cfg: &Config) -> Result<Vec<String>, String> {
 }
 
 async fn resolve(cfg: &Config) -> ExitCode {
-    match name_servers(cfg).await {
+    match name_servers_or_exit(cfg).await {
         Ok(list) => {
             for a in list {
                 say!("{a}");
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("rmq-registrar: {e}");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
+    }
+}
+
+/// The NameServer list, or the exit code after saying why there is none.
+async fn name_servers_or_exit(cfg: &Config) -> Result<Vec<String>, ExitCode> {
+    name_servers(cfg).await.map_err(|e| {
+        eprintln!("rmq-registrar: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
 async fn unregister(cfg: &Config) -> ExitCode {
-    let addrs = match name_servers(cfg).await {
+    let addrs = match name_servers_or_exit(cfg).await {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("rmq-registrar: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let api = daemon::build_api(cfg, None);
     let outcomes = api
@@ -220,20 +230,13 @@ async fn unregister(cfg: &Config) -> ExitCode {
         }
     }
     api.client().shutdown();
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    exit_code(!failed)
 }
 
 async fn status(cfg: &Config) -> ExitCode {
-    let addrs = match name_servers(cfg).await {
+    let addrs = match name_servers_or_exit(cfg).await {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("rmq-registrar: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let api = daemon::build_api(cfg, None);
     let mut all_seen = true;
@@ -277,11 +280,7 @@ async fn status(cfg: &Config) -> ExitCode {
         say!("{addr}\t{}\t{line}", cfg.broker.name);
     }
     api.client().shutdown();
-    if all_seen {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    exit_code(all_seen)
 }
 
 async fn pull(cfg: &Config, master: &str, out: &std::path::Path, vip: bool) -> ExitCode {
@@ -299,9 +298,5 @@ async fn pull(cfg: &Config, master: &str, out: &std::path::Path, vip: bool) -> E
         }
     }
     api.client().shutdown();
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    exit_code(!failed)
 }

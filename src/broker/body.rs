@@ -222,11 +222,11 @@ pub fn parse_topics_json(bytes: &[u8]) -> Result<TopicConfigWrapper, serde_json:
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn register_body_matches_golden_v1() {
+    /// PROTOCOL.md's V1 table: TopicA and TopicB, 4 queues, counter 2 at 1700000000000.
+    pub(crate) fn golden_two_topics() -> TopicConfigWrapper {
         let dv = DataVersion {
             counter: 2,
             state_version: 0,
@@ -241,6 +241,12 @@ mod tests {
             w.topic_config_table
                 .insert(n.into(), TopicConfig::new(n, 4));
         }
+        w
+    }
+
+    #[test]
+    fn register_body_matches_golden_v1() {
+        let w = golden_two_topics();
         let body = RegisterBrokerBody {
             filter_server_list: vec![],
             topic_config_serialize_wrapper: w,

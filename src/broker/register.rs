@@ -478,26 +478,11 @@ async fn bounded<T>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::body::TopicConfig;
     use super::*;
     use std::io::Read;
 
     fn two_topics() -> TopicConfigWrapper {
-        let dv = DataVersion {
-            counter: 2,
-            state_version: 0,
-            timestamp: 1_700_000_000_000,
-        };
-        let mut w = TopicConfigWrapper {
-            data_version: dv,
-            mapping_data_version: dv,
-            ..Default::default()
-        };
-        for n in ["TopicA", "TopicB"] {
-            w.topic_config_table
-                .insert(n.into(), TopicConfig::new(n, 4));
-        }
-        w
+        super::super::body::tests::golden_two_topics()
     }
 
     #[test]
