@@ -47,7 +47,8 @@ pub(crate) async fn register_loop(sh: Arc<Shared>) -> TaskResult {
 
 /// One registration round with every NameServer.
 async fn round(sh: &Shared, cfg: &Config) {
-    let table = {
+    // Reading and parsing a large topics.json is blocking work: keep the other tasks running.
+    let table = tokio::task::block_in_place(|| {
         let mut topics = sh.topics();
         match topics.refresh(&cfg.broker.topics, true) {
             Ok(changed) => {
@@ -61,8 +62,8 @@ async fn round(sh: &Shared, cfg: &Config) {
                 tracing::error!(error = %e, "topics file unusable, registering the last good topics");
             }
         }
-        topics.table().clone()
-    };
+        topics.table()
+    });
     sh.metrics.topics.set(table.topic_config_table.len() as i64);
     let addrs = sh.client.name_server_list();
     if addrs.is_empty() {
