@@ -277,6 +277,9 @@ async fn nameserver_failover_sticks_to_a_healthy_choice() {
     c.invoke_sync(None, req(), LONG).await.unwrap();
     assert_eq!(other.accepts.load(Ordering::SeqCst), 2);
     assert!(!c.update_name_server_list(vec![]));
+    // Duplicates collapse: one entry per address.
+    assert!(c.update_name_server_list(vec![live.addr.clone(), live.addr.clone()]));
+    assert_eq!(c.name_server_list(), vec![live.addr.clone()]);
 }
 
 struct Events(Mutex<Vec<ChannelEvent>>);

@@ -277,6 +277,11 @@ impl RemotingClient {
 
     /// Replaces the NameServer list when its membership changed (then shuffled); true if it did.
     pub fn update_name_server_list(&self, addrs: Vec<String>) -> bool {
+        let mut seen = HashSet::new();
+        let addrs: Vec<String> = addrs
+            .into_iter()
+            .filter(|a| seen.insert(a.clone()))
+            .collect();
         if addrs.is_empty() {
             return false;
         }

@@ -97,3 +97,17 @@ fn missing_file_is_reported_with_its_path() {
     let e = load(Some(Path::new("/nonexistent/rmq.toml"))).unwrap_err();
     assert!(e.source_name.contains("/nonexistent/rmq.toml"));
 }
+
+#[test]
+fn shipped_examples_are_valid() {
+    for name in ["rmq-registrar.toml", "minimal.toml", "quickstart.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config")
+            .join(name);
+        Jail::expect_with(|_| {
+            let loaded = load(Some(&path));
+            assert!(loaded.is_ok(), "{name}: {:?}", loaded.err());
+            Ok(())
+        });
+    }
+}

@@ -292,6 +292,7 @@ async fn reload(shared: &Arc<Shared>) {
 /// Stops the timers, says goodbye to every NameServer within one timeout, closes everything.
 async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
     let started = Instant::now();
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let cfg = shared.config();
     shared.token.cancel();
     let addrs = shared.client.name_server_list();
