@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::supervisor::TaskResult;
 use super::Shared;
+use crate::broker::body::TopicConfigWrapper;
 use crate::broker::ApiError;
 use crate::broker::{RegisterOptions, RegisterOutcome, RegisterStatus};
 use crate::client::ClientError;
@@ -46,24 +47,16 @@ pub(crate) async fn register_loop(sh: Arc<Shared>) -> TaskResult {
 }
 
 /// One registration round with every NameServer.
-async fn round(sh: &Shared, cfg: &Config) {
-    // Reading and parsing a large topics.json is blocking work: keep the other tasks running.
-    let table = tokio::task::block_in_place(|| {
-        let mut topics = sh.topics();
-        match topics.refresh(&cfg.broker.topics, true) {
-            Ok(changed) => {
-                sh.metrics
-                    .topic_reloads
-                    .with_label_values(&[if changed { "changed" } else { "unchanged" }])
-                    .inc();
-            }
-            Err(e) => {
-                sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
-                tracing::error!(error = %e, "topics file unusable, registering the last good topics");
-            }
+async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
+    // Reading and parsing a large topics.json is blocking work: keep it off the async workers.
+    let (s, c) = (sh.clone(), cfg.clone());
+    let table = match tokio::task::spawn_blocking(move || refresh_topics(&s, &c)).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "topics refresh failed, registering the last good topics");
+            sh.topics().table()
         }
-        topics.table()
-    });
+    };
     sh.metrics.topics.set(table.topic_config_table.len() as i64);
     let addrs = sh.client.name_server_list();
     if addrs.is_empty() {
@@ -86,6 +79,22 @@ async fn round(sh: &Shared, cfg: &Config) {
         sh.status().last_full = Some(started);
     }
     record(sh, &out);
+}
+
+/// Re-reads the topic sources; a bad file keeps the last good topics and is reported.
+fn refresh_topics(sh: &Shared, cfg: &Config) -> Arc<TopicConfigWrapper> {
+    let mut topics = sh.topics();
+    match topics.refresh(&cfg.broker.topics, true) {
+        Ok(changed) => {
+            let label = if changed { "changed" } else { "unchanged" };
+            sh.metrics.topic_reloads.with_label_values(&[label]).inc();
+        }
+        Err(e) => {
+            sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
+            tracing::error!(error = %e, "topics file unusable, registering the last good topics");
+        }
+    }
+    topics.table()
 }
 
 fn unix_now() -> i64 {
