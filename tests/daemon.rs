@@ -367,12 +367,17 @@ async fn topics_file_edits_are_registered_and_a_broken_file_keeps_the_last_topic
 #[tokio::test]
 async fn address_server_list_change_is_picked_up() {
     let (a, b) = (NameServer::start().await, NameServer::start().await);
-    let script = Arc::new(Mutex::new((200, a.addr.clone(), Duration::ZERO)));
+    // A scripted NameServer in the first list, to see the UNREGISTER it gets when it leaves.
+    let leaving = Peer::start(|_| common::ok_reply()).await;
+    let first = format!("{};{}", a.addr, leaving.addr);
+    let script = Arc::new(Mutex::new((200, first, Duration::ZERO)));
     let (http_addr, _server) = http_server(script.clone()).await;
     let d = Daemon::start(|_, http| {
         let cfg = base_config("e2e-addr", http, &[], "");
-        let cfg = cfg.replace("addrs = []", &format!("address_server = \"http://{http_addr}/rocketmq/nsaddr\"\nrefresh_interval = \"1s\""));
-        cfg
+        let source = format!(
+            "address_server = \"http://{http_addr}/rocketmq/nsaddr\"\nrefresh_interval = \"1s\""
+        );
+        cfg.replace("addrs = []", &source)
     });
     let probe = client();
     eventually("on a", || has_broker(&probe, &a.addr, "e2e-addr")).await;
@@ -382,26 +387,52 @@ async fn address_server_list_change_is_picked_up() {
         !has_broker(&probe, &a.addr, "e2e-addr").await
     })
     .await;
+    let seen = leaving.drain_received();
+    assert!(seen.iter().any(|c| c.code == request::REGISTER_BROKER));
+    assert!(
+        seen.iter().any(|c| c.code == request::UNREGISTER_BROKER),
+        "the leaving NameServer got no UNREGISTER"
+    );
+    eventually("leaving connection closed", || async {
+        d.get("/metrics")
+            .await
+            .is_some_and(|(_, t)| t.contains("rmq_registrar_remoting_open_connections 1"))
+    })
+    .await;
     // A broken answer keeps the last good list.
     script.lock().unwrap().1 = "garbage".into();
     eventually("failure counted", || async {
         d.get("/metrics").await.is_some_and(|(_, t)| {
-            t.contains("rmq_registrar_address_refreshes_total{outcome=\"error\"} 1")
-                || t.contains("rmq_registrar_address_refreshes_total{outcome=\"error\"} 2")
+            t.lines().any(|l| {
+                l.starts_with("rmq_registrar_address_refreshes_total{outcome=\"error\"}")
+                    && !l.ends_with(" 0")
+            })
         })
     })
     .await;
     assert!(has_broker(&probe, &b.addr, "e2e-addr").await);
+    assert!(d
+        .get("/metrics")
+        .await
+        .unwrap()
+        .1
+        .contains("rmq_registrar_namesrv_list_size 1"));
 }
 
+/// Starts the daemon with a config that must be refused: exit code and stderr.
 fn run_bad(config: &str, env: &[(&str, &str)]) -> (i32, String) {
+    run_with(config, env, "run")
+}
+
+/// Runs `rmq-registrar --config FILE COMMAND`: exit code and stderr.
+fn run_with(config: &str, env: &[(&str, &str)], command: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, config).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"));
     cmd.arg("--config")
         .arg(&path)
-        .arg("check-config")
+        .arg(command)
         .env_remove("NAMESRV_ADDR");
     for (k, v) in env {
         cmd.env(k, v);
@@ -416,7 +447,7 @@ fn run_bad(config: &str, env: &[(&str, &str)]) -> (i32, String) {
 #[test]
 fn bad_configs_exit_2_naming_the_key_and_source() {
     let good = base_config("b", "127.0.0.1:9100", &["127.0.0.1:9876"], "");
-    let (code, _) = run_bad(&good, &[]);
+    let (code, _) = run_with(&good, &[], "check-config");
     assert_eq!(code, 0);
     type Env<'a> = Vec<(&'a str, &'a str)>;
     let cases: Vec<(String, Env, &str)> = vec![
@@ -506,6 +537,12 @@ async fn slave_pulls_its_master_into_output_dir_atomically() {
         4,
         "no temp files left behind"
     );
+    eventually("master's topics registered", || async {
+        d.get("/metrics")
+            .await
+            .is_some_and(|(_, t)| t.contains("rmq_registrar_topics 1"))
+    })
+    .await;
     eventually("pulls counted", || async {
         d.get("/metrics").await.is_some_and(|(_, t)| {
             t.contains(
