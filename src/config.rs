@@ -33,7 +33,24 @@ pub struct Config {
     pub http: HttpConfig,
     /// Logging.
     pub log: LogConfig,
+    /// ACL 1.0 credentials for signing requests (a master with ACL on checks them).
+    pub acl: AclConfig,
 }
+
+/// `[acl]`: signing is on when both keys are set.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AclConfig {
+    /// Access key (`AccessKey`).
+    pub access_key: Option<String>,
+    /// Secret key; prefer `RMQ_REGISTRAR_ACL__SECRET_KEY` to a file.
+    pub secret_key: Option<String>,
+    /// Optional `SecurityToken`.
+    pub security_token: Option<String>,
+}
+
+/// Keys whose values are never printed.
+pub const SECRET_KEYS: [&str; 2] = ["acl.secret_key", "acl.security_token"];
 
 /// `[broker]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -483,6 +500,17 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     }
     if c.http.listen.parse::<std::net::SocketAddr>().is_err() {
         return err("http.listen", format!("{:?} is not ip:port", c.http.listen));
+    }
+    if c.acl.access_key.is_some() != c.acl.secret_key.is_some() {
+        let missing = if c.acl.access_key.is_none() {
+            "acl.access_key"
+        } else {
+            "acl.secret_key"
+        };
+        return err(
+            missing,
+            "acl.access_key and acl.secret_key go together".into(),
+        );
     }
     for (i, t) in c.broker.topics.inline.iter().enumerate() {
         if t.name.trim().is_empty() || t.name.contains(' ') {

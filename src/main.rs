@@ -150,6 +150,11 @@ fn print_config(loaded: &config::Loaded) {
             .find_metadata(&key)
             .map(config::describe)
             .unwrap_or_else(|| "built-in default".into());
+        let val = if config::SECRET_KEYS.contains(&key.as_str()) && val != "null" {
+            "\"***\"".to_string()
+        } else {
+            val
+        };
         say!("{key} = {val}    # {source}");
     }
 }

@@ -156,3 +156,29 @@ async fn pull_writes_the_four_documents_once() {
     .unwrap();
     assert_eq!(text.matches("\tunchanged\t").count(), 4, "{text}");
 }
+
+#[tokio::test]
+async fn pull_signs_requests_when_acl_keys_are_set() {
+    let master = Peer::start(|_| Action::Reply(RemotingCommand::request(0).with_body("{}"))).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let dir = out_dir.path().to_str().unwrap().to_string();
+    let addr = master.addr.clone();
+    let cfg = config("addrs = [\"127.0.0.1:9876\"]")
+        + "[acl]\naccess_key = \"rocketmq2\"\nsecret_key = \"12345678\"\n";
+    let (out, text) = tokio::task::spawn_blocking(move || {
+        run(
+            Some(&cfg),
+            &["pull", "--master", &addr, "--out", &dir, "--no-vip-channel"],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{text}");
+    let hook = rmq_registrar::broker::acl::AclHook::new("rocketmq2", "12345678", None);
+    for _ in 0..4 {
+        let seen = master.next_received().await;
+        assert_eq!(seen.field("AccessKey"), Some("rocketmq2"));
+        let sig = seen.field("Signature").expect("signed").to_string();
+        assert_eq!(sig, hook.signature(&seen));
+    }
+}

@@ -1,5 +1,6 @@
 //! The broker's outward API: typed requests to NameServers and to a master broker.
 
+pub mod acl;
 pub mod body;
 pub mod fastjson;
 mod register;

@@ -135,6 +135,14 @@ impl ChannelEventListener for EventForwarder {
 /// Builds the client and API the way the daemon and the one-shot commands use them.
 pub fn build_api(cfg: &Config, listener: Option<Arc<dyn ChannelEventListener>>) -> BrokerApi {
     let client = RemotingClient::new(cfg.client_config(), listener);
+    if let (Some(ak), Some(sk)) = (&cfg.acl.access_key, &cfg.acl.secret_key) {
+        let hook = crate::broker::acl::AclHook::new(
+            ak.clone(),
+            sk.clone(),
+            cfg.acl.security_token.clone(),
+        );
+        client.register_rpc_hook(Arc::new(hook));
+    }
     BrokerApi::new(client)
         .with_version(cfg.broker.version)
         .with_serialize_type(cfg.remoting.serialize.into())
