@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -122,8 +122,8 @@ pub(crate) fn spawn(
     handle
 }
 
-async fn write_loop(
-    write: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    write: W,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     closed: CancellationToken,
     activity: Arc<Activity>,
@@ -161,8 +161,8 @@ async fn write_loop(
     let _ = out.shutdown().await;
 }
 
-async fn write_one(
-    out: &mut BufWriter<OwnedWriteHalf>,
+async fn write_one<W: AsyncWrite + Unpin>(
+    out: &mut BufWriter<W>,
     m: Outgoing,
     dones: &mut Vec<oneshot::Sender<Result<(), Arc<std::io::Error>>>>,
 ) -> std::io::Result<()> {
@@ -235,5 +235,57 @@ impl Reader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A socket whose writes fail, as after a reset by the peer.
+    struct Broken;
+
+    impl AsyncWrite for Broken {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_reports_the_error_and_closes_the_connection() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let closed = CancellationToken::new();
+        let activity = Arc::new(Activity {
+            base: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        });
+        let (done, result) = oneshot::channel();
+        // Bigger than BufWriter's buffer, so the write reaches the socket at once.
+        let bytes = Bytes::from(vec![0u8; 64 * 1024]);
+        tx.send(Outgoing {
+            bytes,
+            done: Some(done),
+        })
+        .unwrap();
+        write_loop(Broken, rx, closed.clone(), activity, "peer:1".into()).await;
+        let err = result.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+        assert!(
+            closed.is_cancelled(),
+            "the connection must be closed after a failed write"
+        );
     }
 }
