@@ -93,16 +93,9 @@ impl RpcHook for AclHook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::LanguageCode;
 
     fn v2() -> RemotingCommand {
-        let mut cmd = RemotingCommand::request(104)
-            .with_field("brokerAddr", "192.168.0.10:10911")
-            .with_field("brokerId", 0)
-            .with_field("brokerName", "broker-a")
-            .with_field("clusterName", "DefaultCluster");
-        cmd.language = LanguageCode::JAVA;
-        cmd
+        crate::protocol::frame::tests::v2_command()
     }
 
     #[test]
@@ -115,27 +108,7 @@ mod tests {
         // Signing again (e.g. a retried request) gives the same value: Signature is left out.
         assert_eq!(hook.signature(&cmd), "HOhxEM8GU/jTMoLxIVZtShlJSlU=");
 
-        let dv = r#"{"counter":2,"stateVersion":0,"timestamp":1700000000000}"#;
-        let topic = |n: &str| {
-            format!(
-                r#""{n}":{{"attributes":{{}},"order":false,"perm":6,"readQueueNums":4,"topicFilterType":"SINGLE_TAG","topicName":"{n}","topicSysFlag":0,"writeQueueNums":4}}"#
-            )
-        };
-        let body = format!(
-            r#"{{"filterServerList":[],"topicConfigSerializeWrapper":{{"dataVersion":{dv},"mappingDataVersion":{dv},"topicConfigTable":{{{},{}}},"topicQueueMappingDetailMap":{{}},"topicQueueMappingInfoMap":{{}}}}}}"#,
-            topic("TopicA"),
-            topic("TopicB")
-        );
-        let mut v1 = RemotingCommand::request(103)
-            .with_field("bodyCrc32", "1862014353")
-            .with_field("brokerAddr", "192.168.0.10:10911")
-            .with_field("brokerId", 0)
-            .with_field("brokerName", "broker-a")
-            .with_field("clusterName", "DefaultCluster")
-            .with_field("compressed", false)
-            .with_field("enableActingMaster", false)
-            .with_field("haServerAddr", "192.168.0.10:10912")
-            .with_body(body);
+        let mut v1 = crate::protocol::frame::tests::v1_command();
         hook.before_request("x", &mut v1);
         assert_eq!(v1.field("Signature"), Some("Xtz5z3MHbNTDbA9++uEOUtSNnVA="));
     }

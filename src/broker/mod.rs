@@ -15,7 +15,7 @@ pub use register::{
     NamesrvOutcome, RegisterBrokerResult, RegisterOptions, RegisterOutcome, RegisterStatus,
     UnregisterOutcome,
 };
-pub use sync::{vip_addr, PullDoc, Pulled, SlavePull};
+pub use sync::{topic_config_addr, vip_addr, PullDoc, Pulled, SlavePull};
 
 use crate::client::{ClientError, RemotingClient};
 use crate::protocol::code::{response, VERSION_5_3_3};

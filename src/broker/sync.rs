@@ -68,6 +68,14 @@ pub fn vip_addr(addr: &str) -> Option<String> {
     Some(format!("{host}:{}", port.checked_sub(2)?))
 }
 
+/// Where topic config is pulled from: the VIP port when `vip` (and the address has a port).
+pub fn topic_config_addr(master: &str, vip: bool) -> String {
+    match vip.then(|| vip_addr(master)).flatten() {
+        Some(a) => a,
+        None => master.to_string(),
+    }
+}
+
 impl BrokerApi {
     /// Pulls one document from `master`.
     pub async fn pull<T: PullDoc>(
@@ -86,12 +94,7 @@ impl BrokerApi {
         vip: bool,
         timeout: Duration,
     ) -> Result<Pulled<TopicConfigWrapper>, ApiError> {
-        let addr = if vip {
-            vip_addr(master).unwrap_or_else(|| master.to_string())
-        } else {
-            master.to_string()
-        };
-        self.pull(&addr, timeout).await
+        self.pull(&topic_config_addr(master, vip), timeout).await
     }
 
     /// GET_ALL_CONSUMER_OFFSET.

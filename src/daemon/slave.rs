@@ -7,8 +7,10 @@ use std::time::Duration;
 use super::files::write_if_changed;
 use super::supervisor::TaskResult;
 use super::Shared;
-use crate::broker::body::TopicConfigWrapper;
-use crate::broker::{ApiError, BrokerApi};
+use crate::broker::body::{
+    ConsumerOffsetWrapper, DelayOffsetTable, SubscriptionGroupWrapper, TopicConfigWrapper,
+};
+use crate::broker::{ApiError, BrokerApi, PullDoc};
 use crate::metrics::Metrics;
 
 /// File names a Java broker uses under `store/config/`.
@@ -40,30 +42,31 @@ pub async fn pull_all(
     out: Option<&Path>,
     timeout: Duration,
 ) -> (Vec<PullResult>, Option<TopicConfigWrapper>) {
-    let mut results = Vec::with_capacity(4);
-    let mut topics = None;
-    let t = api.get_all_topic_config(master, vip, timeout).await;
-    let r = t.map(|p| {
-        topics = Some(p.doc);
-        p.raw
-    });
-    results.push(save("topics", TOPICS_FILE, r, out));
-    let r = api
-        .get_all_consumer_offset(master, timeout)
-        .await
-        .map(|p| p.raw);
-    results.push(save("consumer_offsets", CONSUMER_OFFSET_FILE, r, out));
-    let r = api
-        .get_all_delay_offset(master, timeout)
-        .await
-        .map(|p| p.raw);
-    results.push(save("delay_offsets", DELAY_OFFSET_FILE, r, out));
-    let r = api
-        .get_all_subscription_group_config(master, timeout)
-        .await
-        .map(|p| p.raw);
-    results.push(save("subscription_groups", SUBSCRIPTION_GROUP_FILE, r, out));
-    (results, topics)
+    let topic_addr = crate::broker::topic_config_addr(master, vip);
+    let (t, topics) =
+        pull_save::<TopicConfigWrapper>(api, &topic_addr, TOPICS_FILE, out, timeout).await;
+    let (c, _) =
+        pull_save::<ConsumerOffsetWrapper>(api, master, CONSUMER_OFFSET_FILE, out, timeout).await;
+    let (d, _) = pull_save::<DelayOffsetTable>(api, master, DELAY_OFFSET_FILE, out, timeout).await;
+    let (g, _) =
+        pull_save::<SubscriptionGroupWrapper>(api, master, SUBSCRIPTION_GROUP_FILE, out, timeout)
+            .await;
+    (vec![t, c, d, g], topics)
+}
+
+/// Pulls one document and writes it to `out/file` when it changed.
+async fn pull_save<T: PullDoc>(
+    api: &BrokerApi,
+    addr: &str,
+    file: &'static str,
+    out: Option<&Path>,
+    timeout: Duration,
+) -> (PullResult, Option<T>) {
+    let (raw, doc) = match api.pull::<T>(addr, timeout).await {
+        Ok(p) => (Ok(p.raw), Some(p.doc)),
+        Err(e) => (Err(e), None),
+    };
+    (save(T::WHAT, file, raw, out), doc)
 }
 
 fn save(

@@ -186,4 +186,4 @@ pub fn encode_to_vec(cmd: &RemotingCommand) -> Result<Vec<u8>, FrameError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

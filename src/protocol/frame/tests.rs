@@ -19,7 +19,8 @@ fn topic(name: &str) -> String {
     )
 }
 
-fn v1_body() -> String {
+/// Body of PROTOCOL.md's V1 (599 bytes).
+pub(crate) fn v1_body() -> String {
     let dv = r#"{"counter":2,"stateVersion":0,"timestamp":1700000000000}"#;
     format!(
         r#"{{"filterServerList":[],"topicConfigSerializeWrapper":{{"dataVersion":{dv},"mappingDataVersion":{dv},"topicConfigTable":{{{},{}}},"topicQueueMappingDetailMap":{{}},"topicQueueMappingInfoMap":{{}}}}}}"#,
@@ -30,7 +31,8 @@ fn v1_body() -> String {
 
 const V1_HEADER: &str = r#"{"code":103,"extFields":{"bodyCrc32":"1862014353","brokerAddr":"192.168.0.10:10911","brokerId":"0","brokerName":"broker-a","clusterName":"DefaultCluster","compressed":"false","enableActingMaster":"false","haServerAddr":"192.168.0.10:10912"},"flag":0,"language":"JAVA","opaque":1,"serializeTypeCurrentRPC":"JSON","version":479}"#;
 
-fn v1_command() -> RemotingCommand {
+/// PROTOCOL.md's V1 request: REGISTER_BROKER, JSON header, opaque 1.
+pub(crate) fn v1_command() -> RemotingCommand {
     let mut cmd = RemotingCommand::request(103)
         .with_field("bodyCrc32", "1862014353")
         .with_field("brokerAddr", "192.168.0.10:10911")
@@ -46,7 +48,8 @@ fn v1_command() -> RemotingCommand {
     cmd
 }
 
-fn v2_command() -> RemotingCommand {
+/// PROTOCOL.md's V2 request: UNREGISTER_BROKER, ROCKETMQ header, opaque 2.
+pub(crate) fn v2_command() -> RemotingCommand {
     let mut cmd = RemotingCommand::request(104)
         .with_field("brokerAddr", "192.168.0.10:10911")
         .with_field("brokerId", 0)
