@@ -530,3 +530,38 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn sweeper_runs_every_second_and_times_out_expired_entries() {
+        let c = RemotingClient::new(ClientConfig::default(), None);
+        let sem = Arc::new(Semaphore::new(1));
+        let (tx, rx) = oneshot::channel();
+        let entry = Pending {
+            conn_id: 1,
+            addr: "a:1".into(),
+            deadline: Instant::now() + Duration::from_millis(2500),
+            timeout: Duration::from_millis(2500),
+            tx,
+            _permit: sem.clone().try_acquire_owned().ok(),
+        };
+        lock(&c.inner.pending).insert(7, entry);
+        c.start();
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(c.in_flight(), 1, "not yet due at 2.1 s");
+        assert_eq!(sem.available_permits(), 0);
+        // Due at 2.5 s, swept by the tick at 3 s.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(c.in_flight(), 0);
+        assert_eq!(
+            sem.available_permits(),
+            1,
+            "the permit came back with the sweep"
+        );
+        assert!(matches!(rx.await, Ok(Err(ClientError::Timeout { .. }))));
+        c.shutdown();
+    }
+}
