@@ -344,3 +344,53 @@ pub fn signals() -> std::io::Result<impl Stream<Item = Control> + Unpin> {
         }
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(cfg: Config) -> Arc<Shared> {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let api = build_api(&cfg, None);
+        let (retry, _) = mpsc::unbounded_channel();
+        Arc::new(Shared {
+            config: RwLock::new(Arc::new(cfg)),
+            config_path: None,
+            client: api.client().clone(),
+            api,
+            metrics,
+            topics: Mutex::new(TopicState::default()),
+            register_now: Notify::new(),
+            retry,
+            status: Mutex::default(),
+            token: CancellationToken::new(),
+        })
+    }
+
+    fn rounds(sh: &Shared) -> u64 {
+        ["changed", "unchanged", "error"]
+            .iter()
+            .map(|l| sh.metrics.topic_reloads.with_label_values(&[l]).get())
+            .sum()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn registers_at_start_every_interval_and_on_demand() {
+        let mut cfg = Config::default();
+        cfg.broker.name = "b".into();
+        cfg.broker.addr = "127.0.0.1:10911".into();
+        let sh = shared(cfg);
+        let task = tokio::spawn(register::register_loop(sh.clone()));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(rounds(&sh), 1, "first round at once");
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        assert_eq!(rounds(&sh), 1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(rounds(&sh), 2, "second round after the 30 s interval");
+        sh.register_now.notify_one();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(rounds(&sh), 3, "a request registers at once");
+        sh.token.cancel();
+        assert!(task.await.unwrap().is_ok());
+    }
+}
