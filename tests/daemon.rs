@@ -557,3 +557,55 @@ async fn slave_pulls_its_master_into_output_dir_atomically() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn force_every_skips_unchanged_rounds_until_a_full_one_is_due() {
+    // A NameServer that holds whatever data version it is asked about: "unchanged".
+    let ns = Peer::start(|c| {
+        let mut r = rmq_registrar::protocol::RemotingCommand::request(0);
+        if c.code == request::QUERY_DATA_VERSION {
+            r = r.with_field("changed", "false");
+            r.body = c.body.clone();
+        }
+        Action::Reply(r)
+    })
+    .await;
+    let d = Daemon::start(|_, http| {
+        base_config("e2e-force", http, &[&ns.addr], "")
+            .replace("[register]", "[register]\nforce_every = \"1s\"")
+    });
+    let count = |frames: &[rmq_registrar::protocol::RemotingCommand], code| {
+        frames.iter().filter(|c| c.code == code).count()
+    };
+    let mut seen = Vec::new();
+    eventually("first, full registration", || {
+        seen.extend(ns.drain_received());
+        let n = count(&seen, request::REGISTER_BROKER);
+        async move { n == 1 }
+    })
+    .await;
+    // Within force_every: a round asks for the data version and skips the registration.
+    d.signal("HUP");
+    eventually("data version asked", || {
+        seen.extend(ns.drain_received());
+        let n = count(&seen, request::QUERY_DATA_VERSION);
+        async move { n == 1 }
+    })
+    .await;
+    assert_eq!(count(&seen, request::REGISTER_BROKER), 1);
+    // Once force_every has passed, the next round is a full registration again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    d.signal("HUP");
+    eventually("full registration again", || {
+        seen.extend(ns.drain_received());
+        let n = count(&seen, request::REGISTER_BROKER);
+        async move { n == 2 }
+    })
+    .await;
+    eventually("current counted", || async {
+        d.get("/metrics")
+            .await
+            .is_some_and(|(_, t)| t.contains("outcome=\"current\"} 1"))
+    })
+    .await;
+}
