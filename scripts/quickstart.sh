@@ -10,6 +10,15 @@ once=false
 [ "${1:-}" = "--once" ] && once=true
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# GET a path from rmq-registrar's HTTP port, with curl or, without it, bash's /dev/tcp.
+http_get() {
+  if command -v curl >/dev/null; then curl -sf "http://127.0.0.1:9100$1"; return; fi
+  exec 3<>/dev/tcp/127.0.0.1/9100 || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3
+  local status; read -r _ status _ <&3
+  sed '1,/^\r$/d' <&3; exec 3<&-
+  [ "$status" = 200 ]
+}
 
 pids=()
 cleanup() {
@@ -40,14 +49,14 @@ echo ">> starting rmq-registrar (metrics on http://127.0.0.1:9100/metrics)"
 registrar=$!
 pids=("$registrar" "${pids[@]}")
 for _ in $(seq 1 100); do
-  curl -sf http://127.0.0.1:9100/readyz >/dev/null 2>&1 && break
+  http_get /readyz >/dev/null 2>&1 && break
   sleep 0.1
 done
 
 echo; echo ">> what the NameServer knows of the broker (GET_BROKER_CLUSTER_INFO):"
 "$bin" --config config/quickstart.toml status
 echo; echo ">> /metrics:"
-curl -s http://127.0.0.1:9100/metrics | grep '^rmq_registrar_' | grep -v '_bucket' | head -25
+http_get /metrics | grep '^rmq_registrar_' | grep -v '_bucket' | head -25
 echo
 if $once; then
   kill -TERM "$registrar"; wait "$registrar" || true
