@@ -8,4 +8,5 @@ pub mod config;
 pub mod daemon;
 pub mod metrics;
 pub mod namesrv;
+mod poison;
 pub mod protocol;

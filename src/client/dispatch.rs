@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use super::connection::ConnHandle;
 use super::Inner;
+use crate::poison::lock;
 use crate::protocol::code::response;
 use crate::protocol::frame::encode_to_vec;
 use crate::protocol::RemotingCommand;
@@ -144,9 +145,4 @@ fn write_reply(conn: &ConnHandle, resp: &RemotingCommand) {
 pub(crate) struct ProcessorTable {
     pub by_code: std::collections::HashMap<i32, ProcessorEntry>,
     pub default: Option<ProcessorEntry>,
-}
-
-/// Locks a std mutex, recovering the data if a panicking thread poisoned it.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -18,13 +18,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use connection::ConnHandle;
-use dispatch::{lock, ProcessorEntry, ProcessorTable};
 pub use dispatch::{
     ChannelEvent, ChannelEventKind, ChannelEventListener, ProcessFuture, RequestProcessor, RpcHook,
 };
+use dispatch::{ProcessorEntry, ProcessorTable};
 pub use error::ClientError;
 use pending::{Pending, PendingTable};
 
+use crate::poison::{lock, read, write};
 use crate::protocol::frame::encode_to_vec;
 use crate::protocol::{LanguageCode, RemotingCommand, DEFAULT_MAX_FRAME};
 
@@ -210,11 +211,7 @@ impl RemotingClient {
 
     /// Installs the RPC hook.
     pub fn register_rpc_hook(&self, hook: Arc<dyn RpcHook>) {
-        let mut h = self
-            .inner
-            .hook
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut h = write(&self.inner.hook);
         *h = Some(hook);
     }
 
@@ -285,11 +282,7 @@ impl RemotingClient {
         if addrs.is_empty() {
             return false;
         }
-        let mut ns = self
-            .inner
-            .namesrv
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ns = write(&self.inner.namesrv);
         let old: HashSet<&String> = ns.list.iter().collect();
         let new: HashSet<&String> = addrs.iter().collect();
         if old == new {
@@ -306,22 +299,12 @@ impl RemotingClient {
 
     /// The current NameServer list.
     pub fn name_server_list(&self) -> Vec<String> {
-        self.inner
-            .namesrv
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .list
-            .clone()
+        read(&self.inner.namesrv).list.clone()
     }
 
     /// The NameServer currently chosen for calls without an address.
     pub fn chosen_name_server(&self) -> Option<String> {
-        self.inner
-            .namesrv
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .chosen
-            .clone()
+        read(&self.inner.namesrv).chosen.clone()
     }
 
     /// Sends `request` and waits up to `timeout` for its reply (`addr` None: a NameServer).
@@ -491,10 +474,7 @@ async fn acquire(
 
 impl Inner {
     fn hook(&self) -> Option<Arc<dyn RpcHook>> {
-        self.hook
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        read(&self.hook).clone()
     }
 
     fn send_failed(&self, conn: &ConnHandle, source: Option<Arc<std::io::Error>>) -> ClientError {

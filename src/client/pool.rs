@@ -7,8 +7,8 @@ use futures_util::future::FutureExt;
 use tokio::net::TcpStream;
 
 use super::connection::{self, ConnHandle};
-use super::dispatch::lock;
 use super::{ChannelEventKind, ClientError, ConnectResult, Inner, Slot};
+use crate::poison::{lock, read, write};
 
 impl Inner {
     pub(super) fn live(&self, addr: &str) -> Option<Arc<ConnHandle>> {
@@ -41,12 +41,7 @@ impl Inner {
         if let Some(c) = self.chosen_live() {
             return Ok(c);
         }
-        let list = self
-            .namesrv
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .list
-            .clone();
+        let list = read(&self.namesrv).list.clone();
         let mut last = ClientError::NoNameServer;
         for _ in 0..list.len() {
             let i = self
@@ -55,10 +50,7 @@ impl Inner {
                 .wrapping_add(1)
                 % list.len();
             let addr = &list[i];
-            self.namesrv
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .chosen = Some(addr.clone());
+            write(&self.namesrv).chosen = Some(addr.clone());
             match self.connect(addr).await {
                 Ok(c) => return Ok(c),
                 Err(e) => {
@@ -71,12 +63,7 @@ impl Inner {
     }
 
     fn chosen_live(&self) -> Option<Arc<ConnHandle>> {
-        let chosen = self
-            .namesrv
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .chosen
-            .clone()?;
+        let chosen = read(&self.namesrv).chosen.clone()?;
         self.live(&chosen)
     }
 

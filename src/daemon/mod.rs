@@ -22,6 +22,7 @@ use crate::broker::{BrokerApi, CallObserver};
 use crate::client::{ChannelEvent, ChannelEventKind, ChannelEventListener, RemotingClient};
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
+use crate::poison::{lock, read, write};
 use supervisor::Supervisor;
 use topics::TopicState;
 
@@ -79,22 +80,15 @@ struct Status {
 
 impl Shared {
     fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        read(&self.config).clone()
     }
 
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
-        self.status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.status)
     }
 
     fn topics(&self) -> std::sync::MutexGuard<'_, TopicState> {
-        self.topics
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.topics)
     }
 
     /// Registered with at least one NameServer within the last two intervals.
@@ -282,10 +276,7 @@ async fn reload(shared: &Arc<Shared>) {
     if new.http != old.http || new.remoting != old.remoting || new.log != old.log {
         tracing::warn!("reload: [http], [remoting] and [log] changes take effect after a restart");
     }
-    *shared
-        .config
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = new.clone();
+    *write(&shared.config) = new.clone();
     if new.namesrv.addrs != old.namesrv.addrs && !new.namesrv.addrs.is_empty() {
         addresses::apply_list(shared, new.namesrv.addrs.clone()).await;
     }
