@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use rmq_registrar::broker::body::broker_addr_table;
 use rmq_registrar::config::{self, Config, LogFormat};
 use rmq_registrar::daemon::{self, slave};
 use rmq_registrar::namesrv::AddressServer;
@@ -254,15 +255,8 @@ async fn status(cfg: &Config) -> ExitCode {
         let line = match reply {
             Ok(r) if r.code == 0 => {
                 let body = r.body.unwrap_or_default();
-                let text = rmq_registrar::broker::fastjson::quote_numeric_keys(
-                    &String::from_utf8_lossy(&body),
-                )
-                .into_owned();
-                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                match v
-                    .get("brokerAddrTable")
-                    .and_then(|t| t.get(&cfg.broker.name))
-                {
+                let table = broker_addr_table(&body).unwrap_or_default();
+                match table.get(&cfg.broker.name) {
                     Some(b) => format!(
                         "registered {}",
                         b.get("brokerAddrs").cloned().unwrap_or_default()

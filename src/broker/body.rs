@@ -216,6 +216,15 @@ pub struct SubscriptionGroupWrapper {
     pub other: Map<String, Value>,
 }
 
+/// `brokerAddrTable` of a GET_BROKER_CLUSTER_INFO reply body (fastjson keys and all): broker
+/// name → `{cluster, brokerName, brokerAddrs}`; `Null` when the body has no such table.
+pub fn broker_addr_table(body: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut v: Value = super::fastjson::from_fastjson(body)?;
+    Ok(v.get_mut("brokerAddrTable")
+        .map(Value::take)
+        .unwrap_or(Value::Null))
+}
+
 /// The topics.json a Java broker persists: the wrapper with every 5.x key optional.
 pub fn parse_topics_json(bytes: &[u8]) -> Result<TopicConfigWrapper, serde_json::Error> {
     super::fastjson::from_fastjson(bytes)
@@ -271,6 +280,15 @@ pub(crate) mod tests {
             (t.read_queue_nums, t.topic_filter_type),
             (8, TopicFilterType::MultiTag)
         );
+    }
+
+    #[test]
+    fn reads_java_cluster_info_with_bare_integer_keys() {
+        let body = br#"{"brokerAddrTable":{"b":{"brokerAddrs":{0:"127.0.0.1:10911"},"brokerName":"b","cluster":"C"}},"clusterAddrTable":{"C":["b"]}}"#;
+        let t = broker_addr_table(body).unwrap();
+        assert_eq!(t["b"]["brokerAddrs"]["0"], "127.0.0.1:10911");
+        assert_eq!(broker_addr_table(b"{}").unwrap(), Value::Null);
+        assert!(broker_addr_table(b"<html>").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use rmq_registrar::broker::body::broker_addr_table;
 use rmq_registrar::client::{ClientConfig, RemotingClient};
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::frame::encode_to_vec;
@@ -332,12 +333,7 @@ pub async fn cluster_brokers(c: &RemotingClient, ns: &str) -> serde_json::Value 
         .invoke_sync(Some(ns), req, Duration::from_secs(5))
         .await
         .unwrap();
-    let body = r.body.unwrap();
-    let text =
-        rmq_registrar::broker::fastjson::quote_numeric_keys(std::str::from_utf8(&body).unwrap())
-            .into_owned();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["brokerAddrTable"].clone()
+    broker_addr_table(&r.body.unwrap()).unwrap()
 }
 
 /// True when `ns` lists broker `name`; false when it does not or cannot be asked.
@@ -347,10 +343,10 @@ pub async fn has_broker(c: &RemotingClient, ns: &str, name: &str) -> bool {
         return false;
     };
     let body = r.body.unwrap_or_default();
-    let text = rmq_registrar::broker::fastjson::quote_numeric_keys(&String::from_utf8_lossy(&body))
-        .into_owned();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    v["brokerAddrTable"].get(name).is_some()
+    broker_addr_table(&body)
+        .unwrap_or_default()
+        .get(name)
+        .is_some()
 }
 
 /// Brokers serving `topic` according to `ns`'s route (empty when the topic is unknown).
