@@ -88,10 +88,8 @@ async fn sweeper_expires_unpolled_async_requests_and_frees_their_permits() {
     }
     assert_eq!(c.stats().swept_timeouts.load(Ordering::Relaxed), 1);
     // The permit came back exactly once: one more async call can start, a second cannot.
-    let next = c
-        .invoke_async(Some(&peer.addr), req(), Duration::ZERO)
-        .await
-        .unwrap();
+    // Held with a long timeout: a zero one would expire at once and the sweeper could free it.
+    let next = c.invoke_async(Some(&peer.addr), req(), LONG).await.unwrap();
     assert!(matches!(
         c.invoke_async(Some(&peer.addr), req(), Duration::ZERO)
             .await,
@@ -191,10 +189,7 @@ async fn oneway_is_marked_unanswered_and_releases_its_own_permit() {
         assert!(seen.is_oneway());
     }
     assert_eq!(c.in_flight(), 0);
-    let _f = c
-        .invoke_async(Some(&peer.addr), req(), Duration::ZERO)
-        .await
-        .unwrap();
+    let _f = c.invoke_async(Some(&peer.addr), req(), LONG).await.unwrap();
     assert!(matches!(
         c.invoke_async(Some(&peer.addr), req(), Duration::ZERO)
             .await,
