@@ -384,17 +384,17 @@ impl BrokerApi {
         opts: &RegisterOptions,
     ) -> Result<RegisterStatus, ApiError> {
         let version = prepared.topics.data_version;
-        if opts.compressed && self.client.peer_info(addr).is_none() {
-            // Any reply tells the NameServer's language and version, hence its compressed form.
-            let _ = self
+        let check = !opts.force && !opts.oneway;
+        // Any reply also tells the NameServer's language and version, hence its compressed
+        // form: one QUERY_DATA_VERSION serves both purposes.
+        let learn_form = opts.compressed && self.client.peer_info(addr).is_none();
+        if check || learn_form {
+            let answer = self
                 .call(addr, &QueryDataVersion { id, version }, opts.timeout)
                 .await;
-        }
-        if !opts.force && !opts.oneway {
             // An error here (unreachable, refused) just means: register fully.
-            let q = QueryDataVersion { id, version };
-            if let Ok(answer) = self.call(addr, &q, opts.timeout).await {
-                if !answer.changed && answer.held == Some(version) {
+            if let (true, Ok(a)) = (check, &answer) {
+                if !a.changed && a.held == Some(version) {
                     return Ok(RegisterStatus::Current);
                 }
             }

@@ -50,14 +50,17 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
 
 /// Asks the address server at start and then every `refresh_interval`; keeps the last good list.
 pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
+    // One HTTP client, made again only when a reload changes the URL or timeout.
+    let mut server: Option<AddressServer> = None;
     loop {
         let cfg = sh.config();
         if let Some(url) = cfg.address_server_url() {
-            let server = AddressServer::new(
-                url,
-                cfg.register.timeout.max(std::time::Duration::from_secs(3)),
-            )?;
-            match server.fetch().await {
+            let timeout = cfg.register.timeout.max(std::time::Duration::from_secs(3));
+            let current = match server.take() {
+                Some(s) if s.url() == url && s.timeout() == timeout => s,
+                _ => AddressServer::new(url, timeout)?,
+            };
+            match current.fetch().await {
                 Ok(list) => {
                     sh.metrics
                         .address_refreshes
@@ -73,6 +76,7 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
                     tracing::warn!(error = %e, "address server lookup failed, keeping the last good list");
                 }
             }
+            server = Some(current);
         }
         tokio::select! {
             _ = sh.token.cancelled() => return Ok(()),

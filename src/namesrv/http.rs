@@ -47,6 +47,7 @@ pub enum LookupError {
 #[derive(Debug, Clone)]
 pub struct AddressServer {
     url: String,
+    timeout: Duration,
     http: reqwest::Client,
 }
 
@@ -71,12 +72,17 @@ impl AddressServer {
                 url: url.clone(),
                 source,
             })?;
-        Ok(AddressServer { url, http })
+        Ok(AddressServer { url, timeout, http })
     }
 
     /// The URL asked.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The bound on each lookup.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Fetches and validates the list.
