@@ -390,7 +390,7 @@ impl BrokerApi {
         let learn_form = opts.compressed && self.client.peer_info(addr).is_none();
         if check || learn_form {
             let answer = self
-                .call(addr, &QueryDataVersion { id, version }, opts.timeout)
+                .query_data_version(addr, id, version, opts.timeout)
                 .await;
             // An error here (unreachable, refused) just means: register fully.
             if let (true, Ok(a)) = (check, &answer) {

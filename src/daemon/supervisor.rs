@@ -36,11 +36,6 @@ impl Supervisor {
         }
     }
 
-    /// The stop token.
-    pub fn token(&self) -> &CancellationToken {
-        &self.token
-    }
-
     /// Runs `make()` as task `name`; a failure or panic is logged, counted and restarted.
     pub fn spawn<F, Fut>(&self, name: &'static str, make: F)
     where
