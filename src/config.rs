@@ -10,6 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::protocol::code::VERSION_5_3_3;
 use crate::protocol::{SerializeType, DEFAULT_MAX_FRAME};
 
+/// Default `remoting.max_reply_frame`: a 100k-topic table is 18–27 MB.
+pub const DEFAULT_MAX_REPLY_FRAME: usize = 128 * 1024 * 1024;
+
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "RMQ_REGISTRAR_";
 /// Environment variable naming the config file.
@@ -72,16 +75,74 @@ pub struct BrokerConfig {
     pub zone: Option<String>,
     /// Topics to register.
     pub topics: TopicsConfig,
+    /// How the daemon tells that the broker serves.
+    pub health: HealthConfig,
+}
+
+/// `[broker.health]`: the broker is advertised only while these checks pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// What a check is.
+    pub check: HealthCheck,
+    /// Start-to-start period of the checks while the broker is up.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Bound on one check; below `interval`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Consecutive failed checks before the broker counts as down.
+    pub failures: u32,
+    /// Where to check (and read topics from) when `broker.addr` is not reachable from here.
+    pub addr: Option<String>,
+}
+
+/// `broker.health.check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthCheck {
+    /// A remoting request the broker must answer (GET_BROKER_RUNTIME_INFO).
+    #[default]
+    Remoting,
+    /// A TCP connect only (a hung broker whose kernel still accepts passes it).
+    Tcp,
+    /// No check: the broker is always advertised.
+    None,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            check: HealthCheck::Remoting,
+            interval: Duration::from_secs(3),
+            timeout: Duration::from_secs(1),
+            failures: 3,
+            addr: None,
+        }
+    }
 }
 
 /// `[broker.topics]`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TopicsConfig {
-    /// The broker's own `topics.json`, re-read each cycle.
+    /// Where the broker's topics come from; inline topics are always merged under them.
+    pub source: TopicSource,
+    /// The broker's own `topics.json`, re-read each cycle (`source = "file"`).
     pub file: Option<PathBuf>,
     /// Topics given here.
     pub inline: Vec<InlineTopic>,
+}
+
+/// `broker.topics.source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TopicSource {
+    /// `broker.topics.file`, when set.
+    #[default]
+    File,
+    /// GET_ALL_TOPIC_CONFIG from the broker itself, every round.
+    Broker,
 }
 
 /// `[[broker.topics.inline]]`.
@@ -184,8 +245,10 @@ pub struct RemotingConfig {
     pub oneway_permits: usize,
     /// Header serialization: "json" or "rocketmq".
     pub serialize: HeaderFormat,
-    /// Largest frame, bytes.
+    /// Largest frame sent to or read from a NameServer, bytes.
     pub max_frame: usize,
+    /// Largest reply read from a broker or master (their topic tables outgrow `max_frame`).
+    pub max_reply_frame: usize,
 }
 
 /// Header serialization as written in the config.
@@ -265,6 +328,7 @@ impl Default for BrokerConfig {
             version: VERSION_5_3_3,
             zone: None,
             topics: TopicsConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 }
@@ -314,6 +378,7 @@ impl Default for RemotingConfig {
             oneway_permits: 65_535,
             serialize: HeaderFormat::Json,
             max_frame: DEFAULT_MAX_FRAME,
+            max_reply_frame: DEFAULT_MAX_REPLY_FRAME,
         }
     }
 }
@@ -492,6 +557,20 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             "must be between 1024 and 2147483647".into(),
         );
     }
+    if c.remoting.max_reply_frame < c.remoting.max_frame || c.remoting.max_reply_frame > 0x7FFF_FFFF
+    {
+        return err(
+            "remoting.max_reply_frame",
+            "must be between remoting.max_frame and 2147483647".into(),
+        );
+    }
+    validate_health(&c.broker.health).or_else(|(k, r)| err(k, r))?;
+    if c.broker.topics.source == TopicSource::Broker && c.broker.topics.file.is_some() {
+        return err(
+            "broker.topics.file",
+            "is not read with broker.topics.source = \"broker\" (the broker is asked instead): remove one".into(),
+        );
+    }
     if c.remoting.async_permits == 0 || c.remoting.oneway_permits == 0 {
         return err(
             "remoting.async_permits",
@@ -523,7 +602,43 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     Ok(())
 }
 
+fn validate_health(h: &HealthConfig) -> Result<(), (&'static str, String)> {
+    let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    if !(Duration::from_millis(100)..=Duration::from_secs(300)).contains(&h.interval) {
+        return Err((
+            "broker.health.interval",
+            format!("{} is outside 100ms..=5m", fmt(h.interval)),
+        ));
+    }
+    if h.timeout < Duration::from_millis(50) || h.timeout >= h.interval {
+        return Err((
+            "broker.health.timeout",
+            format!(
+                "{} must be at least 50ms and below broker.health.interval ({})",
+                fmt(h.timeout),
+                fmt(h.interval)
+            ),
+        ));
+    }
+    if !(1..=100).contains(&h.failures) {
+        return Err(("broker.health.failures", "must be between 1 and 100".into()));
+    }
+    if let Some(a) = &h.addr {
+        crate::namesrv::validate_addr(a).map_err(|r| ("broker.health.addr", r))?;
+    }
+    Ok(())
+}
+
 impl Config {
+    /// Where the broker is checked and its topics read: `broker.health.addr` or `broker.addr`.
+    pub fn broker_check_addr(&self) -> &str {
+        self.broker
+            .health
+            .addr
+            .as_deref()
+            .unwrap_or(&self.broker.addr)
+    }
+
     /// The HA address: configured, or host of `addr` with port + 1.
     pub fn ha_addr(&self) -> String {
         if let Some(ha) = &self.broker.ha_addr {
@@ -558,6 +673,7 @@ impl Config {
             async_permits: self.remoting.async_permits,
             oneway_permits: self.remoting.oneway_permits,
             max_frame: self.remoting.max_frame,
+            max_reply_frame: self.remoting.max_reply_frame,
             ..crate::client::ClientConfig::default()
         }
     }

@@ -43,6 +43,12 @@ pub struct Metrics {
     pub round_duration: Histogram,
     /// Channel events dropped.
     pub events_dropped: IntGauge,
+    /// 1 while the broker passes its health checks (always 1 with checks off).
+    pub broker_up: IntGauge,
+    /// Broker health checks by outcome.
+    pub health_checks: IntCounterVec,
+    /// The configured registration interval, so that alert rules need no constant.
+    pub register_interval: prometheus::Gauge,
 }
 
 fn counter_vec(
@@ -190,6 +196,25 @@ impl Metrics {
                 &format!("{p}channel_events_dropped"),
                 "Channel events dropped on a full queue",
             )?,
+            broker_up: gauge(
+                &r,
+                &format!("{p}broker_up"),
+                "1 while the broker answers its health checks and may be advertised",
+            )?,
+            health_checks: counter_vec(
+                &r,
+                &format!("{p}broker_health_checks_total"),
+                "Broker health checks by outcome",
+                &["outcome"],
+            )?,
+            register_interval: {
+                let g = prometheus::Gauge::new(
+                    format!("{p}register_interval_seconds"),
+                    "Configured registration interval",
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
             registry: r,
         })
     }

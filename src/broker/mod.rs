@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod body;
 pub mod fastjson;
+mod local;
 mod register;
 mod sync;
 

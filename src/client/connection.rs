@@ -15,6 +15,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::{ChannelEventKind, Inner};
+use crate::poison::read as read_lock;
 use crate::protocol::FrameCodec;
 
 /// Why the reader stopped, for the channel event it raises.
@@ -111,10 +112,17 @@ pub(crate) fn spawn(
         activity.clone(),
         addr,
     ));
+    // A NameServer never needs more than max_frame; a broker's topic table may.
+    let is_namesrv = read_lock(&inner.namesrv).list.contains(&handle.addr);
+    let max = if is_namesrv {
+        inner.config.max_frame
+    } else {
+        inner.config.max_reply_frame.max(inner.config.max_frame)
+    };
     let reader = Reader {
         inner: Arc::downgrade(inner),
         conn: handle.clone(),
-        frames: FramedRead::new(read, FrameCodec::new(inner.config.max_frame)),
+        frames: FramedRead::new(read, FrameCodec::new(max)),
         activity,
         idle: inner.config.idle_timeout,
     };

@@ -43,8 +43,10 @@ pub struct ClientConfig {
     pub async_permits: usize,
     /// Concurrent oneway requests being written.
     pub oneway_permits: usize,
-    /// Largest frame accepted or sent, length prefix included.
+    /// Largest frame accepted from (or sent to) a NameServer, length prefix included.
     pub max_frame: usize,
+    /// Largest frame accepted from any other peer (a broker's or master's topic table).
+    pub max_reply_frame: usize,
     /// Channel events queued for the listener before new ones are dropped (and counted).
     pub event_queue: usize,
 }
@@ -57,6 +59,7 @@ impl Default for ClientConfig {
             async_permits: 65_535,
             oneway_permits: 65_535,
             max_frame: DEFAULT_MAX_FRAME,
+            max_reply_frame: DEFAULT_MAX_FRAME,
             event_queue: EVENT_QUEUE_CAPACITY,
         }
     }
@@ -265,9 +268,11 @@ impl RemotingClient {
         self.inner.live(addr).is_some()
     }
 
-    /// Closes the connection to `addr`, failing its waiters.
+    /// Closes the connection to `addr`, failing its waiters; a connect attempt in progress
+    /// is forgotten, so that the next caller starts a fresh one.
     pub fn close_connection(&self, addr: &str) {
-        if let Some(Slot::Connected(c)) = lock(&self.inner.conns).remove(addr) {
+        let slot = lock(&self.inner.conns).remove(addr);
+        if let Some(Slot::Connected(c)) = slot {
             c.close();
         }
     }

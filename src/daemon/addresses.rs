@@ -34,12 +34,8 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
             .api
             .unregister_from(&removed, &cfg.identity(), cfg.register.timeout)
             .await;
+        super::count_unregistrations(sh, &outcomes);
         for o in outcomes {
-            let label = o.result.as_ref().map_or_else(|e| e.kind(), |_| "ok");
-            sh.metrics
-                .unregistrations
-                .with_label_values(&[&o.addr, label])
-                .inc();
             sh.metrics.registered.with_label_values(&[&o.addr]).set(0);
             sh.client.close_connection(&o.addr);
             sh.status().last_ok.remove(&o.addr);

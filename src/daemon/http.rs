@@ -53,12 +53,8 @@ async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
-    if sh.ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not registered with any NameServer\n",
-        )
+    match sh.readiness() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
     }
 }

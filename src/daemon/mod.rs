@@ -2,6 +2,7 @@
 
 mod addresses;
 pub mod files;
+mod health;
 mod http;
 mod register;
 pub mod slave;
@@ -64,6 +65,8 @@ pub(crate) struct Shared {
     /// NameServers to register with again as soon as they accept a connection.
     retry: mpsc::UnboundedSender<String>,
     status: Mutex<Status>,
+    /// Whether the broker serves; nothing is registered while it does not.
+    liveness: health::Liveness,
     token: CancellationToken,
 }
 
@@ -91,13 +94,24 @@ impl Shared {
         lock(&self.topics)
     }
 
-    /// Registered with at least one NameServer within the last two intervals.
-    fn ready(&self) -> bool {
-        let window = self.config().register.interval * 2;
-        self.status()
+    /// Ready: the broker serves and was registered with at least one NameServer within the
+    /// last two intervals. Otherwise, why not.
+    fn readiness(&self) -> Result<(), String> {
+        let cfg = self.config();
+        if let Some(why) = self.liveness.down_reason(cfg.broker_check_addr()) {
+            return Err(why);
+        }
+        let window = cfg.register.interval * 2;
+        let recent = self
+            .status()
             .last_ok
             .values()
-            .any(|t| t.elapsed() <= window)
+            .any(|t| t.elapsed() <= window);
+        if recent {
+            Ok(())
+        } else {
+            Err("not registered with any NameServer".into())
+        }
     }
 }
 
@@ -171,8 +185,12 @@ pub async fn run(
         register_now: Notify::new(),
         retry: retry_tx,
         status: Mutex::default(),
+        liveness: health::Liveness::new(cfg.broker.health.check),
         token: token.clone(),
     });
+    metrics.broker_up.set(i64::from(
+        cfg.broker.health.check == config::HealthCheck::None,
+    ));
     if !cfg.namesrv.addrs.is_empty() {
         addresses::install_list(&shared, &cfg.namesrv.addrs).await;
     }
@@ -184,6 +202,7 @@ pub async fn run(
             .metrics
             .address_refreshes
             .with_label_values(&[outcome]);
+        shared.metrics.health_checks.with_label_values(&[outcome]);
     }
     if cfg.broker.id != 0 {
         for kind in [
@@ -206,8 +225,9 @@ pub async fn run(
 }
 
 /// Names of the supervised tasks.
-const TASKS: [&str; 7] = [
+const TASKS: [&str; 8] = [
     "sweeper",
+    "health",
     "register",
     "topics",
     "reconnect",
@@ -233,6 +253,8 @@ fn spawn_tasks(
             Ok(())
         }
     });
+    let sh = shared.clone();
+    sup.spawn("health", move || health::health_loop(sh.clone()));
     let sh = shared.clone();
     sup.spawn("register", move || register::register_loop(sh.clone()));
     let sh = shared.clone();
@@ -306,11 +328,17 @@ async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
             .unregister_from(&addrs, &id, cfg.register.timeout),
         sup.stop(Duration::from_millis(500)),
     );
+    let ok = count_unregistrations(shared, &outcomes);
+    shared.client.shutdown();
+    tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "unregistered; bye");
+}
+
+/// Counts and logs each NameServer's unregistration outcome; returns how many succeeded.
+fn count_unregistrations(sh: &Shared, outcomes: &crate::broker::UnregisterOutcome) -> usize {
     let mut ok = 0;
-    for o in &outcomes {
+    for o in outcomes {
         let label = o.result.as_ref().map_or_else(|e| e.kind(), |_| "ok");
-        shared
-            .metrics
+        sh.metrics
             .unregistrations
             .with_label_values(&[&o.addr, label])
             .inc();
@@ -319,8 +347,7 @@ async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
             Err(e) => tracing::warn!(namesrv = %o.addr, error = %e, "unregister failed"),
         }
     }
-    shared.client.shutdown();
-    tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "unregistered; bye");
+    ok
 }
 
 /// Signals as [`Control`]s: SIGTERM and SIGINT stop, SIGHUP reloads.
@@ -354,6 +381,7 @@ mod tests {
             register_now: Notify::new(),
             retry,
             status: Mutex::default(),
+            liveness: health::Liveness::new(config::HealthCheck::None),
             token: CancellationToken::new(),
         })
     }

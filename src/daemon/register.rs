@@ -14,7 +14,7 @@ use crate::broker::body::TopicConfigWrapper;
 use crate::broker::ApiError;
 use crate::broker::{RegisterOptions, RegisterOutcome, RegisterStatus};
 use crate::client::ClientError;
-use crate::config::Config;
+use crate::config::{Config, TopicSource};
 
 fn options(cfg: &Config, force: bool) -> RegisterOptions {
     RegisterOptions {
@@ -29,15 +29,12 @@ fn options(cfg: &Config, force: bool) -> RegisterOptions {
 
 /// Registers at once, then every interval, and whenever something asks for it.
 pub(crate) async fn register_loop(sh: Arc<Shared>) -> TaskResult {
-    let mut first = true;
     loop {
         let cfg = sh.config();
+        sh.metrics
+            .register_interval
+            .set(cfg.register.interval.as_secs_f64());
         round(&sh, &cfg).await;
-        if first {
-            first = false;
-            // systemd Type=notify: ready once the first attempt is done, whatever its outcome.
-            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-        }
         tokio::select! {
             _ = sh.token.cancelled() => return Ok(()),
             _ = tokio::time::sleep(cfg.register.interval) => {}
@@ -46,21 +43,23 @@ pub(crate) async fn register_loop(sh: Arc<Shared>) -> TaskResult {
     }
 }
 
-/// One registration round with every NameServer.
+/// One registration round with every NameServer; nothing while the broker does not serve.
 async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
-    // Reading and parsing a large topics.json is blocking work: keep it off the async workers.
-    let (s, c) = (sh.clone(), cfg.clone());
-    let table = match tokio::task::spawn_blocking(move || refresh_topics(&s, &c)).await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "topics refresh failed, registering the last good topics");
-            sh.topics().table()
-        }
+    if !sh.liveness.is_up() {
+        tracing::debug!("broker not serving: registration paused");
+        return;
+    }
+    let Some(table) = current_topics(sh, cfg).await else {
+        return;
     };
     sh.metrics.topics.set(table.topic_config_table.len() as i64);
     let addrs = sh.client.name_server_list();
     if addrs.is_empty() {
         tracing::warn!("no NameServer known yet, registration skipped");
+        return;
+    }
+    let _shared = sh.liveness.gate.read().await;
+    if !sh.liveness.is_up() {
         return;
     }
     let force = match cfg.register.force_every {
@@ -79,6 +78,43 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
         sh.status().last_full = Some(started);
     }
     record(sh, &out);
+}
+
+/// The table to register this round, from the configured source. None: nothing to register
+/// yet (the broker's topics were never read: registering an empty table would withdraw its
+/// routes).
+async fn current_topics(sh: &Arc<Shared>, cfg: &Arc<Config>) -> Option<Arc<TopicConfigWrapper>> {
+    if cfg.broker.topics.source == TopicSource::Broker {
+        let addr = cfg.broker_check_addr();
+        match sh.api.broker_topics(addr, cfg.register.timeout).await {
+            Ok(w) => {
+                let changed = sh.topics().set_broker_topics(&cfg.broker.topics, w);
+                let label = if changed { "changed" } else { "unchanged" };
+                sh.metrics.topic_reloads.with_label_values(&[label]).inc();
+            }
+            Err(e) => {
+                sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
+                let topics = sh.topics();
+                if !topics.has_broker_topics() {
+                    tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics: registration waits for them");
+                    return None;
+                }
+                tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics, registering the last good ones");
+            }
+        }
+        return Some(sh.topics().table());
+    }
+    // Reading and parsing a large topics.json is blocking work: keep it off the async workers.
+    let (s, c) = (sh.clone(), cfg.clone());
+    Some(
+        match tokio::task::spawn_blocking(move || refresh_topics(&s, &c)).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "topics refresh failed, registering the last good topics");
+                sh.topics().table()
+            }
+        },
+    )
 }
 
 /// Re-reads the topic sources; a bad file keeps the last good topics and is reported.
@@ -239,10 +275,15 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
             _ = sh.token.cancelled() => return addr,
             _ = tokio::time::sleep(backoff) => {}
         }
-        if !sh.client.name_server_list().contains(&addr) {
+        if !sh.client.name_server_list().contains(&addr) || !sh.liveness.is_up() {
+            // A broker that went down is registered again by a full round when it is back.
             return addr;
         }
         let cfg = sh.config();
+        let _shared = sh.liveness.gate.read().await;
+        if !sh.liveness.is_up() {
+            return addr;
+        }
         let table = sh.topics().table();
         let out = sh
             .api

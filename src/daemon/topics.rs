@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::broker::body::{parse_topics_json, DataVersion, TopicConfig, TopicConfigWrapper};
-use crate::config::TopicsConfig;
+use crate::config::{TopicSource, TopicsConfig};
 
 /// Why the topics file could not be used; the last good topics stay in force.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,9 @@ pub struct TopicState {
     /// CRC of the bytes last parsed: an unchanged file is not parsed again.
     file_crc: Option<(PathBuf, u32)>,
     from_master: BTreeMap<String, TopicConfig>,
+    /// The broker's own answer (`source = "broker"`) and the data version it carried.
+    from_broker: BTreeMap<String, TopicConfig>,
+    broker_version: Option<DataVersion>,
 }
 
 impl Default for TopicState {
@@ -56,6 +59,8 @@ impl Default for TopicState {
             file_sig: None,
             file_crc: None,
             from_master: BTreeMap::new(),
+            from_broker: BTreeMap::new(),
+            broker_version: None,
         }
     }
 }
@@ -73,7 +78,7 @@ impl TopicState {
 
     /// True when the file changed since it was last read (cheap: metadata only).
     pub fn file_changed(&self, cfg: &TopicsConfig) -> bool {
-        match &cfg.file {
+        match file_of(cfg) {
             Some(p) => signature(p) != self.file_sig,
             None => self.file_sig.is_some(),
         }
@@ -83,7 +88,11 @@ impl TopicState {
     /// A bad file keeps the last good file topics and is returned as the error.
     pub fn refresh(&mut self, cfg: &TopicsConfig, force: bool) -> Result<bool, TopicsError> {
         let mut problem = None;
-        match &cfg.file {
+        if cfg.source != TopicSource::Broker {
+            self.from_broker.clear();
+            self.broker_version = None;
+        }
+        match file_of(cfg) {
             Some(path) if force || self.file_changed(cfg) => {
                 // Remembered even when unusable, so one bad edit is reported once.
                 self.file_sig = signature(path);
@@ -113,15 +122,35 @@ impl TopicState {
         self.rebuild(cfg)
     }
 
+    /// Sets the broker's own topics (`source = "broker"`); true if the table changed.
+    /// An answer with the data version already seen is taken as unchanged without a merge.
+    pub fn set_broker_topics(&mut self, cfg: &TopicsConfig, w: TopicConfigWrapper) -> bool {
+        if self.broker_version == Some(w.data_version) {
+            return false;
+        }
+        self.broker_version = Some(w.data_version);
+        self.from_broker = w.topic_config_table;
+        self.rebuild(cfg)
+    }
+
+    /// True once the broker's topics were read at least once.
+    pub fn has_broker_topics(&self) -> bool {
+        self.broker_version.is_some()
+    }
+
+    /// Inline topics first, so that the broker's (or the file's) entry wins on a name clash:
+    /// what the broker serves is the truth.
     fn rebuild(&mut self, cfg: &TopicsConfig) -> bool {
-        let mut merged = self.from_master.clone();
-        merged.extend(self.from_file.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut merged = BTreeMap::new();
         for t in &cfg.inline {
             let mut c = TopicConfig::new(t.name.clone(), t.read_queues);
             c.write_queue_nums = t.write_queues;
             c.perm = t.perm;
             c.order = t.order;
             merged.insert(t.name.clone(), c);
+        }
+        for source in [&self.from_master, &self.from_file, &self.from_broker] {
+            merged.extend(source.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         if merged == self.table.topic_config_table {
             return false;
@@ -158,6 +187,14 @@ impl TopicState {
     }
 }
 
+/// The file to read: only with `source = "file"`.
+fn file_of(cfg: &TopicsConfig) -> Option<&PathBuf> {
+    match cfg.source {
+        TopicSource::File => cfg.file.as_ref(),
+        TopicSource::Broker => None,
+    }
+}
+
 /// CRC32 of a file's contents, read 64 KiB at a time.
 fn file_crc(path: &Path) -> std::io::Result<u32> {
     use std::io::Read;
@@ -183,6 +220,7 @@ mod tests {
         let f = dir.path().join("topics.json");
         std::fs::write(&f, r#"{"topicConfigTable":{"A":{"topicName":"A","readQueueNums":4,"writeQueueNums":4,"perm":6}},"dataVersion":{"counter":1,"timestamp":1}}"#).unwrap();
         let cfg = TopicsConfig {
+            source: TopicSource::File,
             file: Some(f.clone()),
             inline: vec![InlineTopic {
                 name: "B".into(),
@@ -213,5 +251,76 @@ mod tests {
             Err(TopicsError::Read { .. })
         ));
         assert_eq!(s.table().topic_config_table.len(), 2);
+    }
+
+    fn wrapper(counter: i64, topics: &[(&str, u32)]) -> TopicConfigWrapper {
+        let mut w = TopicConfigWrapper {
+            data_version: DataVersion {
+                counter,
+                state_version: 0,
+                timestamp: 1,
+            },
+            ..Default::default()
+        };
+        for (name, queues) in topics {
+            w.topic_config_table
+                .insert(name.to_string(), TopicConfig::new(*name, *queues));
+        }
+        w
+    }
+
+    #[test]
+    fn broker_topics_win_over_inline_and_an_unchanged_version_is_not_merged() {
+        let cfg = TopicsConfig {
+            source: TopicSource::Broker,
+            file: None,
+            inline: vec![InlineTopic {
+                name: "Clash".into(),
+                read_queues: 1,
+                write_queues: 1,
+                perm: 6,
+                order: false,
+            }],
+        };
+        let mut s = TopicState::default();
+        assert!(!s.has_broker_topics());
+        assert!(s.set_broker_topics(&cfg, wrapper(5, &[("Clash", 16), ("Own", 4)])));
+        let t = s.table();
+        assert_eq!(
+            t.topic_config_table["Clash"].read_queue_nums, 16,
+            "the broker's entry wins"
+        );
+        assert_eq!(t.topic_config_table.len(), 2);
+        // Same data version: taken as unchanged, even if the body differs.
+        assert!(!s.set_broker_topics(&cfg, wrapper(5, &[("Other", 1)])));
+        assert_eq!(s.table().data_version, t.data_version);
+        assert!(s.set_broker_topics(&cfg, wrapper(6, &[("Own", 4)])));
+        let t = s.table();
+        assert_eq!(
+            t.topic_config_table["Clash"].read_queue_nums, 1,
+            "the inline topic is back once the broker no longer has it"
+        );
+        assert!(s.has_broker_topics());
+    }
+
+    #[test]
+    fn file_topics_win_over_inline_on_a_name_clash() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("topics.json");
+        std::fs::write(&f, r#"{"topicConfigTable":{"T":{"topicName":"T","readQueueNums":4,"writeQueueNums":4,"perm":6}}}"#).unwrap();
+        let cfg = TopicsConfig {
+            source: TopicSource::File,
+            file: Some(f),
+            inline: vec![InlineTopic {
+                name: "T".into(),
+                read_queues: 1,
+                write_queues: 1,
+                perm: 6,
+                order: false,
+            }],
+        };
+        let mut s = TopicState::default();
+        s.refresh(&cfg, true).unwrap();
+        assert_eq!(s.table().topic_config_table["T"].read_queue_nums, 4);
     }
 }

@@ -1,6 +1,8 @@
 //! Test peers: a scripted remoting server and the real NameServer process.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

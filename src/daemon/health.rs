@@ -1,0 +1,232 @@
+//! Broker liveness: the broker is advertised only while it answers its health checks.
+//!
+//! A Java broker's registration dies with its process (its connections close). A sidecar
+//! outlives the broker, so it has to find out: checks every `broker.health.interval` while the
+//! broker is up, every 250 ms while it is down (so that it is registered again within a second
+//! of answering). After `broker.health.failures` consecutive failures it unregisters from every
+//! NameServer and pauses registration until a check passes again.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::supervisor::TaskResult;
+use super::Shared;
+use crate::broker::BrokerApi;
+use crate::config::{Config, HealthCheck};
+use crate::poison::lock;
+
+/// Start-to-start period of the checks while the broker is down (or not yet up).
+pub const DOWN_PROBE: Duration = Duration::from_millis(250);
+
+/// Whether the broker serves, and the gate that keeps registrations and the goodbye apart.
+pub(crate) struct Liveness {
+    up: AtomicBool,
+    /// Held shared by every registration and exclusively while unregistering, so that no
+    /// registration that started before the broker went down lands after the goodbye.
+    pub(crate) gate: tokio::sync::RwLock<()>,
+    state: Mutex<LiveState>,
+}
+
+#[derive(Default)]
+struct LiveState {
+    /// At least one check has finished.
+    checked: bool,
+    /// The broker passed a check at least once.
+    ever_up: bool,
+    /// When it went down (None while up, and before it was ever up).
+    down_since: Option<Instant>,
+    /// Consecutive failed checks.
+    failures: u32,
+    /// Why the last check failed.
+    last_error: Option<String>,
+}
+
+impl Liveness {
+    /// Starts down (nothing is registered before the first good check) unless checks are off.
+    pub(crate) fn new(check: HealthCheck) -> Self {
+        Liveness {
+            up: AtomicBool::new(check == HealthCheck::None),
+            gate: tokio::sync::RwLock::new(()),
+            state: Mutex::default(),
+        }
+    }
+
+    /// True while the broker may be advertised.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    /// Why the broker is not advertised, when it is not.
+    pub(crate) fn down_reason(&self, addr: &str) -> Option<String> {
+        if self.is_up() {
+            return None;
+        }
+        let st = lock(&self.state);
+        let why = st.last_error.as_deref().unwrap_or("no answer");
+        Some(match (st.checked, st.down_since) {
+            (false, _) => format!("waiting for the first health check of the broker at {addr}"),
+            (true, Some(t)) => format!(
+                "broker at {addr} is not serving (down for {}s): {why}",
+                t.elapsed().as_secs()
+            ),
+            (true, None) => format!("broker at {addr} is not serving yet: {why}"),
+        })
+    }
+}
+
+/// Runs the checks until shutdown.
+pub(crate) async fn health_loop(sh: Arc<Shared>) -> TaskResult {
+    // A client of its own: a large topic-table read must never queue a health check behind it.
+    let api = super::build_api(&sh.config(), None);
+    api.client().start();
+    let r = run_checks(&sh, &api).await;
+    api.client().shutdown();
+    r
+}
+
+async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
+    let mut first = true;
+    let mut mode = None;
+    loop {
+        let cfg = sh.config();
+        let h = &cfg.broker.health;
+        if mode != Some(h.check) && h.check == HealthCheck::None {
+            tracing::warn!(
+                "broker.health.check = \"none\": the broker is advertised whether or not it serves"
+            );
+        }
+        mode = Some(h.check);
+        let started = Instant::now();
+        let outcome = check(api, &cfg).await;
+        let label = if outcome.is_ok() { "ok" } else { "error" };
+        sh.metrics.health_checks.with_label_values(&[label]).inc();
+        match outcome {
+            Ok(()) => passed(sh),
+            Err(why) => failed(sh, &cfg, why).await,
+        }
+        if first {
+            first = false;
+            // systemd Type=notify: ready once the first check is done, whatever it said, so
+            // that a slow broker does not trip the unit's start timeout.
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        }
+        let next = started
+            + if sh.liveness.is_up() {
+                h.interval
+            } else {
+                DOWN_PROBE
+            };
+        tokio::select! {
+            _ = sh.token.cancelled() => return Ok(()),
+            _ = tokio::time::sleep_until(next) => {}
+        }
+    }
+}
+
+/// One check. The deadline covers connecting: a hung host costs one timeout, no more.
+async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), String> {
+    let addr = cfg.broker_check_addr();
+    let t = cfg.broker.health.timeout;
+    match cfg.broker.health.check {
+        HealthCheck::None => Ok(()),
+        HealthCheck::Tcp => {
+            match tokio::time::timeout(t, tokio::net::TcpStream::connect(addr)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("connect failed: {e}")),
+                Err(_) => Err(format!("connect timed out after {t:?}")),
+            }
+        }
+        HealthCheck::Remoting => {
+            let r = match tokio::time::timeout(t, api.check_broker(addr, t)).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {t:?}"),
+            };
+            // A hung broker's socket is not reused: the next check starts afresh.
+            api.client().close_connection(addr);
+            Err(r)
+        }
+    }
+}
+
+fn passed(sh: &Shared) {
+    let mut st = lock(&sh.liveness.state);
+    st.checked = true;
+    st.failures = 0;
+    st.last_error = None;
+    if sh.liveness.is_up() {
+        return;
+    }
+    st.ever_up = true;
+    let downtime = st.down_since.take();
+    sh.liveness.up.store(true, Ordering::SeqCst);
+    drop(st);
+    sh.metrics.broker_up.set(1);
+    // The NameServers forgot the broker: the next round must be a full registration.
+    sh.status().last_full = None;
+    let addr = sh.config().broker_check_addr().to_string();
+    match downtime {
+        Some(t) => {
+            tracing::info!(broker = %addr, downtime = ?t.elapsed(), "broker is serving again: registering with every NameServer")
+        }
+        None => {
+            tracing::info!(broker = %addr, "broker is serving: registering with every NameServer")
+        }
+    }
+    sh.register_now.notify_one();
+}
+
+async fn failed(sh: &Shared, cfg: &Config, why: String) {
+    if note_failure(sh, cfg, &why) {
+        sh.metrics.broker_up.set(0);
+        tracing::warn!(broker = %cfg.broker_check_addr(), reason = %why, failures = cfg.broker.health.failures, "broker is not serving: unregistering from every NameServer");
+        unregister_everywhere(sh, cfg).await;
+    }
+}
+
+/// Records a failed check; true when it takes the broker down.
+fn note_failure(sh: &Shared, cfg: &Config, why: &str) -> bool {
+    let addr = cfg.broker_check_addr();
+    let mut st = lock(&sh.liveness.state);
+    st.checked = true;
+    st.failures = st.failures.saturating_add(1);
+    st.last_error = Some(why.to_string());
+    let failures = st.failures;
+    if !sh.liveness.is_up() {
+        if !st.ever_up && failures == 1 {
+            tracing::warn!(broker = %addr, reason = %why, "broker not serving yet: registration waits for its first good health check");
+        }
+        return false;
+    }
+    if failures < cfg.broker.health.failures {
+        tracing::debug!(broker = %addr, reason = %why, failures, "broker health check failed");
+        return false;
+    }
+    st.down_since = Some(Instant::now());
+    sh.liveness.up.store(false, Ordering::SeqCst);
+    true
+}
+
+/// The goodbye while the broker is down: after any round in flight, bounded by one timeout.
+async fn unregister_everywhere(sh: &Shared, cfg: &Config) {
+    let started = Instant::now();
+    let _exclusive = sh.liveness.gate.write().await;
+    let addrs = sh.client.name_server_list();
+    let outcomes = sh
+        .api
+        .unregister_from(&addrs, &cfg.identity(), cfg.register.timeout)
+        .await;
+    let ok = super::count_unregistrations(sh, &outcomes);
+    {
+        let mut status = sh.status();
+        status.last_ok.clear();
+        status.last_full = None;
+    }
+    for a in &addrs {
+        sh.metrics.registered.with_label_values(&[a]).set(0);
+    }
+    tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "broker unregistered while it is down");
+}
