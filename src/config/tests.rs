@@ -111,3 +111,43 @@ fn shipped_examples_are_valid() {
         });
     }
 }
+
+#[test]
+fn broker_health_and_topic_source_defaults_and_limits() {
+    Jail::expect_with(|jail| {
+        let c = load_in(jail, MIN).unwrap();
+        let h = &c.broker.health;
+        assert_eq!(h.check, HealthCheck::Remoting, "checked unless opted out");
+        assert_eq!(
+            (h.interval, h.timeout, h.failures),
+            (Duration::from_secs(3), Duration::from_secs(1), 3)
+        );
+        assert_eq!(c.broker_check_addr(), "10.0.0.1:10911");
+        assert_eq!(c.broker.topics.source, TopicSource::File);
+        assert_eq!(c.remoting.max_reply_frame, DEFAULT_MAX_REPLY_FRAME);
+        jail.set_env("RMQ_REGISTRAR_BROKER__HEALTH__CHECK", "tcp");
+        jail.set_env("RMQ_REGISTRAR_BROKER__HEALTH__ADDR", "127.0.0.1:10911");
+        jail.set_env("RMQ_REGISTRAR_BROKER__TOPICS__SOURCE", "broker");
+        let c = load_in(jail, MIN).unwrap();
+        assert_eq!(c.broker.health.check, HealthCheck::Tcp);
+        assert_eq!(c.broker_check_addr(), "127.0.0.1:10911");
+        assert_eq!(c.broker.topics.source, TopicSource::Broker);
+        Ok(())
+    });
+    let cases = [
+        ("[broker.health]\ncheck = \"ping\"\n", "broker.health.check"),
+        ("[broker.health]\ninterval = \"10ms\"\n", "broker.health.interval"),
+        ("[broker.health]\ntimeout = \"3s\"\n", "broker.health.timeout"),
+        ("[broker.health]\ntimeout = \"10ms\"\n", "broker.health.timeout"),
+        ("[broker.health]\nfailures = 0\n", "broker.health.failures"),
+        ("[broker.health]\naddr = \"nohost\"\n", "broker.health.addr"),
+        ("[broker.topics]\nsource = \"broker\"\nfile = \"/x/topics.json\"\n", "broker.topics.file"),
+        ("[broker.topics]\nsource = \"nameserver\"\n", "broker.topics.source"),
+        ("[remoting]\nmax_reply_frame = 2048\n", "remoting.max_reply_frame"),
+    ];
+    for (extra, key) in cases {
+        let e = err_in(&format!("{MIN}\n{extra}"), &[]);
+        assert_eq!(e.key, key, "{extra}: {e}");
+        assert!(e.source_name.contains("c.toml"), "{e}");
+    }
+}
