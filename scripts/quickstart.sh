@@ -28,10 +28,7 @@ cleanup() {
 trap cleanup EXIT
 
 if ! listening 9876; then
-  if ! command -v rocketmq-namesrv-rust >/dev/null; then
-    echo ">> installing the Rust RocketMQ NameServer (first time only, a few minutes)"
-    cargo install --locked rocketmq-namesrv
-  fi
+  scripts/install-peers.sh namesrv >/dev/null
   home=$(mktemp -d /tmp/rmq-quickstart.XXXXXX)
   echo ">> starting rocketmq-namesrv-rust on 127.0.0.1:9876 (logs: $home/namesrv.log)"
   rocketmq-namesrv-rust --listenPort 9876 --bindAddress 127.0.0.1 --rocketmqHome "$home" \
