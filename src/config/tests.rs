@@ -136,14 +136,32 @@ fn broker_health_and_topic_source_defaults_and_limits() {
     });
     let cases = [
         ("[broker.health]\ncheck = \"ping\"\n", "broker.health.check"),
-        ("[broker.health]\ninterval = \"10ms\"\n", "broker.health.interval"),
-        ("[broker.health]\ntimeout = \"3s\"\n", "broker.health.timeout"),
-        ("[broker.health]\ntimeout = \"10ms\"\n", "broker.health.timeout"),
+        (
+            "[broker.health]\ninterval = \"10ms\"\n",
+            "broker.health.interval",
+        ),
+        (
+            "[broker.health]\ntimeout = \"3s\"\n",
+            "broker.health.timeout",
+        ),
+        (
+            "[broker.health]\ntimeout = \"10ms\"\n",
+            "broker.health.timeout",
+        ),
         ("[broker.health]\nfailures = 0\n", "broker.health.failures"),
         ("[broker.health]\naddr = \"nohost\"\n", "broker.health.addr"),
-        ("[broker.topics]\nsource = \"broker\"\nfile = \"/x/topics.json\"\n", "broker.topics.file"),
-        ("[broker.topics]\nsource = \"nameserver\"\n", "broker.topics.source"),
-        ("[remoting]\nmax_reply_frame = 2048\n", "remoting.max_reply_frame"),
+        (
+            "[broker.topics]\nsource = \"broker\"\nfile = \"/x/topics.json\"\n",
+            "broker.topics.file",
+        ),
+        (
+            "[broker.topics]\nsource = \"nameserver\"\n",
+            "broker.topics.source",
+        ),
+        (
+            "[remoting]\nmax_reply_frame = 2048\n",
+            "remoting.max_reply_frame",
+        ),
     ];
     for (extra, key) in cases {
         let e = err_in(&format!("{MIN}\n{extra}"), &[]);

@@ -1,6 +1,7 @@
 //! Test peers: a scripted remoting server and the real NameServer process.
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod daemon;
 
 use std::net::TcpListener as StdListener;
