@@ -215,6 +215,12 @@ async fn a_real_slave_next_to_its_real_master_both_registered_and_the_slave_pull
     )
     .await;
     let d_master = Daemon::start(|_, http| config_for("real-ms", http, &ns.addr, &master, "", ""));
+    let probe = client();
+    // The slave learns its master from its registration's reply: the master registers first.
+    eventually("master registered", || {
+        has_broker(&probe, &ns.addr, "real-ms")
+    })
+    .await;
     let d_slave = Daemon::start(|dir, http| {
         let out = dir.join("slave-out");
         std::fs::create_dir(&out).unwrap();
@@ -224,7 +230,6 @@ async fn a_real_slave_next_to_its_real_master_both_registered_and_the_slave_pull
             &format!("[slave]\noutput_dir = {out:?}\nsync_interval = \"1s\"\n[register]"),
         )
     });
-    let probe = client();
     eventually("master and slave both in the NameServer", || async {
         let t = cluster_brokers(&probe, &ns.addr).await;
         t["real-ms"]["brokerAddrs"]["0"] == master.addr.as_str()
