@@ -600,3 +600,33 @@ async fn connect_timeout_fails_a_connect_that_never_completes() {
     assert!(t0.elapsed() < Duration::from_secs(2));
     drop(listener);
 }
+
+#[tokio::test]
+async fn replies_from_a_broker_may_exceed_max_frame_but_not_from_a_namesrv() {
+    // 20 MiB: above the NameServer limit (16 MiB), below the reply limit (a big topic table).
+    let big = vec![b'x'; 20 * 1024 * 1024];
+    let peer = Peer::start(move |cmd| {
+        let mut reply = RemotingCommand::request(0).with_body(big.clone());
+        reply.opaque = cmd.opaque;
+        reply.mark_response();
+        let mut codec = rmq_registrar::protocol::FrameCodec::new(64 * 1024 * 1024);
+        let mut buf = bytes::BytesMut::new();
+        tokio_util::codec::Encoder::encode(&mut codec, reply, &mut buf).unwrap();
+        Action::Raw(buf.to_vec())
+    })
+    .await;
+    let c = client_with(ClientConfig {
+        max_reply_frame: 64 * 1024 * 1024,
+        ..ClientConfig::default()
+    });
+    let r = c.invoke_sync(Some(&peer.addr), req(), LONG).await.unwrap();
+    assert_eq!(r.body.unwrap().len(), 20 * 1024 * 1024);
+    c.close_connection(&peer.addr);
+    // The same peer as a NameServer: its connection reads at most max_frame.
+    c.update_name_server_list(vec![peer.addr.clone()]);
+    let e = c
+        .invoke_sync(Some(&peer.addr), req(), LONG)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::ConnectionClosed { .. }), "{e:?}");
+}
