@@ -4,9 +4,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -26,17 +26,36 @@ enum Ending {
     Cancelled,
 }
 
-/// A frame waiting for the writer, with who to tell once it is on the socket.
+/// A frame waiting for the writer: its head (prefix and header) and its body, shared with
+/// every other connection that sends the same body, and who to tell once it is on the socket.
 pub(crate) struct Outgoing {
-    pub bytes: Bytes,
+    pub head: Bytes,
+    pub body: Option<Bytes>,
+    /// How long the peer may take no byte of it before the connection is given up.
+    pub stall: Duration,
     pub done: Option<oneshot::Sender<Result<(), Arc<std::io::Error>>>>,
+}
+
+impl Outgoing {
+    fn len(&self) -> usize {
+        self.head.len() + self.body.as_ref().map_or(0, Bytes::len)
+    }
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The connection's send queue is full: the peer is not keeping up.
+    Busy,
+    /// The connection is closed.
+    Closed,
 }
 
 /// Cheap handle to a live connection.
 pub(crate) struct ConnHandle {
     pub id: u64,
     pub addr: String,
-    tx: mpsc::UnboundedSender<Outgoing>,
+    tx: mpsc::Sender<Outgoing>,
     closed: CancellationToken,
 }
 
@@ -51,22 +70,75 @@ impl ConnHandle {
         self.closed.cancel();
     }
 
-    /// Queues bytes for the writer; the receiver says whether they reached the socket.
-    pub fn send(&self, bytes: Bytes) -> oneshot::Receiver<Result<(), Arc<std::io::Error>>> {
+    /// Queues a frame, waiting for room until `deadline` (backpressure: `Busy` after that);
+    /// the receiver says whether it reached the socket.
+    pub async fn send(
+        &self,
+        head: Bytes,
+        body: Option<Bytes>,
+        stall: Duration,
+        deadline: Instant,
+    ) -> Result<oneshot::Receiver<Result<(), Arc<std::io::Error>>>, Refused> {
         let (done, rx) = oneshot::channel();
-        // A closed queue drops `done`, which the caller sees as a send failure.
-        let _ = self.tx.send(Outgoing {
-            bytes,
+        let m = Outgoing {
+            head,
+            body,
+            stall,
             done: Some(done),
-        });
-        rx
+        };
+        let m = match self.queue(m) {
+            Err(QueueFull(m)) => m,
+            Ok(r) => return r.map(|()| rx),
+        };
+        tokio::select! {
+            _ = self.closed.cancelled() => Err(Refused::Closed),
+            r = tokio::time::timeout_at(deadline, self.tx.send(m)) => match r {
+                Ok(Ok(())) => Ok(rx),
+                Ok(Err(_)) => Err(Refused::Closed),
+                Err(_) => Err(Refused::Busy),
+            },
+        }
     }
 
-    /// Queues bytes without waiting for the write (replies to the server).
-    pub fn send_detached(&self, bytes: Bytes) {
-        let _ = self.tx.send(Outgoing { bytes, done: None });
+    /// Queues a frame without waiting, for the write or for room (replies to the server):
+    /// a full queue refuses it.
+    pub fn send_detached(&self, head: Bytes, body: Option<Bytes>) -> Result<(), Refused> {
+        let m = Outgoing {
+            head,
+            body,
+            stall: DETACHED_STALL,
+            done: None,
+        };
+        match self.queue(m) {
+            Ok(r) => r,
+            Err(QueueFull(_)) => Err(Refused::Busy),
+        }
+    }
+
+    /// Queues at once if there is room; hands the frame back when the queue is full.
+    fn queue(&self, m: Outgoing) -> Result<Result<(), Refused>, QueueFull> {
+        if !self.is_ok() {
+            return Ok(Err(Refused::Closed));
+        }
+        match self.tx.try_send(m) {
+            Ok(()) => Ok(Ok(())),
+            Err(mpsc::error::TrySendError::Full(m)) => Err(QueueFull(m)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(Err(Refused::Closed)),
+        }
     }
 }
+
+/// A frame handed back by a full queue.
+struct QueueFull(Outgoing);
+
+/// Frames a connection queues; more wait for room until their deadline, then are refused.
+pub(crate) const SEND_QUEUE: usize = 64;
+/// Stall bound for frames nobody waits on (replies to server requests).
+const DETACHED_STALL: Duration = Duration::from_secs(3);
+/// Small frames queued together go out in one write, up to this many bytes ...
+const BATCH_BYTES: usize = 256 * 1024;
+/// ... and this many buffers (two per frame).
+const MAX_IOV: usize = 64;
 
 /// Clock shared by both tasks for idle detection, in ms since the client started.
 struct Activity {
@@ -93,7 +165,7 @@ pub(crate) fn spawn(
     stream: TcpStream,
 ) -> Arc<ConnHandle> {
     let (read, write) = stream.into_split();
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(SEND_QUEUE);
     let closed = inner.shutdown.child_token();
     let activity = Arc::new(Activity {
         base: Instant::now(),
@@ -120,6 +192,7 @@ pub(crate) fn spawn(
         inner.config.max_reply_frame.max(inner.config.max_frame)
     };
     let reader = Reader {
+        unexpected: Unexpected::default(),
         inner: Arc::downgrade(inner),
         conn: handle.clone(),
         frames: FramedRead::new(read, FrameCodec::new(max)),
@@ -131,54 +204,143 @@ pub(crate) fn spawn(
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
-    write: W,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    mut write: W,
+    mut rx: mpsc::Receiver<Outgoing>,
     closed: CancellationToken,
     activity: Arc<Activity>,
     addr: String,
 ) {
-    let mut out = BufWriter::new(write);
-    let mut dones = Vec::new();
-    loop {
+    let mut batch: Vec<Outgoing> = Vec::new();
+    let result = loop {
         let first = tokio::select! {
-            _ = closed.cancelled() => break,
-            m = rx.recv() => match m { Some(m) => m, None => break },
+            _ = closed.cancelled() => break Ok(()),
+            m = rx.recv() => match m { Some(m) => m, None => break Ok(()) },
         };
-        let mut result = write_one(&mut out, first, &mut dones).await;
-        // Batch whatever queued up meanwhile into the same flush.
-        while result.is_ok() {
+        let mut size = first.len();
+        batch.push(first);
+        // Whatever queued up meanwhile goes out in the same write.
+        while size < BATCH_BYTES && batch.len() < MAX_IOV / 2 {
             match rx.try_recv() {
-                Ok(m) => result = write_one(&mut out, m, &mut dones).await,
+                Ok(m) => {
+                    size += m.len();
+                    batch.push(m);
+                }
                 Err(_) => break,
             }
         }
-        if result.is_ok() {
-            result = out.flush().await;
-        }
+        let stall = batch.iter().map(|m| m.stall).max().unwrap_or(DETACHED_STALL);
+        let written = write_batch(&mut write, &batch, stall, &closed).await;
         activity.touch();
-        let result = result.map_err(Arc::new);
-        for d in dones.drain(..) {
-            let _ = d.send(result.clone());
+        match written {
+            Ok(()) => {
+                for m in batch.drain(..) {
+                    if let Some(d) = m.done {
+                        let _ = d.send(Ok(()));
+                    }
+                }
+            }
+            Err(e) => break Err(e),
         }
-        if let Err(e) = result {
+    };
+    let err = match result {
+        Ok(()) => std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection closed"),
+        Err(e) => {
             tracing::warn!(%addr, error = %e, "write failed, closing connection");
-            closed.cancel();
-            break;
+            e
+        }
+    };
+    closed.cancel();
+    // Nothing waits on a dead connection: the unwritten batch and the whole queue fail now.
+    let err = Arc::new(err);
+    rx.close();
+    let queued = std::iter::from_fn(|| rx.try_recv().ok());
+    for m in batch.drain(..).chain(queued) {
+        if let Some(d) = m.done {
+            let _ = d.send(Err(err.clone()));
         }
     }
-    let _ = out.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_millis(100), write.shutdown()).await;
 }
 
-async fn write_one<W: AsyncWrite + Unpin>(
-    out: &mut BufWriter<W>,
-    m: Outgoing,
-    dones: &mut Vec<oneshot::Sender<Result<(), Arc<std::io::Error>>>>,
+/// Writes the buffers of `batch` without copying them. Gives up when the peer takes no byte for
+/// `stall` (a peer that stopped reading), or at once when the connection is closed.
+async fn write_batch<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    batch: &[Outgoing],
+    stall: Duration,
+    closed: &CancellationToken,
 ) -> std::io::Result<()> {
-    dones.extend(m.done);
-    out.write_all(&m.bytes).await
+    let mut chunks: std::collections::VecDeque<Bytes> = batch
+        .iter()
+        .flat_map(|m| [Some(m.head.clone()), m.body.clone()])
+        .flatten()
+        .filter(|b| !b.is_empty())
+        .collect();
+    while !chunks.is_empty() {
+        let n = {
+            let slices: Vec<std::io::IoSlice<'_>> = chunks
+                .iter()
+                .take(MAX_IOV)
+                .map(|b| std::io::IoSlice::new(b))
+                .collect();
+            tokio::select! {
+                _ = closed.cancelled() => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection closed"));
+                }
+                r = tokio::time::timeout(stall, write.write_vectored(&slices)) => match r {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("the peer took no data for {stall:?}"),
+                        ))
+                    }
+                },
+            }
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = n;
+        while left > 0 {
+            let Some(front) = chunks.front_mut() else {
+                break;
+            };
+            if left >= front.len() {
+                left -= front.len();
+                chunks.pop_front();
+            } else {
+                front.advance(left);
+                left = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replies that matched no request on their connection: counted always, logged once a while.
+#[derive(Default)]
+struct Unexpected {
+    since_log: u64,
+    last_log: Option<Instant>,
+}
+
+/// At most one line per connection this often about unexpected replies.
+const UNEXPECTED_LOG_EVERY: Duration = Duration::from_secs(30);
+
+impl Unexpected {
+    fn note(&mut self, addr: &str) {
+        self.since_log += 1;
+        if self.last_log.is_none_or(|t| t.elapsed() >= UNEXPECTED_LOG_EVERY) {
+            tracing::warn!(%addr, count = self.since_log, "replies matching no request on this connection, dropped");
+            self.last_log = Some(Instant::now());
+            self.since_log = 0;
+        }
+    }
 }
 
 struct Reader {
+    unexpected: Unexpected,
     inner: Weak<Inner>,
     conn: Arc<ConnHandle>,
     frames: FramedRead<OwnedReadHalf, FrameCodec>,
@@ -208,11 +370,18 @@ impl Reader {
     async fn read_frames(&mut self) -> Ending {
         let addr = self.conn.addr.clone();
         loop {
-            let idle_at = self.activity.last() + self.idle;
+            // An absurd idle timeout must not overflow the clock: then it never fires.
+            let idle_at = self
+                .activity
+                .last()
+                .checked_add(self.idle)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
             let next = tokio::select! {
                 _ = self.conn.closed.cancelled() => return Ending::Cancelled,
                 _ = tokio::time::sleep_until(idle_at) => {
-                    if Instant::now() >= self.activity.last() + self.idle {
+                    // The writer may have been busy meanwhile: judge by the latest activity.
+                    let due = self.activity.last().checked_add(self.idle);
+                    if due.is_some_and(|t| Instant::now() >= t) {
                         tracing::info!(%addr, idle = ?self.idle, "closing idle connection");
                         return Ending::Idle;
                     }
@@ -236,7 +405,9 @@ impl Reader {
                         return Ending::Cancelled;
                     };
                     if cmd.is_response() {
-                        inner.response_received(cmd, &addr);
+                        if !inner.response_received(cmd, &self.conn) {
+                            self.unexpected.note(&addr);
+                        }
                     } else {
                         inner.request_received(&self.conn, cmd);
                     }
@@ -274,7 +445,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_write_reports_the_error_and_closes_the_connection() {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let closed = CancellationToken::new();
         let activity = Arc::new(Activity {
             base: Instant::now(),
@@ -283,11 +454,13 @@ mod tests {
         let (done, result) = oneshot::channel();
         // Bigger than BufWriter's buffer, so the write reaches the socket at once.
         let bytes = Bytes::from(vec![0u8; 64 * 1024]);
-        tx.send(Outgoing {
-            bytes,
+        tx.try_send(Outgoing {
+            head: bytes,
+            body: None,
+            stall: Duration::from_secs(1),
             done: Some(done),
         })
-        .unwrap();
+        .unwrap_or_else(|_| panic!("queue has room"));
         write_loop(Broken, rx, closed.clone(), activity, "peer:1".into()).await;
         let err = result.await.unwrap().unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);

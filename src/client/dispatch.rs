@@ -11,7 +11,6 @@ use super::connection::ConnHandle;
 use super::Inner;
 use crate::poison::lock;
 use crate::protocol::code::response;
-use crate::protocol::frame::encode_to_vec;
 use crate::protocol::RemotingCommand;
 
 /// Boxed future returned by a [`RequestProcessor`].
@@ -73,7 +72,7 @@ pub(crate) struct ProcessorEntry {
 
 impl Inner {
     /// Routes a request from the server to its processor, or answers it with an error code.
-    pub(crate) fn request_received(&self, conn: &Arc<ConnHandle>, request: RemotingCommand) {
+    pub(crate) fn request_received(self: &Arc<Self>, conn: &Arc<ConnHandle>, request: RemotingCommand) {
         let entry = {
             let table = lock(&self.processors);
             table
@@ -84,16 +83,17 @@ impl Inner {
         };
         let Some(entry) = entry else {
             let remark = format!(" request type {} not supported", request.code);
-            reply(conn, &request, response::REQUEST_CODE_NOT_SUPPORTED, remark);
+            reply(self, conn, &request, response::REQUEST_CODE_NOT_SUPPORTED, remark);
             return;
         };
         let Ok(permit) = entry.pool.clone().try_acquire_owned() else {
             let remark = "[OVERLOAD]system busy, too many requests, try another server".to_string();
-            reply(conn, &request, response::SYSTEM_BUSY, remark);
+            reply(self, conn, &request, response::SYSTEM_BUSY, remark);
             return;
         };
         let hook = self.hook();
         let conn = conn.clone();
+        let inner = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut request = request;
             if let Some(h) = &hook {
@@ -107,7 +107,9 @@ impl Inner {
             if let (false, Some(mut resp)) = (request.is_oneway(), out) {
                 resp.opaque = request.opaque;
                 resp.mark_response();
-                write_reply(&conn, &resp);
+                if let Some(inner) = inner.upgrade() {
+                    write_reply(&inner, &conn, &resp);
+                }
             }
         });
     }
@@ -125,17 +127,22 @@ impl Inner {
     }
 }
 
-fn reply(conn: &ConnHandle, request: &RemotingCommand, code: i32, remark: String) {
+fn reply(inner: &Inner, conn: &ConnHandle, request: &RemotingCommand, code: i32, remark: String) {
     if request.is_oneway() {
         return;
     }
     let resp = RemotingCommand::response_to(request, code, Some(remark));
-    write_reply(conn, &resp);
+    write_reply(inner, conn, &resp);
 }
 
-fn write_reply(conn: &ConnHandle, resp: &RemotingCommand) {
-    match encode_to_vec(resp) {
-        Ok(bytes) => conn.send_detached(bytes.into()),
+fn write_reply(inner: &Inner, conn: &ConnHandle, resp: &RemotingCommand) {
+    match inner.frame(resp) {
+        // A full queue drops the reply (counted): server requests never grow memory.
+        Ok((head, body)) => {
+            if conn.send_detached(head, body).is_err() {
+                inner.stats.replies_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         Err(e) => tracing::warn!(addr = %conn.addr, error = %e, "cannot encode reply"),
     }
 }

@@ -57,6 +57,12 @@ pub enum ClientError {
         /// Peer address.
         addr: String,
     },
+    /// The connection's send queue is full: the peer is not taking data as fast as we send.
+    #[error("send queue to {addr} is full: the peer is not keeping up")]
+    Busy {
+        /// Peer address.
+        addr: String,
+    },
     /// The client was shut down.
     #[error("remoting client is shut down")]
     Shutdown,
@@ -87,6 +93,7 @@ impl ClientError {
             ClientError::TooManyRequests => "too_many_requests",
             ClientError::PermitTimeout(_) => "permit_timeout",
             ClientError::ConnectionClosed { .. } => "closed",
+            ClientError::Busy { .. } => "busy",
             ClientError::Shutdown => "shutdown",
             ClientError::Encode(_) => "encode",
         }

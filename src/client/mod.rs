@@ -26,8 +26,7 @@ pub use error::ClientError;
 use pending::{Pending, PendingTable};
 
 use crate::poison::{lock, read, write};
-use crate::protocol::frame::encode_to_vec;
-use crate::protocol::{LanguageCode, RemotingCommand, DEFAULT_MAX_FRAME};
+use crate::protocol::{FrameCodec, LanguageCode, RemotingCommand, DEFAULT_MAX_FRAME};
 
 /// Capacity of the channel-event queue (as Java's NettyEventExecuter).
 pub const EVENT_QUEUE_CAPACITY: usize = 10_000;
@@ -70,8 +69,12 @@ impl Default for ClientConfig {
 pub struct ClientStats {
     /// Channel events dropped because the listener's queue was full.
     pub events_dropped: AtomicU64,
-    /// Replies whose opaque matched no waiter.
+    /// Replies that matched no request sent on their connection (late, unsolicited, forged).
     pub unknown_replies: AtomicU64,
+    /// Sends refused because the connection's queue was full.
+    pub busy: AtomicU64,
+    /// Replies to server requests dropped because the connection's queue was full.
+    pub replies_dropped: AtomicU64,
     /// Requests failed by the response-table sweeper.
     pub swept_timeouts: AtomicU64,
     /// TCP connections opened.
@@ -102,7 +105,6 @@ pub(crate) struct Inner {
     oneway_permits: Arc<Semaphore>,
     namesrv: RwLock<NameServers>,
     namesrv_index: AtomicUsize,
-    namesrv_lock: tokio::sync::Mutex<()>,
     hook: RwLock<Option<Arc<dyn RpcHook>>>,
     processors: Mutex<ProcessorTable>,
     events: Option<mpsc::Sender<ChannelEvent>>,
@@ -147,7 +149,6 @@ impl RemotingClient {
             pending: Mutex::default(),
             namesrv: RwLock::default(),
             namesrv_index: AtomicUsize::new(fastrand::usize(0..999)),
-            namesrv_lock: tokio::sync::Mutex::new(()),
             hook: RwLock::new(None),
             processors: Mutex::default(),
             events,
@@ -363,15 +364,16 @@ impl RemotingClient {
         timeout: Duration,
     ) -> Result<(), ClientError> {
         request.mark_oneway();
+        let deadline = Instant::now() + timeout.max(Duration::from_millis(1));
         let _permit = acquire(&self.inner.oneway_permits, timeout).await?;
-        let conn = self.inner.connection(addr).await?;
+        let conn = self.inner.connection_by(addr, deadline, timeout).await?;
         let hook = self.inner.hook();
         if let Some(h) = &hook {
             h.before_request(&conn.addr, &mut request);
         }
-        let bytes = encode_to_vec(&request).map_err(|e| ClientError::Encode(Arc::new(e)))?;
-        let written = conn.send(bytes.into());
-        match tokio::time::timeout(timeout.max(Duration::from_millis(1)), written).await {
+        let (head, body) = self.inner.frame(&request)?;
+        let written = self.inner.queue(&conn, head, body, timeout, deadline).await?;
+        match tokio::time::timeout_at(deadline, written).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(source))) => Err(self.inner.send_failed(&conn, Some(source))),
             Ok(Err(_)) => Err(self.inner.send_failed(&conn, None)),
@@ -393,14 +395,14 @@ impl RemotingClient {
         impl Future<Output = Result<RemotingCommand, ClientError>> + Send + 'static,
         ClientError,
     > {
-        let start = Instant::now();
-        let deadline = start + timeout;
-        let conn = self.inner.connection(addr).await?;
+        let deadline = Instant::now() + timeout;
+        let conn = self.inner.connection_by(addr, deadline, timeout).await?;
         let hook = self.inner.hook();
         if let Some(h) = &hook {
             h.before_request(&conn.addr, &mut request);
         }
-        let bytes = encode_to_vec(&request).map_err(|e| ClientError::Encode(Arc::new(e)))?;
+        // Refused before a byte is written when it would exceed the frame limit.
+        let (head, body) = self.inner.frame(&request)?;
         let (tx, rx) = oneshot::channel();
         let opaque = request.opaque;
         let entry = Pending {
@@ -416,7 +418,7 @@ impl RemotingClient {
             inner: self.inner.clone(),
             opaque,
         };
-        let written = conn.send(bytes.into());
+        let written = self.inner.queue(&conn, head, body, timeout, deadline).await?;
         match tokio::time::timeout_at(deadline, written).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(source))) => return Err(self.inner.send_failed(&conn, Some(source))),
@@ -482,6 +484,55 @@ impl Inner {
         read(&self.hook).clone()
     }
 
+    /// The frame's head, checked against `max_frame` with the body, and the body as it is.
+    pub(crate) fn frame(
+        &self,
+        cmd: &RemotingCommand,
+    ) -> Result<(bytes::Bytes, Option<bytes::Bytes>), ClientError> {
+        let body_len = cmd.body.as_ref().map_or(0, bytes::Bytes::len);
+        let mut head = bytes::BytesMut::with_capacity(256);
+        FrameCodec::new(self.config.max_frame)
+            .encode_head(cmd, body_len, &mut head)
+            .map_err(|e| ClientError::Encode(Arc::new(e)))?;
+        Ok((head.freeze(), cmd.body.clone()))
+    }
+
+    /// Queues a frame on `conn`; a queue still full at `deadline` is a typed, counted `Busy`.
+    async fn queue(
+        &self,
+        conn: &ConnHandle,
+        head: bytes::Bytes,
+        body: Option<bytes::Bytes>,
+        stall: Duration,
+        deadline: Instant,
+    ) -> Result<oneshot::Receiver<Result<(), Arc<std::io::Error>>>, ClientError> {
+        conn.send(head, body, stall, deadline).await.map_err(|r| match r {
+            connection::Refused::Busy => {
+                self.stats.busy.fetch_add(1, Ordering::Relaxed);
+                ClientError::Busy {
+                    addr: conn.addr.clone(),
+                }
+            }
+            connection::Refused::Closed => self.send_failed(conn, None),
+        })
+    }
+
+    /// The connection for `addr` (or a NameServer), given up at the request's deadline.
+    async fn connection_by(
+        self: &Arc<Self>,
+        addr: Option<&str>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Arc<ConnHandle>, ClientError> {
+        match tokio::time::timeout_at(deadline, self.connection(addr)).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::ConnectTimeout {
+                addr: addr.unwrap_or("(a NameServer)").to_string(),
+                timeout,
+            }),
+        }
+    }
+
     fn send_failed(&self, conn: &ConnHandle, source: Option<Arc<std::io::Error>>) -> ClientError {
         conn.close();
         let source = source.unwrap_or_else(|| {
@@ -496,8 +547,10 @@ impl Inner {
         }
     }
 
-    /// Hands a reply to its waiter; replies nobody waits for are logged and dropped.
-    pub(crate) fn response_received(&self, resp: RemotingCommand, addr: &str) {
+    /// Hands a reply to the request it answers, if that request went out on `conn`; false
+    /// (and counted) otherwise: a peer can never complete another peer's request.
+    pub(crate) fn response_received(&self, resp: RemotingCommand, conn: &ConnHandle) -> bool {
+        let addr = conn.addr.as_str();
         let info = PeerInfo {
             language: resp.language,
             version: resp.version,
@@ -505,12 +558,16 @@ impl Inner {
         if lock(&self.peers).get(addr) != Some(&info) {
             lock(&self.peers).insert(addr.to_string(), info);
         }
-        let waiter = lock(&self.pending).remove(resp.opaque);
+        let waiter = lock(&self.pending).remove_on(resp.opaque, conn.id);
         match waiter {
-            Some(p) => p.finish(Ok(resp)),
+            Some(p) => {
+                p.finish(Ok(resp));
+                true
+            }
             None => {
                 self.stats.unknown_replies.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%addr, opaque = resp.opaque, code = resp.code, "reply for no pending request, dropped");
+                tracing::debug!(%addr, opaque = resp.opaque, code = resp.code, "reply for no request on this connection, dropped");
+                false
             }
         }
     }

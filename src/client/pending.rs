@@ -52,6 +52,15 @@ impl PendingTable {
         self.map.remove(&opaque)
     }
 
+    /// Removes the waiter for `opaque` only if its request went out on connection `conn_id`:
+    /// a reply on another connection never completes it.
+    pub fn remove_on(&mut self, opaque: i32, conn_id: u64) -> Option<Pending> {
+        match self.map.get(&opaque) {
+            Some(p) if p.conn_id == conn_id => self.map.remove(&opaque),
+            _ => None,
+        }
+    }
+
     /// Number of waiters.
     pub fn len(&self) -> usize {
         self.map.len()

@@ -33,11 +33,9 @@ impl Inner {
     }
 
     /// Sticks to the chosen NameServer while healthy, else tries the others round-robin.
+    /// No lock is held while connecting: concurrent callers share each address's attempt,
+    /// and the caller's deadline bounds the whole search.
     async fn name_server_connection(self: &Arc<Self>) -> Result<Arc<ConnHandle>, ClientError> {
-        if let Some(c) = self.chosen_live() {
-            return Ok(c);
-        }
-        let _one_at_a_time = self.namesrv_lock.lock().await;
         if let Some(c) = self.chosen_live() {
             return Ok(c);
         }
@@ -50,11 +48,13 @@ impl Inner {
                 .wrapping_add(1)
                 % list.len();
             let addr = &list[i];
-            write(&self.namesrv).chosen = Some(addr.clone());
             match self.connect(addr).await {
-                Ok(c) => return Ok(c),
+                Ok(c) => {
+                    write(&self.namesrv).chosen = Some(addr.clone());
+                    return Ok(c);
+                }
                 Err(e) => {
-                    tracing::info!(%addr, error = %e, "NameServer unreachable, trying the next");
+                    tracing::debug!(%addr, error = %e, "NameServer unreachable, trying the next");
                     last = e;
                 }
             }
@@ -67,16 +67,23 @@ impl Inner {
         self.live(&chosen)
     }
 
-    /// Gets or opens the connection to `addr`; concurrent callers share one connect attempt.
+    /// Gets or opens the connection to `addr`. The attempt runs as a task of its own, bounded
+    /// by `connect_timeout`, so it progresses whether or not a caller still waits, and it
+    /// settles its slot itself: a later caller never sees a finished or stale attempt.
     async fn connect(self: &Arc<Self>, addr: &str) -> Result<Arc<ConnHandle>, ClientError> {
-        let (id, attempt) = {
+        let attempt = {
             let mut conns = lock(&self.conns);
             match conns.get(addr) {
                 Some(Slot::Connected(c)) if c.is_ok() => return Ok(c.clone()),
-                Some(Slot::Connecting { id, attempt }) => (*id, attempt.clone()),
+                Some(Slot::Connecting { attempt, .. }) => attempt.clone(),
                 _ => {
                     let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
-                    let attempt = open(Arc::downgrade(self), id, addr.to_string())
+                    let task = tokio::spawn(open_and_settle(
+                        Arc::downgrade(self),
+                        id,
+                        addr.to_string(),
+                    ));
+                    let attempt = async move { task.await.unwrap_or(Err(ClientError::Shutdown)) }
                         .boxed()
                         .shared();
                     conns.insert(
@@ -86,19 +93,11 @@ impl Inner {
                             attempt: attempt.clone(),
                         },
                     );
-                    (id, attempt)
+                    attempt
                 }
             }
         };
-        let result = attempt.await;
-        let mut conns = lock(&self.conns);
-        if matches!(conns.get(addr), Some(Slot::Connecting { id: cur, .. }) if *cur == id) {
-            match &result {
-                Ok(c) => conns.insert(addr.to_string(), Slot::Connected(c.clone())),
-                Err(_) => conns.remove(addr),
-            };
-        }
-        result
+        attempt.await
     }
 
     /// Forgets a dead connection and fails everyone waiting on it.
@@ -116,6 +115,28 @@ impl Inner {
             }));
         }
     }
+}
+
+/// Opens the connection and puts the outcome in its slot (if the slot is still this attempt's).
+async fn open_and_settle(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectResult {
+    let result = open(inner.clone(), id, addr.clone()).await;
+    let Some(inner) = inner.upgrade() else {
+        return Err(ClientError::Shutdown);
+    };
+    let mut conns = lock(&inner.conns);
+    let ours = matches!(conns.get(&addr), Some(Slot::Connecting { id: cur, .. }) if *cur == id);
+    match (&result, ours) {
+        (Ok(c), true) => {
+            conns.insert(addr, Slot::Connected(c.clone()));
+        }
+        (Err(_), true) => {
+            conns.remove(&addr);
+        }
+        // The slot was closed or replaced meanwhile: this connection has no owner, close it.
+        (Ok(c), false) => c.close(),
+        (Err(_), false) => {}
+    }
+    result
 }
 
 async fn open(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectResult {

@@ -140,6 +140,25 @@ impl Encoder<&RemotingCommand> for FrameCodec {
     type Error = FrameError;
 
     fn encode(&mut self, cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), FrameError> {
+        let body_len = cmd.body.as_ref().map_or(0, |b| b.len());
+        self.encode_head(cmd, body_len, dst)?;
+        if let Some(body) = &cmd.body {
+            dst.extend_from_slice(body);
+        }
+        Ok(())
+    }
+}
+
+impl FrameCodec {
+    /// Writes the length prefix, header mark and header of `cmd` for a body of `body_len`
+    /// bytes, without the body: the body goes out as its own (shared) buffer. Checks the
+    /// whole frame against the maximum before anything is left in `dst`.
+    pub fn encode_head(
+        &self,
+        cmd: &RemotingCommand,
+        body_len: usize,
+        dst: &mut BytesMut,
+    ) -> Result<(), FrameError> {
         let start = dst.len();
         dst.put_u64(0); // length + mark, filled in below
         let header_start = dst.len();
@@ -148,7 +167,6 @@ impl Encoder<&RemotingCommand> for FrameCodec {
             SerializeType::RocketMq => header::encode_binary(cmd, dst),
         };
         let header_len = dst.len() - header_start;
-        let body_len = cmd.body.as_ref().map_or(0, |b| b.len());
         let total = 8 + header_len + body_len;
         let check = written.and(if header_len > MAX_HEADER_LEN {
             Err(FrameError::HeaderTooLong {
@@ -171,9 +189,6 @@ impl Encoder<&RemotingCommand> for FrameCodec {
         let mark = (u32::from(cmd.serialize_type.code()) << 24) | header_len as u32;
         dst[start..start + 4].copy_from_slice(&length.to_be_bytes());
         dst[start + 4..start + 8].copy_from_slice(&mark.to_be_bytes());
-        if let Some(body) = &cmd.body {
-            dst.extend_from_slice(body);
-        }
         Ok(())
     }
 }
