@@ -530,8 +530,37 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             );
         }
     }
-    if c.namesrv.refresh_interval < Duration::from_secs(1) {
-        return err("namesrv.refresh_interval", "must be at least 1s".into());
+    let day = Duration::from_secs(86_400);
+    let ranges = [
+        ("namesrv.refresh_interval", c.namesrv.refresh_interval, Duration::from_secs(1), day),
+        ("register.timeout", c.register.timeout, Duration::from_millis(100), Duration::from_secs(60)),
+        ("slave.sync_interval", c.slave.sync_interval, Duration::from_secs(1), day),
+        ("remoting.connect_timeout", c.remoting.connect_timeout, Duration::from_millis(10), Duration::from_secs(60)),
+        ("remoting.idle_timeout", c.remoting.idle_timeout, Duration::from_secs(1), day),
+    ];
+    for (key, value, min, max) in ranges {
+        if !(min..=max).contains(&value) {
+            return err(
+                key,
+                format!(
+                    "{} is outside {}..={}",
+                    humantime::format_duration(value),
+                    humantime::format_duration(min),
+                    humantime::format_duration(max)
+                ),
+            );
+        }
+    }
+    for (key, value) in [
+        ("register.force_every", c.register.force_every),
+        ("register.heartbeat_timeout", c.register.heartbeat_timeout),
+    ] {
+        if value.is_some_and(|v| v < Duration::from_secs(1) || v > 7 * day) {
+            return err(key, "must be between 1s and 7days".into());
+        }
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
+        return err("log.level", format!("{:?} is not a log filter: {e}", c.log.level));
     }
     if !(Duration::from_secs(10)..=Duration::from_secs(60)).contains(&c.register.interval) {
         return err(
@@ -542,14 +571,8 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             ),
         );
     }
-    if c.register.timeout.is_zero() || c.register.timeout > Duration::from_secs(60) {
-        return err("register.timeout", "must be between 1ms and 60s".into());
-    }
     if let Some(m) = &c.slave.master_addr {
         crate::namesrv::validate_addr(m).or_else(|r| err("slave.master_addr", r))?;
-    }
-    if c.slave.sync_interval < Duration::from_secs(1) {
-        return err("slave.sync_interval", "must be at least 1s".into());
     }
     if c.remoting.max_frame < 1024 || c.remoting.max_frame > 0x7FFF_FFFF {
         return err(
@@ -571,11 +594,15 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             "is not read with broker.topics.source = \"broker\" (the broker is asked instead): remove one".into(),
         );
     }
-    if c.remoting.async_permits == 0 || c.remoting.oneway_permits == 0 {
-        return err(
-            "remoting.async_permits",
-            "permits must be at least 1".into(),
-        );
+    // tokio's semaphore holds at most MAX_PERMITS; more would panic at start.
+    let permits = 1..=tokio::sync::Semaphore::MAX_PERMITS.min(1 << 20);
+    for (key, n) in [
+        ("remoting.async_permits", c.remoting.async_permits),
+        ("remoting.oneway_permits", c.remoting.oneway_permits),
+    ] {
+        if !permits.contains(&n) {
+            return err(key, format!("{n} is outside 1..={}", permits.end()));
+        }
     }
     if c.http.listen.parse::<std::net::SocketAddr>().is_err() {
         return err("http.listen", format!("{:?} is not ip:port", c.http.listen));

@@ -95,7 +95,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         match cli.command.unwrap_or(Cmd::Run) {
             Cmd::Run | Cmd::CheckConfig => run(loaded, cli.config).await,
             Cmd::Resolve => resolve(&loaded.config).await,
@@ -107,10 +107,14 @@ fn main() -> ExitCode {
                 no_vip_channel,
             } => pull(&loaded.config, &master, &out, !no_vip_channel).await,
         }
-    })
+    });
+    // A topics parse still running on a blocking thread must not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
 }
 
 fn init_logging(cfg: &Config) {
+    // log.level was parsed when the config was loaded; "info" is only a fallback.
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
