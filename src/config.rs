@@ -532,11 +532,36 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     }
     let day = Duration::from_secs(86_400);
     let ranges = [
-        ("namesrv.refresh_interval", c.namesrv.refresh_interval, Duration::from_secs(1), day),
-        ("register.timeout", c.register.timeout, Duration::from_millis(100), Duration::from_secs(60)),
-        ("slave.sync_interval", c.slave.sync_interval, Duration::from_secs(1), day),
-        ("remoting.connect_timeout", c.remoting.connect_timeout, Duration::from_millis(10), Duration::from_secs(60)),
-        ("remoting.idle_timeout", c.remoting.idle_timeout, Duration::from_secs(1), day),
+        (
+            "namesrv.refresh_interval",
+            c.namesrv.refresh_interval,
+            Duration::from_secs(1),
+            day,
+        ),
+        (
+            "register.timeout",
+            c.register.timeout,
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        ),
+        (
+            "slave.sync_interval",
+            c.slave.sync_interval,
+            Duration::from_secs(1),
+            day,
+        ),
+        (
+            "remoting.connect_timeout",
+            c.remoting.connect_timeout,
+            Duration::from_millis(10),
+            Duration::from_secs(60),
+        ),
+        (
+            "remoting.idle_timeout",
+            c.remoting.idle_timeout,
+            Duration::from_secs(1),
+            day,
+        ),
     ];
     for (key, value, min, max) in ranges {
         if !(min..=max).contains(&value) {
@@ -560,7 +585,10 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
         }
     }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
-        return err("log.level", format!("{:?} is not a log filter: {e}", c.log.level));
+        return err(
+            "log.level",
+            format!("{:?} is not a log filter: {e}", c.log.level),
+        );
     }
     if !(Duration::from_secs(10)..=Duration::from_secs(60)).contains(&c.register.interval) {
         return err(

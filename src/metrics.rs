@@ -219,11 +219,78 @@ impl Metrics {
         })
     }
 
+    /// Drops every series labelled with NameServer `addr` (it left the list): in Kubernetes
+    /// NameServer addresses come and go, and their series must not pile up.
+    pub fn forget_namesrv(&self, addr: &str) {
+        remove_where(&self.registrations, "namesrv", addr);
+        remove_where(&self.unregistrations, "namesrv", addr);
+        remove_where(&self.registration_duration, "namesrv", addr);
+        remove_where(&self.last_success, "namesrv", addr);
+        remove_where(&self.registered, "namesrv", addr);
+    }
+
     /// The registry in Prometheus text format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         // Encoding our own families into a Vec does not fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Removes every series of `vec` whose `label` is `value`, whatever its other labels.
+fn remove_where<B: prometheus::core::MetricVecBuilder>(
+    vec: &prometheus::core::MetricVec<B>,
+    label: &str,
+    value: &str,
+) {
+    use prometheus::core::Collector;
+    for family in vec.collect() {
+        for m in family.get_metric() {
+            let pairs = m.get_label();
+            if !pairs
+                .iter()
+                .any(|p| p.get_name() == label && p.get_value() == value)
+            {
+                continue;
+            }
+            let labels: std::collections::HashMap<&str, &str> = pairs
+                .iter()
+                .map(|p| (p.get_name(), p.get_value()))
+                .collect();
+            let _ = vec.remove(&labels);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forgotten_namesrv_leaves_no_series_and_others_stay() {
+        let m = Metrics::new().unwrap();
+        for ns in ["a:1", "b:2"] {
+            m.registrations.with_label_values(&[ns, "ok"]).inc();
+            m.registrations.with_label_values(&[ns, "timeout"]).inc();
+            m.unregistrations.with_label_values(&[ns, "ok"]).inc();
+            m.registration_duration
+                .with_label_values(&[ns])
+                .observe(0.1);
+            m.last_success.with_label_values(&[ns]).set(1);
+            m.registered.with_label_values(&[ns]).set(1);
+        }
+        m.forget_namesrv("a:1");
+        let text = m.render();
+        assert!(!text.contains("a:1"), "{text}");
+        for family in [
+            "registrations_total{namesrv=\"b:2\",outcome=\"timeout\"}",
+            "unregistrations_total{namesrv=\"b:2\"",
+            "registration_duration_seconds_count{namesrv=\"b:2\"}",
+            "last_registration_success_timestamp_seconds{namesrv=\"b:2\"}",
+            "registered{namesrv=\"b:2\"}",
+        ] {
+            assert!(text.contains(family), "{family} kept:\n{text}");
+        }
     }
 }

@@ -307,12 +307,62 @@ async fn address_server_list_change_is_picked_up() {
     })
     .await;
     assert!(has_broker(&probe, &b.addr, "e2e-addr").await);
-    assert!(d
-        .get("/metrics")
-        .await
-        .unwrap()
-        .1
-        .contains("rmq_registrar_namesrv_list_size 1"));
+    let text = d.get("/metrics").await.unwrap().1;
+    assert!(text.contains("rmq_registrar_namesrv_list_size 1"));
+    // Nothing of the NameServers that left stays in the metrics.
+    for gone in [&a.addr, &leaving.addr] {
+        assert!(
+            !text.contains(gone.as_str()),
+            "series of {gone} left:\n{text}"
+        );
+    }
+    assert!(text.contains(&format!(
+        "rmq_registrar_registered{{namesrv=\"{}\"}} 1",
+        b.addr
+    )));
+}
+
+#[tokio::test]
+async fn a_namesrv_that_stays_down_logs_one_warning_and_one_line_when_back() {
+    let port = closed_port_addr();
+    let ok = NameServer::start().await;
+    let d = Daemon::start(|_, http| {
+        base_config("e2e-quiet", http, &[&ok.addr, &port], "")
+            .replace("[log]\nlevel = \"debug\"", "[log]\nlevel = \"info\"")
+            .replace("[register]", "[register]\ninterval = \"10s\"")
+    });
+    let probe = client();
+    eventually("registered with the healthy one", || {
+        has_broker(&probe, &ok.addr, "e2e-quiet")
+    })
+    .await;
+    // 5 s of retries every 0.1–0.5 s against a refused port: before, ~2.3 lines a second.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let logs = d.logs();
+    let mentions = logs.lines().filter(|l| l.contains(port.as_str())).count();
+    let warns = logs
+        .lines()
+        .filter(|l| l.contains(port.as_str()) && l.contains("WARN"))
+        .count();
+    // The first round's summary line, and one WARN with the reason.
+    assert_eq!(warns, 1, "{logs}");
+    assert!(
+        mentions <= 3,
+        "{mentions} lines about a down NameServer in 5 s:\n{logs}"
+    );
+    let back = NameServer::start_on(port.rsplit(':').next().unwrap()).await;
+    eventually("registered when back", || {
+        has_broker(&probe, &back.addr, "e2e-quiet")
+    })
+    .await;
+    eventually("one INFO when back", || async {
+        d.logs().contains("NameServer has the broker again")
+    })
+    .await;
+    assert_eq!(
+        d.logs().matches("NameServer has the broker again").count(),
+        1
+    );
 }
 
 /// Starts the daemon with a config that must be refused: exit code and stderr.

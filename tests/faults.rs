@@ -62,7 +62,10 @@ async fn a_peer_that_stops_reading_loses_its_connection_after_one_timeout() {
         !c.is_connected(&addr)
     })
     .await;
-    eprintln!("stalled connection closed {:?} after the send", t0.elapsed());
+    eprintln!(
+        "stalled connection closed {:?} after the send",
+        t0.elapsed()
+    );
     // Rounds against the stalled peer: each fails within its timeout, memory stays flat.
     let before = rss_kib();
     for _ in 0..10 {
@@ -74,7 +77,10 @@ async fn a_peer_that_stops_reading_loses_its_connection_after_one_timeout() {
         assert!(started.elapsed() < timeout + Duration::from_millis(500));
     }
     let grown = rss_kib().saturating_sub(before);
-    assert!(grown < 16 * 1024, "RSS grew {grown} KiB over 10 stalled sends of 4 MiB");
+    assert!(
+        grown < 16 * 1024,
+        "RSS grew {grown} KiB over 10 stalled sends of 4 MiB"
+    );
     c.shutdown();
 }
 
@@ -241,7 +247,10 @@ async fn hostile_replies_close_only_their_connection_with_a_typed_error() {
         ("garbage", b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec()),
         ("2 GiB length", frame_with(i32::MAX, 0, &[])),
         ("negative length", frame_with(-5, 0, &[])),
-        ("header longer than the frame", frame_with(12, 100, b"{}{}{}{}")),
+        (
+            "header longer than the frame",
+            frame_with(12, 100, b"{}{}{}{}"),
+        ),
         ("broken JSON header", frame_with(4 + 9, 9, b"{\"code\":}")),
         ("64 MiB flood", {
             let mut v = frame_with(64 * 1024 * 1024, 0, &[]);

@@ -228,7 +228,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 Err(_) => break,
             }
         }
-        let stall = batch.iter().map(|m| m.stall).max().unwrap_or(DETACHED_STALL);
+        let stall = batch
+            .iter()
+            .map(|m| m.stall)
+            .max()
+            .unwrap_or(DETACHED_STALL);
         let written = write_batch(&mut write, &batch, stall, &closed).await;
         activity.touch();
         match written {
@@ -331,7 +335,10 @@ const UNEXPECTED_LOG_EVERY: Duration = Duration::from_secs(30);
 impl Unexpected {
     fn note(&mut self, addr: &str) {
         self.since_log += 1;
-        if self.last_log.is_none_or(|t| t.elapsed() >= UNEXPECTED_LOG_EVERY) {
+        if self
+            .last_log
+            .is_none_or(|t| t.elapsed() >= UNEXPECTED_LOG_EVERY)
+        {
             tracing::warn!(%addr, count = self.since_log, "replies matching no request on this connection, dropped");
             self.last_log = Some(Instant::now());
             self.since_log = 0;

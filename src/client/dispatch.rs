@@ -72,7 +72,11 @@ pub(crate) struct ProcessorEntry {
 
 impl Inner {
     /// Routes a request from the server to its processor, or answers it with an error code.
-    pub(crate) fn request_received(self: &Arc<Self>, conn: &Arc<ConnHandle>, request: RemotingCommand) {
+    pub(crate) fn request_received(
+        self: &Arc<Self>,
+        conn: &Arc<ConnHandle>,
+        request: RemotingCommand,
+    ) {
         let entry = {
             let table = lock(&self.processors);
             table
@@ -83,7 +87,13 @@ impl Inner {
         };
         let Some(entry) = entry else {
             let remark = format!(" request type {} not supported", request.code);
-            reply(self, conn, &request, response::REQUEST_CODE_NOT_SUPPORTED, remark);
+            reply(
+                self,
+                conn,
+                &request,
+                response::REQUEST_CODE_NOT_SUPPORTED,
+                remark,
+            );
             return;
         };
         let Ok(permit) = entry.pool.clone().try_acquire_owned() else {

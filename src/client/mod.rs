@@ -269,6 +269,12 @@ impl RemotingClient {
         self.inner.live(addr).is_some()
     }
 
+    /// Forgets `addr` entirely: its connection and what it said about itself.
+    pub fn forget(&self, addr: &str) {
+        self.close_connection(addr);
+        lock(&self.inner.peers).remove(addr);
+    }
+
     /// Closes the connection to `addr`, failing its waiters; a connect attempt in progress
     /// is forgotten, so that the next caller starts a fresh one.
     pub fn close_connection(&self, addr: &str) {
@@ -372,7 +378,10 @@ impl RemotingClient {
             h.before_request(&conn.addr, &mut request);
         }
         let (head, body) = self.inner.frame(&request)?;
-        let written = self.inner.queue(&conn, head, body, timeout, deadline).await?;
+        let written = self
+            .inner
+            .queue(&conn, head, body, timeout, deadline)
+            .await?;
         match tokio::time::timeout_at(deadline, written).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(source))) => Err(self.inner.send_failed(&conn, Some(source))),
@@ -418,7 +427,10 @@ impl RemotingClient {
             inner: self.inner.clone(),
             opaque,
         };
-        let written = self.inner.queue(&conn, head, body, timeout, deadline).await?;
+        let written = self
+            .inner
+            .queue(&conn, head, body, timeout, deadline)
+            .await?;
         match tokio::time::timeout_at(deadline, written).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(source))) => return Err(self.inner.send_failed(&conn, Some(source))),
@@ -506,15 +518,17 @@ impl Inner {
         stall: Duration,
         deadline: Instant,
     ) -> Result<oneshot::Receiver<Result<(), Arc<std::io::Error>>>, ClientError> {
-        conn.send(head, body, stall, deadline).await.map_err(|r| match r {
-            connection::Refused::Busy => {
-                self.stats.busy.fetch_add(1, Ordering::Relaxed);
-                ClientError::Busy {
-                    addr: conn.addr.clone(),
+        conn.send(head, body, stall, deadline)
+            .await
+            .map_err(|r| match r {
+                connection::Refused::Busy => {
+                    self.stats.busy.fetch_add(1, Ordering::Relaxed);
+                    ClientError::Busy {
+                        addr: conn.addr.clone(),
+                    }
                 }
-            }
-            connection::Refused::Closed => self.send_failed(conn, None),
-        })
+                connection::Refused::Closed => self.send_failed(conn, None),
+            })
     }
 
     /// The connection for `addr` (or a NameServer), given up at the request's deadline.

@@ -78,11 +78,8 @@ impl Inner {
                 Some(Slot::Connecting { attempt, .. }) => attempt.clone(),
                 _ => {
                     let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
-                    let task = tokio::spawn(open_and_settle(
-                        Arc::downgrade(self),
-                        id,
-                        addr.to_string(),
-                    ));
+                    let task =
+                        tokio::spawn(open_and_settle(Arc::downgrade(self), id, addr.to_string()));
                     let attempt = async move { task.await.unwrap_or(Err(ClientError::Shutdown)) }
                         .boxed()
                         .shared();

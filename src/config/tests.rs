@@ -174,16 +174,34 @@ fn broker_health_and_topic_source_defaults_and_limits() {
 fn values_that_used_to_panic_or_misbehave_are_refused_at_load() {
     let cases = [
         // Above tokio's semaphore maximum: a panic at start.
-        ("[remoting]\nasync_permits = 9000000000000000000\n", "remoting.async_permits"),
-        ("[remoting]\noneway_permits = 0\n", "remoting.oneway_permits"),
+        (
+            "[remoting]\nasync_permits = 9000000000000000000\n",
+            "remoting.async_permits",
+        ),
+        (
+            "[remoting]\noneway_permits = 0\n",
+            "remoting.oneway_permits",
+        ),
         // Zero: every connection closed at once, a reconnect storm.
-        ("[remoting]\nidle_timeout = \"0s\"\n", "remoting.idle_timeout"),
+        (
+            "[remoting]\nidle_timeout = \"0s\"\n",
+            "remoting.idle_timeout",
+        ),
         // Absurd: Instant + Duration overflowed inside the reader task.
-        ("[remoting]\nidle_timeout = \"500years\"\n", "remoting.idle_timeout"),
-        ("[remoting]\nconnect_timeout = \"0s\"\n", "remoting.connect_timeout"),
+        (
+            "[remoting]\nidle_timeout = \"500years\"\n",
+            "remoting.idle_timeout",
+        ),
+        (
+            "[remoting]\nconnect_timeout = \"0s\"\n",
+            "remoting.connect_timeout",
+        ),
         ("[register]\ntimeout = \"1ms\"\n", "register.timeout"),
         ("[register]\nforce_every = \"0s\"\n", "register.force_every"),
-        ("[namesrv]\naddrs = [\"10.0.0.2:9876\"]\nrefresh_interval = \"100years\"\n", "namesrv.refresh_interval"),
+        (
+            "[namesrv]\naddrs = [\"10.0.0.2:9876\"]\nrefresh_interval = \"100years\"\n",
+            "namesrv.refresh_interval",
+        ),
         ("[slave]\nsync_interval = \"10ms\"\n", "slave.sync_interval"),
         // Silently became "info" before.
         ("[log]\nlevel = \"rmq_registrar=loud\"\n", "log.level"),

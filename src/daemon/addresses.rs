@@ -35,10 +35,13 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
             .unregister_from(&removed, &cfg.identity(), cfg.register.timeout)
             .await;
         super::count_unregistrations(sh, &outcomes);
+        // Nothing of a departed NameServer stays: series, connection, peer info, status.
         for o in outcomes {
-            sh.metrics.registered.with_label_values(&[&o.addr]).set(0);
-            sh.client.close_connection(&o.addr);
-            sh.status().last_ok.remove(&o.addr);
+            sh.metrics.forget_namesrv(&o.addr);
+            sh.client.forget(&o.addr);
+            let mut status = sh.status();
+            status.last_ok.remove(&o.addr);
+            status.failing.remove(&o.addr);
         }
     }
     true

@@ -79,6 +79,14 @@ struct Status {
     master_addr: Option<String>,
     /// Last full (forced) registration.
     last_full: Option<Instant>,
+    /// NameServers whose registration fails, for the log's once-then-reminders rule.
+    failing: HashMap<String, Failing>,
+}
+
+/// A NameServer that keeps failing: since when, and when the log last said so.
+struct Failing {
+    since: Instant,
+    reminded: Instant,
 }
 
 impl Shared {

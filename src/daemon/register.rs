@@ -1,5 +1,6 @@
 //! The periodic registration, the topic watcher, and re-registration after a lost connection.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,7 +78,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
     if force && out.per_namesrv.iter().any(|o| o.result.is_ok()) {
         sh.status().last_full = Some(started);
     }
-    record(sh, &out);
+    record(sh, &out, true);
 }
 
 /// The table to register this round, from the configured source. None: nothing to register
@@ -139,8 +140,11 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Updates metrics and status from a round, and logs one summary line.
-fn record(sh: &Shared, out: &RegisterOutcome) {
+/// Updates metrics and status from a round. A NameServer that starts failing gets one WARN
+/// with the reason, then at most one reminder per interval while it keeps failing, and one
+/// INFO with the outage when it is back; `summary` adds the round's one-line summary.
+fn record(sh: &Shared, out: &RegisterOutcome, summary_line: bool) {
+    let every = sh.config().register.interval;
     let mut summary = Vec::with_capacity(out.per_namesrv.len());
     let mut ok = 0;
     for o in &out.per_namesrv {
@@ -160,11 +164,31 @@ fn record(sh: &Shared, out: &RegisterOutcome) {
                 ok += 1;
                 m.registered.with_label_values(&[&o.addr]).set(1);
                 m.last_success.with_label_values(&[&o.addr]).set(unix_now());
-                sh.status().last_ok.insert(o.addr.clone(), Instant::now());
+                let mut status = sh.status();
+                status.last_ok.insert(o.addr.clone(), Instant::now());
+                if let Some(f) = status.failing.remove(&o.addr) {
+                    tracing::info!(namesrv = %o.addr, out_for = ?f.since.elapsed(), "NameServer has the broker again");
+                }
             }
             Err(e) => {
                 m.registered.with_label_values(&[&o.addr]).set(0);
-                tracing::debug!(namesrv = %o.addr, error = %e, "registration failed");
+                let now = Instant::now();
+                match sh.status().failing.entry(o.addr.clone()) {
+                    Entry::Vacant(v) => {
+                        v.insert(super::Failing {
+                            since: now,
+                            reminded: now,
+                        });
+                        tracing::warn!(namesrv = %o.addr, error = %e, "registration with this NameServer failed; retrying");
+                    }
+                    Entry::Occupied(mut f) if f.get().reminded + every <= now => {
+                        f.get_mut().reminded = now;
+                        tracing::warn!(namesrv = %o.addr, error = %e, failing_for = ?f.get().since.elapsed(), "NameServer still failing");
+                    }
+                    Entry::Occupied(_) => {
+                        tracing::debug!(namesrv = %o.addr, error = %e, "registration failed");
+                    }
+                }
                 if unreachable(e) {
                     let _ = sh.retry.send(o.addr.clone());
                 }
@@ -180,11 +204,9 @@ fn record(sh: &Shared, out: &RegisterOutcome) {
     if let Some(master) = out.merged.as_ref().and_then(|m| m.master_addr.clone()) {
         sh.status().master_addr = Some(master);
     }
-    let total = out.per_namesrv.len();
-    if ok == total {
+    if summary_line {
+        let total = out.per_namesrv.len();
         tracing::info!(ok, total, outcomes = %summary.join(" "), "registration round");
-    } else {
-        tracing::warn!(ok, total, outcomes = %summary.join(" "), "registration round");
     }
 }
 
@@ -260,7 +282,7 @@ pub(crate) async fn reconnect_loop(
                 }
                 if busy.insert(addr.clone()) {
                     sh.metrics.registered.with_label_values(&[&addr]).set(0);
-                    tracing::info!(namesrv = %addr, "NameServer unreachable, registering as soon as it is back");
+                    tracing::debug!(namesrv = %addr, "NameServer unreachable, registering as soon as it is back");
                     retrying.spawn(reregister(sh.clone(), addr));
                 }
             }
@@ -295,7 +317,7 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
             )
             .await;
         let ok = out.per_namesrv.iter().all(|o| o.result.is_ok());
-        record(&sh, &out);
+        record(&sh, &out, false);
         if ok {
             return addr;
         }
