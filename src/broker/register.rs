@@ -1,7 +1,7 @@
 //! REGISTER_BROKER, UNREGISTER_BROKER and QUERY_DATA_VERSION, fanned out to every NameServer.
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes};
@@ -187,11 +187,13 @@ pub fn body_crc32(body: &[u8]) -> u32 {
     crc32fast::hash(body) & 0x7FFF_FFFF
 }
 
-/// A body encoded at most once per round and form, on first use.
-struct Prepared<'a> {
-    topics: &'a TopicConfigWrapper,
+/// A body encoded at most once per round and form, on first use, off the async workers, and
+/// shared (`Bytes`) by every NameServer of that form.
+#[derive(Clone)]
+struct Prepared {
+    topics: Arc<TopicConfigWrapper>,
     /// Index 0: plain JSON; then one per [`CompressionForm`].
-    forms: [OnceLock<(Bytes, u32)>; 4],
+    forms: Arc<[OnceLock<(Bytes, u32)>; 4]>,
 }
 
 /// RegisterBrokerBody, borrowing the table instead of copying it.
@@ -202,32 +204,51 @@ struct BodyRef<'a> {
     topic_config_serialize_wrapper: &'a TopicConfigWrapper,
 }
 
-impl<'a> Prepared<'a> {
-    fn new(topics: &'a TopicConfigWrapper) -> Self {
+impl Prepared {
+    fn new(topics: Arc<TopicConfigWrapper>) -> Self {
         Prepared {
             topics,
-            forms: Default::default(),
+            forms: Arc::default(),
+        }
+    }
+
+    /// The body in `form`: encoding (and compressing) a large table takes long enough to
+    /// stall an async worker, so it runs on a blocking thread; a second NameServer of the same
+    /// form waits there for the first one's result instead of encoding again.
+    async fn body_off_worker(&self, form: Option<CompressionForm>) -> (Bytes, u32) {
+        if let Some(done) = self.forms[slot(form)].get() {
+            return done.clone();
+        }
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || me.body(form)).await {
+            Ok(b) => b,
+            // The encoder panicked (a bug): encode here rather than not register at all.
+            Err(_) => self.body(form),
         }
     }
 
     fn body(&self, form: Option<CompressionForm>) -> (Bytes, u32) {
-        let slot = &self.forms[form.map_or(0, |f| f as usize + 1)];
-        slot.get_or_init(|| {
-            let b = match form {
-                None => {
-                    let body = BodyRef {
-                        filter_server_list: [],
-                        topic_config_serialize_wrapper: self.topics,
-                    };
-                    serde_json::to_vec(&body).unwrap_or_default()
-                }
-                Some(f) => compressed_body(self.topics, &[], f),
-            };
-            let crc = body_crc32(&b);
-            (Bytes::from(b), crc)
-        })
-        .clone()
+        self.forms[slot(form)]
+            .get_or_init(|| {
+                let b = match form {
+                    None => {
+                        let body = BodyRef {
+                            filter_server_list: [],
+                            topic_config_serialize_wrapper: &self.topics,
+                        };
+                        serde_json::to_vec(&body).unwrap_or_default()
+                    }
+                    Some(f) => compressed_body(&self.topics, &[], f),
+                };
+                let crc = body_crc32(&b);
+                (Bytes::from(b), crc)
+            })
+            .clone()
     }
+}
+
+fn slot(form: Option<CompressionForm>) -> usize {
+    form.map_or(0, |f| f as usize + 1)
 }
 
 struct RegisterBroker<'a> {
@@ -339,7 +360,8 @@ impl BrokerApi {
         topics: &TopicConfigWrapper,
         opts: &RegisterOptions,
     ) -> RegisterOutcome {
-        self.register_to(&self.client.name_server_list(), id, topics, opts)
+        let topics = Arc::new(topics.clone());
+        self.register_to(&self.client.name_server_list(), id, &topics, opts)
             .await
     }
 
@@ -348,10 +370,10 @@ impl BrokerApi {
         &self,
         addrs: &[String],
         id: &BrokerIdentity,
-        topics: &TopicConfigWrapper,
+        topics: &Arc<TopicConfigWrapper>,
         opts: &RegisterOptions,
     ) -> RegisterOutcome {
-        let prepared = Prepared::new(topics);
+        let prepared = Prepared::new(topics.clone());
         let per_namesrv = join_all(addrs.iter().map(|addr| {
             let prepared = &prepared;
             bounded(
@@ -380,7 +402,7 @@ impl BrokerApi {
         &self,
         addr: &str,
         id: &BrokerIdentity,
-        prepared: &Prepared<'_>,
+        prepared: &Prepared,
         opts: &RegisterOptions,
     ) -> Result<RegisterStatus, ApiError> {
         let version = prepared.topics.data_version;
@@ -404,7 +426,7 @@ impl BrokerApi {
         } else {
             None
         };
-        let (body, crc) = prepared.body(form);
+        let (body, crc) = prepared.body_off_worker(form).await;
         let req = RegisterBroker {
             id,
             body,
@@ -528,7 +550,7 @@ mod tests {
             filter_server_list: vec![],
             topic_config_serialize_wrapper: w.clone(),
         };
-        let (plain, crc) = Prepared::new(&w).body(None);
+        let (plain, crc) = Prepared::new(Arc::new(w.clone())).body(None);
         assert_eq!(plain, serde_json::to_vec(&owned).unwrap());
         assert_eq!(crc, 1_862_014_353);
     }

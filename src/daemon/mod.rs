@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::broker::body::TopicConfigWrapper;
 use crate::broker::{BrokerApi, CallObserver};
 use crate::client::{ChannelEvent, ChannelEventKind, ChannelEventListener, RemotingClient};
 use crate::config::{self, Config};
@@ -60,7 +61,11 @@ pub(crate) struct Shared {
     client: RemotingClient,
     api: BrokerApi,
     metrics: Arc<Metrics>,
-    topics: Mutex<TopicState>,
+    /// Only ever locked on blocking threads (see [`Shared::update_topics`]): reading and
+    /// parsing a large file under it must never stall an async worker.
+    topics: Arc<Mutex<TopicState>>,
+    /// The table to register, published after every change; what async code reads.
+    table: RwLock<Arc<TopicConfigWrapper>>,
     register_now: Notify,
     /// NameServers to register with again as soon as they accept a connection.
     retry: mpsc::UnboundedSender<String>,
@@ -98,8 +103,32 @@ impl Shared {
         lock(&self.status)
     }
 
-    fn topics(&self) -> std::sync::MutexGuard<'_, TopicState> {
-        lock(&self.topics)
+    /// The current table (cheap: an `Arc`).
+    fn table(&self) -> Arc<TopicConfigWrapper> {
+        read(&self.table).clone()
+    }
+
+    /// Runs `f` on the topic state on a blocking thread, then publishes the table.
+    /// None when `f` panicked (the state is kept; the task that asked carries on).
+    async fn update_topics<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut TopicState) -> R + Send + 'static,
+    ) -> Option<R> {
+        let me = self.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let mut state = lock(&me.topics);
+            let r = f(&mut state);
+            *write(&me.table) = state.table();
+            r
+        })
+        .await;
+        match r {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, "topic update failed, keeping the last good topics");
+                None
+            }
+        }
     }
 
     /// Ready: the broker serves and was registered with at least one NameServer within the
@@ -189,7 +218,8 @@ pub async fn run(
         client: api.client().clone(),
         api,
         metrics: metrics.clone(),
-        topics: Mutex::new(TopicState::default()),
+        topics: Arc::default(),
+        table: RwLock::new(TopicState::default().table()),
         register_now: Notify::new(),
         retry: retry_tx,
         status: Mutex::default(),
@@ -310,10 +340,16 @@ async fn reload(shared: &Arc<Shared>) {
     if new.namesrv.addrs != old.namesrv.addrs && !new.namesrv.addrs.is_empty() {
         addresses::apply_list(shared, new.namesrv.addrs.clone()).await;
     }
-    let changed = shared.topics().refresh(&new.broker.topics, true);
-    tracing::info!(topics_changed = ?changed.as_ref().ok(), "configuration reloaded");
-    if let Err(e) = changed {
-        tracing::error!(error = %e, "reload: topics file rejected, keeping the last good topics");
+    let topics_cfg = new.broker.topics.clone();
+    let changed = shared
+        .update_topics(move |t| t.refresh(&topics_cfg, true))
+        .await;
+    match changed {
+        Some(Ok(c)) => tracing::info!(topics_changed = c, "configuration reloaded"),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "reload: topics file rejected, keeping the last good topics")
+        }
+        None => {}
     }
     shared.register_now.notify_one();
 }
@@ -385,7 +421,8 @@ mod tests {
             client: api.client().clone(),
             api,
             metrics,
-            topics: Mutex::new(TopicState::default()),
+            topics: Arc::default(),
+            table: RwLock::new(TopicState::default().table()),
             register_now: Notify::new(),
             retry,
             status: Mutex::default(),

@@ -85,53 +85,44 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
 /// yet (the broker's topics were never read: registering an empty table would withdraw its
 /// routes).
 async fn current_topics(sh: &Arc<Shared>, cfg: &Arc<Config>) -> Option<Arc<TopicConfigWrapper>> {
-    if cfg.broker.topics.source == TopicSource::Broker {
+    let topics_cfg = cfg.broker.topics.clone();
+    let (label, ok) = if topics_cfg.source == TopicSource::Broker {
         let addr = cfg.broker_check_addr();
         match sh.api.broker_topics(addr, cfg.register.timeout).await {
             Ok(w) => {
-                let changed = sh.topics().set_broker_topics(&cfg.broker.topics, w);
-                let label = if changed { "changed" } else { "unchanged" };
-                sh.metrics.topic_reloads.with_label_values(&[label]).inc();
+                let changed = sh
+                    .update_topics(move |t| t.set_broker_topics(&topics_cfg, w))
+                    .await?;
+                (if changed { "changed" } else { "unchanged" }, true)
             }
             Err(e) => {
                 sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
-                let topics = sh.topics();
-                if !topics.has_broker_topics() {
+                if !sh.update_topics(|t| t.has_broker_topics()).await? {
                     tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics: registration waits for them");
                     return None;
                 }
                 tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics, registering the last good ones");
+                ("", false)
             }
         }
-        return Some(sh.topics().table());
-    }
-    // Reading and parsing a large topics.json is blocking work: keep it off the async workers.
-    let (s, c) = (sh.clone(), cfg.clone());
-    Some(
-        match tokio::task::spawn_blocking(move || refresh_topics(&s, &c)).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(error = %e, "topics refresh failed, registering the last good topics");
-                sh.topics().table()
+    } else {
+        match sh
+            .update_topics(move |t| t.refresh(&topics_cfg, true))
+            .await
+        {
+            Some(Ok(changed)) => (if changed { "changed" } else { "unchanged" }, true),
+            Some(Err(e)) => {
+                sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
+                tracing::error!(error = %e, "topics file unusable, registering the last good topics");
+                ("", false)
             }
-        },
-    )
-}
-
-/// Re-reads the topic sources; a bad file keeps the last good topics and is reported.
-fn refresh_topics(sh: &Shared, cfg: &Config) -> Arc<TopicConfigWrapper> {
-    let mut topics = sh.topics();
-    match topics.refresh(&cfg.broker.topics, true) {
-        Ok(changed) => {
-            let label = if changed { "changed" } else { "unchanged" };
-            sh.metrics.topic_reloads.with_label_values(&[label]).inc();
+            None => ("", false),
         }
-        Err(e) => {
-            sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
-            tracing::error!(error = %e, "topics file unusable, registering the last good topics");
-        }
+    };
+    if ok {
+        sh.metrics.topic_reloads.with_label_values(&[label]).inc();
     }
-    topics.table()
+    Some(sh.table())
 }
 
 fn unix_now() -> i64 {
@@ -232,11 +223,18 @@ pub(crate) async fn topics_watch(sh: Arc<Shared>) -> TaskResult {
             _ = sh.token.cancelled() => return Ok(()),
             _ = tick.tick() => {}
         }
-        let cfg = sh.config();
-        if !sh.topics().file_changed(&cfg.broker.topics) {
-            continue;
-        }
-        let r = sh.topics().refresh(&cfg.broker.topics, false);
+        let topics_cfg = sh.config().broker.topics.clone();
+        // The metadata look and any read and parse happen on a blocking thread.
+        let r = sh
+            .update_topics(move |t| {
+                if t.file_changed(&topics_cfg) {
+                    t.refresh(&topics_cfg, false)
+                } else {
+                    Ok(false)
+                }
+            })
+            .await;
+        let Some(r) = r else { continue };
         match r {
             Ok(true) => {
                 sh.metrics
@@ -306,7 +304,7 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
         if !sh.liveness.is_up() {
             return addr;
         }
-        let table = sh.topics().table();
+        let table = sh.table();
         let out = sh
             .api
             .register_to(

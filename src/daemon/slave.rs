@@ -66,7 +66,15 @@ async fn pull_save<T: PullDoc>(
         Ok(p) => (Ok(p.raw), Some(p.doc)),
         Err(e) => (Err(e), None),
     };
-    (save(T::WHAT, file, raw, out), doc)
+    // The write is fsynced twice (file, directory): blocking work, off the async workers.
+    let out = out.map(Path::to_path_buf);
+    let saved = tokio::task::spawn_blocking(move || save(T::WHAT, file, raw, out.as_deref())).await;
+    let result = saved.unwrap_or_else(|e| PullResult {
+        kind: T::WHAT,
+        file,
+        result: Err(format!("writer task failed: {e}")),
+    });
+    (result, doc)
 }
 
 fn save(
@@ -129,10 +137,13 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
                         }
                     }
                     if let Some(t) = topics {
-                        if sh
-                            .topics()
-                            .set_master_topics(&cfg.broker.topics, t.topic_config_table)
-                        {
+                        let topics_cfg = cfg.broker.topics.clone();
+                        let changed = sh
+                            .update_topics(move |s| {
+                                s.set_master_topics(&topics_cfg, t.topic_config_table)
+                            })
+                            .await;
+                        if changed == Some(true) {
                             tracing::info!(%master, "master's topics changed, registering now");
                             sh.register_now.notify_one();
                         }
