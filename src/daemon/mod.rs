@@ -92,6 +92,10 @@ struct Status {
 struct Failing {
     since: Instant,
     reminded: Instant,
+    /// The last failure was "not there" (refused, reset): a dropped connection is worth an
+    /// immediate retry. Otherwise (it took the connection but not the request) the next round
+    /// tries again: retrying at once would make a stalled peer a retry loop.
+    retry_soon: bool,
 }
 
 impl Shared {
@@ -313,17 +317,44 @@ fn spawn_tasks(
     sup.spawn("http", move || http::serve(sh.clone(), listener.clone()));
 }
 
+/// Waits for Stop. Reloads run beside it, one at a time, so that a SIGTERM during a reload (an
+/// unregistration, a large topics parse) is not held up by it: the reload is abandoned.
 async fn wait_for_stop(shared: &Arc<Shared>, mut controls: impl Stream<Item = Control> + Unpin) {
-    while let Some(c) = controls.next().await {
-        match c {
-            Control::Stop => return,
-            Control::Reload => reload(shared).await,
+    let mut reloading: Option<tokio::task::JoinHandle<()>> = None;
+    let mut again = false;
+    loop {
+        let running = async {
+            match reloading.as_mut() {
+                Some(h) => {
+                    let _ = h.await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            c = controls.next() => match c {
+                None | Some(Control::Stop) => {
+                    if let Some(h) = reloading.take() {
+                        h.abort();
+                    }
+                    return;
+                }
+                Some(Control::Reload) if reloading.is_some() => again = true,
+                Some(Control::Reload) => reloading = Some(tokio::spawn(reload(shared.clone()))),
+            },
+            () = running => {
+                reloading = None;
+                if std::mem::take(&mut again) {
+                    reloading = Some(tokio::spawn(reload(shared.clone())));
+                }
+            }
         }
     }
 }
 
 /// SIGHUP: re-reads the config; a bad one is reported and the old one kept.
-async fn reload(shared: &Arc<Shared>) {
+async fn reload(shared: Arc<Shared>) {
+    let shared = &shared;
     let loaded = match config::load(shared.config_path.as_deref()) {
         Ok(l) => l,
         Err(e) => {

@@ -164,19 +164,23 @@ fn record(sh: &Shared, out: &RegisterOutcome, summary_line: bool) {
             Err(e) => {
                 m.registered.with_label_values(&[&o.addr]).set(0);
                 let now = Instant::now();
+                let retry_soon = unreachable(e);
                 match sh.status().failing.entry(o.addr.clone()) {
                     Entry::Vacant(v) => {
                         v.insert(super::Failing {
                             since: now,
                             reminded: now,
+                            retry_soon,
                         });
-                        tracing::warn!(namesrv = %o.addr, error = %e, "registration with this NameServer failed; retrying");
+                        tracing::warn!(namesrv = %o.addr, error = %e, "registration with this NameServer failed");
                     }
                     Entry::Occupied(mut f) if f.get().reminded + every <= now => {
                         f.get_mut().reminded = now;
+                        f.get_mut().retry_soon = retry_soon;
                         tracing::warn!(namesrv = %o.addr, error = %e, failing_for = ?f.get().since.elapsed(), "NameServer still failing");
                     }
-                    Entry::Occupied(_) => {
+                    Entry::Occupied(mut f) => {
+                        f.get_mut().retry_soon = retry_soon;
                         tracing::debug!(namesrv = %o.addr, error = %e, "registration failed");
                     }
                 }
@@ -278,6 +282,11 @@ pub(crate) async fn reconnect_loop(
                 if sh.token.is_cancelled() || !sh.client.name_server_list().contains(&addr) {
                     continue;
                 }
+                let stalled = sh.status().failing.get(&addr).is_some_and(|f| !f.retry_soon);
+                if stalled {
+                    tracing::debug!(namesrv = %addr, "connection closed after a timeout: the next round retries");
+                    continue;
+                }
                 if busy.insert(addr.clone()) {
                     sh.metrics.registered.with_label_values(&[&addr]).set(0);
                     tracing::debug!(namesrv = %addr, "NameServer unreachable, registering as soon as it is back");
@@ -314,9 +323,14 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
                 &options(&cfg, true),
             )
             .await;
-        let ok = out.per_namesrv.iter().all(|o| o.result.is_ok());
+        // Only "not there" is retried at once; a NameServer that takes the connection but
+        // not the request (timeouts, a full queue) waits for the next round.
+        let retry = out
+            .per_namesrv
+            .iter()
+            .any(|o| matches!(&o.result, Err(e) if unreachable(e)));
         record(&sh, &out, false);
-        if ok {
+        if !retry {
             return addr;
         }
         backoff = (backoff * 2).min(RECONNECT_MAX);

@@ -1,0 +1,269 @@
+//! Fault injection at the daemon: a stalled, hostile or restarting NameServer beside a healthy
+//! real one costs one timeout per round, no memory, no file descriptors, and never the exit bound.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::daemon::{base_config, Daemon};
+use common::{client, eventually, eventually_within, has_broker, Action, NameServer, Peer};
+use rmq_registrar::protocol::code::request;
+use tokio::net::TcpSocket;
+use tokio::time::Instant;
+
+/// topics.json with `n` topics, in the shape a Java broker writes.
+fn topics_json(n: usize, counter: u64) -> String {
+    let mut s = format!(
+        "{{\"dataVersion\":{{\"counter\":{counter},\"stateVersion\":0,\"timestamp\":1700000000000}},\"topicConfigTable\":{{"
+    );
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "\"FaultTopic{i:06}\":{{\"topicName\":\"FaultTopic{i:06}\",\"readQueueNums\":8,\"writeQueueNums\":8,\"perm\":6,\"topicFilterType\":\"SINGLE_TAG\",\"topicSysFlag\":0,\"order\":false,\"attributes\":{{}}}}"
+        ));
+    }
+    s.push_str("}}");
+    s
+}
+
+/// A "NameServer" that accepts and never reads (4 KB receive buffer); counts its accepts.
+async fn never_reading() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let sock = TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let l = sock.listen(64).unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let accepts = Arc::new(AtomicUsize::new(0));
+    let a = accepts.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            held.push(s);
+        }
+    });
+    (addr, accepts, task)
+}
+
+fn proc_status(pid: &str, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn fds(pid: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn rounds(d: &Daemon) -> f64 {
+    let text = d.get("/metrics").await.map(|(_, t)| t).unwrap_or_default();
+    metric(
+        &text,
+        "rmq_registrar_registration_round_duration_seconds_count",
+    )
+}
+
+async fn wait_rounds(d: &Daemon, n: f64, limit: Duration) {
+    eventually_within(&format!("{n} rounds"), limit, || async {
+        rounds(d).await >= n
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_never_reading_namesrv_costs_no_memory_no_fds_and_not_the_exit_bound() {
+    let healthy = NameServer::start().await;
+    let (stalled, accepts, _peer) = never_reading().await;
+    let mut d = Daemon::start(|dir, http| {
+        std::fs::write(dir.join("topics.json"), topics_json(30_000, 1)).unwrap();
+        let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
+        base_config("fault-stall", http, &[&healthy.addr, &stalled], &extra)
+            .replace("[register]", "[register]\ninterval = \"10s\"")
+            .replace("level = \"debug\"", "level = \"info\"")
+    });
+    let pid = d.pid();
+    let probe = client();
+    // Measured from the second round on (the first grows the allocator's arenas).
+    wait_rounds(&d, 2.0, Duration::from_secs(30)).await;
+    let (rss0, fds0) = (proc_status(&pid, "VmRSS:"), fds(&pid));
+    let ok_metric = format!(
+        "rmq_registrar_registrations_total{{namesrv=\"{}\",outcome=\"ok\"}}",
+        healthy.addr
+    );
+    let mut last_ok = 0.0;
+    for round in 3..=6 {
+        wait_rounds(&d, f64::from(round), Duration::from_secs(15)).await;
+        let text = d.get("/metrics").await.unwrap().1;
+        let ok = metric(&text, &ok_metric);
+        assert!(
+            ok > last_ok,
+            "round {round}: the healthy NameServer was registered"
+        );
+        last_ok = ok;
+        assert!(has_broker(&probe, &healthy.addr, "fault-stall").await);
+    }
+    let (rss1, fds1) = (proc_status(&pid, "VmRSS:"), fds(&pid));
+    eprintln!(
+        "stalled peer, 30k topics, rounds 2..6: RSS {rss0} KiB -> {rss1} KiB ({:+} KiB), FDs {fds0} -> {fds1}, stalled connections {}",
+        rss1 as i64 - rss0 as i64,
+        accepts.load(Ordering::SeqCst)
+    );
+    assert!(rss1 <= rss0 + 2048, "RSS grew from {rss0} to {rss1} KiB");
+    assert!(fds1 <= fds0, "FDs grew from {fds0} to {fds1}");
+    // SIGTERM while a round is blocked on the stalled peer: wait for its next connection.
+    let seen = accepts.load(Ordering::SeqCst);
+    eventually_within(
+        "next round reaches the stalled peer",
+        Duration::from_secs(15),
+        || async { accepts.load(Ordering::SeqCst) > seen },
+    )
+    .await;
+    d.signal("TERM");
+    // register.timeout (2 s) + 0.5 s, and 1 s of margin.
+    let (status, took) = d.wait_exit(Duration::from_millis(3500)).await;
+    assert!(status.success(), "{status:?}");
+    eprintln!("SIGTERM during a blocked round: exit after {took:?}");
+    assert!(
+        !has_broker(&probe, &healthy.addr, "fault-stall").await,
+        "the healthy NameServer got its UNREGISTER"
+    );
+}
+
+/// A NameServer that never answers: UNREGISTER to it costs the whole timeout.
+async fn silent() -> Peer {
+    Peer::start(|_| Action::Silent).await
+}
+
+#[tokio::test]
+async fn sigterm_during_a_reload_exits_within_the_bound() {
+    let healthy = NameServer::start().await;
+    let hole = silent().await;
+    let mut d = Daemon::start(|dir, http| {
+        std::fs::write(dir.join("topics.json"), topics_json(80_000, 1)).unwrap();
+        let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
+        base_config("fault-reload", http, &[&healthy.addr, &hole.addr], &extra)
+    });
+    let probe = client();
+    eventually_within("registered", Duration::from_secs(30), || {
+        has_broker(&probe, &healthy.addr, "fault-reload")
+    })
+    .await;
+    // A reload that has the 14 MB file to parse again, then SIGTERM while it runs.
+    std::fs::write(d.dir.path().join("topics.json"), topics_json(80_001, 2)).unwrap();
+    d.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t0 = Instant::now();
+    d.signal("TERM");
+    let (status, took) = d.wait_exit(Duration::from_millis(3500)).await;
+    assert!(status.success(), "{status:?}\n{}", d.logs());
+    eprintln!(
+        "SIGTERM during a reload: exit after {took:?} (from the signal: {:?})",
+        t0.elapsed()
+    );
+    assert!(!has_broker(&probe, &healthy.addr, "fault-reload").await);
+    assert!(
+        hole.drain_received()
+            .iter()
+            .any(|c| c.code == request::UNREGISTER_BROKER),
+        "the silent NameServer was sent its UNREGISTER too"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_during_the_first_topics_parse_exits_within_the_bound() {
+    let healthy = NameServer::start().await;
+    let hole = silent().await;
+    let mut d = Daemon::start(|dir, http| {
+        std::fs::write(dir.join("topics.json"), topics_json(100_000, 1)).unwrap();
+        let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
+        base_config("fault-parse", http, &[&healthy.addr, &hole.addr], &extra)
+    });
+    eventually("http up", || async { d.get("/healthz").await.is_some() }).await;
+    d.signal("TERM");
+    let (status, took) = d.wait_exit(Duration::from_millis(3500)).await;
+    assert!(status.success(), "{status:?}\n{}", d.logs());
+    eprintln!("SIGTERM during the first parse: exit after {took:?}");
+    assert!(!has_broker(&client(), &healthy.addr, "fault-parse").await);
+}
+
+#[tokio::test]
+async fn hostile_and_restarting_namesrvs_beside_a_healthy_one() {
+    let healthy = NameServer::start().await;
+    // Answers every request with garbage, a forged reply for another opaque, or a 64 MiB
+    // length, in turn: each closes only that connection.
+    let n = Arc::new(AtomicUsize::new(0));
+    let hostile = Peer::start(move |cmd| {
+        let mut forged = rmq_registrar::protocol::RemotingCommand::request(0);
+        forged.opaque = cmd.opaque.wrapping_add(1);
+        forged.mark_response();
+        match n.fetch_add(1, Ordering::SeqCst) % 3 {
+            0 => Action::Raw(b"\x00\x00\x00\x10garbage garbage!".to_vec()),
+            1 => Action::Raw(rmq_registrar::protocol::frame::encode_to_vec(&forged).unwrap()),
+            _ => Action::Raw(vec![0x04, 0, 0, 0, 0, 0, 0, 0]),
+        }
+    })
+    .await;
+    let restarting = NameServer::start().await;
+    let port = restarting.port();
+    let mut d = Daemon::start(|_, http| {
+        base_config(
+            "fault-mix",
+            http,
+            &[&healthy.addr, &hostile.addr, &restarting.addr],
+            "",
+        )
+        .replace("[register]", "[register]\ninterval = \"10s\"")
+    });
+    let probe = client();
+    eventually("registered with the healthy one", || {
+        has_broker(&probe, &healthy.addr, "fault-mix")
+    })
+    .await;
+    let pid = d.pid();
+    let rss0 = proc_status(&pid, "VmRSS:");
+    // The restarting NameServer: killed and started again on its port, five times; each time
+    // the broker is back on it within 1 s of it accepting connections.
+    let mut current = Some(restarting);
+    for i in 0..5 {
+        let addr = current.take().unwrap().kill();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let ns = NameServer::start_on(&port).await;
+        let back = eventually_within("back after restart", Duration::from_secs(1), || {
+            has_broker(&probe, &addr, "fault-mix")
+        })
+        .await;
+        eprintln!("restart {i}: registered again {back:?} after the NameServer answered");
+        current = Some(ns);
+        assert!(has_broker(&probe, &healthy.addr, "fault-mix").await);
+    }
+    let rss1 = proc_status(&pid, "VmRSS:");
+    assert!(rss1 <= rss0 + 2048, "RSS grew from {rss0} to {rss1} KiB");
+    let text = d.get("/metrics").await.unwrap().1;
+    assert!(
+        metric(
+            &text,
+            "rmq_registrar_task_restarts_total{task=\"register\"}"
+        ) == 0.0,
+        "no task died:\n{text}"
+    );
+    d.signal("TERM");
+    let (status, took) = d.wait_exit(Duration::from_millis(3500)).await;
+    assert!(status.success());
+    eprintln!("exit after {took:?}");
+}
