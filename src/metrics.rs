@@ -49,6 +49,12 @@ pub struct Metrics {
     pub health_checks: IntCounterVec,
     /// The configured registration interval, so that alert rules need no constant.
     pub register_interval: prometheus::Gauge,
+    /// Replies that matched no request on their connection (late, unsolicited, forged).
+    pub unexpected_replies: IntCounter,
+    /// Requests refused because a connection's send queue stayed full.
+    pub busy: IntCounter,
+    /// Replies to server requests dropped on a full send queue.
+    pub replies_dropped: IntCounter,
 }
 
 fn counter_vec(
@@ -71,6 +77,20 @@ fn gauge_vec(
     let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
     r.register(Box::new(g.clone()))?;
     Ok(g)
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    let c = IntCounter::new(name, help)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+/// Brings a counter up to a total the client keeps itself.
+pub fn catch_up(c: &IntCounter, total: u64) {
+    let seen = c.get();
+    if total > seen {
+        c.inc_by(total - seen);
+    }
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
@@ -215,6 +235,21 @@ impl Metrics {
                 r.register(Box::new(g.clone()))?;
                 g
             },
+            unexpected_replies: counter(
+                &r,
+                &format!("{p}remoting_unexpected_replies_total"),
+                "Replies that matched no request on their connection, dropped",
+            )?,
+            busy: counter(
+                &r,
+                &format!("{p}remoting_send_queue_full_total"),
+                "Requests refused because the connection's send queue stayed full",
+            )?,
+            replies_dropped: counter(
+                &r,
+                &format!("{p}remoting_replies_dropped_total"),
+                "Replies to server requests dropped on a full send queue",
+            )?,
             registry: r,
         })
     }

@@ -40,12 +40,12 @@ async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
     m.in_flight.set(sh.client.in_flight() as i64);
     m.open_connections
         .set(sh.client.connected_addrs().len() as i64);
-    m.events_dropped.set(
-        sh.client
-            .stats()
-            .events_dropped
-            .load(std::sync::atomic::Ordering::Relaxed) as i64,
-    );
+    let stats = sh.client.stats();
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    m.events_dropped.set(get(&stats.events_dropped) as i64);
+    crate::metrics::catch_up(&m.unexpected_replies, get(&stats.unknown_replies));
+    crate::metrics::catch_up(&m.busy, get(&stats.busy));
+    crate::metrics::catch_up(&m.replies_dropped, get(&stats.replies_dropped));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         m.render(),
