@@ -329,3 +329,44 @@ async fn a_reply_trickled_byte_by_byte_still_arrives_and_a_reset_mid_frame_fails
     server.await.unwrap();
     c.shutdown();
 }
+
+#[tokio::test]
+async fn a_slow_peer_costs_one_timeout_and_its_late_reply_is_dropped_and_counted() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    // Answers each request 400 ms late.
+    let server = tokio::spawn(async move {
+        use futures_util::StreamExt;
+        let (s, _) = l.accept().await.unwrap();
+        let (r, mut w) = s.into_split();
+        let mut frames =
+            tokio_util::codec::FramedRead::new(r, rmq_registrar::protocol::FrameCodec::default());
+        while let Some(Ok(cmd)) = frames.next().await {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let mut reply = RemotingCommand::request(0);
+            reply.opaque = cmd.opaque;
+            reply.mark_response();
+            if w.write_all(&encode_to_vec(&reply).unwrap()).await.is_err() {
+                return;
+            }
+        }
+    });
+    let c = client_with(ClientConfig::default());
+    let t0 = Instant::now();
+    let e = c
+        .invoke_sync(Some(&addr), req(), Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Timeout { .. }), "{e:?}");
+    assert!(t0.elapsed() < Duration::from_millis(400));
+    // The late reply arrives, matches nothing, is counted; the connection is kept and works.
+    let r = c
+        .invoke_sync(Some(&addr), req(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0);
+    assert_eq!(c.stats().unknown_replies.load(Ordering::Relaxed), 1);
+    assert_eq!(c.stats().connects.load(Ordering::Relaxed), 1);
+    c.shutdown();
+    server.abort();
+}
