@@ -227,6 +227,8 @@ pub struct SlaveConfig {
     pub output_dir: Option<PathBuf>,
     /// Pull topic config over the master's VIP port (port − 2).
     pub vip_channel: bool,
+    /// Mode of the written files, octal ("0644": the broker may run as another user).
+    pub file_mode: String,
 }
 
 /// `[remoting]`.
@@ -365,6 +367,7 @@ impl Default for SlaveConfig {
             sync_interval: Duration::from_secs(60),
             output_dir: None,
             vip_channel: true,
+            file_mode: "0644".into(),
         }
     }
 }
@@ -599,6 +602,15 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             ),
         );
     }
+    if c.slave_file_mode().is_none() {
+        return err(
+            "slave.file_mode",
+            format!(
+                "{:?} is not an octal mode such as \"0644\"",
+                c.slave.file_mode
+            ),
+        );
+    }
     if let Some(m) = &c.slave.master_addr {
         crate::namesrv::validate_addr(m).or_else(|r| err("slave.master_addr", r))?;
     }
@@ -685,6 +697,13 @@ fn validate_health(h: &HealthConfig) -> Result<(), (&'static str, String)> {
 }
 
 impl Config {
+    /// `slave.file_mode` as a number; None when it is not an octal mode up to 0777.
+    pub fn slave_file_mode(&self) -> Option<u32> {
+        u32::from_str_radix(self.slave.file_mode.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+    }
+
     /// Where the broker is checked and its topics read: `broker.health.addr` or `broker.addr`.
     pub fn broker_check_addr(&self) -> &str {
         self.broker

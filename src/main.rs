@@ -302,7 +302,11 @@ async fn status(cfg: &Config) -> ExitCode {
 
 async fn pull(cfg: &Config, master: &str, out: &std::path::Path, vip: bool) -> ExitCode {
     let api = daemon::build_api(cfg, None);
-    let (results, _) = slave::pull_all(&api, master, vip, Some(out), cfg.register.timeout).await;
+    let mode = cfg
+        .slave_file_mode()
+        .unwrap_or(rmq_registrar::daemon::files::DEFAULT_MODE);
+    let (results, _) =
+        slave::pull_all(&api, master, vip, Some((out, mode)), cfg.register.timeout).await;
     let mut failed = false;
     for r in results {
         match r.result {

@@ -140,10 +140,33 @@ async fn pull_writes_the_four_documents_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(text.matches("\twritten\t").count(), 4, "{text}");
-    assert_eq!(
-        std::fs::read_to_string(out_dir.path().join("consumerOffset.json")).unwrap(),
-        r#"{"offsetTable":{"t@g":{0:1}}}"#
-    );
+    // Standard JSON (the master's bare integer keys quoted), readable by the broker's user.
+    let path = out_dir.path().join("consumerOffset.json");
+    let text_on_disk = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text_on_disk, r#"{"offsetTable":{"t@g":{"0":1}}}"#);
+    let v: serde_json::Value = serde_json::from_str(&text_on_disk).unwrap();
+    assert_eq!(v["offsetTable"]["t@g"]["0"], 1);
+    let typed: rmq_registrar::broker::body::ConsumerOffsetWrapper =
+        serde_json::from_str(&text_on_disk).unwrap();
+    assert_eq!(typed.offset_table["t@g"][&0], 1);
+    let delay: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("delayOffset.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(delay["offsetTable"]["1"], 0);
+    use std::os::unix::fs::PermissionsExt;
+    for f in [
+        "topics.json",
+        "consumerOffset.json",
+        "delayOffset.json",
+        "subscriptionGroup.json",
+    ] {
+        let mode = std::fs::metadata(out_dir.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "{f}");
+    }
     let dir = out_dir.path().to_str().unwrap().to_string();
     let addr = master.addr.clone();
     let (_, text) = tokio::task::spawn_blocking(move || {

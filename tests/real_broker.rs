@@ -250,6 +250,31 @@ async fn a_real_slave_next_to_its_real_master_both_registered_and_the_slave_pull
         })
         .await;
     }
+    // Standard JSON a non-Java reader takes as it is (Python's json here), mode 0644.
+    for f in [
+        "topics.json",
+        "consumerOffset.json",
+        "delayOffset.json",
+        "subscriptionGroup.json",
+    ] {
+        let p = out.join(f);
+        let ok = std::process::Command::new("python3")
+            .args(["-c", "import json, sys; json.load(open(sys.argv[1]))"])
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(
+            ok.success(),
+            "{f} is not standard JSON: {}",
+            std::fs::read_to_string(&p).unwrap()
+        );
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644,
+            "{f}"
+        );
+    }
     let topics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("topics.json")).unwrap()).unwrap();
     assert!(

@@ -205,6 +205,7 @@ fn values_that_used_to_panic_or_misbehave_are_refused_at_load() {
         ("[slave]\nsync_interval = \"10ms\"\n", "slave.sync_interval"),
         // Silently became "info" before.
         ("[log]\nlevel = \"rmq_registrar=loud\"\n", "log.level"),
+        ("[slave]\nfile_mode = \"0999\"\n", "slave.file_mode"),
     ];
     for (extra, key) in cases {
         let text = if extra.starts_with("[namesrv]") {

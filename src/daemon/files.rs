@@ -3,17 +3,31 @@
 use std::io::Write;
 use std::path::Path;
 
+/// Default mode of the files we write: the broker reading them often runs as another user.
+pub const DEFAULT_MODE: u32 = 0o644;
+
 /// Writes `contents` to `path` unless it already holds exactly that; true when written.
 pub fn write_if_changed(path: &Path, contents: &[u8]) -> std::io::Result<bool> {
+    write_if_changed_mode(path, contents, DEFAULT_MODE)
+}
+
+/// [`write_if_changed`] with the file created as `mode`.
+pub fn write_if_changed_mode(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<bool> {
     if std::fs::read(path).is_ok_and(|old| old == contents) {
         return Ok(false);
     }
-    write_atomic(path, contents)?;
+    write_atomic_mode(path, contents, mode)?;
     Ok(true)
 }
 
 /// Replaces `path` with `contents` so that a reader sees the old file or the new one, never half.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, contents, DEFAULT_MODE)
+}
+
+/// [`write_atomic`] with the file created as `mode` (the temp file is made 0600).
+pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -21,6 +35,8 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(contents)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     // The rename is durable only once the directory entry is.
@@ -40,5 +56,11 @@ mod tests {
         assert!(write_if_changed(&p, b"{\"a\":1}").unwrap());
         assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}");
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "readable by the broker's user");
+        assert!(write_if_changed_mode(&p, b"[]", 0o600).unwrap());
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

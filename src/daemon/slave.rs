@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::files::write_if_changed;
+use super::files::write_if_changed_mode;
 use super::supervisor::TaskResult;
 use super::Shared;
 use crate::broker::body::{
@@ -39,7 +39,7 @@ pub async fn pull_all(
     api: &BrokerApi,
     master: &str,
     vip: bool,
-    out: Option<&Path>,
+    out: Option<(&Path, u32)>,
     timeout: Duration,
 ) -> (Vec<PullResult>, Option<TopicConfigWrapper>) {
     let topic_addr = crate::broker::topic_config_addr(master, vip);
@@ -54,12 +54,21 @@ pub async fn pull_all(
     (vec![t, c, d, g], topics)
 }
 
+/// The master's fastjson text as standard JSON: bare integer keys (`{0:100}`) quoted, which
+/// fastjson reads just as well and `jq`, serde and Python need. Checked to parse.
+pub fn standard_json(raw: &str) -> Result<String, String> {
+    let text = crate::broker::fastjson::quote_numeric_keys(raw).into_owned();
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| format!("the master's document is not JSON even with its keys quoted: {e}"))?;
+    Ok(text)
+}
+
 /// Pulls one document and writes it to `out/file` when it changed.
 async fn pull_save<T: PullDoc>(
     api: &BrokerApi,
     addr: &str,
     file: &'static str,
-    out: Option<&Path>,
+    out: Option<(&Path, u32)>,
     timeout: Duration,
 ) -> (PullResult, Option<T>) {
     let (raw, doc) = match api.pull::<T>(addr, timeout).await {
@@ -67,8 +76,16 @@ async fn pull_save<T: PullDoc>(
         Err(e) => (Err(e), None),
     };
     // The write is fsynced twice (file, directory): blocking work, off the async workers.
-    let out = out.map(Path::to_path_buf);
-    let saved = tokio::task::spawn_blocking(move || save(T::WHAT, file, raw, out.as_deref())).await;
+    let out = out.map(|(dir, mode)| (dir.to_path_buf(), mode));
+    let saved = tokio::task::spawn_blocking(move || {
+        save(
+            T::WHAT,
+            file,
+            raw,
+            out.as_ref().map(|(d, m)| (d.as_path(), *m)),
+        )
+    })
+    .await;
     let result = saved.unwrap_or_else(|e| PullResult {
         kind: T::WHAT,
         file,
@@ -81,13 +98,15 @@ fn save(
     kind: &'static str,
     file: &'static str,
     pulled: Result<String, ApiError>,
-    out: Option<&Path>,
+    out: Option<(&Path, u32)>,
 ) -> PullResult {
     let result = match (pulled, out) {
         (Err(e), _) => Err(e.to_string()),
         (Ok(_), None) => Ok(false),
-        (Ok(raw), Some(dir)) => write_if_changed(&dir.join(file), raw.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", dir.join(file).display())),
+        (Ok(raw), Some((dir, mode))) => standard_json(&raw).and_then(|text| {
+            write_if_changed_mode(&dir.join(file), text.as_bytes(), mode)
+                .map_err(|e| format!("cannot write {}: {e}", dir.join(file).display()))
+        }),
     };
     PullResult { kind, file, result }
 }
@@ -121,7 +140,8 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
             match master {
                 None => tracing::debug!("master address not known yet"),
                 Some(master) => {
-                    let out = cfg.slave.output_dir.as_deref();
+                    let mode = cfg.slave_file_mode().unwrap_or(super::files::DEFAULT_MODE);
+                    let out = cfg.slave.output_dir.as_deref().map(|d| (d, mode));
                     let (results, topics) = pull_all(
                         &sh.api,
                         &master,
