@@ -42,7 +42,7 @@ pub struct Metrics {
     /// Seconds of one whole registration round.
     pub round_duration: Histogram,
     /// Channel events dropped.
-    pub events_dropped: IntGauge,
+    pub events_dropped: IntCounter,
     /// 1 while the broker passes its health checks (always 1 with checks off).
     pub broker_up: IntGauge,
     /// Broker health checks by outcome.
@@ -211,9 +211,9 @@ impl Metrics {
                 &["outcome"],
             )?,
             round_duration,
-            events_dropped: gauge(
+            events_dropped: counter(
                 &r,
-                &format!("{p}channel_events_dropped"),
+                &format!("{p}channel_events_dropped_total"),
                 "Channel events dropped on a full queue",
             )?,
             broker_up: gauge(

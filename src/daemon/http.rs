@@ -42,7 +42,7 @@ async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
         .set(sh.client.connected_addrs().len() as i64);
     let stats = sh.client.stats();
     let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-    m.events_dropped.set(get(&stats.events_dropped) as i64);
+    crate::metrics::catch_up(&m.events_dropped, get(&stats.events_dropped));
     crate::metrics::catch_up(&m.unexpected_replies, get(&stats.unknown_replies));
     crate::metrics::catch_up(&m.busy, get(&stats.busy));
     crate::metrics::catch_up(&m.replies_dropped, get(&stats.replies_dropped));
