@@ -77,6 +77,11 @@ pub struct BrokerConfig {
     pub topics: TopicsConfig,
     /// How the daemon tells that the broker serves.
     pub health: HealthConfig,
+    /// The broker's own properties file (broker.conf), read as a source below this file.
+    pub conf_file: Option<PathBuf>,
+    /// Java's `brokerPermission`: when not both readable and writable, every registered
+    /// topic's perm is ANDed with it.
+    pub permission: Option<u32>,
 }
 
 /// `[broker.health]`: the broker is advertised only while these checks pass.
@@ -206,8 +211,9 @@ pub struct RegisterConfig {
     /// Send registrations oneway.
     pub oneway: bool,
     /// With this set, unchanged registrations are skipped (data-version check) but a full one
-    /// is still sent at least this often; unset: every registration is full, as Java's default.
-    #[serde(with = "humantime_serde")]
+    /// is still sent at least this often; unset: every registration is full, as Java's default;
+    /// "never": only changed rounds register fully (broker.conf `forceRegister=false`).
+    #[serde(with = "force_every_serde")]
     pub force_every: Option<Duration>,
     /// NameServer-side expiry for this broker.
     #[serde(with = "humantime_serde")]
@@ -331,6 +337,8 @@ impl Default for BrokerConfig {
             zone: None,
             topics: TopicsConfig::default(),
             health: HealthConfig::default(),
+            conf_file: None,
+            permission: None,
         }
     }
 }
@@ -386,6 +394,35 @@ impl Default for RemotingConfig {
     }
 }
 
+/// `register.force_every = "never"`, as a duration no clock reaches.
+pub const NEVER: Duration = Duration::MAX;
+
+/// A duration, or "never" ([`NEVER`]).
+mod force_every_serde {
+    use std::time::Duration;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            None => s.serialize_none(),
+            Some(d) if *d == super::NEVER => s.serialize_some("never"),
+            Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) if s.trim() == "never" => Ok(Some(super::NEVER)),
+            Some(s) => humantime::parse_duration(&s)
+                .map(Some)
+                .map_err(|e| D::Error::custom(format!("{s:?}: {e} (or \"never\")"))),
+        }
+    }
+}
+
 fn addr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -423,13 +460,17 @@ pub struct Loaded {
     pub config: Config,
     /// The merged sources, for `check-config`.
     pub figment: Figment,
+    /// Values adjusted on the way in (e.g. a clamped broker.conf period), to log once.
+    pub warnings: Vec<String>,
 }
 
 /// Where a value came from, for messages: a file path, an environment variable, or the defaults.
 pub fn describe(meta: &Metadata) -> String {
     match &meta.source {
         Some(figment::Source::File(path)) => format!("{} {}", meta.name, path.display()),
-        _ if meta.name.contains("environment") => meta.name.to_string(),
+        _ if meta.name.contains("environment") || meta.name.starts_with("broker.conf") => {
+            meta.name.to_string()
+        }
         _ => "built-in default".into(),
     }
 }
@@ -438,8 +479,13 @@ fn describe_opt(meta: Option<&Metadata>) -> String {
     meta.map_or_else(|| "built-in default".into(), describe)
 }
 
-/// Builds the source stack.
+/// Builds the source stack (without a broker.conf).
 pub fn figment(file: Option<&Path>) -> Figment {
+    figment_with(file, Vec::new())
+}
+
+/// The source stack: defaults < NAMESRV_ADDR < broker.conf < TOML file < environment.
+fn figment_with(file: Option<&Path>, broker_conf: Vec<brokerconf::Prop>) -> Figment {
     let mut f = Figment::from(Serialized::defaults(Config::default()));
     // RocketMQ's own variable, below the file as in Java (namesrvAddr > NAMESRV_ADDR).
     f = f.merge(
@@ -447,6 +493,9 @@ pub fn figment(file: Option<&Path>) -> Figment {
             .only(&["NAMESRV_ADDR"])
             .map(|_| "namesrv.addrs".into()),
     );
+    for p in broker_conf {
+        f = f.merge(p);
+    }
     if let Some(path) = file {
         f = f.merge(Toml::file_exact(path));
     }
@@ -464,8 +513,25 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
             });
         }
     }
-    let figment = figment(file);
-    let config: Config = figment.extract().map_err(|e| extract_error(&figment, e))?;
+    let base = figment(file);
+    // Where broker.conf is comes from the TOML file or the environment (or --broker-conf).
+    let conf_file: Option<PathBuf> = base.extract_inner("broker.conf_file").ok().flatten();
+    let (figment, warnings) = match &conf_file {
+        Some(path) => {
+            let mapped = brokerconf::load(path)?;
+            (figment_with(file, mapped.props), mapped.warnings)
+        }
+        None => (base, Vec::new()),
+    };
+    let mut config: Config = figment.extract().map_err(|e| extract_error(&figment, e))?;
+    // broker.conf always names the store's topics.json; with the broker as the topic source
+    // that file is not read, and not a conflict either.
+    let file_from_conf = figment
+        .find_metadata("broker.topics.file")
+        .is_some_and(|m| m.name.starts_with("broker.conf"));
+    if config.broker.topics.source == TopicSource::Broker && file_from_conf {
+        config.broker.topics.file = None;
+    }
     validate(&config).map_err(|(key, reason)| {
         let meta = figment.find_metadata(&key);
         ConfigError {
@@ -474,7 +540,11 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
             reason,
         }
     })?;
-    Ok(Loaded { config, figment })
+    Ok(Loaded {
+        config,
+        figment,
+        warnings,
+    })
 }
 
 fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
@@ -512,6 +582,12 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     }
     if let Some(ha) = &c.broker.ha_addr {
         crate::namesrv::validate_addr(ha).or_else(|r| err("broker.ha_addr", r))?;
+    }
+    if c.broker.permission.is_some_and(|p| p > 7) {
+        return err(
+            "broker.permission",
+            "must be between 0 and 7 (4 read, 2 write, 1 inherit)".into(),
+        );
     }
     if c.broker.version < 0 || c.broker.version > i32::from(i16::MAX) {
         return err("broker.version", "must be between 0 and 32767".into());
@@ -580,7 +656,10 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
         }
     }
     for (key, value) in [
-        ("register.force_every", c.register.force_every),
+        (
+            "register.force_every",
+            c.register.force_every.filter(|d| *d != NEVER),
+        ),
         ("register.heartbeat_timeout", c.register.heartbeat_timeout),
     ] {
         if value.is_some_and(|v| v < Duration::from_secs(1) || v > 7 * day) {
@@ -763,6 +842,9 @@ impl Config {
             .map(|d| crate::namesrv::AddressServer::url_for(d, &self.namesrv.subgroup))
     }
 }
+
+mod brokerconf;
+pub use brokerconf::local_address;
 
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error by value

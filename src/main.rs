@@ -22,6 +22,9 @@ struct Cli {
     /// TOML config file.
     #[arg(long, short, global = true, env = config::ENV_CONFIG)]
     config: Option<PathBuf>,
+    /// The broker's own broker.conf, read as a source below the TOML file.
+    #[arg(long, global = true)]
+    broker_conf: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -79,6 +82,11 @@ fn tune_allocator() {
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
+    if let Some(p) = &cli.broker_conf {
+        // The same as RMQ_REGISTRAR_BROKER__CONF_FILE, so that a SIGHUP reload reads it too.
+        // Set before any other thread exists.
+        std::env::set_var("RMQ_REGISTRAR_BROKER__CONF_FILE", p);
+    }
     let loaded = match config::load(cli.config.as_deref()) {
         Ok(l) => l,
         // A one-shot pull needs no broker identity: without a config file, defaults do.
@@ -86,6 +94,7 @@ fn main() -> ExitCode {
             config::Loaded {
                 config: Config::default(),
                 figment: config::figment(None),
+                warnings: Vec::new(),
             }
         }
         Err(e) => {
@@ -94,10 +103,16 @@ fn main() -> ExitCode {
         }
     };
     if matches!(cli.command, Some(Cmd::CheckConfig)) {
+        for w in &loaded.warnings {
+            eprintln!("rmq-registrar: warning: {w}");
+        }
         print_config(&loaded);
         return ExitCode::SUCCESS;
     }
     init_logging(&loaded.config);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

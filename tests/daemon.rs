@@ -561,3 +561,86 @@ async fn force_every_skips_unchanged_rounds_until_a_full_one_is_due() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_daemon_started_with_only_broker_conf_registers_the_broker() {
+    let ns = NameServer::start().await;
+    // Stands in for the broker: answers the health check on the port broker.conf names.
+    let broker = Peer::start(|_| common::ok_reply()).await;
+    let port = broker.addr.rsplit(':').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(store.join("config")).unwrap();
+    std::fs::write(store.join("config/topics.json"), JAVA_TOPICS).unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "# the broker's own file\nbrokerClusterName = ConfCluster\nbrokerName = conf-only\nbrokerId = 0\n\
+             namesrvAddr = {}\nbrokerIP1 = 127.0.0.1\nlistenPort = {port}\nstorePathRootDir = {}\n\
+             flushDiskType = ASYNC_FLUSH\n",
+            ns.addr,
+            store.display()
+        ),
+    )
+    .unwrap();
+    let exe = env!("CARGO_BIN_EXE_rmq-registrar");
+    let out = Command::new(exe)
+        .arg("--broker-conf")
+        .arg(&conf)
+        .arg("check-config")
+        .env_remove("NAMESRV_ADDR")
+        .env_remove("RMQ_REGISTRAR_CONFIG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let source = format!("# broker.conf {}: brokerName", conf.display());
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("broker.name = \"conf-only\"") && l.ends_with(&source)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("broker.addr = \"127.0.0.1:{port}\"")),
+        "{text}"
+    );
+    // The daemon itself, with nothing but broker.conf (and a free port for its HTTP endpoint).
+    let http = closed_port_addr();
+    let log = dir.path().join("daemon.log");
+    let mut child = Command::new(exe)
+        .arg("--broker-conf")
+        .arg(&conf)
+        .env_remove("NAMESRV_ADDR")
+        .env_remove("RMQ_REGISTRAR_CONFIG")
+        .env("RMQ_REGISTRAR_HTTP__LISTEN", &http)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let probe = client();
+    eventually("registered from broker.conf", || {
+        has_broker(&probe, &ns.addr, "conf-only")
+    })
+    .await;
+    eventually("its topics, from storePathRootDir", || async {
+        route_brokers(&probe, &ns.addr, "JavaTopicA").await == ["conf-only"]
+    })
+    .await;
+    let brokers = common::cluster_brokers(&probe, &ns.addr).await;
+    assert_eq!(brokers["conf-only"]["cluster"], "ConfCluster");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(!has_broker(&probe, &ns.addr, "conf-only").await);
+}

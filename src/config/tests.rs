@@ -217,3 +217,79 @@ fn values_that_used_to_panic_or_misbehave_are_refused_at_load() {
         assert_eq!(e.key, key, "{extra}: {e}");
     }
 }
+
+#[test]
+fn broker_conf_sits_between_namesrv_addr_and_the_toml_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "broker.conf",
+            "brokerClusterName=ConfCluster\nbrokerName=conf-broker\nbrokerId=0\n\
+             namesrvAddr=127.0.0.1:9876;127.0.0.2:9876\nbrokerIP1=192.0.2.10\nlistenPort=30911\n\
+             storePathRootDir=/data/store\nregisterBrokerTimeoutMills=6000\nsomeBrokerOnlyKey=ignored\n",
+        )?;
+        jail.set_env("NAMESRV_ADDR", "10.9.9.9:9876");
+        // Only broker.conf, named by the environment: it wins over NAMESRV_ADDR.
+        jail.set_env("RMQ_REGISTRAR_BROKER__CONF_FILE", "broker.conf");
+        let l = load(None).unwrap();
+        let c = &l.config;
+        assert_eq!(c.broker.name, "conf-broker");
+        assert_eq!(c.broker.cluster, "ConfCluster");
+        assert_eq!(c.broker.addr, "192.0.2.10:30911");
+        assert_eq!(c.ha_addr(), "192.0.2.10:30912");
+        assert_eq!(c.namesrv.addrs, vec!["127.0.0.1:9876", "127.0.0.2:9876"]);
+        assert_eq!(c.register.timeout, Duration::from_secs(6));
+        assert_eq!(
+            c.broker.topics.file.as_deref(),
+            Some(Path::new("/data/store/config/topics.json"))
+        );
+        let meta = l.figment.find_metadata("broker.name").unwrap();
+        assert!(
+            describe(meta).ends_with("broker.conf: brokerName"),
+            "{}",
+            describe(meta)
+        );
+        let meta = l.figment.find_metadata("broker.addr").unwrap();
+        assert!(describe(meta).contains("brokerIP1, listenPort"));
+        // The TOML file wins over broker.conf, the environment over both.
+        jail.create_file(
+            "c.toml",
+            "[broker]\nname = \"from-toml\"\n[register]\ntimeout = \"2s\"\n",
+        )?;
+        jail.set_env("RMQ_REGISTRAR_REGISTER__TIMEOUT", "4s");
+        let c = load(Some(Path::new("c.toml"))).unwrap().config;
+        assert_eq!(c.broker.name, "from-toml");
+        assert_eq!(c.broker.cluster, "ConfCluster");
+        assert_eq!(c.register.timeout, Duration::from_secs(4));
+        // With the broker as the topic source, broker.conf's topics.json is not a conflict.
+        jail.create_file("d.toml", "[broker.topics]\nsource = \"broker\"\n")?;
+        let c = load(Some(Path::new("d.toml"))).unwrap().config;
+        assert_eq!(c.broker.topics.file, None);
+        // A value broker.conf cannot give names the property.
+        jail.create_file(
+            "broker.conf",
+            "brokerName=b\nbrokerIP1=h\nhaListenPort=-1\n",
+        )?;
+        let e = load(None).unwrap_err();
+        assert_eq!(e.key, "haListenPort", "{e}");
+        assert!(e.source_name.contains("broker.conf"), "{e}");
+        jail.set_env("RMQ_REGISTRAR_BROKER__CONF_FILE", "missing.conf");
+        let e = load(None).unwrap_err();
+        assert_eq!(e.key, "broker.conf_file", "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn force_every_takes_never_and_broker_permission_is_checked() {
+    Jail::expect_with(|jail| {
+        let c = load_in(
+            jail,
+            &format!("{MIN}\n[register]\nforce_every = \"never\"\n"),
+        )
+        .unwrap();
+        assert_eq!(c.register.force_every, Some(NEVER));
+        let e = load_in(jail, &MIN.replace("[namesrv]", "permission = 9\n[namesrv]")).unwrap_err();
+        assert_eq!(e.key, "broker.permission");
+        Ok(())
+    });
+}

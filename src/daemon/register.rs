@@ -53,6 +53,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
     let Some(table) = current_topics(sh, cfg).await else {
         return;
     };
+    let table = restricted(table, cfg.broker.permission).await;
     sh.metrics.topics.set(table.topic_config_table.len() as i64);
     let addrs = sh.client.name_server_list();
     if addrs.is_empty() {
@@ -123,6 +124,29 @@ async fn current_topics(sh: &Arc<Shared>, cfg: &Arc<Config>) -> Option<Arc<Topic
         sh.metrics.topic_reloads.with_label_values(&[label]).inc();
     }
     Some(sh.table())
+}
+
+/// The table as Java registers it under `brokerPermission`: a broker that is not both readable
+/// and writable registers every topic's perm ANDed with its own.
+async fn restricted(
+    table: Arc<TopicConfigWrapper>,
+    permission: Option<u32>,
+) -> Arc<TopicConfigWrapper> {
+    use crate::broker::body::perm;
+    let rw = perm::READ | perm::WRITE;
+    let Some(p) = permission.filter(|p| p & rw != rw) else {
+        return table;
+    };
+    let copy = table.clone();
+    let masked = tokio::task::spawn_blocking(move || {
+        let mut w = (*copy).clone();
+        for t in w.topic_config_table.values_mut() {
+            t.perm &= p;
+        }
+        Arc::new(w)
+    })
+    .await;
+    masked.unwrap_or(table)
 }
 
 fn unix_now() -> i64 {
@@ -313,7 +337,7 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
         if !sh.liveness.is_up() {
             return addr;
         }
-        let table = sh.table();
+        let table = restricted(sh.table(), cfg.broker.permission).await;
         let out = sh
             .api
             .register_to(

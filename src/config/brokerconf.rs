@@ -1,0 +1,354 @@
+//! The broker's own properties file (`broker.conf`) as a configuration source, so that the
+//! operator states the broker's identity once. Each mapped property is a figment provider of its
+//! own, so `check-config` names the property a value came from.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use figment::value::{Dict, Map, Value};
+use figment::{Metadata, Profile, Provider};
+
+use super::ConfigError;
+
+/// One mapped value and the broker.conf properties it came from.
+#[derive(Debug)]
+pub struct Prop {
+    name: String,
+    data: Dict,
+}
+
+impl Provider for Prop {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Map::from([(Profile::Default, self.data.clone())]))
+    }
+}
+
+/// What a broker.conf mapped to: providers in order, and warnings to log once logging is up.
+#[derive(Debug)]
+pub struct Mapped {
+    /// One provider per configuration key.
+    pub props: Vec<Prop>,
+    /// Values adjusted as the Java broker adjusts them.
+    pub warnings: Vec<String>,
+}
+
+/// Java's `Boolean.parseBoolean`: "true" in any case is true, anything else false.
+fn java_bool(v: &str) -> bool {
+    v.trim().eq_ignore_ascii_case("true")
+}
+
+/// This host's address as the Java broker picks `brokerIP1` when unset: not loopback; an IPv4
+/// outside the private ranges first, else the last private IPv4, else an IPv6.
+pub fn local_address() -> Option<IpAddr> {
+    let addrs: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .collect();
+    pick_address(&addrs)
+}
+
+fn pick_address(addrs: &[IpAddr]) -> Option<IpAddr> {
+    let v4: Vec<&IpAddr> = addrs.iter().filter(|a| a.is_ipv4()).collect();
+    let public = v4
+        .iter()
+        .find(|a| matches!(a, IpAddr::V4(v) if !v.is_private()));
+    public
+        .or(v4.last())
+        .copied()
+        .or_else(|| addrs.iter().find(|a| a.is_ipv6()))
+        .copied()
+}
+
+fn host_port(ip: &str, port: u32) -> String {
+    if ip.contains(':') && !ip.starts_with('[') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// `~` and `${user.home}` mean the broker user's home: `HOME`.
+fn expand_home(p: &str) -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let p = p.replace("${user.home}", &home);
+    match p.strip_prefix('~') {
+        Some(rest) => PathBuf::from(format!("{home}{rest}")),
+        None => PathBuf::from(p),
+    }
+}
+
+/// Reads and maps `path`. Unknown properties are ignored (it is the broker's file); a value that
+/// cannot be mapped is an error naming the property.
+pub fn load(path: &Path) -> Result<Mapped, ConfigError> {
+    let file_err = |reason: String| ConfigError {
+        key: "broker.conf_file".into(),
+        source_name: path.display().to_string(),
+        reason,
+    };
+    let f = std::fs::File::open(path).map_err(|e| file_err(e.to_string()))?;
+    let props = java_properties::read(std::io::BufReader::new(f))
+        .map_err(|e| file_err(format!("not a properties file: {e}")))?;
+    map(path, &props, local_address)
+}
+
+fn map(
+    path: &Path,
+    props: &HashMap<String, String>,
+    local: impl Fn() -> Option<IpAddr>,
+) -> Result<Mapped, ConfigError> {
+    let file = path.display();
+    let get = |k: &str| props.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let bad = |prop: &str, reason: String| ConfigError {
+        key: prop.to_string(),
+        source_name: format!("broker.conf {file}: {prop}"),
+        reason,
+    };
+    let number = |prop: &str, max: u64| -> Result<Option<u64>, ConfigError> {
+        get(prop)
+            .map(|v| {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= max)
+                    .ok_or_else(|| bad(prop, format!("{v:?} is not a number up to {max}")))
+            })
+            .transpose()
+    };
+    let mut out = Mapped {
+        props: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut put = |from: &str, key: &str, value: Value| {
+        let mut dict = Dict::new();
+        let mut parts = key.split('.').rev();
+        let leaf = parts.next().unwrap_or(key).to_string();
+        dict.insert(leaf, value);
+        for p in parts {
+            let mut outer = Dict::new();
+            outer.insert(p.to_string(), Value::from(dict));
+            dict = outer;
+        }
+        out.props.push(Prop {
+            name: format!("broker.conf {file}: {from}"),
+            data: dict,
+        });
+    };
+    if let Some(v) = get("brokerClusterName") {
+        put("brokerClusterName", "broker.cluster", Value::from(v));
+    }
+    if let Some(v) = get("brokerName") {
+        put("brokerName", "broker.name", Value::from(v));
+    }
+    if let Some(id) = number("brokerId", i64::MAX as u64)? {
+        put("brokerId", "broker.id", Value::from(id));
+    }
+    // The Java broker's defaults: listenPort 10911, haListenPort listenPort + 1,
+    // brokerIP2 = brokerIP1 = this host's address.
+    let port = number("listenPort", 65_535)?.unwrap_or(10_911) as u32;
+    let ip1 = match get("brokerIP1") {
+        Some(ip) => ip.to_string(),
+        None => local().map(|a| a.to_string()).ok_or_else(|| {
+            bad(
+                "brokerIP1",
+                "unset, and this host has no address but loopback: set brokerIP1".into(),
+            )
+        })?,
+    };
+    put(
+        "brokerIP1, listenPort",
+        "broker.addr",
+        Value::from(host_port(&ip1, port)),
+    );
+    let ha_port = number("haListenPort", 65_535)?.map_or(port + 1, |p| p as u32);
+    let ip2 = get("brokerIP2").map_or(ip1.clone(), str::to_string);
+    put(
+        "brokerIP2, haListenPort",
+        "broker.ha_addr",
+        Value::from(host_port(&ip2, ha_port)),
+    );
+    if let Some(v) = get("namesrvAddr") {
+        put("namesrvAddr", "namesrv.addrs", Value::from(v));
+    }
+    if get("fetchNamesrvAddrByAddressServer").is_some_and(java_bool) {
+        let domain = get("rmqAddressServerDomain").unwrap_or("jmenv.tbsite.net");
+        put(
+            "rmqAddressServerDomain",
+            "namesrv.domain",
+            Value::from(domain),
+        );
+        if let Some(sub) = get("rmqAddressServerSubGroup") {
+            put(
+                "rmqAddressServerSubGroup",
+                "namesrv.subgroup",
+                Value::from(sub),
+            );
+        }
+    }
+    if let Some(ms) = number("registerNameServerPeriod", u64::from(u32::MAX))? {
+        // Java clamps it to 10..60 s; so do we, with a word.
+        let clamped = ms.clamp(10_000, 60_000);
+        if clamped != ms {
+            out.warnings.push(format!(
+                "broker.conf {file}: registerNameServerPeriod={ms} is outside 10000..=60000 ms; using {clamped} ms as the Java broker does"
+            ));
+        }
+        put(
+            "registerNameServerPeriod",
+            "register.interval",
+            Value::from(format!("{clamped}ms")),
+        );
+    }
+    if let Some(ms) = number("registerBrokerTimeoutMills", u64::from(u32::MAX))? {
+        put(
+            "registerBrokerTimeoutMills",
+            "register.timeout",
+            Value::from(format!("{ms}ms")),
+        );
+    }
+    if let Some(v) = get("compressedRegister") {
+        put(
+            "compressedRegister",
+            "register.compressed",
+            Value::from(java_bool(v)),
+        );
+    }
+    if get("forceRegister").is_some_and(|v| !java_bool(v)) {
+        put(
+            "forceRegister",
+            "register.force_every",
+            Value::from("never"),
+        );
+    }
+    let root = get("storePathRootDir").map_or_else(|| expand_home("~/store"), expand_home);
+    let topics = root.join("config").join("topics.json");
+    put(
+        "storePathRootDir",
+        "broker.topics.file",
+        Value::from(topics.display().to_string()),
+    );
+    if let Some(p) = number("brokerPermission", 7)? {
+        put("brokerPermission", "broker.permission", Value::from(p));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    fn props(text: &str) -> HashMap<String, String> {
+        java_properties::read(text.as_bytes()).unwrap()
+    }
+
+    fn values(m: &Mapped) -> Vec<(String, String)> {
+        m.props
+            .iter()
+            .map(|p| {
+                (
+                    p.name.rsplit(": ").next().unwrap().to_string(),
+                    format!("{:?}", p.data),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn java_properties_syntax_is_read_as_java_does() {
+        let p = props("# comment\n! also a comment\nbrokerName = broker-a\nbrokerClusterName: Cluster\\\n  A\nnamesrvAddr=a:1;\\\n b:2\nkey\\ with\\ space=x\n");
+        assert_eq!(p["brokerName"], "broker-a");
+        assert_eq!(p["brokerClusterName"], "ClusterA");
+        assert_eq!(p["namesrvAddr"], "a:1;b:2");
+        assert_eq!(p["key with space"], "x");
+    }
+
+    #[test]
+    fn addresses_follow_the_java_defaults() {
+        let local = || Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)));
+        let m = map(Path::new("b.conf"), &props("brokerName=b\n"), local).unwrap();
+        let v = format!("{:?}", values(&m));
+        assert!(v.contains("10.1.2.3:10911"), "{v}");
+        assert!(
+            v.contains("10.1.2.3:10912"),
+            "haListenPort = listenPort + 1: {v}"
+        );
+        let m = map(
+            Path::new("b.conf"),
+            &props("brokerIP1=192.0.2.1\nlistenPort=20911\nbrokerIP2=192.0.2.2\n"),
+            local,
+        )
+        .unwrap();
+        let v = format!("{:?}", values(&m));
+        assert!(
+            v.contains("192.0.2.1:20911") && v.contains("192.0.2.2:20912"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn the_local_address_is_picked_as_java_picks_it() {
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            pick_address(&[a("10.0.0.1"), a("203.0.113.5"), a("192.168.1.1")]),
+            Some(a("203.0.113.5"))
+        );
+        assert_eq!(
+            pick_address(&[a("10.0.0.1"), a("192.168.1.1")]),
+            Some(a("192.168.1.1"))
+        );
+        assert_eq!(
+            pick_address(&[IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1))]),
+            Some(a("fd00::1"))
+        );
+        assert_eq!(pick_address(&[]), None);
+        assert_eq!(host_port("fd00::1", 10911), "[fd00::1]:10911");
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_mapped_names_the_property() {
+        let local = || None;
+        let e = map(
+            Path::new("/etc/b.conf"),
+            &props("brokerId=first\nbrokerIP1=h\n"),
+            local,
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "brokerId");
+        assert_eq!(e.source_name, "broker.conf /etc/b.conf: brokerId");
+        let e = map(
+            Path::new("b.conf"),
+            &props("listenPort=99999\nbrokerIP1=h\n"),
+            local,
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "listenPort");
+        let e = map(Path::new("b.conf"), &props("brokerName=b\n"), local).unwrap_err();
+        assert_eq!(e.key, "brokerIP1", "no address to default to");
+    }
+
+    #[test]
+    fn period_is_clamped_with_a_warning_and_store_root_expands_home() {
+        let m = map(
+            Path::new("b.conf"),
+            &props("brokerIP1=h\nregisterNameServerPeriod=5000\nstorePathRootDir=${user.home}/data\nforceRegister=false\n"),
+            || None,
+        )
+        .unwrap();
+        assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+        let v = format!("{:?}", values(&m));
+        assert!(v.contains("10000ms"), "{v}");
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        assert!(
+            v.contains(&format!("{home}/data/config/topics.json")),
+            "{v}"
+        );
+        assert!(v.contains("never"), "forceRegister=false: {v}");
+    }
+}
