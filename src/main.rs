@@ -5,12 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use rmq_registrar::broker::body::broker_addr_table;
 use rmq_registrar::config::{self, Config, LogFormat};
 use rmq_registrar::daemon::{self, slave};
 use rmq_registrar::namesrv::AddressServer;
-use rmq_registrar::protocol::code::request;
-use rmq_registrar::protocol::RemotingCommand;
 
 #[derive(Parser)]
 #[command(
@@ -34,13 +31,21 @@ enum Cmd {
     /// Run the daemon (the default).
     Run,
     /// Print the effective configuration with the source of every value.
-    CheckConfig,
+    CheckConfig {
+        /// Print it as a TOML file that loads back to the same configuration.
+        #[arg(long)]
+        toml: bool,
+    },
     /// Print the NameServer list the daemon would use.
     Resolve,
     /// Remove the configured broker from every NameServer, once.
     Unregister,
     /// Show what each NameServer knows of the configured broker.
-    Status,
+    Status {
+        /// One JSON object per NameServer, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Pull the four documents from a master, once, and write them as the daemon does.
     Pull {
         /// Master address (host:port, its main port).
@@ -102,9 +107,12 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if matches!(cli.command, Some(Cmd::CheckConfig)) {
+    if let Some(Cmd::CheckConfig { toml }) = cli.command {
         for w in &loaded.warnings {
             eprintln!("rmq-registrar: warning: {w}");
+        }
+        if toml {
+            return print_toml(&loaded.config);
         }
         print_config(&loaded);
         return ExitCode::SUCCESS;
@@ -126,10 +134,10 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async move {
         match cli.command.unwrap_or(Cmd::Run) {
-            Cmd::Run | Cmd::CheckConfig => run(loaded, cli.config).await,
+            Cmd::Run | Cmd::CheckConfig { .. } => run(loaded, cli.config).await,
             Cmd::Resolve => resolve(&loaded.config).await,
             Cmd::Unregister => unregister(&loaded.config).await,
-            Cmd::Status => status(&loaded.config).await,
+            Cmd::Status { json } => status(&loaded.config, json).await,
             Cmd::Pull {
                 master,
                 out,
@@ -190,6 +198,20 @@ fn print_config(loaded: &config::Loaded) {
             val
         };
         say!("{key} = {val}    # {source}");
+    }
+}
+
+/// The effective configuration as a TOML file that loads back to it.
+fn print_toml(cfg: &Config) -> ExitCode {
+    match toml::to_string(cfg) {
+        Ok(text) => {
+            say!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rmq-registrar: cannot write the configuration as TOML: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -272,7 +294,7 @@ async fn unregister(cfg: &Config) -> ExitCode {
     exit_code(!failed)
 }
 
-async fn status(cfg: &Config) -> ExitCode {
+async fn status(cfg: &Config, json: bool) -> ExitCode {
     let addrs = match name_servers_or_exit(cfg).await {
         Ok(a) => a,
         Err(code) => return code,
@@ -280,34 +302,29 @@ async fn status(cfg: &Config) -> ExitCode {
     let api = daemon::build_api(cfg, None);
     let mut all_seen = true;
     for addr in addrs {
-        let req = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
-        let reply = api
-            .client()
-            .invoke_sync(Some(&addr), req, cfg.register.timeout)
-            .await;
-        let line = match reply {
-            Ok(r) if r.code == 0 => {
-                let body = r.body.unwrap_or_default();
-                let table = broker_addr_table(&body).unwrap_or_default();
-                match table.get(&cfg.broker.name) {
-                    Some(b) => format!(
-                        "registered {}",
-                        b.get("brokerAddrs").cloned().unwrap_or_default()
-                    ),
-                    None => {
-                        all_seen = false;
-                        "not registered".to_string()
-                    }
-                }
-            }
-            Ok(r) => {
-                all_seen = false;
-                format!("error code {} {}", r.code, r.remark.unwrap_or_default())
-            }
-            Err(e) => {
-                all_seen = false;
-                format!("error {e}")
-            }
+        let (registered, detail) = match api.cluster_brokers(&addr, cfg.register.timeout).await {
+            Ok(table) => match table.get(&cfg.broker.name) {
+                Some(b) => (true, b.get("brokerAddrs").cloned().unwrap_or_default()),
+                None => (false, serde_json::Value::Null),
+            },
+            Err(e) => (false, serde_json::Value::String(e.to_string())),
+        };
+        all_seen &= registered;
+        if json {
+            let line = serde_json::json!({
+                "namesrv": addr,
+                "broker": cfg.broker.name,
+                "registered": registered,
+                "brokerAddrs": if registered { detail.clone() } else { serde_json::Value::Null },
+                "error": if detail.is_string() { detail.clone() } else { serde_json::Value::Null },
+            });
+            say!("{line}");
+            continue;
+        }
+        let line = match (registered, &detail) {
+            (true, addrs) => format!("registered {addrs}"),
+            (false, serde_json::Value::String(e)) => format!("error {e}"),
+            (false, _) => "not registered".to_string(),
         };
         say!("{addr}\t{}\t{line}", cfg.broker.name);
     }

@@ -98,6 +98,20 @@ async fn status_and_unregister_report_per_namesrv() {
         text.contains(&format!("{}\tcli-broker\tregistered", ns.addr)),
         "{text}"
     );
+    let cfg3 = cfg.clone();
+    let (_, json) = tokio::task::spawn_blocking(move || run(Some(&cfg3), &["status", "--json"]))
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{json}");
+    assert_eq!(lines[0]["namesrv"], ns.addr.as_str());
+    assert_eq!(lines[0]["registered"], true);
+    assert_eq!(lines[0]["brokerAddrs"]["0"], "127.0.0.1:10911");
+    assert_eq!(lines[1]["registered"], false);
+    assert!(lines[1]["error"].is_string(), "{json}");
     assert!(
         text.contains(&format!("{dead}\tcli-broker\terror")),
         "{text}"
@@ -204,4 +218,35 @@ async fn pull_signs_requests_when_acl_keys_are_set() {
         let sig = seen.field("Signature").expect("signed").to_string();
         assert_eq!(sig, hook.signature(&seen));
     }
+}
+
+#[test]
+fn check_config_toml_loads_back_to_the_same_configuration() {
+    let cfg = format!(
+        "{}[register]\nforce_every = \"never\"\n[broker.health]\ncheck = \"tcp\"\n",
+        config("addrs = \"127.0.0.1:9876;127.0.0.2:9876\"")
+    );
+    let (out, toml_text) = run(Some(&cfg), &["check-config", "--toml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, first) = run(Some(&cfg), &["check-config"]);
+    let (out, second) = run(Some(&toml_text), &["check-config"]);
+    assert!(
+        out.status.success(),
+        "{toml_text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let values = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(|l| l.split("    # ").next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(values(&first), values(&second), "{toml_text}");
+    assert!(
+        first.contains("register.force_every = \"never\""),
+        "{first}"
+    );
 }
