@@ -360,3 +360,23 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
         backoff = (backoff * 2).min(RECONNECT_MAX);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::body::TopicConfig;
+
+    #[tokio::test]
+    async fn a_read_only_broker_registers_every_topic_read_only() {
+        let mut w = TopicConfigWrapper::default();
+        w.topic_config_table
+            .insert("T".into(), TopicConfig::new("T", 4));
+        let w = Arc::new(w);
+        assert!(Arc::ptr_eq(&restricted(w.clone(), None).await, &w));
+        assert!(Arc::ptr_eq(&restricted(w.clone(), Some(6)).await, &w), "rw: as is");
+        assert!(Arc::ptr_eq(&restricted(w.clone(), Some(7)).await, &w));
+        let ro = restricted(w.clone(), Some(4)).await;
+        assert_eq!(ro.topic_config_table["T"].perm, 4);
+        assert_eq!(w.topic_config_table["T"].perm, 6, "the shared table is untouched");
+    }
+}
