@@ -373,10 +373,16 @@ mod tests {
             .insert("T".into(), TopicConfig::new("T", 4));
         let w = Arc::new(w);
         assert!(Arc::ptr_eq(&restricted(w.clone(), None).await, &w));
-        assert!(Arc::ptr_eq(&restricted(w.clone(), Some(6)).await, &w), "rw: as is");
+        assert!(
+            Arc::ptr_eq(&restricted(w.clone(), Some(6)).await, &w),
+            "rw: as is"
+        );
         assert!(Arc::ptr_eq(&restricted(w.clone(), Some(7)).await, &w));
         let ro = restricted(w.clone(), Some(4)).await;
         assert_eq!(ro.topic_config_table["T"].perm, 4);
-        assert_eq!(w.topic_config_table["T"].perm, 6, "the shared table is untouched");
+        assert_eq!(
+            w.topic_config_table["T"].perm, 6,
+            "the shared table is untouched"
+        );
     }
 }
