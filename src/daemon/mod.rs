@@ -385,12 +385,19 @@ async fn reload(shared: Arc<Shared>) {
     shared.register_now.notify_one();
 }
 
+/// How long shutdown waits for a registration round in flight before unregistering anyway.
+const SHUTDOWN_ROUND_WAIT: Duration = Duration::from_millis(300);
+
 /// Stops the timers, says goodbye to every NameServer within one timeout, closes everything.
 async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
     let started = Instant::now();
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let cfg = shared.config();
     shared.token.cancel();
+    // A registration already in flight must not land after the goodbye: wait briefly for it
+    // (rounds started from now on see the cancelled token and register nothing). Bounded, so
+    // that a round stuck on a stalled peer does not hold up the exit.
+    let _no_rounds = tokio::time::timeout(SHUTDOWN_ROUND_WAIT, shared.liveness.gate.write()).await;
     let addrs = shared.client.name_server_list();
     tracing::info!(
         namesrvs = addrs.len(),

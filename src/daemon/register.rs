@@ -61,7 +61,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
         return;
     }
     let _shared = sh.liveness.gate.read().await;
-    if !sh.liveness.is_up() {
+    if !sh.liveness.is_up() || sh.token.is_cancelled() {
         return;
     }
     let force = match cfg.register.force_every {
@@ -334,7 +334,7 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
         }
         let cfg = sh.config();
         let _shared = sh.liveness.gate.read().await;
-        if !sh.liveness.is_up() {
+        if !sh.liveness.is_up() || sh.token.is_cancelled() {
             return addr;
         }
         let table = restricted(sh.table(), cfg.broker.permission).await;
