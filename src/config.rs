@@ -38,6 +38,40 @@ pub struct Config {
     pub log: LogConfig,
     /// ACL 1.0 credentials for signing requests (a master with ACL on checks them).
     pub acl: AclConfig,
+    /// TLS to NameServers, the master, the broker and the address server.
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// TLS on every remoting connection (NameServers, master, the broker unless
+    /// `broker.health.tls = false`).
+    pub enable: bool,
+    /// PEM bundle of trusted roots; unset: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (PEM: PKCS#8, RSA or EC).
+    pub key_file: Option<PathBuf>,
+    /// Name to verify instead of the address's host.
+    pub server_name: Option<String>,
+    /// false: any certificate is accepted (test NameServers only); logged as a WARN.
+    pub verify: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            enable: false,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            server_name: None,
+            verify: true,
+        }
+    }
 }
 
 /// `[acl]`: signing is on when both keys are set.
@@ -100,6 +134,9 @@ pub struct HealthConfig {
     pub failures: u32,
     /// Where to check (and read topics from) when `broker.addr` is not reachable from here.
     pub addr: Option<String>,
+    /// TLS to the broker; unset: as `tls.enable` (false: plain on localhost while NameServers
+    /// use TLS).
+    pub tls: Option<bool>,
 }
 
 /// `broker.health.check`.
@@ -123,6 +160,7 @@ impl Default for HealthConfig {
             timeout: Duration::from_secs(1),
             failures: 3,
             addr: None,
+            tls: None,
         }
     }
 }
@@ -726,6 +764,19 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     if c.http.listen.parse::<std::net::SocketAddr>().is_err() {
         return err("http.listen", format!("{:?} is not ip:port", c.http.listen));
     }
+    if let Some(name) = &c.tls.server_name {
+        if let Err(r) = crate::tls::server_name("", Some(name)) {
+            return err("tls.server_name", r);
+        }
+    }
+    let https = c
+        .address_server_url()
+        .is_some_and(|u| u.starts_with("https://"));
+    if c.tls.enable || https {
+        if let Err((k, r)) = crate::tls::client_config(&c.tls) {
+            return err(k, r);
+        }
+    }
     if c.acl.access_key.is_some() != c.acl.secret_key.is_some() {
         let missing = if c.acl.access_key.is_none() {
             "acl.access_key"
@@ -818,9 +869,35 @@ impl Config {
         }
     }
 
+    /// Whether connections to the broker itself use TLS.
+    pub fn broker_tls(&self) -> bool {
+        self.broker.health.tls.unwrap_or(self.tls.enable)
+    }
+
+    /// The remoting client's TLS: None when off (or unusable, which validation rules out).
+    pub fn client_tls(&self) -> Option<crate::client::ClientTls> {
+        if !self.tls.enable && !self.broker_tls() {
+            return None;
+        }
+        let config = crate::tls::client_config(&self.tls).ok()?;
+        // The broker may differ from the rest (plain on localhost while NameServers use TLS).
+        let exceptions = if self.broker_tls() == self.tls.enable {
+            Vec::new()
+        } else {
+            vec![self.broker_check_addr().to_string()]
+        };
+        Some(crate::client::ClientTls {
+            config,
+            server_name: self.tls.server_name.clone(),
+            default_on: self.tls.enable,
+            exceptions,
+        })
+    }
+
     /// The remoting client settings.
     pub fn client_config(&self) -> crate::client::ClientConfig {
         crate::client::ClientConfig {
+            tls: self.client_tls(),
             connect_timeout: self.remoting.connect_timeout,
             idle_timeout: self.remoting.idle_timeout,
             async_permits: self.remoting.async_permits,
@@ -829,6 +906,20 @@ impl Config {
             max_reply_frame: self.remoting.max_reply_frame,
             ..crate::client::ClientConfig::default()
         }
+    }
+
+    /// The address-server client for this configuration (https uses the `[tls]` trust).
+    pub fn address_server(
+        &self,
+        url: String,
+        timeout: Duration,
+    ) -> Result<crate::namesrv::AddressServer, crate::namesrv::LookupError> {
+        let tls = if url.starts_with("https://") {
+            crate::tls::client_config(&self.tls).ok()
+        } else {
+            None
+        };
+        crate::namesrv::AddressServer::with_tls(url, timeout, tls)
     }
 
     /// The address-server URL, when one is configured.

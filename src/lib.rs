@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod namesrv;
 mod poison;
 pub mod protocol;
+pub mod tls;

@@ -7,7 +7,6 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use rmq_registrar::config::{self, Config, LogFormat};
 use rmq_registrar::daemon::{self, slave};
-use rmq_registrar::namesrv::AddressServer;
 
 #[derive(Parser)]
 #[command(
@@ -233,7 +232,9 @@ fn leaves(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) 
 
 async fn name_servers(cfg: &Config) -> Result<Vec<String>, String> {
     if let Some(url) = cfg.address_server_url() {
-        let server = AddressServer::new(url, Duration::from_secs(3)).map_err(|e| e.to_string())?;
+        let server = cfg
+            .address_server(url, Duration::from_secs(3))
+            .map_err(|e| e.to_string())?;
         match server.fetch().await {
             Ok(list) => return Ok(list),
             Err(e) if cfg.namesrv.addrs.is_empty() => return Err(e.to_string()),

@@ -7,8 +7,6 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
@@ -21,6 +19,8 @@ use crate::protocol::FrameCodec;
 /// Why the reader stopped, for the channel event it raises.
 enum Ending {
     PeerClosed,
+    /// The socket failed (a reset): like a close, as far as the peer's intent goes.
+    Reset,
     Idle,
     Broken,
     Cancelled,
@@ -157,14 +157,20 @@ impl Activity {
     }
 }
 
+/// The read side of a connection, plain or TLS.
+pub(crate) type BoxRead = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+/// The write side of a connection, plain or TLS.
+pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// Starts the tasks of a freshly connected socket and returns its handle.
 pub(crate) fn spawn(
     inner: &Arc<Inner>,
     id: u64,
     addr: String,
-    stream: TcpStream,
+    read: BoxRead,
+    write: BoxWrite,
+    secure: bool,
 ) -> Arc<ConnHandle> {
-    let (read, write) = stream.into_split();
     let (tx, rx) = mpsc::channel(SEND_QUEUE);
     let closed = inner.shutdown.child_token();
     let activity = Arc::new(Activity {
@@ -192,6 +198,8 @@ pub(crate) fn spawn(
         inner.config.max_reply_frame.max(inner.config.max_frame)
     };
     let reader = Reader {
+        secure,
+        frames_read: 0,
         unexpected: Unexpected::default(),
         inner: Arc::downgrade(inner),
         conn: handle.clone(),
@@ -347,10 +355,13 @@ impl Unexpected {
 }
 
 struct Reader {
+    /// TLS connection (a silent close then means nothing about TLS).
+    secure: bool,
+    frames_read: u64,
     unexpected: Unexpected,
     inner: Weak<Inner>,
     conn: Arc<ConnHandle>,
-    frames: FramedRead<OwnedReadHalf, FrameCodec>,
+    frames: FramedRead<BoxRead, FrameCodec>,
     activity: Arc<Activity>,
     idle: Duration,
 }
@@ -362,10 +373,13 @@ impl Reader {
         let Some(inner) = self.inner.upgrade() else {
             return;
         };
-        inner.connection_closed(&self.conn);
+        let silent_plain = !self.secure
+            && self.frames_read == 0
+            && matches!(ending, Ending::PeerClosed | Ending::Reset);
+        inner.connection_closed(&self.conn, silent_plain);
         let kind = match ending {
             Ending::Idle => ChannelEventKind::Idle,
-            Ending::Broken => ChannelEventKind::Exception,
+            Ending::Broken | Ending::Reset => ChannelEventKind::Exception,
             Ending::PeerClosed | Ending::Cancelled => ChannelEventKind::Close,
         };
         inner.emit(kind, &self.conn.addr);
@@ -401,6 +415,10 @@ impl Reader {
                     tracing::debug!(%addr, "peer closed the connection");
                     return Ending::PeerClosed;
                 }
+                Some(Err(crate::protocol::FrameError::Io(e))) => {
+                    tracing::debug!(%addr, error = %e, "connection failed");
+                    return Ending::Reset;
+                }
                 Some(Err(e)) => {
                     // A malformed frame poisons only this connection.
                     tracing::warn!(%addr, error = %e, "bad frame, closing connection");
@@ -408,6 +426,7 @@ impl Reader {
                 }
                 Some(Ok(cmd)) => {
                     self.activity.touch();
+                    self.frames_read += 1;
                     let Some(inner) = self.inner.upgrade() else {
                         return Ending::Cancelled;
                     };

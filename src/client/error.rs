@@ -63,6 +63,20 @@ pub enum ClientError {
         /// Peer address.
         addr: String,
     },
+    /// The TLS handshake failed (or TLS could not be set up for this address).
+    #[error("TLS with {addr}: {reason}")]
+    Tls {
+        /// Peer address.
+        addr: String,
+        /// Why, in words (unknown issuer, name mismatch, not TLS …).
+        reason: String,
+    },
+    /// A plain connection was closed before any reply: typical of a TLS-only server.
+    #[error("connection to {addr} reset during the first request: the server may require TLS (tls.enable)")]
+    ClosedBeforeReply {
+        /// Peer address.
+        addr: String,
+    },
     /// The client was shut down.
     #[error("remoting client is shut down")]
     Shutdown,
@@ -94,6 +108,8 @@ impl ClientError {
             ClientError::PermitTimeout(_) => "permit_timeout",
             ClientError::ConnectionClosed { .. } => "closed",
             ClientError::Busy { .. } => "busy",
+            ClientError::Tls { .. } => "tls",
+            ClientError::ClosedBeforeReply { .. } => "closed",
             ClientError::Shutdown => "shutdown",
             ClientError::Encode(_) => "encode",
         }

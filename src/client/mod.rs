@@ -31,6 +31,26 @@ use crate::protocol::{FrameCodec, LanguageCode, RemotingCommand, DEFAULT_MAX_FRA
 /// Capacity of the channel-event queue (as Java's NettyEventExecuter).
 pub const EVENT_QUEUE_CAPACITY: usize = 10_000;
 
+/// TLS for the client's connections.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// The rustls configuration (trust, client certificate).
+    pub config: Arc<rustls::ClientConfig>,
+    /// Name to verify instead of each address's host.
+    pub server_name: Option<String>,
+    /// TLS for every address but the exceptions (true), or for the exceptions only (false).
+    pub default_on: bool,
+    /// Addresses that go the other way (the local broker, plain while NameServers use TLS).
+    pub exceptions: Vec<String>,
+}
+
+impl ClientTls {
+    /// True when connections to `addr` use TLS.
+    pub fn applies(&self, addr: &str) -> bool {
+        self.default_on != self.exceptions.iter().any(|a| a == addr)
+    }
+}
+
 /// Client settings; the defaults are Java 5.x's.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -48,6 +68,8 @@ pub struct ClientConfig {
     pub max_reply_frame: usize,
     /// Channel events queued for the listener before new ones are dropped (and counted).
     pub event_queue: usize,
+    /// TLS, when on.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -60,6 +82,7 @@ impl Default for ClientConfig {
             max_frame: DEFAULT_MAX_FRAME,
             max_reply_frame: DEFAULT_MAX_FRAME,
             event_queue: EVENT_QUEUE_CAPACITY,
+            tls: None,
         }
     }
 }
@@ -112,6 +135,8 @@ pub(crate) struct Inner {
     peers: Mutex<HashMap<String, PeerInfo>>,
     shutdown: CancellationToken,
     next_conn_id: AtomicU64,
+    /// Replaced on SIGHUP (certificate rotation); read at each new connection.
+    tls: RwLock<Option<ClientTls>>,
 }
 
 /// What a peer said about itself in its last reply.
@@ -141,7 +166,9 @@ impl RemotingClient {
             });
             tx
         });
+        let tls = RwLock::new(config.tls.clone());
         let inner = Inner {
+            tls,
             async_permits: Arc::new(Semaphore::new(config.async_permits)),
             oneway_permits: Arc::new(Semaphore::new(config.oneway_permits)),
             config,
@@ -211,6 +238,11 @@ impl RemotingClient {
         for p in lock(&self.inner.pending).take_all() {
             p.finish(Err(ClientError::Shutdown));
         }
+    }
+
+    /// Replaces the TLS settings; connections opened from now on use them.
+    pub fn set_tls(&self, tls: Option<ClientTls>) {
+        *write(&self.inner.tls) = tls;
     }
 
     /// Installs the RPC hook.

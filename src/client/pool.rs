@@ -97,8 +97,9 @@ impl Inner {
         attempt.await
     }
 
-    /// Forgets a dead connection and fails everyone waiting on it.
-    pub(crate) fn connection_closed(&self, conn: &ConnHandle) {
+    /// Forgets a dead connection and fails everyone waiting on it. `silent_plain`: a plain
+    /// connection closed before the peer sent anything, which a TLS-only server does.
+    pub(crate) fn connection_closed(&self, conn: &ConnHandle, silent_plain: bool) {
         {
             let mut conns = lock(&self.conns);
             if matches!(conns.get(&conn.addr), Some(Slot::Connected(c)) if c.id == conn.id) {
@@ -107,8 +108,11 @@ impl Inner {
         }
         let failed = lock(&self.pending).take_conn(conn.id);
         for p in failed {
-            p.finish(Err(ClientError::ConnectionClosed {
-                addr: conn.addr.clone(),
+            let addr = conn.addr.clone();
+            p.finish(Err(if silent_plain {
+                ClientError::ClosedBeforeReply { addr }
+            } else {
+                ClientError::ConnectionClosed { addr }
             }));
         }
     }
@@ -141,8 +145,11 @@ async fn open(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectRe
         return Err(ClientError::Shutdown);
     };
     let timeout = strong.config.connect_timeout;
+    let tls = read(&strong.tls).clone().filter(|t| t.applies(&addr));
     drop(strong);
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr.as_str())).await {
+    // One bound for the TCP connect and the TLS handshake together.
+    let deadline = tokio::time::Instant::now() + timeout;
+    let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr.as_str())).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             return Err(ClientError::Connect {
@@ -154,6 +161,35 @@ async fn open(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectRe
     };
     // Small request/response frames: latency matters more than packet count.
     let _ = stream.set_nodelay(true);
+    let (read_half, write_half, secure): (connection::BoxRead, connection::BoxWrite, bool) =
+        match tls {
+            None => {
+                let (r, w) = stream.into_split();
+                (Box::new(r), Box::new(w), false)
+            }
+            Some(t) => {
+                let name =
+                    crate::tls::server_name(&addr, t.server_name.as_deref()).map_err(|reason| {
+                        ClientError::Tls {
+                            addr: addr.clone(),
+                            reason,
+                        }
+                    })?;
+                let connector = tokio_rustls::TlsConnector::from(t.config.clone());
+                match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
+                    Ok(Ok(s)) => {
+                        let (r, w) = tokio::io::split(s);
+                        (Box::new(r), Box::new(w), true)
+                    }
+                    Ok(Err(e)) => {
+                        let reason = crate::tls::explain(&e);
+                        tracing::warn!(%addr, %reason, "TLS handshake failed");
+                        return Err(ClientError::Tls { addr, reason });
+                    }
+                    Err(_) => return Err(ClientError::ConnectTimeout { addr, timeout }),
+                }
+            }
+        };
     let Some(inner) = inner.upgrade() else {
         return Err(ClientError::Shutdown);
     };
@@ -161,8 +197,8 @@ async fn open(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectRe
         return Err(ClientError::Shutdown);
     }
     inner.stats.connects.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(%addr, id, "connected");
-    let handle = connection::spawn(&inner, id, addr.clone(), stream);
+    tracing::debug!(%addr, id, secure, "connected");
+    let handle = connection::spawn(&inner, id, addr.clone(), read_half, write_half, secure);
     inner.emit(ChannelEventKind::Connect, &addr);
     Ok(handle)
 }

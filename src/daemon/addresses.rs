@@ -57,7 +57,7 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
             let timeout = cfg.register.timeout.max(std::time::Duration::from_secs(3));
             let current = match server.take() {
                 Some(s) if s.url() == url && s.timeout() == timeout => s,
-                _ => AddressServer::new(url, timeout)?,
+                _ => cfg.address_server(url, timeout)?,
             };
             match current.fetch().await {
                 Ok(list) => {

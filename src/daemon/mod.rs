@@ -214,7 +214,12 @@ pub async fn run(
             addr: cfg.http.listen.clone(),
             source,
         })?;
-    tracing::info!(listen = %cfg.http.listen, broker = %cfg.broker.name, addr = %cfg.broker.addr, "rmq-registrar starting");
+    tracing::info!(listen = %cfg.http.listen, broker = %cfg.broker.name, addr = %cfg.broker.addr, tls = cfg.tls.enable, "rmq-registrar starting");
+    if cfg.tls.enable && !cfg.tls.verify {
+        tracing::warn!(
+            "tls.verify = false: NameServer certificates are not checked (test setups only)"
+        );
+    }
     let token = CancellationToken::new();
     let shared = Arc::new(Shared {
         config: RwLock::new(cfg.clone()),
@@ -367,6 +372,13 @@ async fn reload(shared: Arc<Shared>) {
     if new.http != old.http || new.remoting != old.remoting || new.log != old.log {
         tracing::warn!("reload: [http], [remoting] and [log] changes take effect after a restart");
     }
+    if new.tls.enable && !new.tls.verify {
+        tracing::warn!(
+            "tls.verify = false: NameServer certificates are not checked (test setups only)"
+        );
+    }
+    // Certificates are read again: connections opened from now on use them.
+    shared.client.set_tls(new.client_tls());
     *write(&shared.config) = new.clone();
     if new.namesrv.addrs != old.namesrv.addrs && !new.namesrv.addrs.is_empty() {
         addresses::apply_list(shared, new.namesrv.addrs.clone()).await;

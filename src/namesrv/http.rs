@@ -63,15 +63,26 @@ impl AddressServer {
 
     /// A lookup against `url`, each attempt bounded by `timeout`.
     pub fn new(url: impl Into<String>, timeout: Duration) -> Result<Self, LookupError> {
+        Self::with_tls(url, timeout, None)
+    }
+
+    /// As [`new`](Self::new), with the trust settings (`[tls]`) for an https URL.
+    pub fn with_tls(
+        url: impl Into<String>,
+        timeout: Duration,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    ) -> Result<Self, LookupError> {
         let url = url.into();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout)
-            .timeout(timeout)
-            .build()
-            .map_err(|source| LookupError::Http {
-                url: url.clone(),
-                source,
-            })?;
+            .timeout(timeout);
+        if let Some(tls) = tls {
+            builder = builder.use_preconfigured_tls((*tls).clone());
+        }
+        let http = builder.build().map_err(|source| LookupError::Http {
+            url: url.clone(),
+            source,
+        })?;
         Ok(AddressServer { url, timeout, http })
     }
 
@@ -110,10 +121,22 @@ impl AddressServer {
         if status != 200 {
             return Err(LookupError::Status { url, status });
         }
-        let text = resp.text().await.map_err(|source| LookupError::Http {
+        // A NameServer list is a line; anything past this is not one.
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|source| LookupError::Http {
             url: url.clone(),
             source,
-        })?;
+        })? {
+            if body.len() + chunk.len() > MAX_ANSWER {
+                return Err(LookupError::Invalid {
+                    url: url.clone(),
+                    reason: format!("answer larger than {MAX_ANSWER} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&body);
         parse_answer(&text).map_err(|reason| match reason {
             None => LookupError::Empty { url: url.clone() },
             Some(reason) => LookupError::Invalid {
@@ -123,6 +146,9 @@ impl AddressServer {
         })
     }
 }
+
+/// Largest address-server answer read.
+const MAX_ANSWER: usize = 64 * 1024;
 
 /// Reads the body as Java does (trim, cut at the first line break), then validates strictly.
 fn parse_answer(text: &str) -> Result<Vec<String>, Option<String>> {
