@@ -256,6 +256,11 @@ pub struct RegisterConfig {
     /// NameServer-side expiry for this broker.
     #[serde(with = "humantime_serde")]
     pub heartbeat_timeout: Option<Duration>,
+    /// Topics per request when a registration is split (broker.conf `splitRegistrationSize`).
+    pub split_size: usize,
+    /// Split whenever there are more than `split_size` topics (broker.conf
+    /// `enableSplitRegistration`); otherwise only when the body would not fit in a frame.
+    pub always_split: bool,
 }
 
 /// `[slave]`.
@@ -402,6 +407,8 @@ impl Default for RegisterConfig {
             oneway: false,
             force_every: None,
             heartbeat_timeout: None,
+            split_size: crate::broker::DEFAULT_SPLIT_SIZE,
+            always_split: false,
         }
     }
 }
@@ -620,6 +627,9 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     }
     if let Some(ha) = &c.broker.ha_addr {
         crate::namesrv::validate_addr(ha).or_else(|r| err("broker.ha_addr", r))?;
+    }
+    if !(1..=100_000).contains(&c.register.split_size) {
+        return err("register.split_size", "must be between 1 and 100000".into());
     }
     if c.broker.permission.is_some_and(|p| p > 7) {
         return err(

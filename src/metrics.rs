@@ -55,6 +55,8 @@ pub struct Metrics {
     pub busy: IntCounter,
     /// Replies to server requests dropped on a full send queue.
     pub replies_dropped: IntCounter,
+    /// Requests the last registration with a NameServer took (1, or the batches of a split).
+    pub registration_requests: IntGaugeVec,
 }
 
 fn counter_vec(
@@ -250,6 +252,12 @@ impl Metrics {
                 &format!("{p}remoting_replies_dropped_total"),
                 "Replies to server requests dropped on a full send queue",
             )?,
+            registration_requests: gauge_vec(
+                &r,
+                &format!("{p}registration_requests"),
+                "Requests the last registration took: 1, or the batches of a split one",
+                &["namesrv"],
+            )?,
             registry: r,
         })
     }
@@ -262,6 +270,7 @@ impl Metrics {
         remove_where(&self.registration_duration, "namesrv", addr);
         remove_where(&self.last_success, "namesrv", addr);
         remove_where(&self.registered, "namesrv", addr);
+        remove_where(&self.registration_requests, "namesrv", addr);
     }
 
     /// The registry in Prometheus text format.

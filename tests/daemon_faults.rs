@@ -283,3 +283,79 @@ async fn hostile_and_restarting_namesrvs_beside_a_healthy_one() {
     assert!(status.success());
     eprintln!("exit after {took:?}");
 }
+
+/// GET_ALL_TOPIC_LIST_FROM_NAMESERVER.
+const GET_ALL_TOPIC_LIST: i32 = 206;
+
+#[tokio::test]
+async fn a_150k_topic_registration_is_split_and_every_topic_is_routed() {
+    let ns = NameServer::start().await;
+    let n = 150_000;
+    let t0 = Instant::now();
+    let mut d = Daemon::start(|dir, http| {
+        std::fs::write(dir.join("topics.json"), topics_json(n, 1)).unwrap();
+        let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
+        base_config("split-150k", http, &[&ns.addr], &extra)
+            .replace("timeout = \"2s\"", "timeout = \"10s\"")
+            .replace("level = \"debug\"", "level = \"info\"")
+    });
+    let probe = client();
+    eventually_within("registered", Duration::from_secs(120), || {
+        has_broker(&probe, &ns.addr, "split-150k")
+    })
+    .await;
+    let pid = d.pid();
+    let requests = format!(
+        "rmq_registrar_registration_requests{{namesrv=\"{}\"}}",
+        ns.addr
+    );
+    eventually_within("every batch in", Duration::from_secs(120), || async {
+        let t = d.get("/metrics").await.map(|(_, t)| t).unwrap_or_default();
+        metric(&t, &requests) >= 2.0
+    })
+    .await;
+    let batches = metric(&d.get("/metrics").await.unwrap().1, &requests);
+    let took = t0.elapsed();
+    let peak = proc_status(&pid, "VmHWM:");
+    eprintln!("150k topics: registered in {batches} batches {took:?} after start, peak RSS {peak} KiB (debug build)");
+    // Every topic, by the NameServer's own list, and a sample of routes.
+    let req = rmq_registrar::protocol::RemotingCommand::request(GET_ALL_TOPIC_LIST);
+    let r = probe
+        .invoke_sync(Some(&ns.addr), req, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let v: serde_json::Value = serde_json::from_slice(&r.body.unwrap()).unwrap();
+    let listed = v["topicList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t.as_str().is_some_and(|t| t.starts_with("FaultTopic")))
+        .count();
+    assert_eq!(listed, n, "every topic is known to the NameServer");
+    for i in [0, 1, 799, 800, 75_000, 149_199, 149_200, n - 1] {
+        let topic = format!("FaultTopic{i:06}");
+        assert_eq!(
+            common::route_brokers(&probe, &ns.addr, &topic).await,
+            ["split-150k"],
+            "{topic}"
+        );
+    }
+    let brokers = common::cluster_brokers(&probe, &ns.addr).await;
+    assert_eq!(
+        brokers.as_object().unwrap().len(),
+        1,
+        "listed once: {brokers}"
+    );
+    assert!(
+        d.logs().contains("sent in batches"),
+        "the log says how it went out"
+    );
+    d.signal("TERM");
+    let (status, _) = d.wait_exit(Duration::from_secs(12)).await;
+    assert!(status.success());
+    eventually("gone after SIGTERM", || async {
+        !has_broker(&probe, &ns.addr, "split-150k").await
+    })
+    .await;
+}

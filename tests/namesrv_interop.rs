@@ -117,3 +117,127 @@ async fn header_without_serialize_type_key_is_dropped_by_the_rust_namesrv() {
         "expected a silent close, got {n:?}"
     );
 }
+
+/// Split registration: the same broker's topics sent as consecutive REGISTER_BROKER requests
+/// on one connection, each batch a part of the table, with the same or a new data version.
+/// What the NameServer keeps decides whether splitting can work at all.
+#[tokio::test]
+async fn split_batches_what_the_namesrv_keeps() {
+    use rmq_registrar::broker::body::{DataVersion, TopicConfig, TopicConfigWrapper};
+    use rmq_registrar::broker::{BrokerApi, BrokerIdentity, RegisterOptions};
+    use std::sync::Arc;
+    let ns = NameServer::start().await;
+    let c = client();
+    let api = BrokerApi::new(c.clone());
+    let id = BrokerIdentity {
+        cluster: "SplitCluster".into(),
+        name: "split-probe".into(),
+        id: 0,
+        addr: "127.0.0.1:10911".into(),
+        ha_addr: "127.0.0.1:10912".into(),
+        zone: None,
+    };
+    let batch = |names: &[&str], counter: i64| {
+        let mut w = TopicConfigWrapper {
+            data_version: DataVersion {
+                counter,
+                state_version: 0,
+                timestamp: 1_700_000_000_000,
+            },
+            ..Default::default()
+        };
+        for n in names {
+            w.topic_config_table
+                .insert(n.to_string(), TopicConfig::new(*n, 4));
+        }
+        Arc::new(w)
+    };
+    let addrs = [ns.addr.clone()];
+    let opts = RegisterOptions::default();
+    for (label, second_counter) in [("same data version", 1), ("next data version", 2)] {
+        let (a, b) = (
+            format!("First{second_counter}"),
+            format!("Second{second_counter}"),
+        );
+        let out = api.register_to(&addrs, &id, &batch(&[&a], 1), &opts).await;
+        assert!(out.per_namesrv[0].result.is_ok());
+        let out = api
+            .register_to(&addrs, &id, &batch(&[&b], second_counter), &opts)
+            .await;
+        assert!(out.per_namesrv[0].result.is_ok());
+        let first = common::route_brokers(&c, &ns.addr, &a).await;
+        let second = common::route_brokers(&c, &ns.addr, &b).await;
+        // Measured: the NameServer keeps the topics of earlier batches (it merges, it does not
+        // replace), whatever the data version says: split registration works against it.
+        assert_eq!(first, ["split-probe"], "{label}: first batch kept");
+        assert_eq!(second, ["split-probe"], "{label}: second batch added");
+    }
+}
+
+/// enableSplitRegistration's way: 2,000 topics in requests of 800; the data-version check and
+/// UNREGISTER work for the split registration as for a whole one.
+#[tokio::test]
+async fn a_split_registration_checks_its_version_and_unregisters_like_a_whole_one() {
+    use rmq_registrar::broker::body::{DataVersion, TopicConfig, TopicConfigWrapper};
+    use rmq_registrar::broker::{
+        BrokerApi, BrokerIdentity, RegisterOptions, RegisterStatus, SentAs,
+    };
+    use std::sync::Arc;
+    let ns = NameServer::start().await;
+    let c = client();
+    let api = BrokerApi::new(c.clone());
+    let id = BrokerIdentity {
+        cluster: "SplitCluster".into(),
+        name: "split-java-way".into(),
+        id: 0,
+        addr: "127.0.0.1:10911".into(),
+        ha_addr: "127.0.0.1:10912".into(),
+        zone: None,
+    };
+    let mut w = TopicConfigWrapper {
+        data_version: DataVersion::now(),
+        ..Default::default()
+    };
+    for i in 0..2000 {
+        let n = format!("SplitT{i:04}");
+        w.topic_config_table
+            .insert(n.clone(), TopicConfig::new(n, 4));
+    }
+    let w = Arc::new(w);
+    let addrs = [ns.addr.clone()];
+    let opts = RegisterOptions {
+        always_split: true,
+        split_size: 800,
+        ..RegisterOptions::default()
+    };
+    let out = api.register_to(&addrs, &id, &w, &opts).await;
+    match &out.per_namesrv[0].result {
+        Ok(RegisterStatus::Registered(r)) => assert_eq!(r.sent_as, SentAs::Batches(3)),
+        other => panic!("{other:?}"),
+    }
+    for t in ["SplitT0000", "SplitT0799", "SplitT0800", "SplitT1999"] {
+        assert_eq!(
+            common::route_brokers(&c, &ns.addr, t).await,
+            ["split-java-way"],
+            "{t}"
+        );
+    }
+    let checked = RegisterOptions {
+        force: false,
+        ..opts.clone()
+    };
+    let out = api.register_to(&addrs, &id, &w, &checked).await;
+    assert!(
+        matches!(out.per_namesrv[0].result, Ok(RegisterStatus::Current)),
+        "the NameServer holds the split registration's version: {:?}",
+        out.per_namesrv[0].result
+    );
+    let un = api.unregister_from(&addrs, &id, T).await;
+    assert!(un[0].result.is_ok());
+    common::eventually("unregistered", || async {
+        common::route_brokers(&c, &ns.addr, "SplitT0000")
+            .await
+            .is_empty()
+    })
+    .await;
+}

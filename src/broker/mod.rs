@@ -13,8 +13,8 @@ use bytes::Bytes;
 
 pub use register::{
     body_crc32, compressed_body, compressed_preimage, CompressionForm, DataVersionAnswer,
-    NamesrvOutcome, RegisterBrokerResult, RegisterOptions, RegisterOutcome, RegisterStatus,
-    UnregisterOutcome,
+    NamesrvOutcome, RegisterBrokerResult, RegisterOptions, RegisterOutcome, RegisterStatus, SentAs,
+    UnregisterOutcome, DEFAULT_SPLIT_SIZE,
 };
 pub use sync::{topic_config_addr, vip_addr, PullDoc, Pulled, SlavePull};
 

@@ -211,6 +211,20 @@ fn map(
             Value::from(format!("{ms}ms")),
         );
     }
+    if let Some(v) = get("enableSplitRegistration") {
+        put(
+            "enableSplitRegistration",
+            "register.always_split",
+            Value::from(java_bool(v)),
+        );
+    }
+    if let Some(n) = number("splitRegistrationSize", 100_000)? {
+        put(
+            "splitRegistrationSize",
+            "register.split_size",
+            Value::from(n),
+        );
+    }
     if let Some(v) = get("compressedRegister") {
         put(
             "compressedRegister",

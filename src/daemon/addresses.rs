@@ -42,6 +42,7 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
             let mut status = sh.status();
             status.last_ok.remove(&o.addr);
             status.failing.remove(&o.addr);
+            status.sent_as.remove(&o.addr);
         }
     }
     true

@@ -86,6 +86,8 @@ struct Status {
     last_full: Option<Instant>,
     /// NameServers whose registration fails, for the log's once-then-reminders rule.
     failing: HashMap<String, Failing>,
+    /// How the last registration with each NameServer went out (logged when it changes).
+    sent_as: HashMap<String, crate::broker::SentAs>,
 }
 
 /// A NameServer that keeps failing: since when, and when the log last said so.

@@ -25,6 +25,9 @@ fn options(cfg: &Config, force: bool) -> RegisterOptions {
         heartbeat_timeout: cfg.register.heartbeat_timeout,
         force,
         enable_acting_master: false,
+        max_frame: cfg.remoting.max_frame,
+        split_size: cfg.register.split_size,
+        always_split: cfg.register.always_split,
     }
 }
 
@@ -175,8 +178,11 @@ fn record(sh: &Shared, out: &RegisterOutcome, summary_line: bool) {
             .with_label_values(&[&o.addr])
             .observe(o.elapsed.as_secs_f64());
         match &o.result {
-            Ok(_) => {
+            Ok(status) => {
                 ok += 1;
+                if let RegisterStatus::Registered(r) = status {
+                    note_sent_as(sh, &o.addr, r.sent_as);
+                }
                 m.registered.with_label_values(&[&o.addr]).set(1);
                 m.last_success.with_label_values(&[&o.addr]).set(unix_now());
                 let mut status = sh.status();
@@ -226,6 +232,35 @@ fn record(sh: &Shared, out: &RegisterOutcome, summary_line: bool) {
     if summary_line {
         let total = out.per_namesrv.len();
         tracing::info!(ok, total, outcomes = %summary.join(" "), "registration round");
+    }
+}
+
+/// Tells (once per change) how the table went out when it did not fit in one frame.
+fn note_sent_as(sh: &Shared, addr: &str, how: crate::broker::SentAs) {
+    use crate::broker::SentAs;
+    let requests = match how {
+        SentAs::Batches(n) => n,
+        SentAs::Whole | SentAs::AutoCompressed => 1,
+    };
+    sh.metrics
+        .registration_requests
+        .with_label_values(&[addr])
+        .set(requests as i64);
+    let before = sh.status().sent_as.insert(addr.to_string(), how);
+    if before == Some(how) {
+        return;
+    }
+    match how {
+        SentAs::Batches(n) => {
+            tracing::info!(namesrv = %addr, batches = n, "the registration does not fit in one frame (remoting.max_frame): sent in batches")
+        }
+        SentAs::AutoCompressed => {
+            tracing::info!(namesrv = %addr, "the registration does not fit in one frame (remoting.max_frame): sent compressed")
+        }
+        SentAs::Whole if before.is_some() => {
+            tracing::info!(namesrv = %addr, "the registration fits in one frame again")
+        }
+        SentAs::Whole => {}
     }
 }
 
