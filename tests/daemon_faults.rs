@@ -63,13 +63,7 @@ fn fds(pid: &str) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+use common::metric;
 
 async fn rounds(d: &Daemon) -> f64 {
     let text = d.get("/metrics").await.map(|(_, t)| t).unwrap_or_default();

@@ -45,13 +45,7 @@ fn fast_checks(broker: &str) -> String {
     )
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
-}
+use common::metric;
 
 #[tokio::test]
 async fn with_no_broker_listening_the_broker_is_never_registered_and_readyz_says_why() {

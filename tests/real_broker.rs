@@ -15,13 +15,7 @@ use tokio::time::Instant;
 
 const CLUSTER: &str = "E2ECluster";
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
-}
+use common::metric;
 
 /// A daemon config for `broker` (its real address), checked every `interval`.
 fn config_for(

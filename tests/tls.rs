@@ -99,14 +99,29 @@ impl Drop for TlsNameServer {
 }
 
 impl TlsNameServer {
+    /// Enforcing TLS with the test CA's server certificate, no client authentication.
+    async fn standard(pki: &Pki) -> TlsNameServer {
+        Self::start(
+            pki,
+            "server.pem",
+            "server.key",
+            "tls.server.need.client.auth=none",
+        )
+        .await
+    }
+
     async fn start(pki: &Pki, cert: &str, key: &str, extra: &str) -> TlsNameServer {
+        Self::start_in(pki, "enforcing", cert, key, extra).await
+    }
+
+    async fn start_in(pki: &Pki, mode: &str, cert: &str, key: &str, extra: &str) -> TlsNameServer {
         let home = tempfile::tempdir().unwrap();
         let port = closed_port_addr().rsplit(':').next().unwrap().to_string();
         let ini = home.path().join("namesrv.ini");
         std::fs::write(
             &ini,
             format!(
-                "tls.enable=true\ntls.test.mode.enable=false\ntls.server.mode=enforcing\n\
+                "tls.enable=true\ntls.test.mode.enable=false\ntls.server.mode={mode}\n\
                  tls.server.certPath={}\ntls.server.keyPath={}\n{extra}\n",
                 pki.path(cert).display(),
                 pki.path(key).display()
@@ -150,18 +165,7 @@ impl TlsNameServer {
 }
 
 fn binary(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            home.join(".cargo/bin").join(name)
-        })
+    common::peer_binary(name, "RMQ_NAMESRV_BIN")
 }
 
 fn tls_section(pki: &Pki, lines: &str) -> String {
@@ -183,13 +187,7 @@ fn daemon(name: &str, ns: &str, extra: &str) -> Daemon {
     })
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+use common::metric;
 
 async fn tls_failures(d: &Daemon, ns: &str) -> f64 {
     let text = d.get("/metrics").await.map(|(_, t)| t).unwrap_or_default();
@@ -202,13 +200,7 @@ async fn tls_failures(d: &Daemon, ns: &str) -> f64 {
 #[tokio::test]
 async fn verified_tls_registers_and_sigterm_unregisters_over_tls() {
     let pki = Pki::new();
-    let ns = TlsNameServer::start(
-        &pki,
-        "server.pem",
-        "server.key",
-        "tls.server.need.client.auth=none",
-    )
-    .await;
+    let ns = TlsNameServer::standard(&pki).await;
     let mut d = daemon("tls-ok", &ns.addr, &tls_section(&pki, ""));
     let p = probe();
     eventually("registered over TLS", || has_broker(&p, &ns.addr, "tls-ok")).await;
@@ -235,13 +227,7 @@ async fn verified_tls_registers_and_sigterm_unregisters_over_tls() {
 #[tokio::test]
 async fn a_wrong_ca_or_a_name_mismatch_is_refused_with_a_reason_and_retried() {
     let pki = Pki::new();
-    let ns = TlsNameServer::start(
-        &pki,
-        "server.pem",
-        "server.key",
-        "tls.server.need.client.auth=none",
-    )
-    .await;
+    let ns = TlsNameServer::standard(&pki).await;
     // A certificate problem does not fix itself in a second: retried every round (10 s here).
     let wrong_ca = format!(
         "[tls]\nenable = true\nca_file = {:?}\n",
@@ -368,13 +354,7 @@ async fn mutual_tls_required_by_the_namesrv_works_with_a_client_certificate_only
 #[tokio::test]
 async fn a_plain_client_against_an_enforcing_namesrv_is_told_why() {
     let pki = Pki::new();
-    let ns = TlsNameServer::start(
-        &pki,
-        "server.pem",
-        "server.key",
-        "tls.server.need.client.auth=none",
-    )
-    .await;
+    let ns = TlsNameServer::standard(&pki).await;
     let d = daemon("tls-plain", &ns.addr, "");
     eventually("a failed attempt logged", || async {
         d.logs()
@@ -525,44 +505,19 @@ async fn an_https_address_server_is_trusted_through_tls_ca_file() {
 #[tokio::test]
 async fn a_permissive_namesrv_takes_both_plain_and_tls_registrations() {
     let pki = Pki::new();
-    let home = tempfile::tempdir().unwrap();
-    let port = closed_port_addr().rsplit(':').next().unwrap().to_string();
-    let ini = home.path().join("permissive.ini");
-    std::fs::write(
-        &ini,
-        format!(
-            "tls.enable=true\ntls.test.mode.enable=false\ntls.server.mode=permissive\n\
-             tls.server.certPath={}\ntls.server.keyPath={}\ntls.server.need.client.auth=none\n",
-            pki.path("server.pem").display(),
-            pki.path("server.key").display()
-        ),
+    let ns = TlsNameServer::start_in(
+        &pki,
+        "permissive",
+        "server.pem",
+        "server.key",
+        "tls.server.need.client.auth=none",
     )
-    .unwrap();
-    let mut child = Command::new(binary("rocketmq-namesrv-rust"))
-        .arg("-c")
-        .arg(&ini)
-        .args(["--listenPort", &port, "--bindAddress", "127.0.0.1"])
-        .arg("--rocketmqHome")
-        .arg(home.path())
-        .arg("--kvConfigPath")
-        .arg(home.path().join("kv.json"))
-        .env("HOME", home.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    eventually_within("listening", Duration::from_secs(60), || async {
-        tokio::net::TcpStream::connect(&addr).await.is_ok()
-    })
     .await;
+    let addr = ns.addr.clone();
     let plain = daemon("perm-plain", &addr, "");
     let secure = daemon("perm-tls", &addr, &tls_section(&pki, ""));
     let p = common::client();
     eventually("plain registration", || has_broker(&p, &addr, "perm-plain")).await;
     eventually("TLS registration", || has_broker(&p, &addr, "perm-tls")).await;
     drop((plain, secure));
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -24,26 +24,7 @@ pub const GET_MAX_OFFSET: i32 = 30;
 pub const TOPIC_NOT_EXIST: i32 = 17;
 
 fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("RMQ_BROKER_BIN") {
-        return PathBuf::from(p);
-    }
-    let name = "rocketmq-broker-rust";
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    let p = on_path.unwrap_or_else(|| {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        home.join(".cargo/bin").join(name)
-    });
-    assert!(
-        p.is_file(),
-        "{name} not found: run scripts/install-peers.sh (scripts/test.sh does)"
-    );
-    p
+    super::peer_binary("rocketmq-broker-rust", "RMQ_BROKER_BIN")
 }
 
 fn port_free(port: u16) -> bool {

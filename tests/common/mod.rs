@@ -194,28 +194,42 @@ impl Drop for NameServer {
     }
 }
 
-fn namesrv_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("RMQ_NAMESRV_BIN") {
+/// A peer program (`rocketmq-namesrv-rust`, `rocketmq-broker-rust`): `env_override` if set,
+/// else on PATH, else in ~/.cargo/bin; scripts/install-peers.sh installs them.
+pub fn peer_binary(name: &str, env_override: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env_override) {
         return PathBuf::from(p);
     }
-    let name = "rocketmq-namesrv-rust";
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let p = dir.join(name);
-            if p.is_file() {
-                return p;
-            }
-        }
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let p = home.join(".cargo/bin").join(name);
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    let p = on_path.unwrap_or_else(|| {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        home.join(".cargo/bin").join(name)
+    });
     assert!(
         p.is_file(),
-        "{name} not found: run `cargo install --locked rocketmq-namesrv` (or .ci/run)"
+        "{name} not found: run scripts/install-peers.sh (scripts/test.sh does)"
     );
     p
+}
+
+fn namesrv_binary() -> PathBuf {
+    peer_binary("rocketmq-namesrv-rust", "RMQ_NAMESRV_BIN")
+}
+
+/// The value of the first sample of `/metrics` text whose line starts with `name` (labels
+/// included); NaN when there is none.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 impl NameServer {
