@@ -90,9 +90,16 @@ pub(crate) async fn health_loop(sh: Arc<Shared>) -> TaskResult {
 async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
     let mut first = true;
     let mut mode = None;
+    let mut tls = (sh.config().tls.clone(), sh.config().broker.health.tls);
     loop {
         let cfg = sh.config();
         let h = &cfg.broker.health;
+        // SIGHUP re-read the certificates: the checks' new connections use them too.
+        if (cfg.tls.clone(), h.tls) != tls {
+            tls = (cfg.tls.clone(), h.tls);
+            api.client().set_tls(cfg.client_tls());
+            api.client().close_connection(cfg.broker_check_addr());
+        }
         if mode != Some(h.check) && h.check == HealthCheck::None {
             tracing::warn!(
                 "broker.health.check = \"none\": the broker is advertised whether or not it serves"
