@@ -568,15 +568,36 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
         }
         None => (base, Vec::new()),
     };
-    let mut config: Config = figment.extract().map_err(|e| extract_error(&figment, e))?;
     // broker.conf always names the store's topics.json; with the broker as the topic source
     // that file is not read, and not a conflict either.
     let file_from_conf = figment
         .find_metadata("broker.topics.file")
         .is_some_and(|m| m.name.starts_with("broker.conf"));
-    if config.broker.topics.source == TopicSource::Broker && file_from_conf {
-        config.broker.topics.file = None;
-    }
+    let config = extract_valid(&figment, |config| {
+        if config.broker.topics.source == TopicSource::Broker && file_from_conf {
+            config.broker.topics.file = None;
+        }
+    })?;
+    Ok(Loaded {
+        config,
+        figment,
+        warnings,
+    })
+}
+
+/// Reads a configuration from TOML text over the defaults alone (no environment, no files):
+/// what `load` does to a file's text, for the fuzzer and for tools.
+pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+    let figment = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
+    extract_valid(&figment, |_| {})
+}
+
+fn extract_valid(
+    figment: &Figment,
+    adjust: impl FnOnce(&mut Config),
+) -> Result<Config, ConfigError> {
+    let mut config: Config = figment.extract().map_err(|e| extract_error(figment, e))?;
+    adjust(&mut config);
     validate(&config).map_err(|(key, reason)| {
         let meta = figment.find_metadata(&key);
         ConfigError {
@@ -585,11 +606,7 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
             reason,
         }
     })?;
-    Ok(Loaded {
-        config,
-        figment,
-        warnings,
-    })
+    Ok(config)
 }
 
 fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod fuzzing;
 pub mod metrics;
 pub mod namesrv;
 mod poison;

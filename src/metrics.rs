@@ -57,6 +57,8 @@ pub struct Metrics {
     pub replies_dropped: IntCounter,
     /// Requests the last registration with a NameServer took (1, or the batches of a split).
     pub registration_requests: IntGaugeVec,
+    /// Live async tasks, read at each scrape: a number that only grows is a task leak.
+    pub runtime_tasks: IntGauge,
 }
 
 fn counter_vec(
@@ -257,6 +259,11 @@ impl Metrics {
                 &format!("{p}registration_requests"),
                 "Requests the last registration took: 1, or the batches of a split one",
                 &["namesrv"],
+            )?,
+            runtime_tasks: gauge(
+                &r,
+                &format!("{p}runtime_tasks"),
+                "Live async tasks in the daemon",
             )?,
             registry: r,
         })

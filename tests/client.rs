@@ -575,22 +575,7 @@ async fn shutdown_fails_in_flight_requests_promptly() {
 #[tokio::test]
 async fn connect_timeout_fails_a_connect_that_never_completes() {
     // A listener that never accepts, with its backlog full: further SYNs go unanswered.
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let listener = sock.listen(1).unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let mut fillers = Vec::new();
-    for _ in 0..8 {
-        match tokio::time::timeout(
-            Duration::from_millis(200),
-            tokio::net::TcpStream::connect(&addr),
-        )
-        .await
-        {
-            Ok(Ok(s)) => fillers.push(s),
-            _ => break,
-        }
-    }
+    let (listener, addr, _fillers) = common::full_backlog_listener().await;
     let cfg = ClientConfig {
         connect_timeout: Duration::from_millis(300),
         ..ClientConfig::default()

@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::daemon::{base_config, Daemon};
 use common::{client, eventually, eventually_within, has_broker, Action, NameServer, Peer};
 use rmq_registrar::protocol::code::request;
-use tokio::net::TcpSocket;
 use tokio::time::Instant;
 
 /// topics.json with `n` topics, in the shape a Java broker writes.
@@ -28,25 +27,6 @@ fn topics_json(n: usize, counter: u64) -> String {
     }
     s.push_str("}}");
     s
-}
-
-/// A "NameServer" that accepts and never reads (4 KB receive buffer); counts its accepts.
-async fn never_reading() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
-    let sock = TcpSocket::new_v4().unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let l = sock.listen(64).unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    let accepts = Arc::new(AtomicUsize::new(0));
-    let a = accepts.clone();
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = l.accept().await {
-            a.fetch_add(1, Ordering::SeqCst);
-            held.push(s);
-        }
-    });
-    (addr, accepts, task)
 }
 
 fn proc_status(pid: &str, key: &str) -> u64 {
@@ -83,7 +63,7 @@ async fn wait_rounds(d: &Daemon, n: f64, limit: Duration) {
 #[tokio::test]
 async fn a_never_reading_namesrv_costs_no_memory_no_fds_and_not_the_exit_bound() {
     let healthy = NameServer::start().await;
-    let (stalled, accepts, _peer) = never_reading().await;
+    let (stalled, accepts, _peer) = common::never_reading_peer().await;
     let mut d = Daemon::start(|dir, http| {
         std::fs::write(dir.join("topics.json"), topics_json(30_000, 1)).unwrap();
         let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
@@ -94,7 +74,7 @@ async fn a_never_reading_namesrv_costs_no_memory_no_fds_and_not_the_exit_bound()
     let pid = d.pid();
     let probe = client();
     // RSS sampled every 100 ms. What a round holds while it runs (the body, a retry's body)
-    // comes and goes; what would grow without end is the level the process sits at: judge growth
+    // comes and goes; what would grow without end is the level the process sits at: judge it
     // by each phase's median sample, and bound the peaks loosely.
     let samples = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
     let (sink, sampled_pid) = (samples.clone(), pid.clone());
@@ -125,7 +105,7 @@ async fn a_never_reading_namesrv_costs_no_memory_no_fds_and_not_the_exit_bound()
         healthy.addr
     );
     let mut last_ok = 0.0;
-    for round in 5..=8 {
+    for round in 5..=10 {
         wait_rounds(&d, f64::from(round), Duration::from_secs(15)).await;
         let text = d.get("/metrics").await.unwrap().1;
         let ok = metric(&text, &ok_metric);
@@ -135,23 +115,34 @@ async fn a_never_reading_namesrv_costs_no_memory_no_fds_and_not_the_exit_bound()
         );
         last_ok = ok;
         assert!(has_broker(&probe, &healthy.addr, "fault-stall").await);
+        if round == 8 {
+            // Rounds 5-8 are not judged: only the last two rounds against the first two.
+            phase(&samples);
+        }
     }
     let ((mid1, high1), fds1) = (phase(&samples), fds(&pid));
     sampler.abort();
     eprintln!(
-        "stalled peer, 30k topics: median RSS {mid0} KiB over rounds 3-4, {mid1} KiB over rounds 5-8 ({:+} KiB); peaks {high0} / {high1} KiB; FDs {fds0} -> {fds1}; stalled connections {}",
+        "stalled peer, 30k topics: median RSS {mid0} KiB over rounds 3-4, {mid1} KiB over rounds 9-10 ({:+} KiB); peaks {high0} / {high1} KiB; FDs {fds0} -> {fds1}; stalled connections {}",
         mid1 as i64 - mid0 as i64,
         accepts.load(Ordering::SeqCst)
     );
+    // The leak this guards against kept one ~5 MB body per round per stalled connection
+    // (+29 MiB over four rounds when it was found): six rounds of it are 30+ MiB. The margin
+    // is for the allocator: in about half the runs the level steps up once by ~7 MiB (a
+    // table's worth of small blocks left in the second of the two glibc arenas) and stays
+    // there; over 19 rounds it never stepped again.
     assert!(
-        mid1 <= mid0 + 2048,
+        mid1 <= mid0 + 12 * 1024,
         "RSS grew from {mid0} to {mid1} KiB (medians)"
     );
     assert!(
         high1 <= high0 + 16 * 1024,
         "peak RSS ran away: {high0} -> {high1} KiB"
     );
-    assert!(fds1 <= fds0, "FDs grew from {fds0} to {fds1}");
+    // One more is the stalled peer's connection of the round in progress, when the sample
+    // falls inside it; a leak would be one per round.
+    assert!(fds1 <= fds0 + 1, "FDs grew from {fds0} to {fds1}");
     // SIGTERM while a round is blocked on the stalled peer: wait for its next connection.
     let seen = accepts.load(Ordering::SeqCst);
     eventually_within(

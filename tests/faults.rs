@@ -12,27 +12,11 @@ use rmq_registrar::client::{ClientConfig, ClientError, RemotingClient};
 use rmq_registrar::protocol::frame::encode_to_vec;
 use rmq_registrar::protocol::RemotingCommand;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 fn req() -> RemotingCommand {
     RemotingCommand::request(106)
-}
-
-/// A listener whose accepted sockets are held and never read, with a 4 KB receive buffer.
-async fn never_reading_peer() -> (String, tokio::task::JoinHandle<()>) {
-    let sock = TcpSocket::new_v4().unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let l = sock.listen(16).unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = l.accept().await {
-            held.push(s);
-        }
-    });
-    (addr, task)
 }
 
 fn rss_kib() -> u64 {
@@ -47,7 +31,7 @@ fn rss_kib() -> u64 {
 
 #[tokio::test]
 async fn a_peer_that_stops_reading_loses_its_connection_after_one_timeout() {
-    let (addr, _peer) = never_reading_peer().await;
+    let (addr, _, _peer) = common::never_reading_peer().await;
     let c = client_with(ClientConfig::default());
     let timeout = Duration::from_millis(500);
     let body = vec![7u8; 4 * 1024 * 1024];
@@ -86,7 +70,7 @@ async fn a_peer_that_stops_reading_loses_its_connection_after_one_timeout() {
 
 #[tokio::test]
 async fn a_burst_beyond_the_send_queue_is_refused_as_busy_not_queued_forever() {
-    let (addr, _peer) = never_reading_peer().await;
+    let (addr, _, _peer) = common::never_reading_peer().await;
     let c = client_with(ClientConfig::default());
     let timeout = Duration::from_millis(300);
     let body = bytes::Bytes::from(vec![1u8; 64 * 1024]);
@@ -173,22 +157,7 @@ async fn a_frame_over_max_frame_is_refused_before_a_byte_is_written() {
 #[tokio::test]
 async fn the_request_deadline_covers_connecting_and_a_later_caller_tries_afresh() {
     // A listener whose backlog is full: connects to it hang.
-    let sock = TcpSocket::new_v4().unwrap();
-    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let listener = sock.listen(1).unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let mut fillers = Vec::new();
-    for _ in 0..8 {
-        match tokio::time::timeout(
-            Duration::from_millis(200),
-            tokio::net::TcpStream::connect(&addr),
-        )
-        .await
-        {
-            Ok(Ok(s)) => fillers.push(s),
-            _ => break,
-        }
-    }
+    let (listener, addr, fillers) = common::full_backlog_listener().await;
     let c = client_with(ClientConfig {
         connect_timeout: Duration::from_millis(300),
         ..ClientConfig::default()

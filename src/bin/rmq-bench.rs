@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use rmq_registrar::broker::body::{
-    DataVersion, RegisterBrokerBody, TopicConfig, TopicConfigWrapper,
+    read_topics_json, DataVersion, RegisterBrokerBody, TopicConfig, TopicConfigWrapper,
 };
 use rmq_registrar::broker::{compressed_body, CompressionForm};
 use rmq_registrar::client::{ClientConfig, RemotingClient};
@@ -16,6 +16,9 @@ use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::{FrameCodec, RemotingCommand};
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
+
+#[path = "rmq-bench/soak.rs"]
+mod soak;
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -30,10 +33,18 @@ async fn main() -> Result<(), BoxError> {
         remoting().await?;
     }
     if what == "all" || what == "body" {
+        parse()?;
         body();
     }
     if what == "all" || what == "healthz" {
         healthz().await?;
+    }
+    if what == "soak" {
+        let cycles = std::env::args()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2000);
+        soak::run(cycles).await?;
     }
     if what == "all" || what == "daemon" {
         let idle = std::env::args()
@@ -80,7 +91,15 @@ async fn start_namesrv(c: &RemotingClient) -> Result<Namesrv, BoxError> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let home = tempfile::tempdir()?;
+    start_namesrv_at(c, port, tempfile::tempdir()?).await
+}
+
+/// Starts the NameServer on `port` with `home`, and waits until it answers.
+async fn start_namesrv_at(
+    c: &RemotingClient,
+    port: u16,
+    home: tempfile::TempDir,
+) -> Result<Namesrv, BoxError> {
     let child = Command::new("rocketmq-namesrv-rust")
         .args([
             "--listenPort",
@@ -97,7 +116,7 @@ async fn start_namesrv(c: &RemotingClient) -> Result<Namesrv, BoxError> {
         .stderr(Stdio::null())
         .spawn()?;
     let ns = Namesrv(child, format!("127.0.0.1:{port}"), home);
-    for _ in 0..600 {
+    for _ in 0..3000 {
         let req = RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO);
         if c.invoke_sync(Some(&ns.1), req, Duration::from_secs(1))
             .await
@@ -105,7 +124,7 @@ async fn start_namesrv(c: &RemotingClient) -> Result<Namesrv, BoxError> {
         {
             return Ok(ns);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Err("NameServer did not start".into())
 }
@@ -213,6 +232,40 @@ fn time<T>(mut f: impl FnMut() -> T) -> (T, Duration) {
     (out, best)
 }
 
+/// topics.json parse: streamed from the file (what the daemon does) against serde_json on the
+/// whole text already in memory (the floor a whole-file read could reach).
+fn parse() -> Result<(), BoxError> {
+    println!("\ntopics.json parse (best of 5)");
+    println!("| topics | file bytes | streamed from the file | whole text in memory (floor) |");
+    println!("|---:|---:|---:|---:|");
+    let dir = tempfile::tempdir()?;
+    for n in [1_000, 10_000, 100_000] {
+        let path = dir.path().join("topics.json");
+        let text = java_topics_json(n);
+        std::fs::write(&path, &text)?;
+        let (streamed, ts) = time(|| {
+            std::fs::File::open(&path)
+                .ok()
+                .and_then(|f| read_topics_json(f).ok())
+                .map_or(0, |w| w.topic_config_table.len())
+        });
+        let (whole, tw) = time(|| {
+            serde_json::from_str::<TopicConfigWrapper>(&text)
+                .map_or(0, |w| w.topic_config_table.len())
+        });
+        if streamed != n || whole != n {
+            return Err(format!("parsed {streamed} / {whole} of {n} topics").into());
+        }
+        println!(
+            "| {n} | {} | {:.1} ms | {:.1} ms |",
+            text.len(),
+            ts.as_secs_f64() * 1e3,
+            tw.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
 fn body() {
     println!("\nREGISTER_BROKER body encode (best of 5)");
     println!("| topics | JSON bytes | JSON time | raw deflate bytes | raw deflate time | zlib bytes | zlib time |");
@@ -297,11 +350,28 @@ async fn wait_ready(http: &str) -> Result<Duration, BoxError> {
     Err("daemon not ready in 120 s".into())
 }
 
-async fn daemon(idle_secs: u64) -> Result<(), BoxError> {
+/// The release rmq-registrar beside this bench.
+fn registrar_exe() -> Result<std::path::PathBuf, BoxError> {
     let exe = std::env::current_exe()?.with_file_name("rmq-registrar");
     if !exe.is_file() {
         return Err(format!("{} not built: cargo build --release", exe.display()).into());
     }
+    Ok(exe)
+}
+
+/// Writes `cfg` into `dir` and starts rmq-registrar on it, its log discarded.
+fn spawn_registrar(dir: &std::path::Path, cfg: &str) -> Result<std::process::Child, BoxError> {
+    let path = dir.join("rmq.toml");
+    std::fs::write(&path, cfg)?;
+    Ok(Command::new(registrar_exe()?)
+        .arg("--config")
+        .arg(path)
+        .stderr(Stdio::null())
+        .spawn()?)
+}
+
+async fn daemon(idle_secs: u64) -> Result<(), BoxError> {
+    registrar_exe()?;
     let c = RemotingClient::new(ClientConfig::default(), None);
     let nss = [
         start_namesrv(&c).await?,
@@ -328,12 +398,7 @@ async fn daemon(idle_secs: u64) -> Result<(), BoxError> {
             list.join(", "),
             topics > 10_000
         );
-        std::fs::write(dir.path().join("rmq.toml"), cfg)?;
-        let mut child = Command::new(&exe)
-            .arg("--config")
-            .arg(dir.path().join("rmq.toml"))
-            .stderr(Stdio::null())
-            .spawn()?;
+        let mut child = spawn_registrar(dir.path(), &cfg)?;
         let pid = child.id();
         let ready = wait_ready(&http).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -377,10 +442,7 @@ async fn daemon(idle_secs: u64) -> Result<(), BoxError> {
 /// async workers that serve it. Sequential GETs for 35 s with a round every 10 s, and a SIGHUP
 /// (a reload with a full re-parse) every 5 s.
 async fn healthz() -> Result<(), BoxError> {
-    let exe = std::env::current_exe()?.with_file_name("rmq-registrar");
-    if !exe.is_file() {
-        return Err(format!("{} not built: cargo build --release", exe.display()).into());
-    }
+    registrar_exe()?;
     let c = RemotingClient::new(ClientConfig::default(), None);
     let ns = start_namesrv(&c).await?;
     let dir = tempfile::tempdir()?;
@@ -395,12 +457,7 @@ async fn healthz() -> Result<(), BoxError> {
         dir.path().join("topics.json"),
         ns.1,
     );
-    std::fs::write(dir.path().join("rmq.toml"), cfg)?;
-    let mut child = Command::new(&exe)
-        .arg("--config")
-        .arg(dir.path().join("rmq.toml"))
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut child = spawn_registrar(dir.path(), &cfg)?;
     let pid = child.id();
     wait_ready(&http).await?;
     let client = reqwest::Client::new();

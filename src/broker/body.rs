@@ -230,6 +230,11 @@ pub fn parse_topics_json(bytes: &[u8]) -> Result<TopicConfigWrapper, serde_json:
     super::fastjson::from_fastjson(bytes)
 }
 
+/// The same, read as a stream (from the file): the text is never held whole.
+pub fn read_topics_json(r: impl std::io::Read) -> Result<TopicConfigWrapper, serde_json::Error> {
+    super::fastjson::from_fastjson_reader(r)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -1,81 +1,195 @@
 //! Reading JSON as fastjson writes it: bare integer map keys (PROTOCOL.md §4.7).
 
 use std::borrow::Cow;
+use std::io::Read;
 
 /// Quotes every bare numeric object key (`{0:1}` → `{"0":1}`); strings are left untouched.
 pub fn quote_numeric_keys(text: &str) -> Cow<'_, str> {
-    let b = text.as_bytes();
-    let mut out: Option<String> = None;
-    let mut copied = 0;
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut after_open = false; // last significant char was `{` or `,`
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            i += 1;
-            continue;
-        }
-        if c.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        if after_open && (c == b'-' || c.is_ascii_digit()) {
-            let start = i;
-            let mut j = i + 1;
-            while j < b.len() && b[j].is_ascii_digit() {
-                j += 1;
-            }
-            let mut k = j;
-            while k < b.len() && b[k].is_ascii_whitespace() {
-                k += 1;
-            }
-            if k < b.len() && b[k] == b':' {
-                let s = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
-                s.push_str(&text[copied..start]);
-                s.push('"');
-                s.push_str(&text[start..j]);
-                s.push('"');
-                copied = j;
-            }
-            after_open = false;
-            i = j;
-            continue;
-        }
-        after_open = c == b'{' || c == b',';
-        if c == b'"' {
-            in_string = true;
-        }
-        i += 1;
-    }
-    match out {
-        None => Cow::Borrowed(text),
-        Some(mut s) => {
-            s.push_str(&text[copied..]);
-            Cow::Owned(s)
-        }
+    let mut r = QuotingReader::new(text.as_bytes());
+    let mut out = Vec::new();
+    // Reading from a slice cannot fail.
+    let _ = r.read_to_end(&mut out);
+    match (r.quoted, String::from_utf8(out)) {
+        (true, Ok(s)) => Cow::Owned(s),
+        // Only ASCII quotes are ever inserted, so the text stays UTF-8.
+        _ => Cow::Borrowed(text),
     }
 }
 
-/// Parses fastjson output into `T`.
+/// Parses fastjson output into `T`, quoting bare keys on the fly: no second copy of the input.
 pub fn from_fastjson<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(&quote_numeric_keys(text)),
-        // Not UTF-8: let serde_json report where.
-        Err(_) => serde_json::from_slice(bytes),
+    from_fastjson_reader(bytes)
+}
+
+/// Parses fastjson output read from `r` (a file, typically) without holding the whole text.
+pub fn from_fastjson_reader<T: serde::de::DeserializeOwned>(
+    r: impl Read,
+) -> Result<T, serde_json::Error> {
+    // serde_json reads one byte at a time: the buffer makes each of those a slice index.
+    let buffered = std::io::BufReader::with_capacity(64 * 1024, QuotingReader::new(r));
+    let mut de = serde_json::Deserializer::from_reader(buffered);
+    let value = T::deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// A reader that quotes bare numeric object keys in the JSON read through it.
+pub struct QuotingReader<R> {
+    inner: R,
+    input: Box<[u8]>,
+    /// Unread input is `input[pos..end]`.
+    pos: usize,
+    end: usize,
+    /// Output not yet handed to the caller (a few bytes at most).
+    out: Vec<u8>,
+    out_pos: usize,
+    in_string: bool,
+    escaped: bool,
+    /// The last significant byte was `{` or `,`: a key may start here.
+    after_open: bool,
+    /// A possible bare key: its digits, then the whitespace after them.
+    key: Vec<u8>,
+    key_digits: usize,
+    in_key: bool,
+    eof: bool,
+    quoted: bool,
+}
+
+impl<R: Read> QuotingReader<R> {
+    /// Wraps `inner`; reads it 64 KiB at a time.
+    pub fn new(inner: R) -> Self {
+        QuotingReader {
+            inner,
+            input: vec![0; 64 * 1024].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            out: Vec::with_capacity(64),
+            out_pos: 0,
+            in_string: false,
+            escaped: false,
+            after_open: false,
+            key: Vec::new(),
+            key_digits: 0,
+            in_key: false,
+            eof: false,
+            quoted: false,
+        }
+    }
+
+    /// Ends a possible key at byte `next` (None at the end of input): quoted if `next` is `:`.
+    fn close_key(&mut self, next: Option<u8>) {
+        if next == Some(b':') {
+            self.quoted = true;
+            self.out.push(b'"');
+            self.out.extend_from_slice(&self.key[..self.key_digits]);
+            self.out.push(b'"');
+            self.out.extend_from_slice(&self.key[self.key_digits..]);
+        } else {
+            self.out.extend_from_slice(&self.key);
+        }
+        self.key.clear();
+        self.in_key = false;
+        self.after_open = false;
+    }
+
+    fn step(&mut self, c: u8) {
+        if self.in_key {
+            if c.is_ascii_digit() && self.key_digits == self.key.len() {
+                self.key.push(c);
+                self.key_digits += 1;
+                return;
+            }
+            if c.is_ascii_whitespace() {
+                self.key.push(c);
+                return;
+            }
+            self.close_key(Some(c));
+        }
+        if self.in_string {
+            match (self.escaped, c) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => self.in_string = false,
+                _ => {}
+            }
+        } else if !c.is_ascii_whitespace() {
+            if self.after_open && (c == b'-' || c.is_ascii_digit()) {
+                self.in_key = true;
+                self.key.push(c);
+                self.key_digits = 1;
+                return;
+            }
+            self.after_open = c == b'{' || c == b',';
+            self.in_string = c == b'"';
+        }
+        self.out.push(c);
+    }
+}
+
+impl<R: Read> Read for QuotingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.out_pos < self.out.len() {
+                let n = buf.len().min(self.out.len() - self.out_pos);
+                buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+                self.out_pos += n;
+                return Ok(n);
+            }
+            self.out.clear();
+            self.out_pos = 0;
+            if self.pos == self.end {
+                if self.eof {
+                    return Ok(0);
+                }
+                self.end = self.inner.read(&mut self.input)?;
+                self.pos = 0;
+                if self.end == 0 {
+                    self.eof = true;
+                    if self.in_key {
+                        self.close_key(None);
+                    }
+                    continue;
+                }
+            }
+            let mut written = 0;
+            while self.pos < self.end && written < buf.len() {
+                let c = self.input[self.pos];
+                self.pos += 1;
+                // Bytes that cannot change the state are copied straight through.
+                let plain = if self.in_string {
+                    !self.escaped && c != b'"' && c != b'\\'
+                } else {
+                    !self.in_key && !self.after_open && !matches!(c, b'"' | b'{' | b',')
+                };
+                if plain {
+                    buf[written] = c;
+                    written += 1;
+                    continue;
+                }
+                self.step(c);
+                let n = (buf.len() - written).min(self.out.len());
+                buf[written..written + n].copy_from_slice(&self.out[..n]);
+                written += n;
+                if n < self.out.len() {
+                    self.out_pos = n;
+                    break;
+                }
+                self.out.clear();
+            }
+            if written > 0 {
+                return Ok(written);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzzing::Trickle;
     use proptest::prelude::*;
 
     #[test]
@@ -98,6 +212,18 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_key_split_across_reads_is_quoted() {
+        let text = r#"{"m":{12 :"a", -3:4},"s":"{5:6}"}"#;
+        for chunk in 1..text.len() {
+            let v: serde_json::Value =
+                from_fastjson_reader(Trickle(text.as_bytes(), chunk)).unwrap();
+            assert_eq!(v["m"]["12"], "a");
+            assert_eq!(v["m"]["-3"], 4);
+            assert_eq!(v["s"], "{5:6}");
+        }
+    }
+
     proptest! {
         #[test]
         fn valid_json_is_unchanged(m in proptest::collection::btree_map("[a-z{}:,\"0-9 ]{0,8}", any::<i64>(), 0..5)) {
@@ -108,6 +234,19 @@ mod tests {
         #[test]
         fn never_panics(s in "\\PC{0,64}") {
             let _ = quote_numeric_keys(&s);
+        }
+
+        #[test]
+        fn any_read_sizes_give_the_same_text(s in "[-0-9{}:,\"\\\\ a]{0,48}", chunk in 1usize..5) {
+            let mut r = QuotingReader::new(Trickle(s.as_bytes(), chunk));
+            let mut out = Vec::new();
+            let mut buf = [0u8; 3];
+            loop {
+                let n = r.read(&mut buf[..chunk.min(3)]).unwrap();
+                if n == 0 { break; }
+                out.extend_from_slice(&buf[..n]);
+            }
+            prop_assert_eq!(String::from_utf8(out).unwrap(), quote_numeric_keys(&s).into_owned());
         }
     }
 }

@@ -59,6 +59,16 @@ impl Liveness {
         self.up.load(Ordering::SeqCst)
     }
 
+    /// Leave to register: a shared hold on the gate, given only while the broker serves and the
+    /// daemon is not stopping (checked once the gate is held, so no goodbye can slip between).
+    pub(crate) async fn may_register(
+        &self,
+        stopping: &tokio_util::sync::CancellationToken,
+    ) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
+        let held = self.gate.read().await;
+        (self.is_up() && !stopping.is_cancelled()).then_some(held)
+    }
+
     /// Why the broker is not advertised, when it is not.
     pub(crate) fn down_reason(&self, addr: &str) -> Option<String> {
         if self.is_up() {
@@ -90,7 +100,8 @@ pub(crate) async fn health_loop(sh: Arc<Shared>) -> TaskResult {
 async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
     let mut first = true;
     let mut mode = None;
-    let mut tls = (sh.config().tls.clone(), sh.config().broker.health.tls);
+    let start = sh.config();
+    let mut tls = (start.tls.clone(), start.broker.health.tls);
     loop {
         let cfg = sh.config();
         let h = &cfg.broker.health;

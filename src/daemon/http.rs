@@ -40,6 +40,11 @@ async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
     m.in_flight.set(sh.client.in_flight() as i64);
     m.open_connections
         .set(sh.client.connected_addrs().len() as i64);
+    m.runtime_tasks.set(
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks() as i64,
+    );
     let stats = sh.client.stats();
     let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     crate::metrics::catch_up(&m.events_dropped, get(&stats.events_dropped));

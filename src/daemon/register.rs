@@ -63,10 +63,9 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
         tracing::warn!("no NameServer known yet, registration skipped");
         return;
     }
-    let _shared = sh.liveness.gate.read().await;
-    if !sh.liveness.is_up() || sh.token.is_cancelled() {
+    let Some(_shared) = sh.liveness.may_register(&sh.token).await else {
         return;
-    }
+    };
     let force = match cfg.register.force_every {
         None => true,
         Some(every) => sh.status().last_full.is_none_or(|t| t.elapsed() >= every),
@@ -368,10 +367,9 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
             return addr;
         }
         let cfg = sh.config();
-        let _shared = sh.liveness.gate.read().await;
-        if !sh.liveness.is_up() || sh.token.is_cancelled() {
+        let Some(_shared) = sh.liveness.may_register(&sh.token).await else {
             return addr;
-        }
+        };
         let table = restricted(sh.table(), cfg.broker.permission).await;
         let out = sh
             .api

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::broker::body::{parse_topics_json, DataVersion, TopicConfig, TopicConfigWrapper};
+use crate::broker::body::{read_topics_json, DataVersion, TopicConfig, TopicConfigWrapper};
 use crate::config::{TopicSource, TopicsConfig};
 
 /// Why the topics file could not be used; the last good topics stay in force.
@@ -175,14 +175,24 @@ impl TopicState {
         if self.file_crc.as_ref() == Some(&crc) {
             return Ok(());
         }
-        let bytes = std::fs::read(path).map_err(read_err)?;
-        let w = parse_topics_json(&bytes).map_err(|source| TopicsError::Parse {
-            path: path.into(),
-            source,
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let mut reader = CrcReader(file, crc32fast::Hasher::new());
+        let w = read_topics_json(&mut reader).map_err(|source| {
+            if source.is_io() {
+                TopicsError::Read {
+                    path: path.into(),
+                    source: std::io::Error::other(source),
+                }
+            } else {
+                TopicsError::Parse {
+                    path: path.into(),
+                    source,
+                }
+            }
         })?;
         self.from_file = w.topic_config_table;
         // The CRC of what was parsed, in case the file changed between the two reads.
-        self.file_crc = Some((crc.0, crc32fast::hash(&bytes)));
+        self.file_crc = Some((crc.0, reader.1.finalize()));
         Ok(())
     }
 }
@@ -192,6 +202,17 @@ fn file_of(cfg: &TopicsConfig) -> Option<&PathBuf> {
     match cfg.source {
         TopicSource::File => cfg.file.as_ref(),
         TopicSource::Broker => None,
+    }
+}
+
+/// A reader that keeps the CRC32 of what went through it.
+struct CrcReader<R>(R, crc32fast::Hasher);
+
+impl<R: std::io::Read> std::io::Read for CrcReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.update(&buf[..n]);
+        Ok(n)
     }
 }
 

@@ -150,8 +150,9 @@ impl AddressServer {
 /// Largest address-server answer read.
 const MAX_ANSWER: usize = 64 * 1024;
 
-/// Reads the body as Java does (trim, cut at the first line break), then validates strictly.
-fn parse_answer(text: &str) -> Result<Vec<String>, Option<String>> {
+/// Reads the body as Java does (trim, cut at the first line break), then validates strictly:
+/// `Err(None)` for an empty answer, `Err(Some(reason))` for an invalid one.
+pub fn parse_answer(text: &str) -> Result<Vec<String>, Option<String>> {
     let trimmed = text.trim();
     let line = trimmed.split(['\r', '\n']).next().unwrap_or("").trim();
     if line.split(';').all(|p| p.trim().is_empty()) {

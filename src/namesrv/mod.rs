@@ -2,7 +2,7 @@
 
 mod http;
 
-pub use http::{AddressServer, LookupError, DEFAULT_DOMAIN, DEFAULT_SUBGROUP};
+pub use http::{parse_answer, AddressServer, LookupError, DEFAULT_DOMAIN, DEFAULT_SUBGROUP};
 
 use std::collections::BTreeSet;
 

@@ -163,6 +163,48 @@ pub fn closed_port_addr() -> String {
     a
 }
 
+/// A "peer" that accepts connections and never reads them (4 KB receive buffer); counts its
+/// accepts. The task holds the sockets until it is dropped.
+pub async fn never_reading_peer() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let l = sock.listen(64).unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let accepts = Arc::new(AtomicUsize::new(0));
+    let a = accepts.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            held.push(s);
+        }
+    });
+    (addr, accepts, task)
+}
+
+/// A listener that never accepts, with its backlog filled: further connects hang. Returns the
+/// listener, its address and the connections that fill the backlog (keep them alive).
+pub async fn full_backlog_listener() -> (TcpListener, String, Vec<tokio::net::TcpStream>) {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = sock.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(&addr),
+        )
+        .await
+        {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => break,
+        }
+    }
+    (listener, addr, fillers)
+}
+
 /// A client with default settings and its sweeper running.
 pub fn client() -> RemotingClient {
     client_with(ClientConfig::default())
