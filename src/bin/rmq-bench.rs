@@ -1,5 +1,6 @@
 //! Benchmarks: remoting round trips against a loopback responder and the real NameServer,
-//! and the register body's encode cost. Prints tables; run with `cargo run --release --bin rmq-bench`.
+//! the register body's encode cost, the daemon at 100k topics (`scale`) and through 2,000 lost
+//! connections (`soak`). Prints tables; run with `cargo run --release --bin rmq-bench`.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +18,8 @@ use rmq_registrar::protocol::{FrameCodec, RemotingCommand};
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
+#[path = "rmq-bench/scale.rs"]
+mod scale;
 #[path = "rmq-bench/soak.rs"]
 mod soak;
 
@@ -38,6 +41,13 @@ async fn main() -> Result<(), BoxError> {
     }
     if what == "all" || what == "healthz" {
         healthz().await?;
+    }
+    if what == "scale" {
+        let runs = std::env::args()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3);
+        scale::run(runs).await?;
     }
     if what == "soak" {
         let cycles = std::env::args()

@@ -1,13 +1,13 @@
 //! The topic table the daemon registers: the broker's topics.json, inline topics, and for a
 //! slave the master's topics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::broker::body::{read_topics_json, DataVersion, TopicConfig, TopicConfigWrapper};
-use crate::config::{TopicSource, TopicsConfig};
+use crate::config::{InlineTopic, TopicSource, TopicsConfig};
 
 /// Why the topics file could not be used; the last good topics stay in force.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,27 @@ pub struct TopicState {
     /// The broker's own answer (`source = "broker"`) and the data version it carried.
     from_broker: BTreeMap<String, TopicConfig>,
     broker_version: Option<DataVersion>,
+    /// A source whose map was moved into the table rather than copied (its field is empty).
+    lent: Option<Lent>,
+    /// The inline topics of the last merge, and whether a source changed since.
+    inline_seen: Option<Vec<InlineTopic>>,
+    dirty: bool,
+}
+
+/// Where a part of the table came from; a later one wins on a name clash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Master,
+    File,
+    Broker,
+}
+
+/// A source map that lives in the table, and the inline names the merge added to it: with one
+/// big source (the usual case) the table is its only copy.
+#[derive(Debug, Clone)]
+struct Lent {
+    source: Source,
+    added: BTreeSet<String>,
 }
 
 impl Default for TopicState {
@@ -61,6 +82,9 @@ impl Default for TopicState {
             from_master: BTreeMap::new(),
             from_broker: BTreeMap::new(),
             broker_version: None,
+            lent: None,
+            inline_seen: None,
+            dirty: true,
         }
     }
 }
@@ -89,7 +113,7 @@ impl TopicState {
     pub fn refresh(&mut self, cfg: &TopicsConfig, force: bool) -> Result<bool, TopicsError> {
         let mut problem = None;
         if cfg.source != TopicSource::Broker {
-            self.from_broker.clear();
+            self.replace(Source::Broker, BTreeMap::new());
             self.broker_version = None;
         }
         match file_of(cfg) {
@@ -100,7 +124,7 @@ impl TopicState {
             }
             Some(_) => {}
             None => {
-                self.from_file.clear();
+                self.replace(Source::File, BTreeMap::new());
                 self.file_sig = None;
                 self.file_crc = None;
             }
@@ -118,7 +142,7 @@ impl TopicState {
         cfg: &TopicsConfig,
         topics: BTreeMap<String, TopicConfig>,
     ) -> bool {
-        self.from_master = topics;
+        self.replace(Source::Master, topics);
         self.rebuild(cfg)
     }
 
@@ -129,7 +153,7 @@ impl TopicState {
             return false;
         }
         self.broker_version = Some(w.data_version);
-        self.from_broker = w.topic_config_table;
+        self.replace(Source::Broker, w.topic_config_table);
         self.rebuild(cfg)
     }
 
@@ -138,20 +162,75 @@ impl TopicState {
         self.broker_version.is_some()
     }
 
+    fn source(&mut self, s: Source) -> &mut BTreeMap<String, TopicConfig> {
+        match s {
+            Source::Master => &mut self.from_master,
+            Source::File => &mut self.from_file,
+            Source::Broker => &mut self.from_broker,
+        }
+    }
+
+    /// Sets one source's topics; a lent map being replaced needs no copy back.
+    fn replace(&mut self, s: Source, topics: BTreeMap<String, TopicConfig>) {
+        let lent_here = self.lent.as_ref().is_some_and(|l| l.source == s);
+        if lent_here {
+            self.lent = None;
+        }
+        let old = self.source(s);
+        if lent_here || !old.is_empty() || !topics.is_empty() {
+            *old = topics;
+            self.dirty = true;
+        }
+    }
+
+    /// Gives a lent source its map back: the table without what the merge added.
+    fn reclaim(&mut self) {
+        if let Some(lent) = self.lent.take() {
+            let mut map = self.table.topic_config_table.clone();
+            map.retain(|name, _| !lent.added.contains(name));
+            *self.source(lent.source) = map;
+        }
+    }
+
     /// Inline topics first, so that the broker's (or the file's) entry wins on a name clash:
-    /// what the broker serves is the truth.
+    /// what the broker serves is the truth. Nothing is merged when nothing changed.
     fn rebuild(&mut self, cfg: &TopicsConfig) -> bool {
-        let mut merged = BTreeMap::new();
-        for t in &cfg.inline {
-            let mut c = TopicConfig::new(t.name.clone(), t.read_queues);
-            c.write_queue_nums = t.write_queues;
-            c.perm = t.perm;
-            c.order = t.order;
-            merged.insert(t.name.clone(), c);
+        if !self.dirty && self.inline_seen.as_ref() == Some(&cfg.inline) {
+            return false;
         }
-        for source in [&self.from_master, &self.from_file, &self.from_broker] {
-            merged.extend(source.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
+        self.reclaim();
+        let order = [Source::Master, Source::File, Source::Broker];
+        let filled: Vec<Source> = order
+            .into_iter()
+            .filter(|s| !self.source(*s).is_empty())
+            .collect();
+        let merged = if let [only] = filled[..] {
+            let mut merged = std::mem::take(self.source(only));
+            let mut added = BTreeSet::new();
+            for t in &cfg.inline {
+                if added.contains(&t.name) || !merged.contains_key(&t.name) {
+                    merged.insert(t.name.clone(), inline_topic(t));
+                    added.insert(t.name.clone());
+                }
+            }
+            self.lent = Some(Lent {
+                source: only,
+                added,
+            });
+            merged
+        } else {
+            let mut merged: BTreeMap<String, TopicConfig> = cfg
+                .inline
+                .iter()
+                .map(|t| (t.name.clone(), inline_topic(t)))
+                .collect();
+            for s in order {
+                merged.extend(self.source(s).iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            merged
+        };
+        self.inline_seen = Some(cfg.inline.clone());
+        self.dirty = false;
         if merged == self.table.topic_config_table {
             return false;
         }
@@ -190,11 +269,19 @@ impl TopicState {
                 }
             }
         })?;
-        self.from_file = w.topic_config_table;
+        self.replace(Source::File, w.topic_config_table);
         // The CRC of what was parsed, in case the file changed between the two reads.
         self.file_crc = Some((crc.0, reader.1.finalize()));
         Ok(())
     }
+}
+
+fn inline_topic(t: &InlineTopic) -> TopicConfig {
+    let mut c = TopicConfig::new(t.name.clone(), t.read_queues);
+    c.write_queue_nums = t.write_queues;
+    c.perm = t.perm;
+    c.order = t.order;
+    c
 }
 
 /// The file to read: only with `source = "file"`.
@@ -233,7 +320,73 @@ fn file_crc(path: &Path) -> std::io::Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::InlineTopic;
+
+    fn inline(name: &str, queues: u32) -> InlineTopic {
+        InlineTopic {
+            name: name.into(),
+            read_queues: queues,
+            write_queues: queues,
+            perm: 6,
+            order: false,
+        }
+    }
+
+    #[test]
+    fn one_big_source_lives_only_in_the_table_and_inline_changes_still_merge_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("topics.json");
+        std::fs::write(&f, r#"{"topicConfigTable":{"A":{"topicName":"A","readQueueNums":4,"writeQueueNums":4,"perm":6},"B":{"topicName":"B","readQueueNums":4,"writeQueueNums":4,"perm":6}}}"#).unwrap();
+        let mut cfg = TopicsConfig {
+            source: TopicSource::File,
+            file: Some(f.clone()),
+            inline: vec![inline("B", 1), inline("C", 2)],
+        };
+        let mut s = TopicState::default();
+        assert!(s.refresh(&cfg, true).unwrap());
+        let names = |s: &TopicState| {
+            s.table()
+                .topic_config_table
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&s), ["A", "B", "C"]);
+        assert_eq!(
+            s.table().topic_config_table["B"].read_queue_nums,
+            4,
+            "the file wins"
+        );
+        assert!(
+            s.from_file.is_empty(),
+            "no second copy of the file's topics"
+        );
+        // A round with nothing changed: no merge, the very same table.
+        let t = s.table();
+        assert!(!s.refresh(&cfg, true).unwrap());
+        assert!(Arc::ptr_eq(&t, &s.table()));
+        // SIGHUP drops inline B and C and adds D; the file is unchanged and not parsed again.
+        cfg.inline = vec![inline("D", 3)];
+        assert!(s.refresh(&cfg, true).unwrap());
+        assert_eq!(
+            names(&s),
+            ["A", "B", "D"],
+            "B came from the file, C only inline"
+        );
+        assert_eq!(s.table().topic_config_table["B"].read_queue_nums, 4);
+        assert!(s.from_file.is_empty());
+        // The file changes: its new table replaces the old one, inline D stays.
+        std::fs::write(&f, r#"{"topicConfigTable":{"E":{"topicName":"E","readQueueNums":4,"writeQueueNums":4,"perm":6}}}"#).unwrap();
+        assert!(s.refresh(&cfg, true).unwrap());
+        assert_eq!(names(&s), ["D", "E"]);
+        // A second source (a slave's master): both are kept, the merge copies.
+        let mut master = BTreeMap::new();
+        master.insert("M".to_string(), TopicConfig::new("M", 8));
+        assert!(s.set_master_topics(&cfg, master));
+        assert_eq!(names(&s), ["D", "E", "M"]);
+        assert_eq!(s.from_file.len(), 1);
+        assert!(s.set_master_topics(&cfg, BTreeMap::new()));
+        assert_eq!(names(&s), ["D", "E"]);
+    }
 
     #[test]
     fn file_and_inline_merge_and_a_bad_file_keeps_the_last_good_topics() {
@@ -243,13 +396,7 @@ mod tests {
         let cfg = TopicsConfig {
             source: TopicSource::File,
             file: Some(f.clone()),
-            inline: vec![InlineTopic {
-                name: "B".into(),
-                read_queues: 2,
-                write_queues: 2,
-                perm: 6,
-                order: false,
-            }],
+            inline: vec![inline("B", 2)],
         };
         let mut s = TopicState::default();
         let v0 = s.table().data_version;

@@ -1,0 +1,133 @@
+//! `rmq-bench scale`: the daemon with a 100k-topic topics.json, what it costs in time and memory.
+//!
+//! "Ready" is from process start to the first REGISTER_BROKER frame fully received by a
+//! NameServer stand-in that answers at once (so the NameServer's own processing is excluded);
+//! the same daemon against the real NameServer is timed to /readyz, its processing included.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use rmq_registrar::client::{ClientConfig, RemotingClient};
+use rmq_registrar::protocol::code::request;
+use rmq_registrar::protocol::{FrameCodec, RemotingCommand};
+use tokio::net::TcpListener;
+use tokio_util::codec::Framed;
+
+use super::{
+    java_topics_json, rss_kib, spawn_registrar, start_namesrv, wait_ready, BoxError, Command,
+};
+
+/// Answers everything with SUCCESS at once and notes when the first REGISTER_BROKER arrived.
+async fn recording_responder() -> Result<(String, Arc<OnceLock<Instant>>), BoxError> {
+    let l = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?.to_string();
+    let first = Arc::new(OnceLock::new());
+    let seen = first.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut f = Framed::new(s, FrameCodec::new(256 * 1024 * 1024));
+                while let Some(Ok(req)) = f.next().await {
+                    if req.code == request::REGISTER_BROKER {
+                        let _ = seen.set(Instant::now());
+                    }
+                    let resp = RemotingCommand::response_to(&req, 0, None);
+                    if f.send(resp).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok((addr, first))
+}
+
+struct Run {
+    ready: Duration,
+    steady_kib: u64,
+    peak_kib: u64,
+}
+
+/// One daemon on `topics` topics against `ns`; `first` (when given) times the first frame.
+async fn run_one(
+    ns: &str,
+    topics: usize,
+    compressed: bool,
+    first: Option<Arc<OnceLock<Instant>>>,
+) -> Result<Run, BoxError> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("topics.json"), java_topics_json(topics))?;
+    let http = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .to_string();
+    let cfg = format!(
+        "[broker]\nname = \"scale-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n\
+         [broker.topics]\nfile = {:?}\n[namesrv]\naddrs = [{ns:?}]\n[register]\ninterval = \"10s\"\n\
+         compressed = {compressed}\ntimeout = \"10s\"\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
+        dir.path().join("topics.json"),
+    );
+    let t0 = Instant::now();
+    let mut child = spawn_registrar(dir.path(), &cfg)?;
+    let pid = child.id();
+    let readyz = wait_ready(&http).await?;
+    let ready = match first.and_then(|f| f.get().copied()) {
+        Some(at) => at.duration_since(t0),
+        None => readyz,
+    };
+    // Two more rounds, then the level it stays at.
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    let (steady_kib, peak_kib) = rss_kib(pid);
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    tokio::task::spawn_blocking(move || child.wait()).await??;
+    Ok(Run {
+        ready,
+        steady_kib,
+        peak_kib,
+    })
+}
+
+/// Prints the 100k-topic table: `runs` runs of each row, to show the spread.
+pub async fn run(runs: usize) -> Result<(), BoxError> {
+    super::registrar_exe()?;
+    let c = RemotingClient::new(ClientConfig::default(), None);
+    let real = start_namesrv(&c).await?;
+    println!(
+        "\n100k topics (topics.json {} bytes), release build, {runs} runs per row",
+        java_topics_json(100_000).len()
+    );
+    println!("| peer | form | ready (each run) | RSS after 2 more rounds | peak RSS |");
+    println!("|---|---|---|---|---|");
+    for (peer, compressed) in [
+        ("stand-in (first frame received)", true),
+        ("stand-in (first frame received)", false),
+        ("rocketmq-namesrv-rust (/readyz)", true),
+    ] {
+        let mut rows = Vec::new();
+        for _ in 0..runs {
+            let r = if peer.starts_with("stand-in") {
+                let (addr, first) = recording_responder().await?;
+                run_one(&addr, 100_000, compressed, Some(first)).await?
+            } else {
+                run_one(&real.1, 100_000, compressed, None).await?
+            };
+            rows.push(r);
+        }
+        let list = |f: &dyn Fn(&Run) -> String| rows.iter().map(f).collect::<Vec<_>>().join(" / ");
+        println!(
+            "| {peer} | {} | {} | {} | {} |",
+            if compressed {
+                "compressed"
+            } else {
+                "plain JSON (split)"
+            },
+            list(&|r| format!("{:.0} ms", r.ready.as_secs_f64() * 1e3)),
+            list(&|r| format!("{:.1} MiB", r.steady_kib as f64 / 1024.0)),
+            list(&|r| format!("{:.1} MiB", r.peak_kib as f64 / 1024.0)),
+        );
+    }
+    Ok(())
+}
