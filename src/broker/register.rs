@@ -190,14 +190,16 @@ pub fn compressed_preimage(
     out
 }
 
-/// The compressed body in `form`, at Java's level 9.
+/// The compressed body in `form`. Java deflates at level 9; any valid stream inflates to the
+/// same table, and level 1 is 2.6x faster for 9 % more bytes (100k topics: 20 ms, 272 KB
+/// against 53 ms, 250 KB).
 pub fn compressed_body(
     w: &TopicConfigWrapper,
     filter_servers: &[String],
     form: CompressionForm,
 ) -> Vec<u8> {
     let pre = compressed_preimage(w, filter_servers, form);
-    let level = flate2::Compression::best();
+    let level = flate2::Compression::fast();
     // Writing into a Vec cannot fail.
     match form {
         CompressionForm::RawDeflate => {
