@@ -18,6 +18,8 @@ use rmq_registrar::protocol::{FrameCodec, RemotingCommand};
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
+#[path = "rmq-bench/cpu.rs"]
+mod cpu;
 #[path = "rmq-bench/scale.rs"]
 mod scale;
 #[path = "rmq-bench/soak.rs"]
@@ -41,6 +43,13 @@ async fn main() -> Result<(), BoxError> {
     }
     if what == "all" || what == "healthz" {
         healthz().await?;
+    }
+    if what == "cpu" {
+        let runs = std::env::args()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5);
+        cpu::run(runs).await?;
     }
     if what == "scale" {
         let runs = std::env::args()
