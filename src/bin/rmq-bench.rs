@@ -45,34 +45,33 @@ async fn main() -> Result<(), BoxError> {
         healthz().await?;
     }
     if what == "cpu" {
-        let runs = std::env::args()
-            .nth(2)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(5);
-        cpu::run(runs).await?;
+        cpu::run(arg_or(5)).await?;
     }
     if what == "scale" {
-        let runs = std::env::args()
-            .nth(2)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(3);
-        scale::run(runs).await?;
+        scale::run(arg_or(3)).await?;
     }
     if what == "soak" {
-        let cycles = std::env::args()
-            .nth(2)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(2000);
-        soak::run(cycles).await?;
+        soak::run(arg_or(2000)).await?;
     }
     if what == "all" || what == "daemon" {
-        let idle = std::env::args()
-            .nth(2)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(60);
-        daemon(idle).await?;
+        daemon(arg_or(60)).await?;
     }
     Ok(())
+}
+
+/// The subcommand's numeric argument, or `default`.
+fn arg_or<T: std::str::FromStr>(default: T) -> T {
+    std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A loopback address with a port free right now, for a server the bench starts.
+fn free_addr() -> Result<String, BoxError> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .to_string())
 }
 
 /// Answers every request with an empty SUCCESS; the floor the client can reach.
@@ -407,9 +406,7 @@ async fn daemon(idle_secs: u64) -> Result<(), BoxError> {
     for (topics, measure_cpu) in [(2usize, true), (100_000, false)] {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("topics.json"), java_topics_json(topics))?;
-        let http = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .to_string();
+        let http = free_addr()?;
         let cfg = format!(
             "[broker]\nname = \"bench-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n[broker.topics]\nfile = {:?}\n\
              [namesrv]\naddrs = [{}]\n[register]\ncompressed = {}\ntimeout = \"10s\"\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
@@ -466,9 +463,7 @@ async fn healthz() -> Result<(), BoxError> {
     let ns = start_namesrv(&c).await?;
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("topics.json"), java_topics_json(100_000))?;
-    let http = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .to_string();
+    let http = free_addr()?;
     let cfg = format!(
         "[broker]\nname = \"bench-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n\
          [broker.topics]\nfile = {:?}\n[namesrv]\naddrs = [{:?}]\n[register]\ninterval = \"10s\"\ncompressed = true\n\

@@ -59,9 +59,7 @@ async fn run_one(
 ) -> Result<Run, BoxError> {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("topics.json"), java_topics_json(topics))?;
-    let http = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .to_string();
+    let http = super::free_addr()?;
     let cfg = format!(
         "[broker]\nname = \"scale-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n\
          [broker.topics]\nfile = {:?}\n[namesrv]\naddrs = [{ns:?}]\n[register]\ninterval = \"10s\"\n\

@@ -151,9 +151,7 @@ pub async fn run(cycles: usize) -> Result<(), BoxError> {
     let ns_addr = format!("127.0.0.1:{port}");
     let proxy = Proxy::start(ns_addr.clone()).await?;
     let dir = tempfile::tempdir()?;
-    let http = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .to_string();
+    let http = super::free_addr()?;
     let cfg = format!(
         "[broker]\nname = \"{BROKER}\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n\
          [[broker.topics.inline]]\nname = \"SoakTopic\"\n\
