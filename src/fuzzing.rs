@@ -65,7 +65,7 @@ impl std::io::Read for Trickle<'_> {
 /// idempotent, and reading the text in 1-byte pieces gives what reading it whole gives.
 pub fn fastjson(data: &[u8]) {
     let whole = from_fastjson::<serde_json::Value>(data).ok();
-    let trickled = from_fastjson_reader::<serde_json::Value>(Trickle(data, 1)).ok();
+    let trickled = from_fastjson_reader::<serde_json::Value, _>(|| Ok(Trickle(data, 1))).ok();
     assert_eq!(whole, trickled, "a 1-byte reader parses differently");
     if let Ok(text) = std::str::from_utf8(data) {
         let quoted = quote_numeric_keys(text);

@@ -262,9 +262,7 @@ fn parse() -> Result<(), BoxError> {
         let text = java_topics_json(n);
         std::fs::write(&path, &text)?;
         let (streamed, ts) = time(|| {
-            std::fs::File::open(&path)
-                .ok()
-                .and_then(|f| read_topics_json(f).ok())
+            read_topics_json(|| std::fs::File::open(&path))
                 .map_or(0, |w| w.topic_config_table.len())
         });
         let (whole, tw) = time(|| {

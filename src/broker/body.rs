@@ -260,9 +260,11 @@ pub fn parse_topics_json(bytes: &[u8]) -> Result<TopicConfigWrapper, serde_json:
     super::fastjson::from_fastjson(bytes)
 }
 
-/// The same, read as a stream (from the file): the text is never held whole.
-pub fn read_topics_json(r: impl std::io::Read) -> Result<TopicConfigWrapper, serde_json::Error> {
-    super::fastjson::from_fastjson_reader(r)
+/// The same, read as a stream from what `open` opens (the file): the text is never held whole.
+pub fn read_topics_json<R: std::io::Read>(
+    open: impl FnMut() -> std::io::Result<R>,
+) -> Result<TopicConfigWrapper, serde_json::Error> {
+    super::fastjson::from_fastjson_reader(open)
 }
 
 #[cfg(test)]

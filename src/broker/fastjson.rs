@@ -16,16 +16,39 @@ pub fn quote_numeric_keys(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Parses fastjson output into `T`, quoting bare keys on the fly: no second copy of the input.
+/// Parses fastjson output into `T`. Standard JSON (nearly every body) is parsed as is; text
+/// with bare numeric keys is parsed again with the keys quoted on the fly, with no copy.
 pub fn from_fastjson<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    from_fastjson_reader(bytes)
+    match serde_json::from_slice(bytes) {
+        Err(e) if bare_key(&e) => quoting(bytes),
+        done => done,
+    }
 }
 
-/// Parses fastjson output read from `r` (a file, typically) without holding the whole text.
-pub fn from_fastjson_reader<T: serde::de::DeserializeOwned>(
-    r: impl Read,
-) -> Result<T, serde_json::Error> {
+/// Parses fastjson output read from what `open` opens (a file), never holding the whole text;
+/// `open` is called again for the quoting pass when the text has bare numeric keys.
+pub fn from_fastjson_reader<T, R>(
+    mut open: impl FnMut() -> std::io::Result<R>,
+) -> Result<T, serde_json::Error>
+where
+    T: serde::de::DeserializeOwned,
+    R: Read,
+{
     // serde_json reads one byte at a time: the buffer makes each of those a slice index.
+    let plain =
+        std::io::BufReader::with_capacity(64 * 1024, open().map_err(serde_json::Error::io)?);
+    match serde_json::from_reader(plain) {
+        Err(e) if bare_key(&e) => quoting(open().map_err(serde_json::Error::io)?),
+        done => done,
+    }
+}
+
+/// serde_json's complaint about a key that is not a string: what fastjson's bare keys cause.
+fn bare_key(e: &serde_json::Error) -> bool {
+    e.is_syntax() && e.to_string().starts_with("key must be a string")
+}
+
+fn quoting<T: serde::de::DeserializeOwned>(r: impl Read) -> Result<T, serde_json::Error> {
     let buffered = std::io::BufReader::with_capacity(64 * 1024, QuotingReader::new(r));
     let mut de = serde_json::Deserializer::from_reader(buffered);
     let value = T::deserialize(&mut de)?;
@@ -217,7 +240,7 @@ mod tests {
         let text = r#"{"m":{12 :"a", -3:4},"s":"{5:6}"}"#;
         for chunk in 1..text.len() {
             let v: serde_json::Value =
-                from_fastjson_reader(Trickle(text.as_bytes(), chunk)).unwrap();
+                from_fastjson_reader(|| Ok(Trickle(text.as_bytes(), chunk))).unwrap();
             assert_eq!(v["m"]["12"], "a");
             assert_eq!(v["m"]["-3"], 4);
             assert_eq!(v["s"], "{5:6}");

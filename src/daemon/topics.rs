@@ -1,8 +1,10 @@
 //! The topic table the daemon registers: the broker's topics.json, inline topics, and for a
 //! slave the master's topics.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -254,9 +256,13 @@ impl TopicState {
         if self.file_crc.as_ref() == Some(&crc) {
             return Ok(());
         }
-        let file = std::fs::File::open(path).map_err(read_err)?;
-        let mut reader = CrcReader(file, crc32fast::Hasher::new());
-        let w = read_topics_json(&mut reader).map_err(|source| {
+        // The CRC of the pass that parsed (a file with bare keys is read twice).
+        let hasher = Rc::new(RefCell::new(crc32fast::Hasher::new()));
+        let w = read_topics_json(|| {
+            *hasher.borrow_mut() = crc32fast::Hasher::new();
+            Ok(CrcReader(std::fs::File::open(path)?, hasher.clone()))
+        })
+        .map_err(|source| {
             if source.is_io() {
                 TopicsError::Read {
                     path: path.into(),
@@ -271,7 +277,7 @@ impl TopicState {
         })?;
         self.replace(Source::File, w.topic_config_table);
         // The CRC of what was parsed, in case the file changed between the two reads.
-        self.file_crc = Some((crc.0, reader.1.finalize()));
+        self.file_crc = Some((crc.0, hasher.borrow().clone().finalize()));
         Ok(())
     }
 }
@@ -293,12 +299,12 @@ fn file_of(cfg: &TopicsConfig) -> Option<&PathBuf> {
 }
 
 /// A reader that keeps the CRC32 of what went through it.
-struct CrcReader<R>(R, crc32fast::Hasher);
+struct CrcReader<R>(R, Rc<RefCell<crc32fast::Hasher>>);
 
 impl<R: std::io::Read> std::io::Read for CrcReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.0.read(buf)?;
-        self.1.update(&buf[..n]);
+        self.1.borrow_mut().update(&buf[..n]);
         Ok(n)
     }
 }
@@ -329,6 +335,26 @@ mod tests {
             perm: 6,
             order: false,
         }
+    }
+
+    #[test]
+    fn a_file_with_bare_numeric_keys_is_read_in_a_second_pass_and_not_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("topics.json");
+        // 5.x static topics: fastjson writes the queue map's integer keys bare.
+        std::fs::write(&f, r#"{"topicConfigTable":{"S":{"topicName":"S","readQueueNums":2,"writeQueueNums":2,"perm":6}},"topicQueueMappingDetailMap":{"S":{"hostedQueues":{0:[{"bname":"b"}]}}}}"#).unwrap();
+        let cfg = TopicsConfig {
+            source: TopicSource::File,
+            file: Some(f),
+            inline: vec![],
+        };
+        let mut s = TopicState::default();
+        assert!(s.refresh(&cfg, true).unwrap());
+        assert_eq!(s.table().topic_config_table["S"].read_queue_nums, 2);
+        // The CRC is of the pass that parsed: the unchanged file is recognised.
+        let crc = s.file_crc.clone();
+        assert!(!s.refresh(&cfg, true).unwrap());
+        assert_eq!(s.file_crc, crc);
     }
 
     #[test]
