@@ -354,9 +354,10 @@ fn java_topics_json(n: usize) -> String {
 }
 
 async fn wait_ready(http: &str) -> Result<Duration, BoxError> {
+    let client = http_client()?;
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(120) {
-        if let Ok(r) = reqwest::get(format!("http://{http}/readyz")).await {
+        if let Ok(r) = client.get(format!("http://{http}/readyz")).send().await {
             if r.status().as_u16() == 200 {
                 return Ok(t0.elapsed());
             }
@@ -375,15 +376,57 @@ fn registrar_exe() -> Result<std::path::PathBuf, BoxError> {
     Ok(exe)
 }
 
+/// A running rmq-registrar; killed if the bench leaves early (an error, a timeout).
+struct Registrar(Child);
+
+impl Registrar {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGTERM, then its exit within 30 s (else SIGKILL and an error).
+    async fn stop(mut self) -> Result<std::process::ExitStatus, BoxError> {
+        Command::new("kill")
+            .args(["-TERM", &self.id().to_string()])
+            .status()?;
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            if let Some(status) = self.0.try_wait()? {
+                return Ok(status);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Err("rmq-registrar did not exit within 30 s of SIGTERM".into())
+    }
+}
+
+impl Drop for Registrar {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Writes `cfg` into `dir` and starts rmq-registrar on it, its log discarded.
-fn spawn_registrar(dir: &std::path::Path, cfg: &str) -> Result<std::process::Child, BoxError> {
+fn spawn_registrar(dir: &std::path::Path, cfg: &str) -> Result<Registrar, BoxError> {
     let path = dir.join("rmq.toml");
     std::fs::write(&path, cfg)?;
-    Ok(Command::new(registrar_exe()?)
-        .arg("--config")
-        .arg(path)
-        .stderr(Stdio::null())
-        .spawn()?)
+    Ok(Registrar(
+        Command::new(registrar_exe()?)
+            .arg("--config")
+            .arg(path)
+            .stderr(Stdio::null())
+            .spawn()?,
+    ))
+}
+
+/// An HTTP client whose every request ends within 5 s.
+fn http_client() -> Result<reqwest::Client, BoxError> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?)
 }
 
 async fn daemon(idle_secs: u64) -> Result<(), BoxError> {
@@ -412,7 +455,7 @@ async fn daemon(idle_secs: u64) -> Result<(), BoxError> {
             list.join(", "),
             topics > 10_000
         );
-        let mut child = spawn_registrar(dir.path(), &cfg)?;
+        let child = spawn_registrar(dir.path(), &cfg)?;
         let pid = child.id();
         let ready = wait_ready(&http).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -427,10 +470,7 @@ async fn daemon(idle_secs: u64) -> Result<(), BoxError> {
         };
         let (_, peak) = rss_kib(pid);
         let t0 = Instant::now();
-        Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()?;
-        let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+        let status = child.stop().await?;
         let stop = t0.elapsed();
         println!(
             "| rmq-registrar | {topics} | {:.0} ms | {:.1} MiB | {:.1} MiB | {cpu} | {:.0} ms (exit {}) |",
@@ -469,10 +509,10 @@ async fn healthz() -> Result<(), BoxError> {
         dir.path().join("topics.json"),
         ns.1,
     );
-    let mut child = spawn_registrar(dir.path(), &cfg)?;
+    let child = spawn_registrar(dir.path(), &cfg)?;
     let pid = child.id();
     wait_ready(&http).await?;
-    let client = reqwest::Client::new();
+    let client = http_client()?;
     let url = format!("http://{http}/healthz");
     let mut lat = Vec::new();
     let t0 = Instant::now();
@@ -490,10 +530,7 @@ async fn healthz() -> Result<(), BoxError> {
         lat.push(t.elapsed());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()?;
-    tokio::task::spawn_blocking(move || child.wait()).await??;
+    child.stop().await?;
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(

@@ -63,7 +63,7 @@ pub struct QuotingReader<R> {
     /// Unread input is `input[pos..end]`.
     pos: usize,
     end: usize,
-    /// Output not yet handed to the caller (a few bytes at most).
+    /// Output not yet handed to the caller: a closed key, as long as its digits and spaces.
     out: Vec<u8>,
     out_pos: usize,
     in_string: bool,
