@@ -27,11 +27,18 @@ rm -rf "$root/fuzz/corpus/$target.new"
 # The bash afl-cmin: the Python one keeps nothing for these persistent-mode targets.
 cmin="$(find "$HOME/.local/share/afl.rs" -path '*/afl/bin/afl-cmin.bash' | head -n 1)"
 PATH="$(dirname "$cmin"):$PATH" "$cmin" -i "$out/default/queue" -o "$root/fuzz/corpus/$target.new" -- "$bin" >/dev/null 2>&1
+# Named by content: AFL's names (with ':' and ',') are awkward in a repository.
 rm -rf "$root/fuzz/corpus/$target"
-mv "$root/fuzz/corpus/$target.new" "$root/fuzz/corpus/$target"
+mkdir -p "$root/fuzz/corpus/$target"
+for f in "$root/fuzz/corpus/$target.new"/*; do
+  cp "$f" "$root/fuzz/corpus/$target/$(sha1sum "$f" | cut -c1-16)"
+done
+rm -rf "$root/fuzz/corpus/$target.new"
 echo "$target: minimized corpus $(ls "$root/fuzz/corpus/$target" | wc -l) files"
 if compgen -G "$out/default/crashes/id:*" >/dev/null; then
   mkdir -p "$root/fuzz/regressions/$target"
-  cp "$out"/default/crashes/id:* "$root/fuzz/regressions/$target/"
+  for f in "$out"/default/crashes/id:*; do
+    cp "$f" "$root/fuzz/regressions/$target/crash-$(sha1sum "$f" | cut -c1-12)"
+  done
   echo "$target: crashes copied to fuzz/regressions/$target/"
 fi
