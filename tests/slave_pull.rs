@@ -63,7 +63,10 @@ async fn pulls_parse_java_bodies_and_keep_the_raw_text() {
         (m.perm, m.order, m.topic_filter_type, m.topic_sys_flag),
         (7, true, TopicFilterType::MultiTag, 1)
     );
-    assert_eq!(m.attributes["+message.type"], "NORMAL");
+    assert_eq!(
+        m.attributes.get("+message.type").map(String::as_str),
+        Some("NORMAL")
+    );
     assert_eq!(vip.accepts.load(std::sync::atomic::Ordering::SeqCst), 1);
 
     let offsets = api.get_all_consumer_offset(&main.addr, T).await.unwrap();
