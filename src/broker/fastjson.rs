@@ -5,8 +5,13 @@ use std::io::Read;
 
 /// Quotes every bare numeric object key (`{0:1}` → `{"0":1}`); strings are left untouched.
 pub fn quote_numeric_keys(text: &str) -> Cow<'_, str> {
+    // Standard JSON has no bare keys: checked without allocating, so that the usual case
+    // costs no copy of the text.
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+        return Cow::Borrowed(text);
+    }
     let mut r = QuotingReader::new(text.as_bytes());
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(text.len() + 16);
     // Reading from a slice cannot fail.
     let _ = r.read_to_end(&mut out);
     match (r.quoted, String::from_utf8(out)) {
