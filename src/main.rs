@@ -1,63 +1,15 @@
 //! rmq-registrar: command line, config, logging; the work is in the library.
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use cli::{Cli, Cmd};
 use rmq_registrar::config::{self, Config, LogFormat};
 use rmq_registrar::daemon::{self, slave};
-
-#[derive(Parser)]
-#[command(
-    name = "rmq-registrar",
-    version,
-    about = "Keeps a RocketMQ broker registered with its NameServers"
-)]
-struct Cli {
-    /// TOML config file.
-    #[arg(long, short, global = true, env = config::ENV_CONFIG)]
-    config: Option<PathBuf>,
-    /// The broker's own broker.conf, read as a source below the TOML file.
-    #[arg(long, global = true)]
-    broker_conf: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Cmd>,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Run the daemon (the default).
-    Run,
-    /// Print the effective configuration with the source of every value.
-    CheckConfig {
-        /// Print it as a TOML file that loads back to the same configuration.
-        #[arg(long)]
-        toml: bool,
-    },
-    /// Print the NameServer list the daemon would use.
-    Resolve,
-    /// Remove the configured broker from every NameServer, once.
-    Unregister,
-    /// Show what each NameServer knows of the configured broker.
-    Status {
-        /// One JSON object per NameServer, for scripts.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Pull the four documents from a master, once, and write them as the daemon does.
-    Pull {
-        /// Master address (host:port, its main port).
-        #[arg(long)]
-        master: String,
-        /// Directory for topics.json, consumerOffset.json, delayOffset.json, subscriptionGroup.json.
-        #[arg(long)]
-        out: PathBuf,
-        /// Pull topic config from the main port instead of the VIP port (main − 2).
-        #[arg(long)]
-        no_vip_channel: bool,
-    },
-}
 
 /// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
 macro_rules! say {

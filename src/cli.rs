@@ -1,0 +1,60 @@
+//! The command line, on its own so that the man page and shell completions are generated from
+//! the same definition (they cannot drift from it).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Environment variable naming the TOML config file (the same as `--config`).
+pub const ENV_CONFIG: &str = "RMQ_REGISTRAR_CONFIG";
+
+#[derive(Parser)]
+#[command(
+    name = "rmq-registrar",
+    version,
+    about = "Keeps a RocketMQ broker registered with its NameServers"
+)]
+pub struct Cli {
+    /// TOML config file.
+    #[arg(long, short, global = true, env = ENV_CONFIG)]
+    pub config: Option<PathBuf>,
+    /// The broker's own broker.conf, read as a source below the TOML file.
+    #[arg(long, global = true)]
+    pub broker_conf: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Run the daemon (the default).
+    Run,
+    /// Print the effective configuration with the source of every value.
+    CheckConfig {
+        /// Print it as a TOML file that loads back to the same configuration.
+        #[arg(long)]
+        toml: bool,
+    },
+    /// Print the NameServer list the daemon would use.
+    Resolve,
+    /// Remove the configured broker from every NameServer, once.
+    Unregister,
+    /// Show what each NameServer knows of the configured broker.
+    Status {
+        /// One JSON object per NameServer, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pull the four documents from a master, once, and write them as the daemon does.
+    Pull {
+        /// Master address (host:port, its main port).
+        #[arg(long)]
+        master: String,
+        /// Directory for topics.json, consumerOffset.json, delayOffset.json, subscriptionGroup.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Pull topic config from the main port instead of the VIP port (main − 2).
+        #[arg(long)]
+        no_vip_channel: bool,
+    },
+}
