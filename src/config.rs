@@ -16,6 +16,9 @@ pub const DEFAULT_MAX_REPLY_FRAME: usize = 128 * 1024 * 1024;
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "RMQ_REGISTRAR_";
 /// Environment variable naming the config file.
+pub use crate::tls::TlsConfig;
+
+/// Environment variable naming the TOML config file.
 pub const ENV_CONFIG: &str = "RMQ_REGISTRAR_CONFIG";
 
 /// The whole configuration.
@@ -40,38 +43,10 @@ pub struct Config {
     pub acl: AclConfig,
     /// TLS to NameServers, the master, the broker and the address server.
     pub tls: TlsConfig,
-}
-
-/// `[tls]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// TLS on every remoting connection (NameServers, master, the broker unless
-    /// `broker.health.tls = false`).
-    pub enable: bool,
-    /// PEM bundle of trusted roots; unset: the system's roots.
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate (PEM) for mutual TLS; with `key_file`.
-    pub cert_file: Option<PathBuf>,
-    /// Its private key (PEM: PKCS#8, RSA or EC).
-    pub key_file: Option<PathBuf>,
-    /// Name to verify instead of the address's host.
-    pub server_name: Option<String>,
-    /// false: any certificate is accepted (test NameServers only); logged as a WARN.
-    pub verify: bool,
-}
-
-impl Default for TlsConfig {
-    fn default() -> Self {
-        TlsConfig {
-            enable: false,
-            ca_file: None,
-            cert_file: None,
-            key_file: None,
-            server_name: None,
-            verify: true,
-        }
-    }
+    /// The TLS client built from `[tls]` when this configuration was validated: the one read
+    /// of the certificate files for this (re)load.
+    #[serde(skip)]
+    pub tls_client: crate::tls::Built,
 }
 
 /// `[acl]`: signing is on when both keys are set.
@@ -606,7 +581,29 @@ fn extract_valid(
             reason,
         }
     })?;
+    if config.needs_tls() {
+        config.tls_client = crate::tls::Built::build(&config.tls).map_err(|e| {
+            let key = e.key();
+            ConfigError {
+                key: key.into(),
+                source_name: describe_opt(figment.find_metadata(key)),
+                reason: error_chain(&e),
+            }
+        })?;
+    }
     Ok(config)
+}
+
+/// An error with its causes, for a one-line message.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
@@ -796,14 +793,6 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             return err("tls.server_name", r);
         }
     }
-    let https = c
-        .address_server_url()
-        .is_some_and(|u| u.starts_with("https://"));
-    if c.tls.enable || https {
-        if let Err((k, r)) = crate::tls::client_config(&c.tls) {
-            return err(k, r);
-        }
-    }
     if c.acl.access_key.is_some() != c.acl.secret_key.is_some() {
         let missing = if c.acl.access_key.is_none() {
             "acl.access_key"
@@ -901,30 +890,39 @@ impl Config {
         self.broker.health.tls.unwrap_or(self.tls.enable)
     }
 
-    /// The remoting client's TLS: None when off (or unusable, which validation rules out).
-    pub fn client_tls(&self) -> Option<crate::client::ClientTls> {
+    /// Whether anything this configuration connects to uses TLS (so the files must be read).
+    pub fn needs_tls(&self) -> bool {
+        let https = self
+            .address_server_url()
+            .is_some_and(|u| u.starts_with("https://"));
+        self.tls.enable || self.broker_tls() || https
+    }
+
+    /// The remoting client's TLS: `None` when off. With TLS on it is the configuration built at
+    /// validation, or an error: never a silent fall-back to plain text.
+    pub fn client_tls(&self) -> Result<Option<crate::client::ClientTls>, crate::tls::TlsError> {
         if !self.tls.enable && !self.broker_tls() {
-            return None;
+            return Ok(None);
         }
-        let config = crate::tls::client_config(&self.tls).ok()?;
+        let config = self.tls_client.require()?;
         // The broker may differ from the rest (plain on localhost while NameServers use TLS).
         let exceptions = if self.broker_tls() == self.tls.enable {
             Vec::new()
         } else {
             vec![self.broker_check_addr().to_string()]
         };
-        Some(crate::client::ClientTls {
+        Ok(Some(crate::client::ClientTls {
             config,
             server_name: self.tls.server_name.clone(),
             default_on: self.tls.enable,
             exceptions,
-        })
+        }))
     }
 
     /// The remoting client settings.
-    pub fn client_config(&self) -> crate::client::ClientConfig {
-        crate::client::ClientConfig {
-            tls: self.client_tls(),
+    pub fn client_config(&self) -> Result<crate::client::ClientConfig, crate::tls::TlsError> {
+        Ok(crate::client::ClientConfig {
+            tls: self.client_tls()?,
             connect_timeout: self.remoting.connect_timeout,
             idle_timeout: self.remoting.idle_timeout,
             async_permits: self.remoting.async_permits,
@@ -932,20 +930,27 @@ impl Config {
             max_frame: self.remoting.max_frame,
             max_reply_frame: self.remoting.max_reply_frame,
             ..crate::client::ClientConfig::default()
-        }
+        })
     }
 
-    /// The address-server client for this configuration (https uses the `[tls]` trust).
+    /// The address-server client for this configuration (https uses the `[tls]` trust built at
+    /// validation; without it an https server is refused, not asked with other roots).
     pub fn address_server(
         &self,
         url: String,
         timeout: Duration,
     ) -> Result<crate::namesrv::AddressServer, crate::namesrv::LookupError> {
-        let tls = if url.starts_with("https://") {
-            crate::tls::client_config(&self.tls).ok()
-        } else {
-            None
-        };
+        let tls =
+            if url.starts_with("https://") {
+                Some(self.tls_client.require().map_err(|source| {
+                    crate::namesrv::LookupError::Tls {
+                        url: url.clone(),
+                        source: Box::new(source),
+                    }
+                })?)
+            } else {
+                None
+            };
         crate::namesrv::AddressServer::with_tls(url, timeout, tls)
     }
 

@@ -216,6 +216,12 @@ async fn name_servers_or_exit(cfg: &Config) -> Result<Vec<String>, ExitCode> {
     })
 }
 
+/// Exit for a TLS client that cannot be built (the config's key and why).
+fn tls_failed(e: &rmq_registrar::tls::TlsError) -> ExitCode {
+    eprintln!("rmq-registrar: `{}`: {}", e.key(), config::error_chain(e));
+    ExitCode::from(EXIT_CONFIG)
+}
+
 fn exit_code(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
@@ -229,7 +235,10 @@ async fn unregister(cfg: &Config) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let api = daemon::build_api(cfg, None);
+    let api = match daemon::build_api(cfg, None) {
+        Ok(a) => a,
+        Err(e) => return tls_failed(&e),
+    };
     let outcomes = api
         .unregister_from(&addrs, &cfg.identity(), cfg.register.timeout)
         .await;
@@ -252,7 +261,10 @@ async fn status(cfg: &Config, json: bool) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let api = daemon::build_api(cfg, None);
+    let api = match daemon::build_api(cfg, None) {
+        Ok(a) => a,
+        Err(e) => return tls_failed(&e),
+    };
     let mut all_seen = true;
     for addr in addrs {
         let (registered, detail) = match api.cluster_brokers(&addr, cfg.register.timeout).await {
@@ -286,7 +298,10 @@ async fn status(cfg: &Config, json: bool) -> ExitCode {
 }
 
 async fn pull(cfg: &Config, master: &str, out: &std::path::Path, vip: bool) -> ExitCode {
-    let api = daemon::build_api(cfg, None);
+    let api = match daemon::build_api(cfg, None) {
+        Ok(a) => a,
+        Err(e) => return tls_failed(&e),
+    };
     let mode = cfg
         .slave_file_mode()
         .unwrap_or(rmq_registrar::daemon::files::DEFAULT_MODE);

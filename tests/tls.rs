@@ -74,7 +74,10 @@ fn probe() -> RemotingClient {
     };
     let cfg = ClientConfig {
         tls: Some(ClientTls {
-            config: rmq_registrar::tls::client_config(&tls).unwrap(),
+            config: rmq_registrar::tls::Built::build(&tls)
+                .unwrap()
+                .require()
+                .unwrap(),
             server_name: None,
             default_on: true,
             exceptions: vec![],
@@ -115,8 +118,19 @@ impl TlsNameServer {
     }
 
     async fn start_in(pki: &Pki, mode: &str, cert: &str, key: &str, extra: &str) -> TlsNameServer {
-        let home = tempfile::tempdir().unwrap();
         let port = closed_port_addr().rsplit(':').next().unwrap().to_string();
+        Self::start_at(pki, &port, mode, cert, key, extra).await
+    }
+
+    async fn start_at(
+        pki: &Pki,
+        port: &str,
+        mode: &str,
+        cert: &str,
+        key: &str,
+        extra: &str,
+    ) -> TlsNameServer {
+        let home = tempfile::tempdir().unwrap();
         let ini = home.path().join("namesrv.ini");
         std::fs::write(
             &ini,
@@ -132,7 +146,7 @@ impl TlsNameServer {
         let child = Command::new(binary("rocketmq-namesrv-rust"))
             .arg("-c")
             .arg(&ini)
-            .args(["--listenPort", &port, "--bindAddress", "127.0.0.1"])
+            .args(["--listenPort", port, "--bindAddress", "127.0.0.1"])
             .arg("--rocketmqHome")
             .arg(home.path())
             .arg("--kvConfigPath")
@@ -222,6 +236,52 @@ async fn verified_tls_registers_and_sigterm_unregisters_over_tls() {
         !has_broker(&p, &ns.addr, "tls-ok").await
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_garbage_ca_or_key_at_sighup_keeps_tls() {
+    let pki = Pki::new();
+    let ns = TlsNameServer::standard(&pki).await;
+    let port = ns.addr.rsplit(':').next().unwrap().to_string();
+    let tls = format!(
+        "[tls]\nenable = true\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client.key")
+    );
+    let d = daemon("tls-hup", &ns.addr, &tls);
+    let p = probe();
+    eventually("registered over TLS", || {
+        has_broker(&p, &ns.addr, "tls-hup")
+    })
+    .await;
+    for (file, rejected) in [("ca.pem", 1), ("client.key", 2)] {
+        let good = std::fs::read(pki.path(file)).unwrap();
+        std::fs::write(pki.path(file), "-----BEGIN GARBAGE-----\n").unwrap();
+        d.signal("HUP");
+        eventually("the reload rejected", || async {
+            d.logs().matches("new configuration rejected").count() == rejected
+        })
+        .await;
+        std::fs::write(pki.path(file), good).unwrap();
+    }
+    // A new NameServer on the same port that speaks only TLS: the daemon's next connection
+    // must be TLS with the certificates it had, or it never registers there.
+    drop(ns);
+    let ns = TlsNameServer::start_at(
+        &pki,
+        &port,
+        "enforcing",
+        "server.pem",
+        "server.key",
+        "tls.server.need.client.auth=none",
+    )
+    .await;
+    eventually("registered again over TLS", || {
+        has_broker(&p, &ns.addr, "tls-hup")
+    })
+    .await;
+    assert!(!d.logs().contains("may require TLS"), "{}", d.logs());
 }
 
 #[tokio::test]
@@ -319,7 +379,10 @@ async fn mutual_tls_required_by_the_namesrv_works_with_a_client_certificate_only
         };
         common::client_with(ClientConfig {
             tls: Some(ClientTls {
-                config: rmq_registrar::tls::client_config(&tls).unwrap(),
+                config: rmq_registrar::tls::Built::build(&tls)
+                    .unwrap()
+                    .require()
+                    .unwrap(),
                 server_name: None,
                 default_on: true,
                 exceptions: vec![],

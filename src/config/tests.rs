@@ -293,3 +293,58 @@ fn force_every_takes_never_and_broker_permission_is_checked() {
         Ok(())
     });
 }
+
+/// A CA certificate in PEM, made here.
+fn ca_pem() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.self_signed(&key).unwrap().pem()
+}
+
+#[test]
+fn a_tls_file_turned_to_garbage_after_validation_cannot_make_a_plain_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem()).unwrap();
+    let text = format!("{MIN}\n[tls]\nenable = true\nca_file = {ca:?}\n");
+    let cfg = from_toml_str(&text).unwrap();
+    let built = cfg.tls_client.get().cloned().expect("built at validation");
+    // A rotation caught half-way: the file is garbage when the client is made. This is where
+    // the files used to be read a second time (and a failure gave a plain client).
+    std::fs::write(&ca, "not a certificate").unwrap();
+    let tls = cfg.client_tls().unwrap().expect("TLS stays on");
+    assert!(
+        std::sync::Arc::ptr_eq(&tls.config, &built),
+        "the files were read again"
+    );
+    assert!(cfg.client_config().unwrap().tls.is_some());
+    // The same for a client that connects only to the broker over TLS.
+    let mut broker_only = cfg.clone();
+    broker_only.tls.enable = false;
+    broker_only.broker.health.tls = Some(true);
+    assert!(broker_only.client_tls().unwrap().is_some());
+}
+
+#[test]
+fn tls_on_without_a_validated_build_is_an_error_not_plain_text() {
+    let mut cfg = Config::default();
+    cfg.tls.enable = true;
+    let e = cfg.client_tls().unwrap_err();
+    assert_eq!(e.key(), "tls.enable");
+    assert!(cfg.client_config().is_err());
+    assert!(crate::daemon::build_api(&cfg, None).is_err());
+    // With TLS off there is nothing to build and nothing to refuse.
+    assert!(Config::default().client_tls().unwrap().is_none());
+}
+
+#[test]
+fn a_garbage_ca_is_refused_at_load_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "garbage").unwrap();
+    let text = format!("{MIN}\n[tls]\nenable = true\nca_file = {ca:?}\n");
+    let e = from_toml_str(&text).unwrap_err();
+    assert_eq!(e.key, "tls.ca_file");
+    assert!(e.reason.contains("holds no PEM certificate"), "{e}");
+}

@@ -90,25 +90,41 @@ impl Liveness {
 /// Runs the checks until shutdown.
 pub(crate) async fn health_loop(sh: Arc<Shared>) -> TaskResult {
     // A client of its own: a large topic-table read must never queue a health check behind it.
-    let api = super::build_api(&sh.config(), None);
+    let api = super::build_api(&sh.config(), None)?;
+    with_own_client(&api, run_checks(&sh, &api)).await
+}
+
+/// Runs `work` with `api`'s client started; however `work` ends (return, error or panic), the
+/// client's sweeper task ends with it, so a restarted task leaves nothing behind.
+async fn with_own_client<T>(api: &BrokerApi, work: impl std::future::Future<Output = T>) -> T {
     api.client().start();
-    let r = run_checks(&sh, &api).await;
-    api.client().shutdown();
-    r
+    let _stop = StopOnDrop(api.client().clone());
+    work.await
+}
+
+/// Shuts a client (and so its sweeper task) down when dropped, on unwinding too.
+struct StopOnDrop(crate::client::RemotingClient);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
 }
 
 async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
     let mut first = true;
     let mut mode = None;
     let start = sh.config();
-    let mut tls = (start.tls.clone(), start.broker.health.tls);
+    let mut tls = (start.tls_client.clone(), start.broker.health.tls);
     loop {
         let cfg = sh.config();
         let h = &cfg.broker.health;
         // SIGHUP re-read the certificates: the checks' new connections use them too.
-        if (cfg.tls.clone(), h.tls) != tls {
-            tls = (cfg.tls.clone(), h.tls);
-            api.client().set_tls(cfg.client_tls());
+        if (cfg.tls_client.clone(), h.tls) != tls {
+            tls = (cfg.tls_client.clone(), h.tls);
+            // A configuration that reached here was validated with its TLS built; should
+            // it still fail, the checks stop (the task is restarted) rather than go plain.
+            api.client().set_tls(cfg.client_tls()?);
             api.client().close_connection(cfg.broker_check_addr());
         }
         if mode != Some(h.check) && h.check == HealthCheck::None {
@@ -247,4 +263,42 @@ async fn unregister_everywhere(sh: &Shared, cfg: &Config) {
         sh.metrics.registered.with_label_values(&[a]).set(0);
     }
     tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "broker unregistered while it is down");
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::daemon::supervisor::Supervisor;
+    use crate::metrics::Metrics;
+
+    fn alive() -> usize {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_checks_task_that_panics_leaves_no_client_task_behind() {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let sup = Supervisor::new(CancellationToken::new(), metrics.clone());
+        let before = alive();
+        sup.spawn("health", || async {
+            let api = crate::daemon::build_api(&Config::default(), None)?;
+            with_own_client(&api, async { panic!("a check panicked") }).await
+        });
+        // Backoff 0.2 s doubling: 8 runs in a minute.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let restarts = metrics.task_restarts.with_label_values(&["health"]).get();
+        assert!(restarts >= 6, "{restarts} restarts");
+        // The supervisor's loop is all that is left between runs: no sweeper per restart.
+        assert!(
+            alive() <= before + 1,
+            "{} tasks alive after {restarts} panics",
+            alive()
+        );
+        sup.stop(Duration::from_secs(1)).await;
+        assert_eq!(alive(), before);
+    }
 }

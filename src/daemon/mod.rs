@@ -49,6 +49,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// TLS is on but the configuration carries no TLS client (never validated).
+    #[error("TLS")]
+    Tls(#[from] crate::tls::TlsError),
     /// The metrics registry refused a metric (a bug).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -184,8 +187,12 @@ impl ChannelEventListener for EventForwarder {
 }
 
 /// Builds the client and API the way the daemon and the one-shot commands use them.
-pub fn build_api(cfg: &Config, listener: Option<Arc<dyn ChannelEventListener>>) -> BrokerApi {
-    let client = RemotingClient::new(cfg.client_config(), listener);
+/// With TLS on, an error (never a plain client) when the configuration has no TLS client.
+pub fn build_api(
+    cfg: &Config,
+    listener: Option<Arc<dyn ChannelEventListener>>,
+) -> Result<BrokerApi, crate::tls::TlsError> {
+    let client = RemotingClient::new(cfg.client_config()?, listener);
     if let (Some(ak), Some(sk)) = (&cfg.acl.access_key, &cfg.acl.secret_key) {
         let hook = crate::broker::acl::AclHook::new(
             ak.clone(),
@@ -194,9 +201,9 @@ pub fn build_api(cfg: &Config, listener: Option<Arc<dyn ChannelEventListener>>) 
         );
         client.register_rpc_hook(Arc::new(hook));
     }
-    BrokerApi::new(client)
+    Ok(BrokerApi::new(client)
         .with_version(cfg.broker.version)
-        .with_serialize_type(cfg.remoting.serialize.into())
+        .with_serialize_type(cfg.remoting.serialize.into()))
 }
 
 /// Runs the daemon until `controls` says Stop (or ends), then unregisters everywhere.
@@ -208,7 +215,7 @@ pub async fn run(
     let cfg = Arc::new(loaded.config);
     let metrics = Arc::new(Metrics::new()?);
     let (retry_tx, retry_rx) = mpsc::unbounded_channel();
-    let api = build_api(&cfg, Some(Arc::new(EventForwarder(retry_tx.clone()))))
+    let api = build_api(&cfg, Some(Arc::new(EventForwarder(retry_tx.clone()))))?
         .with_observer(Arc::new(RequestMetrics(metrics.clone())));
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
@@ -370,6 +377,15 @@ async fn reload(shared: Arc<Shared>) {
         }
     };
     let new = Arc::new(loaded.config);
+    // Built from the files read by this load: a reload whose TLS cannot be built is rejected
+    // here, before anything of it is applied.
+    let tls = match new.client_tls() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %crate::config::error_chain(&e), "reload: TLS cannot be built, keeping the old configuration");
+            return;
+        }
+    };
     let old = shared.config();
     if new.http != old.http || new.remoting != old.remoting || new.log != old.log {
         tracing::warn!("reload: [http], [remoting] and [log] changes take effect after a restart");
@@ -379,8 +395,8 @@ async fn reload(shared: Arc<Shared>) {
             "tls.verify = false: NameServer certificates are not checked (test setups only)"
         );
     }
-    // Certificates are read again: connections opened from now on use them.
-    shared.client.set_tls(new.client_tls());
+    // Certificates as read by this load: connections opened from now on use them.
+    shared.client.set_tls(tls);
     *write(&shared.config) = new.clone();
     if new.namesrv.addrs != old.namesrv.addrs && !new.namesrv.addrs.is_empty() {
         addresses::apply_list(shared, new.namesrv.addrs.clone()).await;
@@ -465,7 +481,7 @@ mod tests {
 
     fn shared(cfg: Config) -> Arc<Shared> {
         let metrics = Arc::new(Metrics::new().unwrap());
-        let api = build_api(&cfg, None);
+        let api = build_api(&cfg, None).unwrap();
         let (retry, _) = mpsc::unbounded_channel();
         Arc::new(Shared {
             config: RwLock::new(Arc::new(cfg)),

@@ -41,6 +41,15 @@ pub enum LookupError {
         /// What was wrong.
         reason: String,
     },
+    /// An https address server without the TLS client its configuration should have built.
+    #[error("address server {url}: TLS unavailable")]
+    Tls {
+        /// The URL asked.
+        url: String,
+        /// Why.
+        #[source]
+        source: Box<crate::tls::TlsError>,
+    },
 }
 
 /// An HTTP endpoint that serves the `;`-separated NameServer list.
