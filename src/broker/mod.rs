@@ -4,6 +4,7 @@ pub mod acl;
 pub mod body;
 pub mod fastjson;
 mod local;
+pub mod own_config;
 mod register;
 mod sync;
 
@@ -47,6 +48,9 @@ pub enum ApiError {
     /// The whole operation ran out of time.
     #[error("no outcome within {0:?}")]
     Timeout(Duration),
+    /// The broker answered GET_BROKER_CONFIG without a usable identity.
+    #[error(transparent)]
+    Report(#[from] own_config::ReportError),
 }
 
 impl ApiError {
@@ -57,6 +61,7 @@ impl ApiError {
             ApiError::Refused { .. } => "refused",
             ApiError::Decode { .. } => "decode",
             ApiError::Timeout(_) => "timeout",
+            ApiError::Report(_) => "identity",
         }
     }
 }

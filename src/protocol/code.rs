@@ -4,6 +4,8 @@
 pub mod request {
     /// GET_ALL_TOPIC_CONFIG: a slave pulls the master's topic table.
     pub const GET_ALL_TOPIC_CONFIG: i32 = 21;
+    /// GET_BROKER_CONFIG: the broker's own properties (identity from the broker).
+    pub const GET_BROKER_CONFIG: i32 = 26;
     /// GET_BROKER_RUNTIME_INFO: the broker's own stats; the health check.
     pub const GET_BROKER_RUNTIME_INFO: i32 = 28;
     /// GET_ALL_CONSUMER_OFFSET: a slave pulls the master's consumer offsets.
