@@ -21,6 +21,10 @@ pub struct Cli {
     /// The broker's own broker.conf, read as a source below the TOML file.
     #[arg(long, global = true)]
     pub broker_conf: Option<PathBuf>,
+    /// Follow the broker at ADDR (host:port): its identity, role, topics and NameServer list
+    /// are read from it at run time (broker.identity = "broker").
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub broker: Option<String>,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }

@@ -47,6 +47,10 @@ pub struct Config {
     /// of the certificate files for this (re)load.
     #[serde(skip)]
     pub tls_client: crate::tls::Built,
+    /// Keys set in the TOML file or the environment: with identity from the broker, these win
+    /// over what the broker says.
+    #[serde(skip)]
+    pub pinned: std::collections::BTreeSet<String>,
 }
 
 /// `[acl]`: signing is on when both keys are set.
@@ -68,6 +72,8 @@ pub const SECRET_KEYS: [&str; 2] = ["acl.secret_key", "acl.security_token"];
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerConfig {
+    /// Where the broker's identity comes from: this configuration, or the broker at run time.
+    pub identity: IdentitySource,
     /// Cluster name.
     pub cluster: String,
     /// Broker name.
@@ -112,6 +118,19 @@ pub struct HealthConfig {
     /// TLS to the broker; unset: as `tls.enable` (false: plain on localhost while NameServers
     /// use TLS).
     pub tls: Option<bool>,
+}
+
+/// `broker.identity`: who says who the broker is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentitySource {
+    /// The configuration (TOML, environment, broker.conf): a fixed identity.
+    #[default]
+    Config,
+    /// The broker's own GET_BROKER_CONFIG answer, read at start and at every health check: its
+    /// id and role follow DLedger and controller elections. Values set in the TOML file or the
+    /// environment (except `broker.id`) still win.
+    Broker,
 }
 
 /// `broker.health.check`.
@@ -346,6 +365,7 @@ impl Default for LogConfig {
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
+            identity: IdentitySource::Config,
             cluster: "DefaultCluster".into(),
             name: String::new(),
             id: 0,
@@ -573,6 +593,11 @@ fn extract_valid(
 ) -> Result<Config, ConfigError> {
     let mut config: Config = figment.extract().map_err(|e| extract_error(figment, e))?;
     adjust(&mut config);
+    config.pinned = PINNABLE
+        .iter()
+        .filter(|k| figment.find_metadata(k).is_some_and(set_by_operator))
+        .map(|k| k.to_string())
+        .collect();
     validate(&config).map_err(|(key, reason)| {
         let meta = figment.find_metadata(&key);
         ConfigError {
@@ -592,6 +617,26 @@ fn extract_valid(
         })?;
     }
     Ok(config)
+}
+
+/// Keys the broker's own answer also gives (identity from the broker): set in the TOML file or
+/// the environment, they win over it.
+const PINNABLE: [&str; 9] = [
+    "broker.cluster",
+    "broker.name",
+    "broker.id",
+    "broker.addr",
+    "broker.ha_addr",
+    "broker.permission",
+    "register.split_size",
+    "register.always_split",
+    "register.heartbeat_timeout",
+];
+
+/// A value from the TOML file or the environment (not a default, not broker.conf).
+fn set_by_operator(meta: &Metadata) -> bool {
+    matches!(meta.source, Some(figment::Source::File(_)))
+        || (meta.name.contains("environment") && !meta.name.contains("NAMESRV_ADDR"))
 }
 
 /// An error with its causes, for a one-line message.
@@ -623,13 +668,18 @@ fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
 /// Checks what types cannot: addresses, ranges, required keys.
 pub fn validate(c: &Config) -> Result<(), (String, String)> {
     let err = |k: &str, r: String| Err((k.to_string(), r));
-    if c.broker.name.trim().is_empty() {
+    let from_broker = c.broker.identity == IdentitySource::Broker;
+    if from_broker {
+        validate_identity_from_broker(c)?;
+    } else if c.broker.name.trim().is_empty() {
         return err("broker.name", "is required".into());
     }
     if c.broker.cluster.trim().is_empty() {
         return err("broker.cluster", "must not be empty".into());
     }
-    if let Err(r) = crate::namesrv::validate_addr(&c.broker.addr) {
+    if from_broker && c.broker.addr.is_empty() {
+        // The broker says where it listens.
+    } else if let Err(r) = crate::namesrv::validate_addr(&c.broker.addr) {
         return err(
             "broker.addr",
             if c.broker.addr.is_empty() {
@@ -660,6 +710,7 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     if c.namesrv.addrs.is_empty()
         && c.namesrv.address_server.is_none()
         && c.namesrv.domain.is_none()
+        && !from_broker
     {
         return err("namesrv.addrs", "no NameServer source: set namesrv.addrs, namesrv.address_server, namesrv.domain or NAMESRV_ADDR".into());
     }
@@ -813,6 +864,32 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
         }
     }
     Ok(())
+}
+
+/// With the identity from the broker: it must be asked (a remoting check at a known address),
+/// and its id is its own.
+fn validate_identity_from_broker(c: &Config) -> Result<(), (String, String)> {
+    let err = |k: &str, r: &str| Err((k.to_string(), r.to_string()));
+    if c.broker.health.check != HealthCheck::Remoting {
+        return err(
+            "broker.health.check",
+            "must be \"remoting\" with broker.identity = \"broker\": the identity is read by the health check (GET_BROKER_CONFIG)",
+        );
+    }
+    if c.pinned.contains("broker.id") {
+        return err(
+            "broker.id",
+            "cannot be set with broker.identity = \"broker\": the id is the broker's own (DLedger and controller elections change it)",
+        );
+    }
+    if c.broker_check_addr().is_empty() {
+        return err(
+            "broker.health.addr",
+            "is required with broker.identity = \"broker\": where to ask the broker (--broker ADDR)",
+        );
+    }
+    crate::namesrv::validate_addr(c.broker_check_addr())
+        .or_else(|r| Err(("broker.health.addr".to_string(), r)))
 }
 
 fn validate_health(h: &HealthConfig) -> Result<(), (&'static str, String)> {

@@ -43,6 +43,13 @@ fn main() -> ExitCode {
         // Set before any other thread exists.
         std::env::set_var("RMQ_REGISTRAR_BROKER__CONF_FILE", p);
     }
+    if let Some(addr) = &cli.broker {
+        // As the environment would say it (so that a SIGHUP reload keeps it). Set before any
+        // other thread exists.
+        std::env::set_var("RMQ_REGISTRAR_BROKER__IDENTITY", "broker");
+        std::env::set_var("RMQ_REGISTRAR_BROKER__HEALTH__ADDR", addr);
+        std::env::set_var("RMQ_REGISTRAR_BROKER__TOPICS__SOURCE", "broker");
+    }
     let loaded = match config::load(cli.config.as_deref()) {
         Ok(l) => l,
         // A one-shot pull needs no broker identity: without a config file, defaults do.
@@ -65,7 +72,8 @@ fn main() -> ExitCode {
         if toml {
             return print_toml(&loaded.config);
         }
-        print_config(&loaded);
+        let broker = from_broker(&loaded.config);
+        print_config(&loaded, &broker);
         return ExitCode::SUCCESS;
     }
     init_logging(&loaded.config);
@@ -133,7 +141,72 @@ async fn run(loaded: config::Loaded, path: Option<PathBuf>) -> ExitCode {
     }
 }
 
-fn print_config(loaded: &config::Loaded) {
+/// With the identity from the broker, the values it gives now, by config key (those the
+/// operator set are not asked); or why it could not be asked.
+type BrokerValues = Option<(String, Result<Vec<(&'static str, String)>, String>)>;
+
+/// Asks the broker (identity from the broker) for what `check-config` shows as its values.
+fn from_broker(cfg: &Config) -> BrokerValues {
+    if cfg.broker.identity != config::IdentitySource::Broker {
+        return None;
+    }
+    let addr = cfg.broker_check_addr().to_string();
+    let ask = async {
+        let api = daemon::build_api(cfg, None).map_err(|e| config::error_chain(&e))?;
+        let r = api
+            .broker_report(&addr, cfg.broker.health.timeout.max(Duration::from_secs(1)))
+            .await;
+        api.client().shutdown();
+        r.map_err(|e| e.to_string())
+    };
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(ask));
+    let values = report.map(|r| {
+        let q = |s: &str| format!("{s:?}");
+        let mut v = vec![
+            ("broker.cluster", q(&r.cluster)),
+            ("broker.name", q(&r.name)),
+            (
+                "broker.id",
+                r.id.map_or("-1 (no id yet: no election yet)".into(), |i| i.to_string()),
+            ),
+            ("broker.addr", q(&r.addr)),
+            ("broker.ha_addr", q(&r.ha_addr)),
+        ];
+        if let Some(p) = r.permission {
+            v.push(("broker.permission", p.to_string()));
+        }
+        if let Some(n) = r.split_size {
+            v.push(("register.split_size", n.to_string()));
+        }
+        if let Some(b) = r.always_split {
+            v.push(("register.always_split", b.to_string()));
+        }
+        if cfg.namesrv.addrs.is_empty() && cfg.address_server_url().is_none() {
+            v.push(("namesrv.addrs", format!("{:?}", r.namesrv_addrs)));
+        }
+        v.retain(|(k, _)| !cfg.pinned.contains(*k));
+        v
+    });
+    Some((addr, values))
+}
+
+/// The identity keys the broker gives (identity from the broker).
+const FROM_BROKER_KEYS: [&str; 8] = [
+    "broker.cluster",
+    "broker.name",
+    "broker.id",
+    "broker.addr",
+    "broker.ha_addr",
+    "broker.permission",
+    "register.split_size",
+    "register.always_split",
+];
+
+fn print_config(loaded: &config::Loaded, broker: &BrokerValues) {
     let value = serde_json::to_value(&loaded.config).unwrap_or_default();
     let mut lines = Vec::new();
     leaves("", &value, &mut lines);
@@ -143,6 +216,22 @@ fn print_config(loaded: &config::Loaded) {
             .find_metadata(&key)
             .map(config::describe)
             .unwrap_or_else(|| "built-in default".into());
+        let (val, source) = match broker {
+            Some((addr, Ok(values))) => match values.iter().find(|(k, _)| *k == key) {
+                Some((_, v)) => (v.clone(), format!("the broker at {addr}")),
+                None => (val, source),
+            },
+            Some((addr, Err(why)))
+                if FROM_BROKER_KEYS.contains(&key.as_str())
+                    && !loaded.config.pinned.contains(&key) =>
+            {
+                (
+                    val,
+                    format!("the broker at {addr} at run time (cannot ask it now: {why})"),
+                )
+            }
+            _ => (val, source),
+        };
         let val = if config::SECRET_KEYS.contains(&key.as_str()) && val != "null" {
             "\"***\"".to_string()
         } else {
@@ -230,18 +319,41 @@ fn exit_code(ok: bool) -> ExitCode {
     }
 }
 
-async fn unregister(cfg: &Config) -> ExitCode {
-    let addrs = match name_servers_or_exit(cfg).await {
-        Ok(a) => a,
-        Err(code) => return code,
+/// The identity and NameServers a one-shot command works with (identity from the broker: the
+/// broker is asked), or the exit code after saying why there are none.
+async fn identity_or_exit(
+    cfg: &Config,
+    api: &rmq_registrar::broker::BrokerApi,
+) -> Result<(rmq_registrar::broker::BrokerIdentity, Vec<String>), ExitCode> {
+    let broker = cfg.broker_check_addr();
+    let (id, from_broker) = match daemon::identity_now(cfg, api).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            eprintln!("rmq-registrar: the broker at {broker} has no id yet (no election yet)");
+            return Err(ExitCode::FAILURE);
+        }
+        Err(e) => {
+            eprintln!("rmq-registrar: cannot ask the broker at {broker} who it is: {e}");
+            return Err(ExitCode::FAILURE);
+        }
     };
+    let mut addrs = name_servers_or_exit(cfg).await?;
+    if addrs.is_empty() {
+        addrs = from_broker;
+    }
+    Ok((id, addrs))
+}
+
+async fn unregister(cfg: &Config) -> ExitCode {
     let api = match daemon::build_api(cfg, None) {
         Ok(a) => a,
         Err(e) => return tls_failed(&e),
     };
-    let outcomes = api
-        .unregister_from(&addrs, &cfg.identity(), cfg.register.timeout)
-        .await;
+    let (id, addrs) = match identity_or_exit(cfg, &api).await {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let outcomes = api.unregister_from(&addrs, &id, cfg.register.timeout).await;
     let mut failed = false;
     for o in outcomes {
         match o.result {
@@ -257,18 +369,18 @@ async fn unregister(cfg: &Config) -> ExitCode {
 }
 
 async fn status(cfg: &Config, json: bool) -> ExitCode {
-    let addrs = match name_servers_or_exit(cfg).await {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
     let api = match daemon::build_api(cfg, None) {
         Ok(a) => a,
         Err(e) => return tls_failed(&e),
     };
+    let (id, addrs) = match identity_or_exit(cfg, &api).await {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
     let mut all_seen = true;
     for addr in addrs {
         let (registered, detail) = match api.cluster_brokers(&addr, cfg.register.timeout).await {
-            Ok(table) => match table.get(&cfg.broker.name) {
+            Ok(table) => match table.get(&id.name) {
                 Some(b) => (true, b.get("brokerAddrs").cloned().unwrap_or_default()),
                 None => (false, serde_json::Value::Null),
             },
@@ -278,7 +390,7 @@ async fn status(cfg: &Config, json: bool) -> ExitCode {
         if json {
             let line = serde_json::json!({
                 "namesrv": addr,
-                "broker": cfg.broker.name,
+                "broker": id.name,
                 "registered": registered,
                 "brokerAddrs": if registered { detail.clone() } else { serde_json::Value::Null },
                 "error": if detail.is_string() { detail.clone() } else { serde_json::Value::Null },
@@ -291,7 +403,7 @@ async fn status(cfg: &Config, json: bool) -> ExitCode {
             (false, serde_json::Value::String(e)) => format!("error {e}"),
             (false, _) => "not registered".to_string(),
         };
-        say!("{addr}\t{}\t{line}", cfg.broker.name);
+        say!("{addr}\t{}\t{line}", id.name);
     }
     api.client().shutdown();
     exit_code(all_seen)

@@ -59,6 +59,10 @@ pub struct Metrics {
     pub registration_requests: IntGaugeVec,
     /// Live async tasks, read at each scrape: a number that only grows is a task leak.
     pub runtime_tasks: IntGauge,
+    /// Changes of the broker's id or role followed (identity from the broker).
+    pub identity_changes: IntCounter,
+    /// The id registered now (-1 while the broker has none).
+    pub broker_id: IntGauge,
 }
 
 fn counter_vec(
@@ -264,6 +268,16 @@ impl Metrics {
                 &r,
                 &format!("{p}runtime_tasks"),
                 "Live async tasks in the daemon",
+            )?,
+            identity_changes: counter(
+                &r,
+                &format!("{p}identity_changes_total"),
+                "Changes of the broker's id or role followed (identity from the broker)",
+            )?,
+            broker_id: gauge(
+                &r,
+                &format!("{p}broker_id"),
+                "The broker id registered now; -1 while the broker has none",
             )?,
             registry: r,
         })

@@ -145,9 +145,7 @@ fn map(
     if let Some(v) = get("brokerName") {
         put("brokerName", "broker.name", Value::from(v));
     }
-    if let Some(id) = number("brokerId", i64::MAX as u64)? {
-        put("brokerId", "broker.id", Value::from(id));
-    }
+    map_identity(props, &bad, &mut put)?;
     // The Java broker's defaults: listenPort 10911, haListenPort listenPort + 1,
     // brokerIP2 = brokerIP1 = this host's address.
     let port = number("listenPort", 65_535)?.unwrap_or(10_911) as u32;
@@ -250,6 +248,59 @@ fn map(
         put("brokerPermission", "broker.permission", Value::from(p));
     }
     Ok(out)
+}
+
+/// The id as the Java broker sets it at start: DLedger and controller mode elect it at run
+/// time (identity from the broker); otherwise a master role (the default, ASYNC_MASTER) is id 0
+/// and a slave needs an id of 1 or more.
+fn map_identity(
+    props: &HashMap<String, String>,
+    bad: &impl Fn(&str, String) -> ConfigError,
+    put: &mut impl FnMut(&str, &str, Value),
+) -> Result<(), ConfigError> {
+    let get = |k: &str| props.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let dledger = get("enableDLegerCommitLog").is_some_and(java_bool);
+    let controller = get("enableControllerMode").is_some_and(java_bool);
+    if dledger && controller {
+        return Err(bad(
+            "enableControllerMode",
+            "enableControllerMode and enableDLegerCommitLog cannot both be true (the Java broker refuses to start)".into(),
+        ));
+    }
+    if dledger || controller {
+        let prop = if dledger {
+            "enableDLegerCommitLog"
+        } else {
+            "enableControllerMode"
+        };
+        // The id is elected: it is read from the broker at run time, with its topics.
+        put(prop, "broker.identity", Value::from("broker"));
+        put(prop, "broker.topics.source", Value::from("broker"));
+        return Ok(());
+    }
+    let id_text = get("brokerId").unwrap_or("0");
+    let id = id_text
+        .parse::<i64>()
+        .map_err(|_| bad("brokerId", format!("{id_text:?} is not a number")))?;
+    let role_text = get("brokerRole").unwrap_or("ASYNC_MASTER");
+    let role = crate::broker::own_config::BrokerRole::parse(role_text).ok_or_else(|| {
+        bad(
+            "brokerRole",
+            format!("{role_text:?} is not ASYNC_MASTER, SYNC_MASTER or SLAVE"),
+        )
+    })?;
+    if role.is_master() {
+        put("brokerRole", "broker.id", Value::from(0u64));
+        return Ok(());
+    }
+    if id < 1 {
+        return Err(bad(
+            "brokerId",
+            format!("{id} with brokerRole=SLAVE: a slave's brokerId must be 1 or more (the Java broker refuses to start)"),
+        ));
+    }
+    put("brokerId", "broker.id", Value::from(id as u64));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,10 +30,21 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
     tracing::info!(namesrvs = ?addrs, removed = ?removed, "NameServer list changed");
     if !removed.is_empty() {
         let cfg = sh.config();
-        let outcomes = sh
-            .api
-            .unregister_from(&removed, &cfg.identity(), cfg.register.timeout)
-            .await;
+        let outcomes = match sh.current() {
+            Some(cur) => {
+                sh.api
+                    .unregister_from(&removed, &cur.id, cfg.register.timeout)
+                    .await
+            }
+            None => removed
+                .iter()
+                .map(|a| crate::broker::NamesrvOutcome {
+                    addr: a.clone(),
+                    result: Ok(()),
+                    elapsed: std::time::Duration::ZERO,
+                })
+                .collect(),
+        };
         super::count_unregistrations(sh, &outcomes);
         // Nothing of a departed NameServer stays: series, connection, peer info, status.
         for o in outcomes {

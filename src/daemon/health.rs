@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::identity::Current;
 use super::supervisor::TaskResult;
 use super::Shared;
 use crate::broker::BrokerApi;
-use crate::config::{Config, HealthCheck};
+use crate::config::{Config, HealthCheck, IdentitySource};
 use crate::poison::lock;
 
 /// Start-to-start period of the checks while the broker is down (or not yet up).
@@ -134,7 +135,10 @@ async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
         }
         mode = Some(h.check);
         let started = Instant::now();
-        let outcome = check(api, &cfg).await;
+        let outcome = match cfg.broker.identity {
+            IdentitySource::Config => check(api, &cfg).await,
+            IdentitySource::Broker => follow(sh, api, &cfg).await,
+        };
         let label = if outcome.is_ok() { "ok" } else { "error" };
         sh.metrics.health_checks.with_label_values(&[label]).inc();
         match outcome {
@@ -184,6 +188,44 @@ async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), String> {
             Err(r)
         }
     }
+}
+
+/// One check with the identity from the broker: GET_BROKER_CONFIG proves that it answers and
+/// says who it is now. A broker without an id yet (`-1`: no election) fails the check, so
+/// nothing is registered and /readyz says why; an unusable answer keeps the last identity.
+async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), String> {
+    let addr = cfg.broker_check_addr();
+    let t = cfg.broker.health.timeout;
+    let report = match tokio::time::timeout(t, api.broker_report(addr, t)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            if !matches!(e, crate::broker::ApiError::Report(_)) {
+                api.client().close_connection(addr);
+            }
+            return Err(e.to_string());
+        }
+        Err(_) => {
+            api.client().close_connection(addr);
+            return Err(format!("no answer within {t:?}"));
+        }
+    };
+    let before = sh.current();
+    let Some(now) = Current::from_report(cfg, &report, before.as_ref()) else {
+        return Err(format!(
+            "the broker at {addr} has no id yet ({} with brokerId -1: no DLedger or controller election yet)",
+            report.role.as_str()
+        ));
+    };
+    sh.set_identity(Some(now)).await;
+    // With no NameServer configured, the broker's own list is used.
+    if cfg.namesrv.addrs.is_empty()
+        && cfg.address_server_url().is_none()
+        && !report.namesrv_addrs.is_empty()
+        && sh.client.name_server_list() != report.namesrv_addrs
+    {
+        super::addresses::apply_list(sh, report.namesrv_addrs).await;
+    }
+    Ok(())
 }
 
 fn passed(sh: &Shared) {
@@ -249,10 +291,14 @@ async fn unregister_everywhere(sh: &Shared, cfg: &Config) {
     let started = Instant::now();
     let _exclusive = sh.liveness.gate.write().await;
     let addrs = sh.client.name_server_list();
-    let outcomes = sh
-        .api
-        .unregister_from(&addrs, &cfg.identity(), cfg.register.timeout)
-        .await;
+    let outcomes = match sh.current() {
+        Some(cur) => {
+            sh.api
+                .unregister_from(&addrs, &cur.id, cfg.register.timeout)
+                .await
+        }
+        None => Vec::new(),
+    };
     let ok = super::count_unregistrations(sh, &outcomes);
     {
         let mut status = sh.status();

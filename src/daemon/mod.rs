@@ -4,6 +4,7 @@ mod addresses;
 pub mod files;
 mod health;
 mod http;
+mod identity;
 mod register;
 pub mod slave;
 pub mod supervisor;
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::body::TopicConfigWrapper;
 use crate::broker::{BrokerApi, CallObserver};
 use crate::client::{ChannelEvent, ChannelEventKind, ChannelEventListener, RemotingClient};
-use crate::config::{self, Config};
+use crate::config::{self, Config, IdentitySource};
 use crate::metrics::Metrics;
 use crate::poison::{lock, read, write};
 use supervisor::Supervisor;
@@ -75,6 +76,8 @@ pub(crate) struct Shared {
     status: Mutex<Status>,
     /// Whether the broker serves; nothing is registered while it does not.
     liveness: health::Liveness,
+    /// Who the broker is now; `None` (nothing registered) until the broker said so.
+    identity: tokio::sync::watch::Sender<Option<identity::Current>>,
     token: CancellationToken,
 }
 
@@ -110,6 +113,46 @@ impl Shared {
 
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
         lock(&self.status)
+    }
+
+    /// The identity registrations carry now (`None`: the broker has not said who it is yet).
+    fn current(&self) -> Option<identity::Current> {
+        self.identity.borrow().clone()
+    }
+
+    /// Publishes a new identity; anything registered that changed advances the data version
+    /// (NameServers update their tables only on a new version) and registers at once.
+    async fn set_identity(self: &Arc<Self>, new: Option<identity::Current>) -> identity::Change {
+        let before = self.identity.send_replace(new.clone());
+        let Some(new) = new else {
+            self.metrics.broker_id.set(-1);
+            return identity::Change::None;
+        };
+        self.metrics
+            .broker_id
+            .set(i64::try_from(new.id.id).unwrap_or(i64::MAX));
+        let change = new.change_from(before.as_ref());
+        match (change, &before) {
+            (identity::Change::None, _) => return change,
+            (identity::Change::Role, Some(old)) => {
+                self.metrics.identity_changes.inc();
+                tracing::info!(
+                    old = %identity::describe(&old.id), new = %identity::describe(&new.id),
+                    old_role = old.role.map_or("", |r| r.as_str()), new_role = new.role.map_or("", |r| r.as_str()),
+                    "the broker's id or role changed: registering the new identity with every NameServer"
+                );
+            }
+            (identity::Change::First, _) if new.role.is_some() => {
+                tracing::info!(identity = %identity::describe(&new.id), role = new.role.map_or("", |r| r.as_str()), "identity from the broker");
+            }
+            _ => {}
+        }
+        if change != identity::Change::First {
+            self.update_topics(|t| t.advance_version()).await;
+        }
+        self.status().last_full = None;
+        self.register_now.notify_one();
+        change
     }
 
     /// The current table (cheap: an `Arc`).
@@ -186,6 +229,23 @@ impl ChannelEventListener for EventForwarder {
     }
 }
 
+/// The broker's identity as a one-shot command sees it now, and the NameServers the broker
+/// names: the configuration's, or (identity from the broker) the broker's own answer under the
+/// values the operator set. `Ok(None)`: the broker has no id yet.
+pub async fn identity_now(
+    cfg: &Config,
+    api: &BrokerApi,
+) -> Result<Option<(crate::broker::BrokerIdentity, Vec<String>)>, crate::broker::ApiError> {
+    if cfg.broker.identity == IdentitySource::Config {
+        return Ok(Some((cfg.identity(), Vec::new())));
+    }
+    let report = api
+        .broker_report(cfg.broker_check_addr(), cfg.register.timeout)
+        .await?;
+    let namesrvs = report.namesrv_addrs.clone();
+    Ok(identity::Current::from_report(cfg, &report, None).map(|c| (c.id, namesrvs)))
+}
+
 /// Builds the client and API the way the daemon and the one-shot commands use them.
 /// With TLS on, an error (never a plain client) when the configuration has no TLS client.
 pub fn build_api(
@@ -242,8 +302,16 @@ pub async fn run(
         retry: retry_tx,
         status: Mutex::default(),
         liveness: health::Liveness::new(cfg.broker.health.check),
+        identity: tokio::sync::watch::Sender::new(None),
         token: token.clone(),
     });
+    if cfg.broker.identity == IdentitySource::Config {
+        shared
+            .set_identity(Some(identity::Current::from_config(&cfg)))
+            .await;
+    } else {
+        metrics.broker_id.set(-1);
+    }
     metrics.broker_up.set(i64::from(
         cfg.broker.health.check == config::HealthCheck::None,
     ));
@@ -260,7 +328,7 @@ pub async fn run(
             .with_label_values(&[outcome]);
         shared.metrics.health_checks.with_label_values(&[outcome]);
     }
-    if cfg.broker.id != 0 {
+    if cfg.broker.id != 0 && cfg.broker.identity == IdentitySource::Config {
         for kind in [
             "topics",
             "consumer_offsets",
@@ -398,6 +466,12 @@ async fn reload(shared: Arc<Shared>) {
     // Certificates as read by this load: connections opened from now on use them.
     shared.client.set_tls(tls);
     *write(&shared.config) = new.clone();
+    if new.broker.identity == IdentitySource::Config {
+        // A changed permission, id or address is registered (with a new data version) at once.
+        shared
+            .set_identity(Some(identity::Current::from_config(&new)))
+            .await;
+    }
     if new.namesrv.addrs != old.namesrv.addrs && !new.namesrv.addrs.is_empty() {
         addresses::apply_list(shared, new.namesrv.addrs.clone()).await;
     }
@@ -433,13 +507,19 @@ async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
         namesrvs = addrs.len(),
         "stopping: unregistering from every NameServer"
     );
-    let id = cfg.identity();
-    let (outcomes, ()) = tokio::join!(
-        shared
-            .api
-            .unregister_from(&addrs, &id, cfg.register.timeout),
-        sup.stop(Duration::from_millis(500)),
-    );
+    // The identity last registered; none known: nothing was registered to withdraw.
+    let unregister = async {
+        match shared.current() {
+            Some(cur) => {
+                shared
+                    .api
+                    .unregister_from(&addrs, &cur.id, cfg.register.timeout)
+                    .await
+            }
+            None => Vec::new(),
+        }
+    };
+    let (outcomes, ()) = tokio::join!(unregister, sup.stop(Duration::from_millis(500)));
     let ok = count_unregistrations(shared, &outcomes);
     shared.client.shutdown();
     tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "unregistered; bye");

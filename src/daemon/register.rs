@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::identity::Current;
 use super::supervisor::TaskResult;
 use super::Shared;
 use crate::broker::body::TopicConfigWrapper;
@@ -17,17 +18,17 @@ use crate::broker::{RegisterOptions, RegisterOutcome, RegisterStatus};
 use crate::client::ClientError;
 use crate::config::{Config, TopicSource};
 
-fn options(cfg: &Config, force: bool) -> RegisterOptions {
+fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptions {
     RegisterOptions {
         timeout: cfg.register.timeout,
         oneway: cfg.register.oneway,
         compressed: cfg.register.compressed,
-        heartbeat_timeout: cfg.register.heartbeat_timeout,
+        heartbeat_timeout: cur.heartbeat_timeout,
         force,
-        enable_acting_master: false,
+        enable_acting_master: cur.acting_master,
         max_frame: cfg.remoting.max_frame,
-        split_size: cfg.register.split_size,
-        always_split: cfg.register.always_split,
+        split_size: cur.split_size,
+        always_split: cur.always_split,
     }
 }
 
@@ -53,10 +54,14 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
         tracing::debug!("broker not serving: registration paused");
         return;
     }
+    let Some(cur) = sh.current() else {
+        tracing::debug!("the broker has not said who it is yet: registration waits");
+        return;
+    };
     let Some(table) = current_topics(sh, cfg).await else {
         return;
     };
-    let table = restricted(table, cfg.broker.permission).await;
+    let table = restricted(table, cur.permission).await;
     sh.metrics.topics.set(table.topic_config_table.len() as i64);
     let addrs = sh.client.name_server_list();
     if addrs.is_empty() {
@@ -73,7 +78,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
     let started = Instant::now();
     let out = sh
         .api
-        .register_to(&addrs, &cfg.identity(), &table, &options(cfg, force))
+        .register_to(&addrs, &cur.id, &table, &options(cfg, force, &cur))
         .await;
     sh.metrics
         .round_duration
@@ -370,14 +375,17 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
         let Some(_shared) = sh.liveness.may_register(&sh.token).await else {
             return addr;
         };
-        let table = restricted(sh.table(), cfg.broker.permission).await;
+        let Some(cur) = sh.current() else {
+            return addr;
+        };
+        let table = restricted(sh.table(), cur.permission).await;
         let out = sh
             .api
             .register_to(
                 std::slice::from_ref(&addr),
-                &cfg.identity(),
+                &cur.id,
                 &table,
-                &options(&cfg, true),
+                &options(&cfg, true, &cur),
             )
             .await;
         // Only "not there" is retried at once; a NameServer that takes the connection but

@@ -131,7 +131,7 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
     loop {
         let cfg = sh.config();
         let interval = cfg.slave.sync_interval;
-        if cfg.broker.id != 0 {
+        if cfg.broker.id != 0 && cfg.broker.identity == crate::config::IdentitySource::Config {
             let master = cfg
                 .slave
                 .master_addr

@@ -159,6 +159,14 @@ impl TopicState {
         self.rebuild(cfg)
     }
 
+    /// Advances the table's data version without a topic change: something else registered
+    /// changed (identity, permission), and NameServers update queue data only on a new version.
+    pub fn advance_version(&mut self) {
+        let mut table = (*self.table).clone();
+        table.data_version = table.data_version.next();
+        self.table = Arc::new(table);
+    }
+
     /// True once the broker's topics were read at least once.
     pub fn has_broker_topics(&self) -> bool {
         self.broker_version.is_some()
