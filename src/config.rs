@@ -889,7 +889,7 @@ fn validate_identity_from_broker(c: &Config) -> Result<(), (String, String)> {
         );
     }
     crate::namesrv::validate_addr(c.broker_check_addr())
-        .or_else(|r| Err(("broker.health.addr".to_string(), r)))
+        .map_err(|r| ("broker.health.addr".to_string(), r))
 }
 
 fn validate_health(h: &HealthConfig) -> Result<(), (&'static str, String)> {

@@ -563,6 +563,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new().unwrap());
         let api = build_api(&cfg, None).unwrap();
         let (retry, _) = mpsc::unbounded_channel();
+        let id = identity::Current::from_config(&cfg);
         Arc::new(Shared {
             config: RwLock::new(Arc::new(cfg)),
             config_path: None,
@@ -575,8 +576,40 @@ mod tests {
             retry,
             status: Mutex::default(),
             liveness: health::Liveness::new(config::HealthCheck::None),
+            identity: tokio::sync::watch::Sender::new(Some(id)),
             token: CancellationToken::new(),
         })
+    }
+
+    #[tokio::test]
+    async fn anything_registered_that_changes_advances_the_data_version() {
+        let mut cfg = Config::default();
+        cfg.broker.name = "b".into();
+        cfg.broker.addr = "10.0.0.1:10911".into();
+        let sh = shared(cfg.clone());
+        let v = || sh.table().data_version.counter;
+        sh.set_identity(Some(identity::Current::from_config(&cfg)))
+            .await;
+        let first = v();
+        // The same again (a reload that changed nothing registered): no new version.
+        sh.set_identity(Some(identity::Current::from_config(&cfg)))
+            .await;
+        assert_eq!(v(), first);
+        // broker.permission changed at SIGHUP: NameServers update queue data only on a new
+        // version, so it must advance although no topic changed.
+        cfg.broker.permission = Some(4);
+        let change = sh
+            .set_identity(Some(identity::Current::from_config(&cfg)))
+            .await;
+        assert_eq!(change, identity::Change::Settings);
+        assert!(v() > first, "{} -> {}", first, v());
+        cfg.broker.id = 1;
+        let before = v();
+        sh.set_identity(Some(identity::Current::from_config(&cfg)))
+            .await;
+        assert!(v() > before);
+        assert_eq!(sh.metrics.identity_changes.get(), 1);
+        assert_eq!(sh.metrics.broker_id.get(), 1);
     }
 
     fn rounds(sh: &Shared) -> u64 {

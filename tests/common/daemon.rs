@@ -57,11 +57,17 @@ level = "debug"
 
 impl Daemon {
     pub fn start(config: impl FnOnce(&Path, &str) -> String) -> Daemon {
+        Self::start_with(&[], config)
+    }
+
+    /// As [`start`](Self::start), with extra command-line arguments before `--config`.
+    pub fn start_with(args: &[&str], config: impl FnOnce(&Path, &str) -> String) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let http = closed_port_addr();
         std::fs::write(dir.path().join("rmq.toml"), config(dir.path(), &http)).unwrap();
         let log = dir.path().join("daemon.log");
         let child = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"))
+            .args(args)
             .arg("--config")
             .arg(dir.path().join("rmq.toml"))
             .env_remove("NAMESRV_ADDR")

@@ -1,0 +1,222 @@
+//! Identity from the broker (`--broker ADDR`): scripted brokers whose id and role change under
+//! the running daemon (what DLedger and controller elections look like), against the real
+//! NameServer; the registration request as a scripted NameServer sees it (acting master).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::daemon::Daemon;
+use common::{cluster_brokers, eventually, eventually_within, ok_reply, Action, NameServer, Peer};
+use rmq_registrar::protocol::code::request;
+use rmq_registrar::protocol::RemotingCommand;
+
+const TOPICS: &str = r#"{"topicConfigTable":{"RaftTopic":{"topicName":"RaftTopic","readQueueNums":4,"writeQueueNums":4,"perm":6,"topicFilterType":"SINGLE_TAG","topicSysFlag":0,"order":false},"RaftTopic2":{"topicName":"RaftTopic2","readQueueNums":4,"writeQueueNums":4,"perm":6,"topicFilterType":"SINGLE_TAG","topicSysFlag":0,"order":false}},"dataVersion":{"counter":3,"timestamp":1700000000000}}"#;
+
+/// A broker answering GET_BROKER_CONFIG (Java form) with what `props` holds now, its topics,
+/// and anything else with SUCCESS.
+struct ScriptedBroker {
+    peer: Peer,
+    props: Arc<Mutex<String>>,
+}
+
+impl ScriptedBroker {
+    async fn start() -> ScriptedBroker {
+        let props = Arc::new(Mutex::new(String::new()));
+        let p = props.clone();
+        let peer = Peer::start(move |cmd| match cmd.code {
+            request::GET_BROKER_CONFIG => {
+                let body = p.lock().unwrap().clone();
+                Action::Reply(RemotingCommand::request(0).with_body(body.into_bytes()))
+            }
+            request::GET_ALL_TOPIC_CONFIG => {
+                Action::Reply(RemotingCommand::request(0).with_body(TOPICS.as_bytes().to_vec()))
+            }
+            _ => ok_reply(),
+        })
+        .await;
+        ScriptedBroker { peer, props }
+    }
+
+    /// What the broker says of itself: DLedger group `name`, id and role as an election left
+    /// them (`id` -1: none yet).
+    fn set(&self, name: &str, id: i64, role: &str) {
+        let (ip, port) = self.peer.addr.rsplit_once(':').unwrap();
+        *self.props.lock().unwrap() = format!(
+            "brokerClusterName=RaftCluster\nbrokerName={name}\nbrokerId={id}\nbrokerRole={role}\n\
+             brokerIP1={ip}\nlistenPort={port}\nbrokerPermission=6\n\
+             enableDLegerCommitLog=true\ndLegerSelfId=n0\nsecretKey=never-logged\n"
+        );
+    }
+}
+
+fn follower(broker: &str, ns: &str) -> Daemon {
+    let ns = ns.to_string();
+    Daemon::start_with(&["--broker", broker], move |_, http| {
+        format!(
+            "[broker.health]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n\
+             [namesrv]\naddrs = [{ns:?}]\n[register]\ntimeout = \"2s\"\n\
+             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"debug\"\n"
+        )
+    })
+}
+
+/// The broker's `brokerAddrs` in `ns` as `{id: addr}` (empty when it is not listed).
+async fn addrs_of(ns: &str, name: &str) -> serde_json::Value {
+    let c = common::client();
+    let table = cluster_brokers(&c, ns).await;
+    c.shutdown();
+    table
+        .get(name)
+        .and_then(|b| b.get("brokerAddrs"))
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}))
+}
+
+/// Health interval + register.timeout, with room for a shared machine.
+const FOLLOW_LIMIT: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn a_dledger_leader_change_is_followed_on_the_namesrv_with_no_stale_entry() {
+    let ns = NameServer::start().await;
+    let (b1, b2) = (ScriptedBroker::start().await, ScriptedBroker::start().await);
+    b1.set("raft-a", 0, "SYNC_MASTER");
+    b2.set("raft-a", 2, "SLAVE");
+    let d1 = follower(&b1.peer.addr, &ns.addr);
+    let d2 = follower(&b2.peer.addr, &ns.addr);
+    let first = serde_json::json!({"0": b1.peer.addr, "2": b2.peer.addr});
+    eventually("both nodes registered", || async {
+        addrs_of(&ns.addr, "raft-a").await == first
+    })
+    .await;
+    // The leader moves: b2 is elected, b1 follows as id 1.
+    b1.set("raft-a", 1, "SLAVE");
+    b2.set("raft-a", 0, "SYNC_MASTER");
+    let swapped = serde_json::json!({"0": b2.peer.addr, "1": b1.peer.addr});
+    let took = eventually_within("the new leader registered as 0", FOLLOW_LIMIT, || async {
+        addrs_of(&ns.addr, "raft-a").await == swapped
+    })
+    .await;
+    eprintln!("leader change to NameServer route: {took:?}");
+    // And back.
+    b2.set("raft-a", 2, "SLAVE");
+    b1.set("raft-a", 0, "SYNC_MASTER");
+    eventually_within("the first leader again", FOLLOW_LIMIT, || async {
+        addrs_of(&ns.addr, "raft-a").await == first
+    })
+    .await;
+    for d in [&d1, &d2] {
+        let logs = d.logs();
+        assert!(
+            !logs.contains("never-logged"),
+            "the broker's config body was logged"
+        );
+        assert_eq!(
+            logs.matches("the broker's id or role changed").count(),
+            2,
+            "{logs}"
+        );
+        let (_, text) = d.get("/metrics").await.unwrap();
+        assert_eq!(
+            common::metric(&text, "rmq_registrar_identity_changes_total"),
+            2.0
+        );
+    }
+    let (_, text) = d1.get("/metrics").await.unwrap();
+    assert_eq!(common::metric(&text, "rmq_registrar_broker_id"), 0.0);
+    assert!(
+        !d1.logs().contains("UNREGISTER"),
+        "no unregistration of an old id"
+    );
+}
+
+#[tokio::test]
+async fn no_id_yet_registers_nothing_until_the_election() {
+    let ns = NameServer::start().await;
+    let b = ScriptedBroker::start().await;
+    b.set("raft-b", -1, "ASYNC_MASTER");
+    let d = follower(&b.peer.addr, &ns.addr);
+    eventually("/readyz says why", || async {
+        d.get("/readyz")
+            .await
+            .is_some_and(|(code, text)| code == 503 && text.contains("has no id yet"))
+    })
+    .await;
+    let (_, text) = d.get("/metrics").await.unwrap();
+    assert_eq!(common::metric(&text, "rmq_registrar_broker_id"), -1.0);
+    assert_eq!(addrs_of(&ns.addr, "raft-b").await, serde_json::json!({}));
+    b.set("raft-b", 0, "SYNC_MASTER");
+    eventually_within("registered once elected", FOLLOW_LIMIT, || async {
+        addrs_of(&ns.addr, "raft-b").await == serde_json::json!({"0": b.peer.addr})
+    })
+    .await;
+    eventually("/readyz ready", || async {
+        d.get("/readyz").await.is_some_and(|(code, _)| code == 200)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn acting_master_registrations_carry_the_flag_and_the_brokers_expiry() {
+    let ns = Peer::start(|_| ok_reply()).await;
+    let b = ScriptedBroker::start().await;
+    b.set("acting", 1, "SLAVE");
+    b.props
+        .lock()
+        .unwrap()
+        .push_str("enableSlaveActingMaster=true\nbrokerNotActiveTimeoutMillis=7000\n");
+    let _d = follower(&b.peer.addr, &ns.addr);
+    let reg = loop {
+        let cmd = ns.next_received().await;
+        if cmd.code == request::REGISTER_BROKER {
+            break cmd;
+        }
+    };
+    let field = |k: &str| reg.ext_fields.get(k).cloned().unwrap_or_default();
+    assert_eq!(field("brokerId"), "1");
+    assert_eq!(field("brokerName"), "acting");
+    assert_eq!(field("enableActingMaster"), "true");
+    assert_eq!(field("heartbeatTimeoutMillis"), "7000");
+    assert_eq!(field("brokerAddr"), b.peer.addr);
+}
+
+#[tokio::test]
+async fn the_namesrv_ignores_a_one_topic_registration_of_an_id_it_does_not_list() {
+    // Measured: as Java's RouteInfoManager does (the case of one topic registered on its own),
+    // the Rust NameServer drops a registration that carries exactly one topic from an id a
+    // listed broker name does not have yet, and answers SUCCESS. Real brokers carry their
+    // system topics; a test broker with one topic is never listed beside its master.
+    let ns = NameServer::start().await;
+    let start = |id: u32, topics: &[&str]| {
+        let ns = ns.addr.clone();
+        let inline: String = topics
+            .iter()
+            .map(|t| format!("[[broker.topics.inline]]\nname = {t:?}\n"))
+            .collect();
+        let port = 20911 + 1000 * id;
+        Daemon::start(move |_, http| {
+            let mut c = common::daemon::base_config("pin", http, &[&ns], &format!("id = {id}"))
+                .replace("127.0.0.1:10911", &format!("127.0.0.1:{port}"));
+            c.push_str(&inline);
+            c
+        })
+    };
+    let _master = start(0, &["T1", "T2"]);
+    eventually("the master listed", || async {
+        addrs_of(&ns.addr, "pin").await == serde_json::json!({"0": "127.0.0.1:20911"})
+    })
+    .await;
+    let one = start(1, &["T1"]);
+    let _two = start(2, &["T1", "T2"]);
+    let listed = serde_json::json!({"0": "127.0.0.1:20911", "2": "127.0.0.1:22911"});
+    eventually("the two-topic slave listed", || async {
+        addrs_of(&ns.addr, "pin").await == listed
+    })
+    .await;
+    eventually("the one-topic slave's round answered", || async {
+        one.logs().contains("registration round ok=1")
+    })
+    .await;
+    assert_eq!(addrs_of(&ns.addr, "pin").await, listed);
+}
