@@ -43,29 +43,26 @@ fn main() -> ExitCode {
         // Set before any other thread exists.
         std::env::set_var("RMQ_REGISTRAR_BROKER__CONF_FILE", p);
     }
-    let loaded = match config::load(cli.config.as_deref()) {
+    // A one-shot pull needs no broker identity and no NameServers.
+    let load = match cli.command {
+        Some(Cmd::Pull { .. }) => config::load_for_pull,
+        _ => config::load,
+    };
+    let loaded = match load(cli.config.as_deref()) {
         Ok(l) => l,
-        // A one-shot pull needs no broker identity: without a config file, defaults do.
-        Err(_) if cli.config.is_none() && matches!(cli.command, Some(Cmd::Pull { .. })) => {
-            config::Loaded {
-                config: Config::default(),
-                figment: config::figment(None),
-                warnings: Vec::new(),
-            }
-        }
         Err(e) => {
             eprintln!("rmq-registrar: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Some(Cmd::CheckConfig { toml }) = cli.command {
+    if let Some(Cmd::CheckConfig { toml, show_secrets }) = cli.command {
         for w in &loaded.warnings {
             eprintln!("rmq-registrar: warning: {w}");
         }
         if toml {
-            return print_toml(&loaded.config);
+            return print_toml(&loaded.config, show_secrets);
         }
-        print_config(&loaded);
+        print_config(&loaded, show_secrets, cli.broker_conf.is_some());
         return ExitCode::SUCCESS;
     }
     init_logging(&loaded.config);
@@ -93,7 +90,11 @@ fn main() -> ExitCode {
                 master,
                 out,
                 no_vip_channel,
-            } => pull(&loaded.config, &master, &out, !no_vip_channel).await,
+            } => {
+                // The flag can only turn the VIP channel off; the file may have done so already.
+                let vip = loaded.config.slave.vip_channel && !no_vip_channel;
+                pull(&loaded.config, &master, &out, vip).await
+            }
         }
     });
     // A topics parse still running on a blocking thread must not hold up the exit.
@@ -133,29 +134,65 @@ async fn run(loaded: config::Loaded, path: Option<PathBuf>) -> ExitCode {
     }
 }
 
-fn print_config(loaded: &config::Loaded) {
+fn print_config(loaded: &config::Loaded, show_secrets: bool, broker_conf_flag: bool) {
     let value = serde_json::to_value(&loaded.config).unwrap_or_default();
     let mut lines = Vec::new();
     leaves("", &value, &mut lines);
     for (key, val) in lines {
-        let source = loaded
-            .figment
-            .find_metadata(&key)
-            .map(config::describe)
-            .unwrap_or_else(|| "built-in default".into());
-        let val = if config::SECRET_KEYS.contains(&key.as_str()) && val != "null" {
-            "\"***\"".to_string()
-        } else {
-            val
+        // main turns --broker-conf into the environment variable (so that SIGHUP reads it too);
+        // the operator typed the flag, so name that.
+        let flag = broker_conf_flag && key == "broker.conf_file";
+        let source = match loaded.figment.find_metadata(&key) {
+            _ if flag => "--broker-conf".to_string(),
+            Some(meta) => config::describe_key(meta, &key),
+            None => "built-in default".into(),
         };
+        // An unset key with a derived default: what it resolves to says more than `null`.
+        let (val, source) = match derived(&loaded.config, &key) {
+            Some((value, from)) if val == "null" => (value.to_string(), from.to_string()),
+            _ => (val, source),
+        };
+        let (val, source) =
+            if config::SECRET_KEYS.contains(&key.as_str()) && val != "null" && !show_secrets {
+                ("\"***\"".to_string(), format!("{source}; --show-secrets prints it"))
+            } else {
+                (val, source)
+            };
         say!("{key} = {val}    # {source}");
     }
 }
 
-/// The effective configuration as a TOML file that loads back to it.
-fn print_toml(cfg: &Config) -> ExitCode {
-    match toml::to_string(cfg) {
+/// What an unset key with a derived default resolves to, and from what.
+fn derived(cfg: &Config, key: &str) -> Option<(serde_json::Value, &'static str)> {
+    Some(match key {
+        "broker.ha_addr" => (cfg.ha_addr().into(), "derived: host of broker.addr, port + 1"),
+        "broker.health.addr" => (cfg.broker_check_addr().into(), "derived: broker.addr"),
+        "broker.health.tls" => (cfg.broker_tls().into(), "derived: tls.enable"),
+        _ => return None,
+    })
+}
+
+/// The effective configuration as a TOML file that loads back to it. Secrets are left out
+/// unless asked for: the file is meant to be kept, and the secret belongs in the environment.
+fn print_toml(cfg: &Config, show_secrets: bool) -> ExitCode {
+    let mut shown = cfg.clone();
+    let mut left_out = Vec::new();
+    if !show_secrets {
+        for (key, slot) in [
+            ("acl.secret_key", &mut shown.acl.secret_key),
+            ("acl.security_token", &mut shown.acl.security_token),
+        ] {
+            if slot.take().is_some() {
+                left_out.push(key);
+            }
+        }
+    }
+    match toml::to_string(&shown) {
         Ok(text) => {
+            for key in left_out {
+                let var = config::env_var(key);
+                say!("# {key} left out: set {var}, or print it with --show-secrets");
+            }
             say!("{text}");
             ExitCode::SUCCESS
         }
