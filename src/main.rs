@@ -154,7 +154,10 @@ fn print_config(loaded: &config::Loaded, show_secrets: bool, broker_conf_flag: b
         };
         let (val, source) =
             if config::SECRET_KEYS.contains(&key.as_str()) && val != "null" && !show_secrets {
-                ("\"***\"".to_string(), format!("{source}; --show-secrets prints it"))
+                (
+                    "\"***\"".to_string(),
+                    format!("{source}; --show-secrets prints it"),
+                )
             } else {
                 (val, source)
             };
@@ -165,7 +168,10 @@ fn print_config(loaded: &config::Loaded, show_secrets: bool, broker_conf_flag: b
 /// What an unset key with a derived default resolves to, and from what.
 fn derived(cfg: &Config, key: &str) -> Option<(serde_json::Value, &'static str)> {
     Some(match key {
-        "broker.ha_addr" => (cfg.ha_addr().into(), "derived: host of broker.addr, port + 1"),
+        "broker.ha_addr" => (
+            cfg.ha_addr().into(),
+            "derived: host of broker.addr, port + 1",
+        ),
         "broker.health.addr" => (cfg.broker_check_addr().into(), "derived: broker.addr"),
         "broker.health.tls" => (cfg.broker_tls().into(), "derived: tls.enable"),
         _ => return None,

@@ -271,7 +271,10 @@ fn check_config_prints_no_secret_unless_asked() {
     );
     // Asked for: both forms carry them, and the TOML loads back to the same configuration.
     let (_, listing) = run(Some(&cfg), &["check-config", "--show-secrets"]);
-    assert!(listing.contains("acl.secret_key = \"s3cr3t-key\""), "{listing}");
+    assert!(
+        listing.contains("acl.secret_key = \"s3cr3t-key\""),
+        "{listing}"
+    );
     let (out, toml_text) = run(Some(&cfg), &["check-config", "--toml", "--show-secrets"]);
     assert!(out.status.success());
     assert!(toml_text.contains("t0ken-value"), "{toml_text}");
@@ -293,7 +296,10 @@ fn check_config_prints_no_secret_unless_asked() {
 
 #[test]
 fn check_config_shows_what_derived_defaults_resolve_to() {
-    let (out, text) = run(Some(&config("addrs = \"127.0.0.1:9876\"")), &["check-config"]);
+    let (out, text) = run(
+        Some(&config("addrs = \"127.0.0.1:9876\"")),
+        &["check-config"],
+    );
     assert!(out.status.success());
     assert!(
         text.contains("broker.ha_addr = \"127.0.0.1:10912\"    # derived"),
@@ -353,7 +359,9 @@ fn check_config_names_the_flag_and_the_variables_values_came_from() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("namesrv.addrs = [\"127.0.0.1:9876\"]    # environment variable NAMESRV_ADDR"),
+        text.contains(
+            "namesrv.addrs = [\"127.0.0.1:9876\"]    # environment variable NAMESRV_ADDR"
+        ),
         "{text}"
     );
 }

@@ -489,7 +489,10 @@ fn a_debug_print_of_the_configuration_carries_no_secret() {
 fn a_pull_needs_no_broker_identity_or_namesrv_but_keeps_its_settings() {
     Jail::expect_with(|jail| {
         jail.create_file("p.toml", "[slave]\nvip_channel = false\n")?;
-        assert!(load(Some(Path::new("p.toml"))).is_err(), "the daemon needs them");
+        assert!(
+            load(Some(Path::new("p.toml"))).is_err(),
+            "the daemon needs them"
+        );
         let c = load_for_pull(Some(Path::new("p.toml"))).unwrap().config;
         assert!(!c.slave.vip_channel);
         // A value that is set is still checked.
