@@ -12,7 +12,7 @@ use common::{closed_port_addr, eventually, has_broker, Action, NameServer, Peer}
 use rmq_registrar::protocol::RemotingCommand;
 
 /// Commands of the README that this test does not run, and why.
-const NOT_RUN_HERE: [(&str, &str); 4] = [
+const NOT_RUN_HERE: [(&str, &str); 6] = [
     (
         "./scripts/quickstart.sh",
         "fixed ports 9876 and 9100 and a full-LTO release build; its steps (a daemon, then `status`) are the commands below, on free ports",
@@ -25,6 +25,14 @@ const NOT_RUN_HERE: [(&str, &str); 4] = [
     (
         "scripts/fuzz.sh frame 20",
         "a 20-minute fuzz campaign (tests/fuzz_corpus.rs replays its corpus)",
+    ),
+    (
+        "docker build -t REGISTRY/rmq-registrar:0.1.0 .",
+        "needs Docker, which the test machines do not have",
+    ),
+    (
+        "docker push REGISTRY/rmq-registrar:0.1.0",
+        "needs Docker and a registry of the reader's own",
     ),
 ];
 
