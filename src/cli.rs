@@ -38,6 +38,10 @@ pub enum Cmd {
         /// Print it as a TOML file that loads back to the same configuration.
         #[arg(long)]
         toml: bool,
+        /// Include `acl.secret_key` and `acl.security_token` (masked, or left out of `--toml`,
+        /// otherwise).
+        #[arg(long)]
+        show_secrets: bool,
     },
     /// Print the NameServer list the daemon would use.
     Resolve,

@@ -54,7 +54,7 @@ pub struct Config {
 }
 
 /// `[acl]`: signing is on when both keys are set.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AclConfig {
     /// Access key (`AccessKey`).
@@ -67,6 +67,18 @@ pub struct AclConfig {
 
 /// Keys whose values are never printed.
 pub const SECRET_KEYS: [&str; 2] = ["acl.secret_key", "acl.security_token"];
+
+// By hand: a `{:?}` of the configuration (a log line, a panic message) must not carry secrets.
+impl std::fmt::Debug for AclConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("AclConfig")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &masked(&self.secret_key))
+            .field("security_token", &masked(&self.security_token))
+            .finish()
+    }
+}
 
 /// `[broker]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -515,8 +527,52 @@ pub fn describe(meta: &Metadata) -> String {
     }
 }
 
-fn describe_opt(meta: Option<&Metadata>) -> String {
-    meta.map_or_else(|| "built-in default".into(), describe)
+/// Where the value of `key` came from: as [`describe`], but an environment variable is named.
+pub fn describe_key(meta: &Metadata, key: &str) -> String {
+    // figment names its provider "`RMQ_REGISTRAR_` environment variable(s)", which does not
+    // tell the operator which one to fix.
+    if meta.name.contains(ENV_PREFIX) {
+        return format!("environment variable {}", env_var(key));
+    }
+    describe(meta)
+}
+
+/// The `RMQ_REGISTRAR_*` variable that sets `key` (`broker.health.check` ->
+/// `RMQ_REGISTRAR_BROKER__HEALTH__CHECK`).
+pub fn env_var(key: &str) -> String {
+    // An element of a list (`broker.topics.inline[0].perm`) is set with its whole list.
+    let key = key.split('[').next().unwrap_or(key);
+    let parts: Vec<String> = key.split('.').map(str::to_ascii_uppercase).collect();
+    format!("{ENV_PREFIX}{}", parts.join("__"))
+}
+
+/// The source of `key` for a message. An element of a list has no metadata of its own: its
+/// list's is used.
+fn describe_in(figment: &Figment, key: &str) -> String {
+    let list = key.split('[').next().unwrap_or(key);
+    figment
+        .find_metadata(key)
+        .or_else(|| figment.find_metadata(list))
+        .map_or_else(|| "built-in default".into(), |m| describe_key(m, key))
+}
+
+/// RocketMQ's own `NAMESRV_ADDR`, named as itself in messages (figment would call it
+/// "environment variable(s)").
+struct NamesrvAddrEnv;
+
+impl figment::Provider for NamesrvAddrEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable NAMESRV_ADDR")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Env::raw()
+            .only(&["NAMESRV_ADDR"])
+            .map(|_| "namesrv.addrs".into())
+            .data()
+    }
 }
 
 /// Builds the source stack (without a broker.conf).
@@ -528,11 +584,7 @@ pub fn figment(file: Option<&Path>) -> Figment {
 fn figment_with(file: Option<&Path>, broker_conf: Vec<brokerconf::Prop>) -> Figment {
     let mut f = Figment::from(Serialized::defaults(Config::default()));
     // RocketMQ's own variable, below the file as in Java (namesrvAddr > NAMESRV_ADDR).
-    f = f.merge(
-        Env::raw()
-            .only(&["NAMESRV_ADDR"])
-            .map(|_| "namesrv.addrs".into()),
-    );
+    f = f.merge(NamesrvAddrEnv);
     for p in broker_conf {
         f = f.merge(p);
     }
@@ -544,6 +596,28 @@ fn figment_with(file: Option<&Path>, broker_conf: Vec<brokerconf::Prop>) -> Figm
 
 /// Loads and validates the configuration from `file` (or none) and the environment.
 pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+    load_with(file, |_| {})
+}
+
+/// Loads the configuration for a one-shot `pull`, which uses only the remoting, TLS, ACL and
+/// slave keys: the broker's identity and the NameServers are not required.
+pub fn load_for_pull(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+    load_with(file, |c| {
+        // Stand-ins that pass validation and are never used; values that are set are still
+        // checked.
+        if c.broker.name.trim().is_empty() {
+            c.broker.name = "pull".into();
+        }
+        if c.broker.addr.is_empty() {
+            c.broker.addr = "127.0.0.1:10911".into();
+        }
+        if c.address_server_url().is_none() && c.namesrv.addrs.is_empty() {
+            c.namesrv.addrs = vec!["127.0.0.1:9876".into()];
+        }
+    })
+}
+
+fn load_with(file: Option<&Path>, fill: impl FnOnce(&mut Config)) -> Result<Loaded, ConfigError> {
     if let Some(path) = file {
         if let Err(e) = std::fs::metadata(path) {
             return Err(ConfigError {
@@ -569,6 +643,7 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
         .find_metadata("broker.topics.file")
         .is_some_and(|m| m.name.starts_with("broker.conf"));
     let config = extract_valid(&figment, |config| {
+        fill(config);
         if config.broker.topics.source == TopicSource::Broker && file_from_conf {
             config.broker.topics.file = None;
         }
@@ -598,20 +673,17 @@ fn extract_valid(
         .filter(|k| figment.find_metadata(k).is_some_and(set_by_operator))
         .map(|k| k.to_string())
         .collect();
-    validate(&config).map_err(|(key, reason)| {
-        let meta = figment.find_metadata(&key);
-        ConfigError {
-            key,
-            source_name: describe_opt(meta),
-            reason,
-        }
+    validate(&config).map_err(|(key, reason)| ConfigError {
+        source_name: describe_in(figment, &key),
+        key,
+        reason,
     })?;
     if config.needs_tls() {
         config.tls_client = crate::tls::Built::build(&config.tls).map_err(|e| {
             let key = e.key();
             ConfigError {
                 key: key.into(),
-                source_name: describe_opt(figment.find_metadata(key)),
+                source_name: describe_in(figment, key),
                 reason: error_chain(&e),
             }
         })?;
@@ -657,10 +729,13 @@ fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
         .next()
         .unwrap_or_else(|| figment::Error::from("unknown error".to_string()));
     let key = e.path.join(".");
-    let meta = e.metadata.as_ref().or_else(|| figment.find_metadata(&key));
+    let source_name = match &e.metadata {
+        Some(meta) => describe_key(meta, &key),
+        None => describe_in(figment, &key),
+    };
     ConfigError {
         key: if key.is_empty() { "(root)".into() } else { key },
-        source_name: describe_opt(meta),
+        source_name,
         reason: e.kind.to_string(),
     }
 }
@@ -860,6 +935,17 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             return err(
                 &format!("broker.topics.inline[{i}].name"),
                 "must be a name without spaces".into(),
+            );
+        }
+        // Java's PermName.isValid: below PERM_PRIORITY (8). A larger value is no permission
+        // (9 with broker.permission = 4 was registered as perm 0).
+        if t.perm > 7 {
+            return err(
+                &format!("broker.topics.inline[{i}].perm"),
+                format!(
+                    "{} must be between 0 and 7 (4 read, 2 write, 1 inherit)",
+                    t.perm
+                ),
             );
         }
     }

@@ -50,30 +50,40 @@ fn main() -> ExitCode {
         std::env::set_var("RMQ_REGISTRAR_BROKER__HEALTH__ADDR", addr);
         std::env::set_var("RMQ_REGISTRAR_BROKER__TOPICS__SOURCE", "broker");
     }
-    let loaded = match config::load(cli.config.as_deref()) {
+    // A one-shot pull needs no broker identity and no NameServers.
+    let load = match cli.command {
+        Some(Cmd::Pull { .. }) => config::load_for_pull,
+        _ => config::load,
+    };
+    let loaded = match load(cli.config.as_deref()) {
         Ok(l) => l,
-        // A one-shot pull needs no broker identity: without a config file, defaults do.
-        Err(_) if cli.config.is_none() && matches!(cli.command, Some(Cmd::Pull { .. })) => {
-            config::Loaded {
-                config: Config::default(),
-                figment: config::figment(None),
-                warnings: Vec::new(),
-            }
-        }
         Err(e) => {
             eprintln!("rmq-registrar: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Some(Cmd::CheckConfig { toml }) = cli.command {
+    if let Some(Cmd::CheckConfig { toml, show_secrets }) = cli.command {
         for w in &loaded.warnings {
             eprintln!("rmq-registrar: warning: {w}");
         }
         if toml {
-            return print_toml(&loaded.config);
+            return print_toml(&loaded.config, show_secrets);
         }
         let broker = from_broker(&loaded.config);
-        print_config(&loaded, &broker);
+        let mut flags = Vec::new();
+        if cli.broker_conf.is_some() {
+            flags.push(("broker.conf_file", "--broker-conf"));
+        }
+        if cli.broker.is_some() {
+            for key in [
+                "broker.identity",
+                "broker.health.addr",
+                "broker.topics.source",
+            ] {
+                flags.push((key, "--broker"));
+            }
+        }
+        print_config(&loaded, &broker, show_secrets, &flags);
         return ExitCode::SUCCESS;
     }
     init_logging(&loaded.config);
@@ -101,7 +111,11 @@ fn main() -> ExitCode {
                 master,
                 out,
                 no_vip_channel,
-            } => pull(&loaded.config, &master, &out, !no_vip_channel).await,
+            } => {
+                // The flag can only turn the VIP channel off; the file may have done so already.
+                let vip = loaded.config.slave.vip_channel && !no_vip_channel;
+                pull(&loaded.config, &master, &out, vip).await
+            }
         }
     });
     // A topics parse still running on a blocking thread must not hold up the exit.
@@ -206,16 +220,24 @@ const FROM_BROKER_KEYS: [&str; 8] = [
     "register.always_split",
 ];
 
-fn print_config(loaded: &config::Loaded, broker: &BrokerValues) {
+fn print_config(
+    loaded: &config::Loaded,
+    broker: &BrokerValues,
+    show_secrets: bool,
+    flags: &[(&str, &'static str)],
+) {
     let value = serde_json::to_value(&loaded.config).unwrap_or_default();
     let mut lines = Vec::new();
     leaves("", &value, &mut lines);
     for (key, val) in lines {
-        let source = loaded
-            .figment
-            .find_metadata(&key)
-            .map(config::describe)
-            .unwrap_or_else(|| "built-in default".into());
+        // main turns --broker-conf and --broker into environment variables (so that SIGHUP
+        // reads them too); the operator typed the flag, so name that.
+        let flag = flags.iter().find(|(k, _)| *k == key).map(|(_, f)| *f);
+        let source = match (flag, loaded.figment.find_metadata(&key)) {
+            (Some(f), _) => f.to_string(),
+            (None, Some(meta)) => config::describe_key(meta, &key),
+            (None, None) => "built-in default".into(),
+        };
         let (val, source) = match broker {
             Some((addr, Ok(values))) => match values.iter().find(|(k, _)| *k == key) {
                 Some((_, v)) => (v.clone(), format!("the broker at {addr}")),
@@ -232,19 +254,58 @@ fn print_config(loaded: &config::Loaded, broker: &BrokerValues) {
             }
             _ => (val, source),
         };
-        let val = if config::SECRET_KEYS.contains(&key.as_str()) && val != "null" {
-            "\"***\"".to_string()
-        } else {
-            val
+        // An unset key with a derived default: what it resolves to says more than `null`.
+        let (val, source) = match derived(&loaded.config, &key) {
+            Some((value, from)) if val == "null" => (value.to_string(), from.to_string()),
+            _ => (val, source),
         };
+        let (val, source) =
+            if config::SECRET_KEYS.contains(&key.as_str()) && val != "null" && !show_secrets {
+                (
+                    "\"***\"".to_string(),
+                    format!("{source}; --show-secrets prints it"),
+                )
+            } else {
+                (val, source)
+            };
         say!("{key} = {val}    # {source}");
     }
 }
 
-/// The effective configuration as a TOML file that loads back to it.
-fn print_toml(cfg: &Config) -> ExitCode {
-    match toml::to_string(cfg) {
+/// What an unset key with a derived default resolves to, and from what.
+fn derived(cfg: &Config, key: &str) -> Option<(serde_json::Value, &'static str)> {
+    Some(match key {
+        "broker.ha_addr" => (
+            cfg.ha_addr().into(),
+            "derived: host of broker.addr, port + 1",
+        ),
+        "broker.health.addr" => (cfg.broker_check_addr().into(), "derived: broker.addr"),
+        "broker.health.tls" => (cfg.broker_tls().into(), "derived: tls.enable"),
+        _ => return None,
+    })
+}
+
+/// The effective configuration as a TOML file that loads back to it. Secrets are left out
+/// unless asked for: the file is meant to be kept, and the secret belongs in the environment.
+fn print_toml(cfg: &Config, show_secrets: bool) -> ExitCode {
+    let mut shown = cfg.clone();
+    let mut left_out = Vec::new();
+    if !show_secrets {
+        for (key, slot) in [
+            ("acl.secret_key", &mut shown.acl.secret_key),
+            ("acl.security_token", &mut shown.acl.security_token),
+        ] {
+            if slot.take().is_some() {
+                left_out.push(key);
+            }
+        }
+    }
+    match toml::to_string(&shown) {
         Ok(text) => {
+            for key in left_out {
+                let var = config::env_var(key);
+                say!("# {key} left out: set {var}, or print it with --show-secrets");
+            }
             say!("{text}");
             ExitCode::SUCCESS
         }

@@ -250,3 +250,142 @@ fn check_config_toml_loads_back_to_the_same_configuration() {
         "{first}"
     );
 }
+
+#[test]
+fn check_config_prints_no_secret_unless_asked() {
+    let cfg = config("addrs = \"127.0.0.1:9876\"")
+        + "[acl]\naccess_key = \"rocketmq2\"\nsecret_key = \"s3cr3t-key\"\nsecurity_token = \"t0ken-value\"\n";
+    for args in [&["check-config"][..], &["check-config", "--toml"]] {
+        let (out, text) = run(Some(&cfg), args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            !text.contains("s3cr3t-key") && !text.contains("t0ken-value"),
+            "{args:?} printed a secret:\n{text}"
+        );
+        assert!(text.contains("rocketmq2"), "{args:?}: {text}");
+    }
+    let (_, listing) = run(Some(&cfg), &["check-config"]);
+    assert!(
+        listing.contains("acl.secret_key = \"***\""),
+        "masked, not hidden: {listing}"
+    );
+    // Asked for: both forms carry them, and the TOML loads back to the same configuration.
+    let (_, listing) = run(Some(&cfg), &["check-config", "--show-secrets"]);
+    assert!(
+        listing.contains("acl.secret_key = \"s3cr3t-key\""),
+        "{listing}"
+    );
+    let (out, toml_text) = run(Some(&cfg), &["check-config", "--toml", "--show-secrets"]);
+    assert!(out.status.success());
+    assert!(toml_text.contains("t0ken-value"), "{toml_text}");
+    let (out, again) = run(Some(&toml_text), &["check-config", "--show-secrets"]);
+    assert!(out.status.success(), "{toml_text}");
+    let values = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(|l| l.split("    # ").next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(values(&listing), values(&again));
+    // Without them the TOML says what it left out and where the secret goes instead.
+    let (_, toml_text) = run(Some(&cfg), &["check-config", "--toml"]);
+    assert!(
+        toml_text.contains("# acl.secret_key left out: set RMQ_REGISTRAR_ACL__SECRET_KEY"),
+        "{toml_text}"
+    );
+}
+
+#[test]
+fn check_config_shows_what_derived_defaults_resolve_to() {
+    let (out, text) = run(
+        Some(&config("addrs = \"127.0.0.1:9876\"")),
+        &["check-config"],
+    );
+    assert!(out.status.success());
+    assert!(
+        text.contains("broker.ha_addr = \"127.0.0.1:10912\"    # derived"),
+        "{text}"
+    );
+    assert!(
+        text.contains("broker.health.addr = \"127.0.0.1:10911\"    # derived"),
+        "{text}"
+    );
+    assert!(
+        text.contains("broker.health.tls = false    # derived"),
+        "{text}"
+    );
+    for key in ["broker.ha_addr", "broker.health.addr", "broker.health.tls"] {
+        assert!(!text.contains(&format!("{key} = null")), "{text}");
+    }
+}
+
+#[test]
+fn check_config_names_the_flag_and_the_variables_values_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        "brokerName=conf-broker\nbrokerIP1=127.0.0.1\nnamesrvAddr=127.0.0.1:9876\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"))
+        .env_remove("NAMESRV_ADDR")
+        .env_remove("RMQ_REGISTRAR_CONFIG")
+        .env("RMQ_REGISTRAR_BROKER__HEALTH__CHECK", "tcp")
+        .arg("--broker-conf")
+        .arg(&conf)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("broker.conf_file =") && l.ends_with("# --broker-conf")),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "broker.health.check = \"tcp\"    # environment variable RMQ_REGISTRAR_BROKER__HEALTH__CHECK"
+        ),
+        "{text}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"))
+        .env_remove("RMQ_REGISTRAR_CONFIG")
+        .env("NAMESRV_ADDR", "127.0.0.1:9876")
+        .env("RMQ_REGISTRAR_BROKER__NAME", "b")
+        .env("RMQ_REGISTRAR_BROKER__ADDR", "127.0.0.1:10911")
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "namesrv.addrs = [\"127.0.0.1:9876\"]    # environment variable NAMESRV_ADDR"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn pull_honours_vip_channel_false_from_the_file_and_needs_no_identity() {
+    let master = Peer::start(|_| Action::Reply(RemotingCommand::request(0).with_body("{}"))).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let dir = out_dir.path().to_str().unwrap().to_string();
+    let addr = master.addr.clone();
+    // No broker, no NameServers: a pull uses neither.
+    let cfg = "[slave]\nvip_channel = false\n".to_string();
+    let (out, text) = tokio::task::spawn_blocking(move || {
+        run(Some(&cfg), &["pull", "--master", &addr, "--out", &dir])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // All four from the main port: the topics too, not from port − 2.
+    assert_eq!(text.matches("\twritten\t").count(), 4, "{text}");
+    let codes: Vec<i32> = master.drain_received().iter().map(|c| c.code).collect();
+    assert!(codes.contains(&request::GET_ALL_TOPIC_CONFIG), "{codes:?}");
+}

@@ -584,3 +584,53 @@ async fn a_permissive_namesrv_takes_both_plain_and_tls_registrations() {
     eventually("TLS registration", || has_broker(&p, &addr, "perm-tls")).await;
     drop((plain, secure));
 }
+
+#[tokio::test]
+async fn tls_against_plain_namesrvs_warns_once_then_one_reminder_per_round() {
+    let pki = Pki::new();
+    let (a, b) = (
+        common::NameServer::start().await,
+        common::NameServer::start().await,
+    );
+    let tls = tls_section(&pki, "");
+    let d = Daemon::start(|_, http| {
+        base_config("tls-vs-plain", http, &[&a.addr, &b.addr], "")
+            .replace("[register]", "[register]\ninterval = \"10s\"")
+            + &tls
+    });
+    for ns in [&a.addr, &b.addr] {
+        eventually_within("two refused rounds", Duration::from_secs(25), || async {
+            tls_failures(&d, ns).await >= 2.0
+        })
+        .await;
+    }
+    let logs = d.logs();
+    for ns in [&a.addr, &b.addr] {
+        let warns: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains(ns.as_str()))
+            .collect();
+        let first = warns
+            .iter()
+            .filter(|l| l.contains("registration with this NameServer failed"))
+            .count();
+        let reminders = warns
+            .iter()
+            .filter(|l| l.contains("NameServer still failing"))
+            .count();
+        // Each handshake also logged a WARN of its own, every round.
+        assert_eq!(first, 1, "{ns}:\n{logs}");
+        assert_eq!(
+            warns.len(),
+            first + reminders,
+            "{ns}: WARNs outside the once-then-reminder rule:\n{logs}"
+        );
+        assert!(
+            warns[0].contains("does not speak TLS"),
+            "the one WARN says why: {}",
+            warns[0]
+        );
+        let rounds = tls_failures(&d, ns).await;
+        assert!(reminders as f64 <= rounds - 1.0, "{ns}:\n{logs}");
+    }
+}

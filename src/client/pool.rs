@@ -183,7 +183,10 @@ async fn open(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectRe
                     }
                     Ok(Err(e)) => {
                         let reason = crate::tls::explain(&e);
-                        tracing::warn!(%addr, %reason, "TLS handshake failed");
+                        // The error carries the reason to the caller, who logs it by its own
+                        // rule (the daemon: once, then a reminder per interval); a WARN here
+                        // repeated it at every attempt.
+                        tracing::debug!(%addr, %reason, "TLS handshake failed");
                         return Err(ClientError::Tls { addr, reason });
                     }
                     Err(_) => return Err(ClientError::ConnectTimeout { addr, timeout }),

@@ -42,6 +42,19 @@ fn java_bool(v: &str) -> bool {
     v.trim().eq_ignore_ascii_case("true")
 }
 
+/// The boolean properties the mapping reads.
+const BOOLEANS: [&str; 4] = [
+    "fetchNamesrvAddrByAddressServer",
+    "enableSplitRegistration",
+    "compressedRegister",
+    "forceRegister",
+];
+
+/// "true" or "false" in any case: what a boolean property was meant to be.
+fn is_java_bool_literal(v: &str) -> bool {
+    java_bool(v) || v.trim().eq_ignore_ascii_case("false")
+}
+
 /// This host's address as the Java broker picks `brokerIP1` when unset: not loopback; an IPv4
 /// outside the private ranges first, else the last private IPv4, else an IPv6.
 pub fn local_address() -> Option<IpAddr> {
@@ -247,6 +260,15 @@ fn map(
     if let Some(p) = number("brokerPermission", 7)? {
         put("brokerPermission", "broker.permission", Value::from(p));
     }
+    // Java reads anything but "true" as false and so does the mapping (the daemon must see the
+    // broker as the broker sees itself), but a typo deserves a word.
+    for prop in BOOLEANS {
+        if let Some(v) = get(prop).filter(|v| !is_java_bool_literal(v)) {
+            out.warnings.push(format!(
+                "broker.conf {file}: {prop}={v} is neither true nor false; read as false, as the Java broker does"
+            ));
+        }
+    }
     Ok(out)
 }
 
@@ -396,6 +418,26 @@ mod tests {
         assert_eq!(e.key, "listenPort");
         let e = map(Path::new("b.conf"), &props("brokerName=b\n"), local).unwrap_err();
         assert_eq!(e.key, "brokerIP1", "no address to default to");
+    }
+
+    #[test]
+    fn a_boolean_that_is_not_true_or_false_is_false_as_in_java_with_a_warning() {
+        let m = map(
+            Path::new("b.conf"),
+            &props("brokerIP1=h\ncompressedRegister=maybe\nenableSplitRegistration=TRUE\n"),
+            || None,
+        )
+        .unwrap();
+        let v = values(&m);
+        let of = |prop: &str| v.iter().find(|(p, _)| p == prop).unwrap().1.clone();
+        assert!(of("compressedRegister").contains("false)"), "{v:?}");
+        assert!(of("enableSplitRegistration").contains("true)"), "{v:?}");
+        assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+        assert!(
+            m.warnings[0].contains("compressedRegister=maybe is neither true nor false"),
+            "{:?}",
+            m.warnings
+        );
     }
 
     #[test]

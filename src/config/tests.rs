@@ -348,3 +348,157 @@ fn a_garbage_ca_is_refused_at_load_naming_the_key() {
     assert_eq!(e.key, "tls.ca_file");
     assert!(e.reason.contains("holds no PEM certificate"), "{e}");
 }
+
+/// Every key the example names, commented out or not: `section.key` from `key = …` and
+/// `# key = …` lines under `[section]` or `# [[section]]` headers.
+fn example_keys(text: &str) -> std::collections::BTreeSet<String> {
+    let mut section = String::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let line = line.trim_start_matches('#').trim();
+        if let Some(head) = line.strip_prefix('[') {
+            section = head.trim_matches(|c| c == '[' || c == ']').to_string();
+            continue;
+        }
+        let Some((key, _)) = line.split_once(" = ") else {
+            continue;
+        };
+        if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            keys.insert(format!("{section}.{key}"));
+        }
+    }
+    keys
+}
+
+/// Every key of the model, as dotted paths (an inline topic's keys under its list).
+fn model_keys() -> std::collections::BTreeSet<String> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, child) in m {
+                    walk(&format!("{prefix}.{k}"), child, out);
+                }
+            }
+            _ => {
+                out.insert(prefix.trim_start_matches('.').to_string());
+            }
+        }
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    let mut with_topic = Config::default();
+    with_topic.broker.topics.inline.push(InlineTopic {
+        name: "T".into(),
+        read_queues: 8,
+        write_queues: 8,
+        perm: 6,
+        order: false,
+    });
+    let mut v = serde_json::to_value(&with_topic).unwrap();
+    let topic = v["broker"]["topics"]["inline"][0].take();
+    v["broker"]["topics"]
+        .as_object_mut()
+        .unwrap()
+        .remove("inline");
+    walk("", &v, &mut keys);
+    walk("broker.topics.inline", &topic, &mut keys);
+    keys
+}
+
+#[test]
+fn the_example_names_every_key_of_the_model_and_no_other() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rmq-registrar.toml");
+    let example = example_keys(&std::fs::read_to_string(path).unwrap());
+    let model = model_keys();
+    let missing: Vec<_> = model.difference(&example).collect();
+    let unknown: Vec<_> = example.difference(&model).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "config/rmq-registrar.toml lacks {missing:?} and names {unknown:?}, which the model has not"
+    );
+    assert!(model.contains("register.split_size") && model.contains("acl.secret_key"));
+}
+
+#[test]
+fn an_inline_topic_perm_beyond_java_s_range_is_refused_naming_its_file() {
+    let text = format!("{MIN}\n[[broker.topics.inline]]\nname = \"T\"\nperm = 9\n");
+    let e = err_in(&text, &[]);
+    assert_eq!(e.key, "broker.topics.inline[0].perm", "{e}");
+    assert!(e.source_name.contains("c.toml"), "{e}");
+    let ok = format!("{MIN}\n[[broker.topics.inline]]\nname = \"T\"\nperm = 7\n");
+    Jail::expect_with(|jail| {
+        assert_eq!(load_in(jail, &ok).unwrap().broker.topics.inline[0].perm, 7);
+        Ok(())
+    });
+}
+
+#[test]
+fn environment_sources_are_named_by_their_variable() {
+    let e = err_in(MIN, &[("RMQ_REGISTRAR_REGISTER__INTERVAL", "2h")]);
+    assert_eq!(
+        e.source_name, "environment variable RMQ_REGISTRAR_REGISTER__INTERVAL",
+        "{e}"
+    );
+    let e = err_in(MIN, &[("RMQ_REGISTRAR_BROKER__HEALTH__CHECK", "ping")]);
+    assert_eq!(
+        e.source_name, "environment variable RMQ_REGISTRAR_BROKER__HEALTH__CHECK",
+        "{e}"
+    );
+    let e = err_in(MIN, &[("RMQ_REGISTRAR_HTTP__LISTN", "x")]);
+    assert_eq!(
+        e.source_name, "environment variable RMQ_REGISTRAR_HTTP__LISTN",
+        "{e}"
+    );
+    let no_addrs = "[broker]\nname = \"b\"\naddr = \"h:1\"\n";
+    let e = err_in(no_addrs, &[("NAMESRV_ADDR", "nope")]);
+    assert_eq!(e.key, "namesrv.addrs");
+    assert_eq!(e.source_name, "environment variable NAMESRV_ADDR", "{e}");
+    Jail::expect_with(|jail| {
+        jail.set_env("NAMESRV_ADDR", "n1:9876");
+        jail.set_env("RMQ_REGISTRAR_BROKER__NAME", "env-broker");
+        jail.create_file("c.toml", no_addrs)?;
+        let l = load(Some(Path::new("c.toml"))).unwrap();
+        let meta = l.figment.find_metadata("namesrv.addrs").unwrap();
+        assert_eq!(
+            describe_key(meta, "namesrv.addrs"),
+            "environment variable NAMESRV_ADDR"
+        );
+        let meta = l.figment.find_metadata("broker.name").unwrap();
+        assert_eq!(
+            describe_key(meta, "broker.name"),
+            "environment variable RMQ_REGISTRAR_BROKER__NAME"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_debug_print_of_the_configuration_carries_no_secret() {
+    let text = format!(
+        "{MIN}\n[acl]\naccess_key = \"ak\"\nsecret_key = \"s3cr3t\"\nsecurity_token = \"t0ken\"\n"
+    );
+    let c = from_toml_str(&text).unwrap();
+    let printed = format!("{c:?}");
+    assert!(printed.contains("\"ak\""), "{printed}");
+    assert!(
+        !printed.contains("s3cr3t") && !printed.contains("t0ken"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_pull_needs_no_broker_identity_or_namesrv_but_keeps_its_settings() {
+    Jail::expect_with(|jail| {
+        jail.create_file("p.toml", "[slave]\nvip_channel = false\n")?;
+        assert!(
+            load(Some(Path::new("p.toml"))).is_err(),
+            "the daemon needs them"
+        );
+        let c = load_for_pull(Some(Path::new("p.toml"))).unwrap().config;
+        assert!(!c.slave.vip_channel);
+        // A value that is set is still checked.
+        jail.create_file("q.toml", "[broker]\naddr = \"nope\"\n")?;
+        let e = load_for_pull(Some(Path::new("q.toml"))).unwrap_err();
+        assert_eq!(e.key, "broker.addr");
+        Ok(())
+    });
+}

@@ -1,0 +1,339 @@
+//! Every command the README shows in a shell code block, run as written (placeholders filled in)
+//! against the real NameServer, so that the README cannot rot unnoticed. A command this test
+//! does not know fails it: run it here, or say in `NOT_RUN_HERE` why it cannot be.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{closed_port_addr, eventually, has_broker, Action, NameServer, Peer};
+use rmq_registrar::protocol::RemotingCommand;
+
+/// Commands of the README that this test does not run, and why.
+const NOT_RUN_HERE: [(&str, &str); 6] = [
+    (
+        "./scripts/quickstart.sh",
+        "fixed ports 9876 and 9100 and a full-LTO release build; its steps (a daemon, then `status`) are the commands below, on free ports",
+    ),
+    ("./scripts/test.sh", "it is the test suite that runs this test"),
+    (
+        "cargo install --locked cargo-afl",
+        "installs a fuzzer: minutes of building, and the network",
+    ),
+    (
+        "scripts/fuzz.sh frame 20",
+        "a 20-minute fuzz campaign (tests/fuzz_corpus.rs replays its corpus)",
+    ),
+    (
+        "docker build -t REGISTRY/rmq-registrar:0.1.0 .",
+        "needs Docker, which the test machines do not have",
+    ),
+    (
+        "docker push REGISTRY/rmq-registrar:0.1.0",
+        "needs Docker and a registry of the reader's own",
+    ),
+];
+
+/// The commands of the README's `sh` code blocks, comments cut off.
+fn readme_commands() -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let mut out = Vec::new();
+    let mut in_sh = false;
+    for line in text.lines() {
+        let fence = line.trim_start();
+        if let Some(lang) = fence.strip_prefix("```") {
+            in_sh = !in_sh && matches!(lang.trim(), "sh" | "bash" | "shell" | "console");
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        let command = line.split(" #").next().unwrap_or("").trim();
+        if !command.is_empty() && !command.starts_with('#') {
+            out.push(command.to_string());
+        }
+    }
+    out
+}
+
+/// Files and peers the README's placeholders stand for.
+struct Place {
+    config: String,
+    broker_conf: String,
+    master: String,
+    out: String,
+}
+
+/// One README command as argument lists, placeholders filled in (`[--flag]`: with and without).
+fn expand(command: &str, p: &Place) -> Vec<Vec<String>> {
+    let mut variants: Vec<Vec<String>> = vec![Vec::new()];
+    for word in command.split_whitespace().skip(1) {
+        let filled = match word {
+            "FILE" | "/etc/rmq-registrar/rmq-registrar.toml" => p.config.clone(),
+            "/home/rocketmq/conf/broker.conf" => p.broker_conf.clone(),
+            "HOST:PORT" => p.master.clone(),
+            "DIR" => p.out.clone(),
+            w if w.starts_with("[--") && w.ends_with(']') => {
+                let flag = w.trim_matches(|c| c == '[' || c == ']').to_string();
+                let with: Vec<Vec<String>> = variants
+                    .iter()
+                    .map(|v| {
+                        let mut v = v.clone();
+                        v.push(flag.clone());
+                        v
+                    })
+                    .collect();
+                variants.extend(with);
+                continue;
+            }
+            w => {
+                assert!(
+                    !w.chars().any(|c| c.is_ascii_uppercase()),
+                    "unknown placeholder {w:?} in README command {command:?}"
+                );
+                w.to_string()
+            }
+        };
+        for v in &mut variants {
+            v.push(filled.clone());
+        }
+    }
+    variants
+}
+
+/// The subcommand of an argument list (None: the daemon).
+fn subcommand(args: &[String]) -> Option<&str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" | "-c" | "--broker-conf" => {
+                it.next();
+            }
+            "run" => return None,
+            s if !s.starts_with('-') => return Some(s),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn command(args: &[String], http: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq-registrar"));
+    cmd.args(args)
+        .env_remove("NAMESRV_ADDR")
+        .env_remove("RMQ_REGISTRAR_CONFIG")
+        // No broker runs here (as in the quick start), and each daemon needs a port of its own.
+        .env("RMQ_REGISTRAR_BROKER__HEALTH__CHECK", "none")
+        .env("RMQ_REGISTRAR_HTTP__LISTEN", http)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs a one-shot command to its end (bounded): exit code and stdout.
+async fn one_shot(args: &[String]) -> (i32, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        command(args, &closed_port_addr()).output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{args:?} did not end within 30 s"))
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.code().is_some(),
+        "{args:?} was killed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+/// Starts the daemon as the command says, waits until the NameServer lists `broker`, stops it
+/// with SIGTERM and checks that it exits 0 having unregistered.
+async fn daemon(args: &[String], ns: &str, broker: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("daemon.log");
+    let mut child = command(args, &closed_port_addr())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let probe = common::client();
+    eventually(&format!("{args:?} registers {broker}"), || {
+        has_broker(&probe, ns, broker)
+    })
+    .await;
+    let pid = child.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("exit within 5 s of SIGTERM")
+        .unwrap();
+    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{args:?}: {status}\n{logs}");
+    assert!(
+        !has_broker(&probe, ns, broker).await,
+        "{args:?} left {broker}"
+    );
+}
+
+/// A master on a free port whose port − 2 (the VIP channel) is free too, both answering `{}`.
+async fn master_with_vip_port() -> (Peer, Peer) {
+    for _ in 0..50 {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        if port < 1026 || std::net::TcpListener::bind(("127.0.0.1", port - 2)).is_err() {
+            continue;
+        }
+        let reply =
+            |_: &RemotingCommand| Action::Reply(RemotingCommand::request(0).with_body("{}"));
+        let vip = Peer::start_on(&format!("127.0.0.1:{}", port - 2), reply).await;
+        let main = Peer::start_on(&format!("127.0.0.1:{port}"), reply).await;
+        return (main, vip);
+    }
+    panic!("no free pair of ports p, p - 2");
+}
+
+#[tokio::test]
+async fn every_command_the_readme_shows_runs_as_it_says() {
+    let commands = readme_commands();
+    assert!(
+        commands
+            .iter()
+            .filter(|c| c.starts_with("rmq-registrar "))
+            .count()
+            >= 8,
+        "the README's commands were not found: {commands:?}"
+    );
+    let ns = NameServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(
+        path("rmq.toml"),
+        format!(
+            "[broker]\nname = \"readme-broker\"\naddr = \"127.0.0.1:10911\"\n[namesrv]\naddrs = [\"{}\"]\n",
+            ns.addr
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("store/config")).unwrap();
+    std::fs::write(
+        path("store/config/topics.json"),
+        r#"{"topicConfigTable":{"ReadmeT":{"topicName":"ReadmeT","readQueueNums":1,"writeQueueNums":1,"perm":6}},"dataVersion":{"counter":1,"timestamp":1}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        path("broker.conf"),
+        format!(
+            "brokerName=readme-conf-broker\nbrokerIP1=127.0.0.1\nnamesrvAddr={}\nstorePathRootDir={}\n",
+            ns.addr,
+            path("store")
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    let (master, vip) = master_with_vip_port().await;
+    let place = Place {
+        config: path("rmq.toml"),
+        broker_conf: path("broker.conf"),
+        master: master.addr.clone(),
+        out: path("out"),
+    };
+
+    // The daemons first, each on its own; then the one-shot commands, with the broker kept
+    // registered by a daemon of the README's first kind (status and unregister need one).
+    let mut one_shots = Vec::new();
+    let mut ran = 0;
+    for c in &commands {
+        if let Some((_, why)) = NOT_RUN_HERE.iter().find(|(n, _)| n == c) {
+            eprintln!("not run here: {c} ({why})");
+            continue;
+        }
+        assert!(
+            c.starts_with("rmq-registrar "),
+            "README command {c:?} is neither run by this test nor in NOT_RUN_HERE with a reason"
+        );
+        for args in expand(c, &place) {
+            if subcommand(&args).is_some() {
+                one_shots.push(args);
+                continue;
+            }
+            let broker = if args.contains(&"--broker-conf".to_string()) {
+                "readme-conf-broker"
+            } else {
+                "readme-broker"
+            };
+            daemon(&args, &ns.addr, broker).await;
+            ran += 1;
+        }
+    }
+    assert!(ran >= 2, "both ways of starting the daemon ran");
+
+    let keeper = command(
+        &["--config".into(), place.config.clone()],
+        &closed_port_addr(),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let probe = common::client();
+    eventually("registered for the one-shot commands", || {
+        has_broker(&probe, &ns.addr, "readme-broker")
+    })
+    .await;
+    for args in &one_shots {
+        let (code, out) = one_shot(args).await;
+        assert_eq!(code, 0, "{args:?}:\n{out}");
+        let has = |flag: &str| args.iter().any(|a| a == flag);
+        match subcommand(args) {
+            Some("check-config") if has("--toml") => {
+                let file = path("again.toml");
+                std::fs::write(&file, &out).unwrap();
+                let again = ["--config".to_string(), file, "check-config".into()];
+                let (code, listing) = one_shot(&again).await;
+                assert_eq!(code, 0, "the --toml output does not load back:\n{out}");
+                assert!(
+                    listing.contains("broker.name = \"readme-broker\""),
+                    "{listing}"
+                );
+            }
+            Some("check-config") => {
+                assert!(out.contains("broker.name = \"readme-broker\""), "{out}");
+                assert!(out.contains("rmq.toml"), "sources named: {out}");
+            }
+            Some("resolve") => assert_eq!(out.trim(), ns.addr),
+            Some("status") => assert!(
+                out.contains(&format!("{}\treadme-broker\tregistered", ns.addr)),
+                "{out}"
+            ),
+            Some("unregister") => {
+                assert!(out.contains(&format!("{}\tok", ns.addr)), "{out}");
+                assert!(!has_broker(&probe, &ns.addr, "readme-broker").await);
+            }
+            Some("pull") => {
+                let files =
+                    out.matches("\twritten\t").count() + out.matches("\tunchanged\t").count();
+                assert_eq!(files, 4, "{args:?}:\n{out}");
+            }
+            other => panic!("README command {args:?}: no check for {other:?}; add one"),
+        }
+        ran += 1;
+    }
+    drop(keeper);
+    // Both VIP variants of `pull` ran: topics from port − 2, and from the main port.
+    assert!(
+        !vip.drain_received().is_empty(),
+        "nothing pulled over the VIP port"
+    );
+    assert!(!master.drain_received().is_empty());
+    eprintln!("ran {ran} README commands");
+}
