@@ -1,4 +1,4 @@
-//! The one-shot commands of the binary: resolve, status, unregister, pull.
+//! The one-shot commands of the binary: resolve, status, unregister, pull, check-config.
 
 mod common;
 
@@ -249,4 +249,23 @@ fn check_config_toml_loads_back_to_the_same_configuration() {
         first.contains("register.force_every = \"never\""),
         "{first}"
     );
+}
+
+/// What the container image does with nothing mounted and nothing set: it ships no identity, so
+/// the daemon refuses to start and names the variable and the files that set one.
+#[test]
+fn without_any_config_the_missing_identity_names_where_to_set_it() {
+    for args in [&["check-config"][..], &["run"][..]] {
+        let (out, _) = run(None, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for needle in [
+            "`broker.name`",
+            "RMQ_REGISTRAR_BROKER__NAME",
+            "RMQ_REGISTRAR_CONFIG",
+            "brokerName",
+        ] {
+            assert!(stderr.contains(needle), "{args:?}: no {needle} in {stderr}");
+        }
+    }
 }
