@@ -8,10 +8,14 @@ RUN cargo build --release --locked --bin rmq-registrar \
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/rmq-registrar /usr/local/bin/rmq-registrar
-COPY config/rmq-registrar.toml /etc/rmq-registrar/rmq-registrar.toml
+# No config file of its own: the broker's identity belongs to the pod, never to the image. It
+# comes from the environment (RMQ_REGISTRAR_BROKER__NAME, RMQ_REGISTRAR_BROKER__ADDR,
+# NAMESRV_ADDR), from the broker's broker.conf (--broker-conf) or from a mounted file
+# (RMQ_REGISTRAR_CONFIG); without one the daemon exits 2 and says which to set. The commented
+# example, for reference only:
+COPY config/rmq-registrar.toml /usr/share/doc/rmq-registrar/rmq-registrar.toml
 # In a pod the metrics/health port must be reachable by the kubelet.
-ENV RMQ_REGISTRAR_HTTP__LISTEN=0.0.0.0:9100 \
-    RMQ_REGISTRAR_CONFIG=/etc/rmq-registrar/rmq-registrar.toml
+ENV RMQ_REGISTRAR_HTTP__LISTEN=0.0.0.0:9100
 EXPOSE 9100
 USER nonroot:nonroot
 # No HEALTHCHECK: probes belong to Kubernetes (/healthz, /readyz).

@@ -39,7 +39,10 @@ fi
 
 echo ">> building rmq-registrar"
 cargo build --release --quiet --bin rmq-registrar
-bin=target/release/rmq-registrar
+# Where cargo put it: CARGO_TARGET_DIR, a .cargo/config.toml target-dir, or ./target.
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin="$target_dir/release/rmq-registrar"
+[ -x "$bin" ] || { echo "quickstart: no $bin after the build" >&2; exit 1; }
 
 echo ">> starting rmq-registrar (metrics on http://127.0.0.1:9100/metrics)"
 "$bin" --config config/quickstart.toml run &

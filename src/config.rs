@@ -740,6 +740,17 @@ fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
     }
 }
 
+/// Says where a missing identity key is set: an installed or container config has none of its
+/// own, so "is required" alone leaves the operator guessing which file or variable to fill.
+fn required(key: &str, broker_conf: &str) -> String {
+    format!(
+        "is required: set `{key}` under [broker] in the config file (--config or \
+         {ENV_CONFIG}), {ENV_PREFIX}BROKER__{upper} in the environment, or {broker_conf} \
+         in the broker's broker.conf (--broker-conf or broker.conf_file)",
+        upper = key.to_uppercase()
+    )
+}
+
 /// Checks what types cannot: addresses, ranges, required keys.
 pub fn validate(c: &Config) -> Result<(), (String, String)> {
     let err = |k: &str, r: String| Err((k.to_string(), r));
@@ -747,7 +758,7 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     if from_broker {
         validate_identity_from_broker(c)?;
     } else if c.broker.name.trim().is_empty() {
-        return err("broker.name", "is required".into());
+        return err("broker.name", required("name", "brokerName"));
     }
     if c.broker.cluster.trim().is_empty() {
         return err("broker.cluster", "must not be empty".into());
@@ -758,7 +769,7 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
         return err(
             "broker.addr",
             if c.broker.addr.is_empty() {
-                "is required (host:port)".into()
+                required("addr", "brokerIP1 and listenPort")
             } else {
                 r
             },

@@ -1,4 +1,4 @@
-//! The one-shot commands of the binary: resolve, status, unregister, pull.
+//! The one-shot commands of the binary: resolve, status, unregister, pull, check-config.
 
 mod common;
 
@@ -388,4 +388,23 @@ async fn pull_honours_vip_channel_false_from_the_file_and_needs_no_identity() {
     assert_eq!(text.matches("\twritten\t").count(), 4, "{text}");
     let codes: Vec<i32> = master.drain_received().iter().map(|c| c.code).collect();
     assert!(codes.contains(&request::GET_ALL_TOPIC_CONFIG), "{codes:?}");
+}
+
+/// What the container image does with nothing mounted and nothing set: it ships no identity, so
+/// the daemon refuses to start and names the variable and the files that set one.
+#[test]
+fn without_any_config_the_missing_identity_names_where_to_set_it() {
+    for args in [&["check-config"][..], &["run"][..]] {
+        let (out, _) = run(None, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for needle in [
+            "`broker.name`",
+            "RMQ_REGISTRAR_BROKER__NAME",
+            "RMQ_REGISTRAR_CONFIG",
+            "brokerName",
+        ] {
+            assert!(stderr.contains(needle), "{args:?}: no {needle} in {stderr}");
+        }
+    }
 }
