@@ -459,3 +459,178 @@ mod tests {
         assert!(v.contains("never"), "forceRegister=false: {v}");
     }
 }
+
+/// Every broker file of RocketMQ's own `distribution/conf` (4.9.8: 15, 5.3.3: 21, not counting
+/// `broker-container*.conf`), by the properties that decide identity, loads with the identity
+/// the Java broker starts with: a fixed id, or "from the broker at run time" where an election
+/// decides it.
+#[cfg(test)]
+mod distribution {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use figment::providers::Serialized;
+    use figment::Figment;
+
+    use super::*;
+    use crate::config::{Config, IdentitySource};
+
+    const DLEDGER: &str = "brokerClusterName=RaftCluster\nbrokerName=RaftNode00\n\
+        namesrvAddr=127.0.0.1:9876\nenableDLegerCommitLog=true\ndLegerGroup=RaftNode00\n\
+        dLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913\n";
+    const CONTROLLER: &str = "brokerClusterName=DefaultCluster\nbrokerName=broker-a\n\
+        brokerId=-1\nbrokerRole=SLAVE\nenableControllerMode=true\nnamesrvAddr=127.0.0.1:9876\n";
+
+    /// (file, its identity properties, the id Java starts it with; None: elected at run time).
+    fn files() -> Vec<(String, String, Option<u64>)> {
+        let mut v = Vec::new();
+        let dc = "brokerClusterName=DefaultCluster\n";
+        for layout in ["2m-2s-async", "2m-2s-sync"] {
+            let role = if layout.ends_with("sync") && !layout.ends_with("async") {
+                "SYNC_MASTER"
+            } else {
+                "ASYNC_MASTER"
+            };
+            for b in ["a", "b"] {
+                v.push((
+                    format!("{layout}/broker-{b}.properties"),
+                    format!("{dc}brokerName=broker-{b}\nbrokerId=0\nbrokerRole={role}\n"),
+                    Some(0),
+                ));
+                v.push((
+                    format!("{layout}/broker-{b}-s.properties"),
+                    format!("{dc}brokerName=broker-{b}\nbrokerId=1\nbrokerRole=SLAVE\n"),
+                    Some(1),
+                ));
+            }
+        }
+        for b in ["a", "b", "trace"] {
+            v.push((
+                format!("2m-noslave/broker-{b}.properties"),
+                format!("{dc}brokerName=broker-{b}\nbrokerId=0\nbrokerRole=ASYNC_MASTER\n"),
+                Some(0),
+            ));
+        }
+        v.push((
+            "broker.conf".into(),
+            format!("{dc}brokerName = broker-a\nbrokerId = 0\nbrokerRole = ASYNC_MASTER\n"),
+            Some(0),
+        ));
+        for (n, port) in [(0, 30911), (1, 30921), (2, 30931)] {
+            v.push((
+                format!("dledger/broker-n{n}.conf"),
+                format!("{DLEDGER}listenPort={port}\ndLegerSelfId=n{n}\nstorePathRootDir=/tmp/rmqstore/node0{n}\n"),
+                None,
+            ));
+        }
+        v
+    }
+
+    /// The files 5.3.3 adds.
+    fn files_5_3_3() -> Vec<(String, String, Option<u64>)> {
+        let mut v = Vec::new();
+        for (file, name, id, role, port) in [
+            (
+                "broker-a-in-container1",
+                "broker-a",
+                0,
+                "SYNC_MASTER",
+                10911,
+            ),
+            ("broker-a-in-container2", "broker-a", 1, "SLAVE", 10911),
+            ("broker-b-in-container1", "broker-b", 1, "SLAVE", 20911),
+            (
+                "broker-b-in-container2",
+                "broker-b",
+                0,
+                "SYNC_MASTER",
+                20911,
+            ),
+        ] {
+            v.push((
+                format!("container/2container-2m-2s/{file}.conf"),
+                format!(
+                    "brokerClusterName=DefaultCluster\nbrokerName={name}\nbrokerId={id}\n\
+                     brokerRole={role}\nlistenPort={port}\nhaListenPort={}\n\
+                     enableSlaveActingMaster=true\n",
+                    port + 1
+                ),
+                Some(id),
+            ));
+        }
+        for (n, port) in [(0, 30911), (1, 30921)] {
+            v.push((
+                format!("controller/quick-start/broker-n{n}.conf"),
+                format!("{CONTROLLER}listenPort={port}\n"),
+                None,
+            ));
+        }
+        v
+    }
+
+    fn load(text: &str) -> Config {
+        let local = || Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)));
+        let p = java_properties::read(text.as_bytes()).unwrap();
+        let mapped = map(Path::new("broker.conf"), &p, local).unwrap();
+        let mut f = Figment::from(Serialized::defaults(Config::default()));
+        for prop in mapped.props {
+            f = f.merge(prop);
+        }
+        f.extract().unwrap()
+    }
+
+    #[test]
+    fn every_shipped_broker_file_loads_with_the_java_brokers_identity() {
+        let old = files();
+        let new: Vec<_> = old.iter().cloned().chain(files_5_3_3()).collect();
+        assert_eq!((old.len(), new.len()), (15, 21));
+        for (file, text, id) in new {
+            let c = load(&text);
+            match id {
+                Some(id) => {
+                    assert_eq!(c.broker.identity, IdentitySource::Config, "{file}");
+                    assert_eq!(c.broker.id, id, "{file}");
+                }
+                None => {
+                    assert_eq!(c.broker.identity, IdentitySource::Broker, "{file}");
+                    assert_eq!(c.broker.topics.source, crate::config::TopicSource::Broker);
+                    assert_eq!(c.broker.id, 0, "{file}: the file's id is not used");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn roles_map_as_java_maps_them() {
+        // A master role forces id 0 whatever the file says; the default role is ASYNC_MASTER.
+        assert_eq!(load("brokerName=b\nbrokerId=3\n").broker.id, 0);
+        assert_eq!(
+            load("brokerName=b\nbrokerId=3\nbrokerRole=SYNC_MASTER\n")
+                .broker
+                .id,
+            0
+        );
+        assert_eq!(
+            load("brokerName=b\nbrokerId=3\nbrokerRole=SLAVE\n")
+                .broker
+                .id,
+            3
+        );
+        let local = || Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)));
+        let refused = |text: &str| {
+            let p = java_properties::read(text.as_bytes()).unwrap();
+            map(Path::new("b.conf"), &p, local).unwrap_err()
+        };
+        let e = refused("brokerName=b\nbrokerRole=SLAVE\n");
+        assert_eq!(e.key, "brokerId");
+        assert!(e.reason.contains("must be 1 or more"), "{e}");
+        let e = refused("brokerName=b\nbrokerId=-1\nbrokerRole=SLAVE\n");
+        assert_eq!(e.key, "brokerId");
+        let e = refused("brokerName=b\nenableDLegerCommitLog=true\nenableControllerMode=true\n");
+        assert_eq!(e.key, "enableControllerMode");
+        let e = refused("brokerName=b\nbrokerRole=LEADER\n");
+        assert_eq!(e.key, "brokerRole");
+        // -1 alone (no DLedger, no controller) is not "elected": it is refused for a slave and
+        // forced to 0 for a master, as Java does.
+        assert_eq!(load("brokerName=b\nbrokerId=-1\n").broker.id, 0);
+    }
+}

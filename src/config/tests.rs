@@ -526,3 +526,48 @@ fn a_pull_needs_no_broker_identity_or_namesrv_but_keeps_its_settings() {
         Ok(())
     });
 }
+
+#[test]
+fn identity_from_the_broker_needs_only_its_address_and_keeps_the_id_its_own() {
+    Jail::expect_with(|jail| {
+        // As `--broker 127.0.0.1:10911` sets it: nothing else is needed.
+        jail.set_env("RMQ_REGISTRAR_BROKER__IDENTITY", "broker");
+        jail.set_env("RMQ_REGISTRAR_BROKER__HEALTH__ADDR", "127.0.0.1:10911");
+        jail.set_env("RMQ_REGISTRAR_BROKER__TOPICS__SOURCE", "broker");
+        let c = load(None).map(|l| l.config).unwrap();
+        assert_eq!(c.broker.identity, IdentitySource::Broker);
+        assert!(c.pinned.is_empty(), "{:?}", c.pinned);
+        // The pod IP set by the operator wins over what the broker says; the id may not be set.
+        let c = load_in(jail, "[broker]\naddr = \"10.1.1.1:10911\"\n").unwrap();
+        assert!(c.pinned.contains("broker.addr"));
+        let e = load_in(jail, "[broker]\nid = 1\n").unwrap_err();
+        assert_eq!(e.key, "broker.id");
+        let e = load_in(jail, "[broker.health]\ncheck = \"tcp\"\n").unwrap_err();
+        assert_eq!(e.key, "broker.health.check");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_dledger_broker_conf_follows_the_broker_and_refuses_no_check() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "broker.conf",
+            "brokerClusterName=RaftCluster\nbrokerName=RaftNode00\nbrokerIP1=10.0.0.5\n\
+             listenPort=30911\nnamesrvAddr=127.0.0.1:9876\nenableDLegerCommitLog=true\n\
+             dLegerSelfId=n0\n",
+        )?;
+        jail.set_env("RMQ_REGISTRAR_BROKER__CONF_FILE", "broker.conf");
+        let c = load(None).map(|l| l.config).unwrap();
+        assert_eq!(c.broker.identity, IdentitySource::Broker);
+        assert_eq!(c.broker_check_addr(), "10.0.0.5:30911");
+        assert!(
+            c.broker.topics.file.is_none(),
+            "topics come from the broker"
+        );
+        let e = load_in(jail, "[broker.health]\ncheck = \"none\"\n").unwrap_err();
+        assert_eq!(e.key, "broker.health.check");
+        assert!(e.reason.contains("identity"), "{e}");
+        Ok(())
+    });
+}
