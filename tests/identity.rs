@@ -220,3 +220,94 @@ async fn the_namesrv_ignores_a_one_topic_registration_of_an_id_it_does_not_list(
     .await;
     assert_eq!(addrs_of(&ns.addr, "pin").await, listed);
 }
+
+fn check_config(broker: &str, extra_env: &[(&str, &str)]) -> (std::process::Output, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rmq-registrar"));
+    cmd.env_remove("NAMESRV_ADDR")
+        .env_remove("RMQ_REGISTRAR_CONFIG")
+        .args(["--broker", broker, "check-config"]);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (out, text)
+}
+
+#[tokio::test]
+async fn check_config_names_the_broker_as_the_source_of_what_it_took_from_there() {
+    let b = ScriptedBroker::start().await;
+    b.set("raft-c", 2, "SLAVE");
+    b.props
+        .lock()
+        .unwrap()
+        .push_str("namesrvAddr=127.0.0.1:9876;127.0.0.1:9877\n");
+    let addr = b.peer.addr.clone();
+    let (out, text) = tokio::task::spawn_blocking(move || {
+        check_config(&addr, &[("RMQ_REGISTRAR_BROKER__ADDR", "10.1.1.1:10911")])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{text}");
+    let from = format!("# the broker at {}", b.peer.addr);
+    for line in [
+        format!("broker.name = \"raft-c\"    {from}"),
+        format!("broker.id = 2    {from}"),
+        format!("broker.cluster = \"RaftCluster\"    {from}"),
+        format!("namesrv.addrs = [\"127.0.0.1:9876\", \"127.0.0.1:9877\"]    {from}"),
+    ] {
+        assert!(text.contains(&line), "no {line:?} in\n{text}");
+    }
+    assert!(
+        text.contains(
+            "broker.addr = \"10.1.1.1:10911\"    # environment variable RMQ_REGISTRAR_BROKER__ADDR"
+        ),
+        "the operator's value wins:\n{text}"
+    );
+    assert!(
+        text.contains("broker.identity = \"broker\"    # --broker"),
+        "{text}"
+    );
+    assert!(!text.contains("never-logged"), "{text}");
+    // A broker that cannot be asked: said so, not an error (the daemon asks at run time).
+    let gone = common::closed_port_addr();
+    let (out, text) = tokio::task::spawn_blocking(move || check_config(&gone, &[]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("broker.id = ") && l.contains("at run time (cannot ask it now")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_command_line_sidecar_follows_the_broker_with_its_own_namesrv_list() {
+    let ns = NameServer::start().await;
+    let b = ScriptedBroker::start().await;
+    b.set("raft-d", 0, "SYNC_MASTER");
+    b.props
+        .lock()
+        .unwrap()
+        .push_str(&format!("namesrvAddr={}\n", ns.addr));
+    // `rmq-registrar --broker ADDR` and an HTTP port: nothing else.
+    let d = Daemon::start_with(&["--broker", &b.peer.addr], |_, http| {
+        format!("[http]\nlisten = \"{http}\"\n")
+    });
+    eventually("registered with the broker's NameServer", || async {
+        addrs_of(&ns.addr, "raft-d").await == serde_json::json!({"0": b.peer.addr})
+    })
+    .await;
+    let c = common::client();
+    assert_eq!(
+        common::route_brokers(&c, &ns.addr, "RaftTopic").await,
+        vec!["raft-d".to_string()],
+        "the broker's own topics"
+    );
+    d.signal("TERM");
+    eventually("unregistered at SIGTERM", || async {
+        addrs_of(&ns.addr, "raft-d").await == serde_json::json!({})
+    })
+    .await;
+}
