@@ -12,7 +12,30 @@ use common::{closed_port_addr, eventually, has_broker, Action, NameServer, Peer}
 use rmq_registrar::protocol::RemotingCommand;
 
 /// Commands of the README that this test does not run, and why.
-const NOT_RUN_HERE: [(&str, &str); 6] = [
+/// Commands (or, for long ones, their first words) not run here, with the reason.
+const NOT_RUN_HERE: [(&str, &str); 13] = [
+    (
+        "deb=$(scripts/package.sh",
+        "a release build with full LTO; scripts/package-test.sh (run by .ci/run where dpkg is) builds, installs and checks the package",
+    ),
+    (
+        "sudo apt install",
+        "installs on this machine as root: scripts/package-test.sh does it with dpkg -i and purges",
+    ),
+    (
+        "sudoedit ",
+        "an editor; scripts/package-test.sh checks the installed file and check-config on it",
+    ),
+    (
+        "sudo systemctl enable --now rmq-registrar",
+        "systemd does not run the tests' machines; scripts/package-test.sh runs systemd-analyze verify on both units",
+    ),
+    (
+        "systemctl status",
+        "systemd does not run the tests' machines",
+    ),
+    ("docker build -t rmq-registrar:0.1.0 .", "needs Docker, which the test machines do not have"),
+    ("docker run ", "needs Docker; tests/cli.rs checks what the image does without an identity"),
     (
         "./scripts/quickstart.sh",
         "fixed ports 9876 and 9100 and a full-LTO release build; its steps (a daemon, then `status`) are the commands below, on free ports",
@@ -42,6 +65,7 @@ fn readme_commands() -> Vec<String> {
         .expect("README.md");
     let mut out = Vec::new();
     let mut in_sh = false;
+    let mut continued: Option<String> = None;
     for line in text.lines() {
         let fence = line.trim_start();
         if let Some(lang) = fence.strip_prefix("```") {
@@ -52,8 +76,24 @@ fn readme_commands() -> Vec<String> {
             continue;
         }
         let command = line.split(" #").next().unwrap_or("").trim();
-        if !command.is_empty() && !command.starts_with('#') {
-            out.push(command.to_string());
+        if command.is_empty() || command.starts_with('#') {
+            continue;
+        }
+        // A line ending in `\` goes on on the next one: one command.
+        match continued.take() {
+            Some(mut head) => {
+                head.push(' ');
+                head.push_str(command.trim_end_matches('\\').trim());
+                if command.ends_with('\\') {
+                    continued = Some(head);
+                } else {
+                    out.push(head);
+                }
+            }
+            None if command.ends_with('\\') => {
+                continued = Some(command.trim_end_matches('\\').trim().to_string());
+            }
+            None => out.push(command.to_string()),
         }
     }
     out
@@ -62,6 +102,8 @@ fn readme_commands() -> Vec<String> {
 /// Files and peers the README's placeholders stand for.
 struct Place {
     config: String,
+    /// A scripted broker answering GET_BROKER_CONFIG (identity from the broker).
+    follow: String,
     broker_conf: String,
     master: String,
     out: String,
@@ -72,9 +114,12 @@ fn expand(command: &str, p: &Place) -> Vec<Vec<String>> {
     let mut variants: Vec<Vec<String>> = vec![Vec::new()];
     for word in command.split_whitespace().skip(1) {
         let filled = match word {
-            "FILE" | "/etc/rmq-registrar/rmq-registrar.toml" => p.config.clone(),
+            "FILE"
+            | "/etc/rmq-registrar/rmq-registrar.toml"
+            | "/etc/rmq-registrar/broker-b.toml" => p.config.clone(),
             "/home/rocketmq/conf/broker.conf" => p.broker_conf.clone(),
             "HOST:PORT" => p.master.clone(),
+            "BROKER_ADDR" => p.follow.clone(),
             "DIR" => p.out.clone(),
             w if w.starts_with("[--") && w.ends_with(']') => {
                 let flag = w.trim_matches(|c| c == '[' || c == ']').to_string();
@@ -109,7 +154,7 @@ fn subcommand(args: &[String]) -> Option<&str> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--config" | "-c" | "--broker-conf" => {
+            "--config" | "-c" | "--broker-conf" | "--broker" => {
                 it.next();
             }
             "run" => return None,
@@ -125,11 +170,14 @@ fn command(args: &[String], http: &str) -> tokio::process::Command {
     cmd.args(args)
         .env_remove("NAMESRV_ADDR")
         .env_remove("RMQ_REGISTRAR_CONFIG")
-        // No broker runs here (as in the quick start), and each daemon needs a port of its own.
-        .env("RMQ_REGISTRAR_BROKER__HEALTH__CHECK", "none")
         .env("RMQ_REGISTRAR_HTTP__LISTEN", http)
         .stdin(Stdio::null())
         .kill_on_drop(true);
+    // No broker runs here (as in the quick start) but the scripted one `--broker` asks; each
+    // daemon needs a port of its own.
+    if !args.iter().any(|a| a == "--broker") {
+        cmd.env("RMQ_REGISTRAR_BROKER__HEALTH__CHECK", "none");
+    }
     cmd
 }
 
@@ -241,7 +289,27 @@ async fn every_command_the_readme_shows_runs_as_it_says() {
     .unwrap();
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
     let (master, vip) = master_with_vip_port().await;
+    // The broker `--broker` follows: its identity and NameServer list said when asked.
+    let props = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let said = props.clone();
+    let topics = r#"{"topicConfigTable":{"A":{"topicName":"A","perm":6},"B":{"topicName":"B","perm":6}},"dataVersion":{"counter":1,"timestamp":1}}"#;
+    let follow = Peer::start(move |cmd| match cmd.code {
+        26 => {
+            let body = said.lock().unwrap().clone().into_bytes();
+            Action::Reply(RemotingCommand::request(0).with_body(body))
+        }
+        21 => Action::Reply(RemotingCommand::request(0).with_body(topics)),
+        _ => Action::Reply(RemotingCommand::request(0)),
+    })
+    .await;
+    let (ip, port) = follow.addr.rsplit_once(':').unwrap();
+    *props.lock().unwrap() = format!(
+        "brokerClusterName=ReadmeCluster\nbrokerName=readme-follow\nbrokerId=0\n\
+         brokerRole=ASYNC_MASTER\nbrokerIP1={ip}\nlistenPort={port}\nnamesrvAddr={}\n",
+        ns.addr
+    );
     let place = Place {
+        follow: follow.addr.clone(),
         config: path("rmq.toml"),
         broker_conf: path("broker.conf"),
         master: master.addr.clone(),
@@ -253,7 +321,7 @@ async fn every_command_the_readme_shows_runs_as_it_says() {
     let mut one_shots = Vec::new();
     let mut ran = 0;
     for c in &commands {
-        if let Some((_, why)) = NOT_RUN_HERE.iter().find(|(n, _)| n == c) {
+        if let Some((_, why)) = NOT_RUN_HERE.iter().find(|(n, _)| c.starts_with(n)) {
             eprintln!("not run here: {c} ({why})");
             continue;
         }
@@ -268,6 +336,8 @@ async fn every_command_the_readme_shows_runs_as_it_says() {
             }
             let broker = if args.contains(&"--broker-conf".to_string()) {
                 "readme-conf-broker"
+            } else if args.contains(&"--broker".to_string()) {
+                "readme-follow"
             } else {
                 "readme-broker"
             };
@@ -290,6 +360,8 @@ async fn every_command_the_readme_shows_runs_as_it_says() {
         has_broker(&probe, &ns.addr, "readme-broker")
     })
     .await;
+    // `unregister` last: the others (status) need the broker registered.
+    one_shots.sort_by_key(|a| subcommand(a) == Some("unregister"));
     for args in &one_shots {
         let (code, out) = one_shot(args).await;
         assert_eq!(code, 0, "{args:?}:\n{out}");
