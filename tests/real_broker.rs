@@ -285,3 +285,55 @@ async fn a_real_slave_next_to_its_real_master_both_registered_and_the_slave_pull
     );
     drop(d_master);
 }
+
+#[tokio::test]
+async fn identity_read_from_the_real_broker_registers_what_it_registers_itself() {
+    // The broker registers itself with `sink`; the daemon, told only `--broker ADDR` and the
+    // NameServer to use, registers it with `ns`. Both NameServers must list the same broker.
+    let sink = NameServer::start().await;
+    let ns = NameServer::start().await;
+    let broker = Broker::start(
+        CLUSTER,
+        "real-follow",
+        &sink.addr,
+        "brokerId=0\nbrokerRole=ASYNC_MASTER",
+    )
+    .await;
+    let ns_addr = ns.addr.clone();
+    let d = Daemon::start_with(&["--broker", &broker.addr], move |_, http| {
+        format!("[namesrv]\naddrs = [{ns_addr:?}]\n[http]\nlisten = \"{http}\"\n")
+    });
+    let probe = client();
+    eventually("the broker registered itself", || {
+        has_broker(&probe, &sink.addr, "real-follow")
+    })
+    .await;
+    eventually("the daemon registered it from its own answer", || {
+        has_broker(&probe, &ns.addr, "real-follow")
+    })
+    .await;
+    let (own, ours) = (
+        cluster_brokers(&probe, &sink.addr).await,
+        cluster_brokers(&probe, &ns.addr).await,
+    );
+    assert_eq!(
+        own["real-follow"]["brokerAddrs"],
+        ours["real-follow"]["brokerAddrs"]
+    );
+    assert_eq!(
+        own["real-follow"]["cluster"],
+        ours["real-follow"]["cluster"]
+    );
+    assert_eq!(
+        ours["real-follow"]["brokerAddrs"]["0"],
+        broker.addr.as_str()
+    );
+    let logs = d.logs();
+    assert!(
+        logs.contains(&format!(
+            "identity from the broker identity={CLUSTER}/real-follow id 0 at {}",
+            broker.addr
+        )),
+        "{logs}"
+    );
+}
