@@ -147,9 +147,11 @@ impl Shared {
             }
             _ => {}
         }
-        if change != identity::Change::First {
-            self.update_topics(|t| t.advance_version()).await;
+        if change == identity::Change::First {
+            // The first round registers it: at start, or when the broker first serves.
+            return change;
         }
+        self.update_topics(|t| t.advance_version()).await;
         self.status().last_full = None;
         self.register_now.notify_one();
         change

@@ -151,12 +151,20 @@ impl TopicState {
     /// Sets the broker's own topics (`source = "broker"`); true if the table changed.
     /// An answer with the data version already seen is taken as unchanged without a merge.
     pub fn set_broker_topics(&mut self, cfg: &TopicsConfig, w: TopicConfigWrapper) -> bool {
-        if self.broker_version == Some(w.data_version) {
+        let version = w.data_version;
+        if self.broker_version == Some(version) {
             return false;
         }
-        self.broker_version = Some(w.data_version);
+        self.broker_version = Some(version);
         self.replace(Source::Broker, w.topic_config_table);
-        self.rebuild(cfg)
+        self.rebuild(cfg);
+        // The broker's own version is registered, so that a NameServer's stateVersion (epoch)
+        // arbitration sees what the broker itself would send. Same topics under a new version
+        // (a new epoch after an election) copy the table once.
+        if self.table.data_version != version {
+            Arc::make_mut(&mut self.table).data_version = version;
+        }
+        true
     }
 
     /// Advances the table's data version without a topic change: something else registered
@@ -503,6 +511,18 @@ mod tests {
             "the inline topic is back once the broker no longer has it"
         );
         assert!(s.has_broker_topics());
+        assert_eq!(
+            t.data_version,
+            wrapper(6, &[]).data_version,
+            "the broker's own"
+        );
+        // The same topics under a new epoch (an election): registered with the broker's
+        // version, stateVersion included, so a NameServer's arbitration sees it.
+        let mut epoch = wrapper(7, &[("Own", 4)]);
+        epoch.data_version.state_version = 3;
+        assert!(s.set_broker_topics(&cfg, epoch));
+        assert_eq!(s.table().data_version.state_version, 3);
+        assert_eq!(s.table().data_version.counter, 7);
     }
 
     #[test]
