@@ -668,8 +668,7 @@ fn extract_valid(
 ) -> Result<Config, ConfigError> {
     let mut config: Config = figment.extract().map_err(|e| extract_error(figment, e))?;
     adjust(&mut config);
-    config.pinned = PINNABLE
-        .iter()
+    config.pinned = pinnable()
         .filter(|k| figment.find_metadata(k).is_some_and(set_by_operator))
         .map(|k| k.to_string())
         .collect();
@@ -691,9 +690,9 @@ fn extract_valid(
     Ok(config)
 }
 
-/// Keys the broker's own answer also gives (identity from the broker): set in the TOML file or
-/// the environment, they win over it.
-const PINNABLE: [&str; 9] = [
+/// Keys the broker's own answer gives (identity from the broker): set in the TOML file or the
+/// environment, they win over it (`broker.id` is refused instead).
+pub const FROM_BROKER: [&str; 8] = [
     "broker.cluster",
     "broker.name",
     "broker.id",
@@ -702,8 +701,15 @@ const PINNABLE: [&str; 9] = [
     "broker.permission",
     "register.split_size",
     "register.always_split",
-    "register.heartbeat_timeout",
 ];
+
+/// Keys whose operator-set value wins over the broker's: those it gives, and the expiry it
+/// gives with acting master on.
+fn pinnable() -> impl Iterator<Item = &'static str> {
+    FROM_BROKER
+        .into_iter()
+        .chain(std::iter::once("register.heartbeat_timeout"))
+}
 
 /// A value from the TOML file or the environment (not a default, not broker.conf).
 fn set_by_operator(meta: &Metadata) -> bool {

@@ -208,18 +208,6 @@ fn from_broker(cfg: &Config) -> BrokerValues {
     Some((addr, values))
 }
 
-/// The identity keys the broker gives (identity from the broker).
-const FROM_BROKER_KEYS: [&str; 8] = [
-    "broker.cluster",
-    "broker.name",
-    "broker.id",
-    "broker.addr",
-    "broker.ha_addr",
-    "broker.permission",
-    "register.split_size",
-    "register.always_split",
-];
-
 fn print_config(
     loaded: &config::Loaded,
     broker: &BrokerValues,
@@ -244,7 +232,7 @@ fn print_config(
                 None => (val, source),
             },
             Some((addr, Err(why)))
-                if FROM_BROKER_KEYS.contains(&key.as_str())
+                if config::FROM_BROKER.contains(&key.as_str())
                     && !loaded.config.pinned.contains(&key) =>
             {
                 (
