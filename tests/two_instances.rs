@@ -40,11 +40,11 @@ async fn two_instances_on_one_host_register_two_brokers_and_stop_independently()
     let ns = NameServer::start().await;
     // RocketMQ's conf/2m-2s-async, host 1: broker-a's master on 10911, broker-b's slave on 11011.
     let conf_a = format!(
-        "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\nbrokerIP1=127.0.0.1\nlistenPort=10911\nnamesrvAddr={}\n",
+        "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\nbrokerRole=ASYNC_MASTER\nbrokerIP1=127.0.0.1\nlistenPort=10911\nnamesrvAddr={}\n",
         ns.addr
     );
     let conf_b = format!(
-        "brokerClusterName=DefaultCluster\nbrokerName=broker-b\nbrokerId=1\nbrokerIP1=127.0.0.1\nlistenPort=11011\nnamesrvAddr={}\n",
+        "brokerClusterName=DefaultCluster\nbrokerName=broker-b\nbrokerId=1\nbrokerRole=SLAVE\nbrokerIP1=127.0.0.1\nlistenPort=11011\nnamesrvAddr={}\n",
         ns.addr
     );
     let mut a = Daemon::start(|dir, http| instance(dir, http, &conf_a, "TopicOfA"));
