@@ -66,9 +66,9 @@ impl BrokerApi {
                 what: "topics",
                 reason: e.to_string(),
             }),
-            Err(e) => Err(ApiError::Decode {
+            Err(e) => Err(ApiError::Task {
                 what: "topics",
-                reason: format!("parser task failed: {e}"),
+                source: std::sync::Arc::new(e),
             }),
         }
     }

@@ -48,6 +48,15 @@ pub enum ApiError {
     /// The whole operation ran out of time.
     #[error("no outcome within {0:?}")]
     Timeout(Duration),
+    /// A blocking parse task ended without an answer (it panicked or was cancelled).
+    #[error("the {what} parse task failed")]
+    Task {
+        /// Which document.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::sync::Arc<tokio::task::JoinError>,
+    },
     /// The broker answered GET_BROKER_CONFIG without a usable identity.
     #[error(transparent)]
     Report(#[from] own_config::ReportError),
@@ -62,6 +71,7 @@ impl ApiError {
             ApiError::Decode { .. } => "decode",
             ApiError::Timeout(_) => "timeout",
             ApiError::Report(_) => "identity",
+            ApiError::Task { .. } => "task",
         }
     }
 }
