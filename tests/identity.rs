@@ -311,3 +311,54 @@ async fn the_command_line_sidecar_follows_the_broker_with_its_own_namesrv_list()
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_down_broker_is_not_unregistered_by_id_where_a_namesrv_removes_by_id() {
+    // A Java 5.0 NameServer removes by id on UNREGISTER: with ids that move, the last id may be
+    // the new master's. There the connection is closed instead (it drops the broker by
+    // address); a NameServer that removes by address (here one answering as Rust) is asked.
+    let java50 = Peer::start(|_| {
+        let mut r = RemotingCommand::request(0);
+        r.language = rmq_registrar::protocol::LanguageCode::JAVA;
+        r.version = rmq_registrar::protocol::code::VERSION_5_0_0;
+        Action::Reply(r)
+    })
+    .await;
+    let rust = Peer::start(|_| ok_reply()).await;
+    let b = ScriptedBroker::start().await;
+    b.set("raft-e", 0, "SYNC_MASTER");
+    let (j, r) = (java50.addr.clone(), rust.addr.clone());
+    let d = Daemon::start_with(&["--broker", &b.peer.addr], move |_, http| {
+        format!(
+            "[broker.health]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n\
+             [namesrv]\naddrs = [{j:?}, {r:?}]\n[http]\nlisten = \"{http}\"\n"
+        )
+    });
+    eventually("registered with both", || async {
+        d.logs().contains("registration round ok=2 total=2")
+    })
+    .await;
+    // The broker stops answering with an identity: after 3 failed checks it is down.
+    b.props.lock().unwrap().clear();
+    eventually("withdrawn while down", || async {
+        d.logs().contains("broker unregistered while it is down")
+    })
+    .await;
+    let codes = |p: &Peer| -> Vec<i32> { p.drain_received().iter().map(|c| c.code).collect() };
+    assert!(
+        !codes(&java50).contains(&request::UNREGISTER_BROKER),
+        "{}",
+        d.logs()
+    );
+    assert!(
+        codes(&rust).contains(&request::UNREGISTER_BROKER),
+        "{}",
+        d.logs()
+    );
+    assert!(
+        d.logs()
+            .contains("closing the connection instead of UNREGISTER"),
+        "{}",
+        d.logs()
+    );
+}

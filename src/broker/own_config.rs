@@ -12,7 +12,7 @@ use crate::protocol::RemotingCommand;
 
 /// Java 5.0.x (5.0.0-SNAPSHOT = 412 .. 5.0.9 = 431) reports `brokerId` as broker.conf had it,
 /// not the id a DLedger or controller role change set (fixed in 5.1.0 = 433).
-const JAVA_5_0: std::ops::RangeInclusive<i32> = 412..=432;
+const JAVA_5_0: std::ops::Range<i32> = 412..crate::protocol::code::VERSION_5_1_0;
 
 /// The broker's role as it reports it (`brokerRole`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

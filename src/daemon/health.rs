@@ -291,10 +291,20 @@ async fn unregister_everywhere(sh: &Shared, cfg: &Config) {
     let started = Instant::now();
     let _exclusive = sh.liveness.gate.write().await;
     let addrs = sh.client.name_server_list();
+    // With ids that move (identity from the broker), an UNREGISTER for this broker's last id
+    // could remove the master elected since, where a NameServer removes by id (Java up to 5.0).
+    // Closing the connection there makes it drop what this connection registered, by address.
+    let (by_id, asked): (Vec<String>, Vec<String>) = addrs.iter().cloned().partition(|a| {
+        cfg.broker.identity == IdentitySource::Broker && removes_by_id(sh.client.peer_info(a))
+    });
+    for a in &by_id {
+        tracing::info!(namesrv = %a, "this NameServer removes brokers by id: closing the connection instead of UNREGISTER (it then drops the broker by address)");
+        sh.client.close_connection(a);
+    }
     let outcomes = match sh.current() {
         Some(cur) => {
             sh.api
-                .unregister_from(&addrs, &cur.id, cfg.register.timeout)
+                .unregister_from(&asked, &cur.id, cfg.register.timeout)
                 .await
         }
         None => Vec::new(),
@@ -309,6 +319,15 @@ async fn unregister_everywhere(sh: &Shared, cfg: &Config) {
         sh.metrics.registered.with_label_values(&[a]).set(0);
     }
     tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "broker unregistered while it is down");
+}
+
+/// Whether a NameServer that answered as `peer` removes brokers by id on UNREGISTER_BROKER (Java
+/// before 5.1); one never heard from is taken as removing by address.
+fn removes_by_id(peer: Option<crate::client::PeerInfo>) -> bool {
+    peer.is_some_and(|p| {
+        p.language == crate::protocol::LanguageCode::JAVA
+            && p.version < crate::protocol::code::VERSION_5_1_0
+    })
 }
 
 #[cfg(test)]

@@ -44,3 +44,6 @@ pub mod response {
 pub const VERSION_5_3_3: i32 = 479;
 /// `MQVersion` ordinal of RocketMQ 5.0.0: the compressed body carries queue mappings from here on.
 pub const VERSION_5_0_0: i32 = 413;
+/// `MQVersion.Version.V5_1_0`: NameServers from here on remove a broker by address on
+/// UNREGISTER_BROKER; earlier Java ones by its id.
+pub const VERSION_5_1_0: i32 = 433;
