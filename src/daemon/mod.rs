@@ -94,6 +94,8 @@ struct Status {
     failing: HashMap<String, Failing>,
     /// How the last registration with each NameServer went out (logged when it changes).
     sent_as: HashMap<String, crate::broker::SentAs>,
+    /// The identity each NameServer was last registered with.
+    registered_as: HashMap<String, crate::broker::BrokerIdentity>,
 }
 
 /// A NameServer that keeps failing: since when, and when the log last said so.
@@ -509,22 +511,48 @@ async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
         namesrvs = addrs.len(),
         "stopping: unregistering from every NameServer"
     );
-    // The identity last registered; none known: nothing was registered to withdraw.
+    // Each NameServer is asked to forget the broker as it last registered it (after an
+    // election one that missed the new identity still holds the old one); one never
+    // registered with is asked with the current identity; none known: nothing to withdraw.
+    let groups = goodbye_groups(&addrs, &shared.status().registered_as, shared.current());
     let unregister = async {
-        match shared.current() {
-            Some(cur) => {
-                shared
-                    .api
-                    .unregister_from(&addrs, &cur.id, cfg.register.timeout)
-                    .await
-            }
-            None => Vec::new(),
-        }
+        let asks = groups
+            .iter()
+            .map(|(id, group)| shared.api.unregister_from(group, id, cfg.register.timeout));
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
     };
     let (outcomes, ()) = tokio::join!(unregister, sup.stop(Duration::from_millis(500)));
     let ok = count_unregistrations(shared, &outcomes);
     shared.client.shutdown();
     tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "unregistered; bye");
+}
+
+/// The NameServers grouped by the identity to unregister there: the one each last registered,
+/// else the current one.
+fn goodbye_groups(
+    addrs: &[String],
+    registered_as: &HashMap<String, crate::broker::BrokerIdentity>,
+    current: Option<identity::Current>,
+) -> Vec<(crate::broker::BrokerIdentity, Vec<String>)> {
+    let mut groups: Vec<(crate::broker::BrokerIdentity, Vec<String>)> = Vec::new();
+    for a in addrs {
+        let Some(id) = registered_as
+            .get(a)
+            .cloned()
+            .or_else(|| current.as_ref().map(|c| c.id.clone()))
+        else {
+            continue;
+        };
+        match groups.iter_mut().find(|(g, _)| *g == id) {
+            Some((_, list)) => list.push(a.clone()),
+            None => groups.push((id, vec![a.clone()])),
+        }
+    }
+    groups
 }
 
 /// Counts and logs each NameServer's unregistration outcome; returns how many succeeded.
@@ -581,6 +609,31 @@ mod tests {
             identity: tokio::sync::watch::Sender::new(Some(id)),
             token: CancellationToken::new(),
         })
+    }
+
+    #[test]
+    fn the_goodbye_names_the_broker_as_each_namesrv_holds_it() {
+        let mut cfg = Config::default();
+        cfg.broker.name = "b".into();
+        cfg.broker.addr = "10.0.0.1:10911".into();
+        let old = cfg.identity();
+        cfg.broker.id = 1;
+        let now = identity::Current::from_config(&cfg);
+        let addrs: Vec<String> = ["n1", "n2", "n3"].map(String::from).into();
+        // n1 missed the election's registration; n2 has the new id; n3 was never reached.
+        let held = HashMap::from([
+            ("n1".to_string(), old.clone()),
+            ("n2".into(), now.id.clone()),
+        ]);
+        let groups = goodbye_groups(&addrs, &held, Some(now.clone()));
+        assert_eq!(
+            groups,
+            vec![
+                (old, vec!["n1".to_string()]),
+                (now.id, vec!["n2".into(), "n3".into()])
+            ]
+        );
+        assert!(goodbye_groups(&addrs, &HashMap::new(), None).is_empty());
     }
 
     #[tokio::test]

@@ -87,6 +87,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
         sh.status().last_full = Some(started);
     }
     record(sh, &out, true);
+    note_registered_as(sh, &out, &cur.id);
 }
 
 /// The table to register this round, from the configured source. None: nothing to register
@@ -160,6 +161,18 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Remembers which identity each NameServer now holds, for the goodbye: at SIGTERM each is
+/// asked to forget the broker as it registered it (a NameServer that missed an election's
+/// registration holds the old id).
+fn note_registered_as(sh: &Shared, out: &RegisterOutcome, id: &crate::broker::BrokerIdentity) {
+    let mut status = sh.status();
+    for o in out.per_namesrv.iter().filter(|o| o.result.is_ok()) {
+        if status.registered_as.get(&o.addr) != Some(id) {
+            status.registered_as.insert(o.addr.clone(), id.clone());
+        }
+    }
 }
 
 /// Updates metrics and status from a round. A NameServer that starts failing gets one WARN
@@ -395,6 +408,7 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
             .iter()
             .any(|o| matches!(&o.result, Err(e) if unreachable(e)));
         record(&sh, &out, false);
+        note_registered_as(&sh, &out, &cur.id);
         if !retry {
             return addr;
         }
