@@ -362,3 +362,56 @@ async fn a_down_broker_is_not_unregistered_by_id_where_a_namesrv_removes_by_id()
         d.logs()
     );
 }
+
+#[tokio::test]
+async fn acting_master_against_a_namesrv_that_supports_it() {
+    let port = common::closed_port_addr()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let ns = NameServer::start_with(&port, "supportActingMaster=true\n").await;
+    let (m, s) = (ScriptedBroker::start().await, ScriptedBroker::start().await);
+    for (b, id, role) in [(&m, 0, "SYNC_MASTER"), (&s, 1, "SLAVE")] {
+        b.set("acting-a", id, role);
+        b.props
+            .lock()
+            .unwrap()
+            .push_str("enableSlaveActingMaster=true\nbrokerNotActiveTimeoutMillis=10000\n");
+    }
+    let dm = follower(&m.peer.addr, &ns.addr);
+    let _ds = follower(&s.peer.addr, &ns.addr);
+    let both = serde_json::json!({"0": m.peer.addr, "1": s.peer.addr});
+    eventually("master and slave listed", || async {
+        addrs_of(&ns.addr, "acting-a").await == both
+    })
+    .await;
+    let c = common::client();
+    let table = cluster_brokers(&c, &ns.addr).await;
+    assert_eq!(table["acting-a"]["enableActingMaster"], true, "{table}");
+    // The master goes away: its sidecar withdraws it; the slave stays, acting.
+    m.props.lock().unwrap().clear();
+    eventually("the master withdrawn", || async {
+        dm.logs().contains("broker unregistered while it is down")
+    })
+    .await;
+    eventually("only the slave left", || async {
+        addrs_of(&ns.addr, "acting-a").await == serde_json::json!({"1": s.peer.addr})
+    })
+    .await;
+    let req =
+        RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC).with_field("topic", "RaftTopic");
+    let r = c
+        .invoke_sync(Some(&ns.addr), req, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let route: serde_json::Value =
+        serde_json::from_slice(&r.body.unwrap_or_default()).unwrap_or_default();
+    // The NameServer presents the acting slave as the master, read-only.
+    assert_eq!(
+        route["brokerDatas"][0]["brokerAddrs"],
+        serde_json::json!({"0": s.peer.addr}),
+        "{route}"
+    );
+    assert_eq!(route["queueDatas"][0]["perm"], 4, "{route}");
+}

@@ -283,9 +283,20 @@ impl NameServer {
 
     /// Starts a NameServer on a given port (used to restart one on the same address).
     pub async fn start_on(port: &str) -> NameServer {
+        Self::start_with(port, "").await
+    }
+
+    /// Started with `-c FILE` holding `properties` (e.g. `supportActingMaster=true`).
+    pub async fn start_with(port: &str, properties: &str) -> NameServer {
         let home = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(home.path().join("namesrv.log")).unwrap();
-        let child = Command::new(namesrv_binary())
+        let mut cmd = Command::new(namesrv_binary());
+        if !properties.is_empty() {
+            let ini = home.path().join("namesrv.ini");
+            std::fs::write(&ini, properties).unwrap();
+            cmd.arg("-c").arg(ini);
+        }
+        let child = cmd
             .args(["--listenPort", port, "--bindAddress", "127.0.0.1"])
             .arg("--rocketmqHome")
             .arg(home.path())
