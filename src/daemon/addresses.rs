@@ -54,6 +54,7 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
             status.last_ok.remove(&o.addr);
             status.failing.remove(&o.addr);
             status.sent_as.remove(&o.addr);
+            status.beats.remove(&o.addr);
         }
     }
     true
