@@ -110,6 +110,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
         sh.status().last_full = Some(started);
     }
     record(sh, &out, true);
+    note_acked(sh, &out, table.data_version);
 }
 
 /// The table to register this round, from the configured source. None: nothing to register
@@ -312,6 +313,19 @@ pub(super) fn note_ok(sh: &Shared, addr: &str) {
     }
 }
 
+/// A NameServer that answered a full registration holds `version`: an unforced round right
+/// after it has nothing to send there.
+fn note_acked(sh: &Shared, out: &RegisterOutcome, version: crate::broker::body::DataVersion) {
+    let mut status = sh.status();
+    for o in &out.per_namesrv {
+        if let (Ok(RegisterStatus::Registered(_)), Some(b)) =
+            (&o.result, status.beats.get_mut(&o.addr))
+        {
+            b.acked = Some(version);
+        }
+    }
+}
+
 /// Tells (once per change) how the table went out when it did not fit in one frame.
 fn note_sent_as(sh: &Shared, addr: &str, how: crate::broker::SentAs) {
     use crate::broker::SentAs;
@@ -469,6 +483,7 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
             .iter()
             .any(|o| matches!(&o.result, Err(e) if unreachable(e)));
         record(&sh, &out, false);
+        note_acked(&sh, &out, table.data_version);
         if !retry {
             return addr;
         }
@@ -502,6 +517,7 @@ pub(super) async fn reregister_lost(sh: Arc<Shared>, addr: String) {
         )
         .await;
     record(&sh, &out, false);
+    note_acked(&sh, &out, table.data_version);
 }
 
 #[cfg(test)]
