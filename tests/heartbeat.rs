@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::daemon::{base_config, Daemon};
 use common::{
-    client, eventually, eventually_within, has_broker, metric, route_brokers, NameServer,
+    client, eventually, eventually_within, has_broker, metric, route_brokers, Action, NameServer,
+    Peer,
 };
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
@@ -120,4 +121,86 @@ async fn a_foreign_unregister_is_undone_within_two_heartbeats() {
     })
     .await;
     eprintln!("UNREGISTER -> routed: {back:?} ({:?})", sent.elapsed());
+}
+
+/// A NameServer that always answers changed=true (as one rejecting our stateVersion would).
+async fn always_changed() -> Peer {
+    Peer::start(|c| {
+        let mut r = RemotingCommand::request(0);
+        if c.code == request::QUERY_DATA_VERSION {
+            r = r.with_field("changed", "true");
+        }
+        Action::Reply(r)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_namesrv_that_keeps_losing_the_broker_gets_one_registration_per_interval() {
+    let ns = always_changed().await;
+    let d = Daemon::start(|_, http| {
+        base_config("hb-loop", http, &[&ns.addr], "")
+            .replace("[register]", "[register]\ninterval = \"10s\"")
+    });
+    let mut seen = Vec::new();
+    let count = |seen: &[RemotingCommand], code| seen.iter().filter(|c| c.code == code).count();
+    // Five heartbeats, all answered "changed": the first re-registers, the rest are held
+    // back until register.interval (10 s) has passed since it.
+    eventually_within("five heartbeats", Duration::from_secs(8), || {
+        seen.extend(ns.drain_received());
+        let n = count(&seen, request::QUERY_DATA_VERSION);
+        async move { n >= 5 }
+    })
+    .await;
+    seen.extend(ns.drain_received());
+    // After the first heartbeat (the start-up rounds are before it): one re-registration.
+    let first_beat = seen
+        .iter()
+        .position(|c| c.code == request::QUERY_DATA_VERSION)
+        .unwrap_or(seen.len());
+    assert_eq!(
+        count(&seen[first_beat..], request::REGISTER_BROKER),
+        1,
+        "{}",
+        d.logs()
+    );
+    let rereg = format!(
+        "rmq_registrar_reregistrations_total{{namesrv=\"{}\"}}",
+        ns.addr
+    );
+    assert_eq!(metric(&metrics(&d).await, &rereg), 1.0);
+    let changed = format!(
+        "rmq_registrar_heartbeats_total{{namesrv=\"{}\",outcome=\"changed\"}}",
+        ns.addr
+    );
+    assert!(metric(&metrics(&d).await, &changed) >= 5.0);
+}
+
+#[tokio::test]
+async fn heartbeats_await_their_answer_with_oneway_registrations() {
+    let ns = Peer::start(|c| {
+        let mut r = RemotingCommand::request(0);
+        if c.code == request::QUERY_DATA_VERSION {
+            r = r.with_field("changed", "false");
+        }
+        Action::Reply(r)
+    })
+    .await;
+    let d = Daemon::start(|_, http| {
+        base_config("hb-oneway", http, &[&ns.addr], "")
+            .replace("[register]", "[register]\noneway = true")
+    });
+    let ok = format!(
+        "rmq_registrar_heartbeats_total{{namesrv=\"{}\",outcome=\"ok\"}}",
+        ns.addr
+    );
+    eventually("heartbeats answered", || async {
+        metric(&metrics(&d).await, &ok) >= 2.0
+    })
+    .await;
+    // Answered heartbeats make it ready although oneway registrations get no answer.
+    eventually("ready", || async {
+        d.get("/readyz").await.is_some_and(|(code, _)| code == 200)
+    })
+    .await;
 }
