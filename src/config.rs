@@ -259,8 +259,12 @@ pub struct RegisterConfig {
     /// "never": only changed rounds register fully (broker.conf `forceRegister=false`).
     #[serde(with = "force_every_serde")]
     pub force_every: Option<Duration>,
-    /// NameServer-side expiry for this broker.
-    #[serde(with = "humantime_serde")]
+    /// Period of the QUERY_DATA_VERSION heartbeat to each NameServer (200ms..=10s); None: "off".
+    #[serde(with = "off_serde")]
+    pub heartbeat: Option<Duration>,
+    /// NameServer-side expiry for this broker (`heartbeatTimeoutMillis`); None: "off", the
+    /// NameServer's own 120 s.
+    #[serde(with = "off_serde")]
     pub heartbeat_timeout: Option<Duration>,
     /// Topics per request when a registration is split (broker.conf `splitRegistrationSize`).
     pub split_size: usize,
@@ -413,7 +417,8 @@ impl Default for RegisterConfig {
             compressed: false,
             oneway: false,
             force_every: None,
-            heartbeat_timeout: None,
+            heartbeat: Some(DEFAULT_HEARTBEAT),
+            heartbeat_timeout: Some(DEFAULT_HEARTBEAT_TIMEOUT),
             split_size: crate::broker::DEFAULT_SPLIT_SIZE,
             always_split: false,
         }
@@ -442,6 +447,39 @@ impl Default for RemotingConfig {
             serialize: HeaderFormat::Json,
             max_frame: DEFAULT_MAX_FRAME,
             max_reply_frame: DEFAULT_MAX_REPLY_FRAME,
+        }
+    }
+}
+
+/// Default `register.heartbeat`: RocketMQ 5's broker heartbeat period.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Default `register.heartbeat_timeout`: RocketMQ 5's short expiry, so that a lost host leaves
+/// the routes within seconds instead of the NameServer's 120 s.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A duration, or "off" (None). None is written as "off": omitting the key would read back as
+/// the default, not as off.
+mod off_serde {
+    use std::time::Duration;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            None => s.serialize_some("off"),
+            Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) if s.trim() == "off" => Ok(None),
+            Some(s) => humantime::parse_duration(&s)
+                .map(Some)
+                .map_err(|e| D::Error::custom(format!("{s:?}: {e} (or \"off\")"))),
         }
     }
 }
@@ -871,6 +909,7 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             return err(key, "must be between 1s and 7days".into());
         }
     }
+    validate_heartbeat(&c.register).or_else(|(k, r)| err(k, r))?;
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
         return err(
             "log.level",
@@ -967,6 +1006,44 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
         }
     }
     Ok(())
+}
+
+/// The heartbeat's period, and an expiry it can keep: a NameServer must not drop a broker whose
+/// heartbeats are on time but one slow exchange (`register.timeout`) late.
+fn validate_heartbeat(r: &RegisterConfig) -> Result<(), (&'static str, String)> {
+    let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    let Some(hb) = r.heartbeat else {
+        let least = r.interval * 2 + r.timeout;
+        return match r.heartbeat_timeout {
+            Some(t) if t < least => Err((
+                "register.heartbeat_timeout",
+                format!(
+                    "{} with register.heartbeat = \"off\" must be \"off\" or at least 2 x register.interval + register.timeout ({})",
+                    fmt(t),
+                    fmt(least)
+                ),
+            )),
+            _ => Ok(()),
+        };
+    };
+    if !(Duration::from_millis(200)..=Duration::from_secs(10)).contains(&hb) {
+        return Err((
+            "register.heartbeat",
+            format!("{} is outside 200ms..=10s (or \"off\")", fmt(hb)),
+        ));
+    }
+    let least = (hb * 3).max(r.timeout + hb * 2);
+    match r.heartbeat_timeout {
+        Some(t) if t < least => Err((
+            "register.heartbeat_timeout",
+            format!(
+                "{} must be \"off\" or at least max(3 x register.heartbeat, register.timeout + 2 x register.heartbeat) ({})",
+                fmt(t),
+                fmt(least)
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// With the identity from the broker: it must be asked (a remoting check at a known address),

@@ -63,6 +63,10 @@ pub struct Metrics {
     pub identity_changes: IntCounter,
     /// The id registered now (-1 while the broker has none).
     pub broker_id: IntGauge,
+    /// Heartbeats (QUERY_DATA_VERSION) by NameServer and outcome.
+    pub heartbeats: IntCounterVec,
+    /// Full registrations because a heartbeat found the NameServer without the broker.
+    pub reregistrations: IntCounterVec,
 }
 
 fn counter_vec(
@@ -279,6 +283,18 @@ impl Metrics {
                 &format!("{p}broker_id"),
                 "The broker id registered now; -1 while the broker has none",
             )?,
+            heartbeats: counter_vec(
+                &r,
+                &format!("{p}heartbeats_total"),
+                "Heartbeats (QUERY_DATA_VERSION) by NameServer and outcome",
+                &["namesrv", "outcome"],
+            )?,
+            reregistrations: counter_vec(
+                &r,
+                &format!("{p}reregistrations_total"),
+                "Full registrations because a heartbeat found the NameServer without the broker",
+                &["namesrv"],
+            )?,
             registry: r,
         })
     }
@@ -292,6 +308,8 @@ impl Metrics {
         remove_where(&self.last_success, "namesrv", addr);
         remove_where(&self.registered, "namesrv", addr);
         remove_where(&self.registration_requests, "namesrv", addr);
+        remove_where(&self.heartbeats, "namesrv", addr);
+        remove_where(&self.reregistrations, "namesrv", addr);
     }
 
     /// The registry in Prometheus text format.
@@ -344,6 +362,8 @@ mod tests {
                 .observe(0.1);
             m.last_success.with_label_values(&[ns]).set(1);
             m.registered.with_label_values(&[ns]).set(1);
+            m.heartbeats.with_label_values(&[ns, "ok"]).inc();
+            m.reregistrations.with_label_values(&[ns]).inc();
         }
         m.forget_namesrv("a:1");
         let text = m.render();
@@ -354,6 +374,8 @@ mod tests {
             "registration_duration_seconds_count{namesrv=\"b:2\"}",
             "last_registration_success_timestamp_seconds{namesrv=\"b:2\"}",
             "registered{namesrv=\"b:2\"}",
+            "heartbeats_total{namesrv=\"b:2\",outcome=\"ok\"}",
+            "reregistrations_total{namesrv=\"b:2\"}",
         ] {
             assert!(text.contains(family), "{family} kept:\n{text}");
         }

@@ -525,7 +525,7 @@ async fn force_every_skips_unchanged_rounds_until_a_full_one_is_due() {
     .await;
     let d = Daemon::start(|_, http| {
         base_config("e2e-force", http, &[&ns.addr], "")
-            .replace("[register]", "[register]\nforce_every = \"1s\"")
+            .replace("[register]", "[register]\nforce_every = \"3s\"")
     });
     let count = |frames: &[rmq_registrar::protocol::RemotingCommand], code| {
         frames.iter().filter(|c| c.code == code).count()
@@ -537,28 +537,40 @@ async fn force_every_skips_unchanged_rounds_until_a_full_one_is_due() {
         async move { n == 1 }
     })
     .await;
-    // Within force_every: a round asks for the data version and skips the registration.
-    d.signal("HUP");
-    eventually("data version asked", || {
-        seen.extend(ns.drain_received());
-        let n = count(&seen, request::QUERY_DATA_VERSION);
-        async move { n == 1 }
+    // Within force_every, once a heartbeat (QUERY_DATA_VERSION) confirmed the data version, a
+    // round skips the registration and sends no QUERY_DATA_VERSION of its own (issue 17: the
+    // heartbeat asks every second already).
+    let started = Instant::now();
+    eventually("a heartbeat confirmed the version", || async {
+        d.get("/metrics").await.is_some_and(|(_, t)| {
+            t.lines().any(|l| {
+                l.starts_with("rmq_registrar_heartbeats_total{")
+                    && l.contains("outcome=\"ok\"}")
+                    && !l.ends_with(" 0")
+            })
+        })
     })
     .await;
+    d.signal("HUP");
+    eventually("current counted", || async {
+        d.get("/metrics").await.is_some_and(|(_, t)| {
+            t.contains("registrations_total{namesrv=") && t.contains("outcome=\"current\"} 1")
+        })
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "within force_every"
+    );
+    seen.extend(ns.drain_received());
     assert_eq!(count(&seen, request::REGISTER_BROKER), 1);
     // Once force_every has passed, the next round is a full registration again.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     d.signal("HUP");
     eventually("full registration again", || {
         seen.extend(ns.drain_received());
         let n = count(&seen, request::REGISTER_BROKER);
         async move { n == 2 }
-    })
-    .await;
-    eventually("current counted", || async {
-        d.get("/metrics")
-            .await
-            .is_some_and(|(_, t)| t.contains("outcome=\"current\"} 1"))
     })
     .await;
 }

@@ -20,12 +20,43 @@ use tokio_util::codec::Framed;
 
 #[path = "rmq-bench/cpu.rs"]
 mod cpu;
+#[path = "rmq-bench/heartbeat.rs"]
+mod heartbeat;
 #[path = "rmq-bench/scale.rs"]
 mod scale;
 #[path = "rmq-bench/soak.rs"]
 mod soak;
 
 type BoxError = Box<dyn std::error::Error>;
+
+/// Heap allocations made by this process so far (`heartbeat` reports them per beat).
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// The system allocator, counting allocations: one relaxed add each.
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: as above.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -46,6 +77,9 @@ async fn main() -> Result<(), BoxError> {
     }
     if what == "cpu" {
         cpu::run(arg_or(5)).await?;
+    }
+    if what == "heartbeat" {
+        heartbeat::run(arg_or(60)).await?;
     }
     if what == "scale" {
         scale::run(arg_or(3)).await?;

@@ -571,3 +571,61 @@ fn a_dledger_broker_conf_follows_the_broker_and_refuses_no_check() {
         Ok(())
     });
 }
+
+#[test]
+fn heartbeat_keys_default_to_one_second_and_ten_seconds_and_take_off() {
+    let c = from_toml_str(MIN).unwrap();
+    assert_eq!(c.register.heartbeat, Some(Duration::from_secs(1)));
+    assert_eq!(c.register.heartbeat_timeout, Some(Duration::from_secs(10)));
+    let text = format!("{MIN}\n[register]\nheartbeat = \"off\"\nheartbeat_timeout = \"off\"\n");
+    let c = from_toml_str(&text).unwrap();
+    assert_eq!(
+        (c.register.heartbeat, c.register.heartbeat_timeout),
+        (None, None)
+    );
+    // "off" survives a print and a read back (check-config's output is a config file).
+    let printed = toml::to_string(&c).unwrap();
+    assert!(printed.contains("heartbeat = \"off\""), "{printed}");
+}
+
+#[test]
+fn heartbeat_bounds_hold_with_a_margin_and_are_named() {
+    let with = |lines: &str| from_toml_str(&format!("{MIN}\n[register]\n{lines}\n"));
+    for ok in [
+        "heartbeat = \"200ms\"",
+        "heartbeat = \"10s\"\nheartbeat_timeout = \"30s\"",
+        // max(3 x 1s, 3s + 2 x 1s) = 5s exactly.
+        "heartbeat = \"1s\"\nheartbeat_timeout = \"5s\"",
+        "heartbeat = \"1s\"\nheartbeat_timeout = \"off\"",
+        // Off: at least 2 x 30s + 3s.
+        "heartbeat = \"off\"\nheartbeat_timeout = \"63s\"",
+        "heartbeat = \"off\"\nheartbeat_timeout = \"off\"",
+    ] {
+        assert!(with(ok).is_ok(), "{ok}: {:?}", with(ok).err());
+    }
+    for (bad, key) in [
+        ("heartbeat = \"199ms\"", "register.heartbeat"),
+        (
+            "heartbeat = \"10001ms\"\nheartbeat_timeout = \"60s\"",
+            "register.heartbeat",
+        ),
+        (
+            "heartbeat = \"1s\"\nheartbeat_timeout = \"4999ms\"",
+            "register.heartbeat_timeout",
+        ),
+        // max(3 x 5s, 3s + 2 x 5s) = 15s.
+        (
+            "heartbeat = \"5s\"\nheartbeat_timeout = \"14s\"",
+            "register.heartbeat_timeout",
+        ),
+        ("heartbeat = \"off\"", "register.heartbeat_timeout"),
+        (
+            "heartbeat = \"off\"\nheartbeat_timeout = \"62s\"",
+            "register.heartbeat_timeout",
+        ),
+        ("heartbeat = \"soon\"", "register.heartbeat"),
+    ] {
+        let e = with(bad).unwrap_err();
+        assert_eq!(e.key, key, "{bad}: {e}");
+    }
+}

@@ -25,6 +25,12 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
         for outcome in ["ok", "refused", "timeout"] {
             sh.metrics.unregistrations.with_label_values(&[a, outcome]);
         }
+        // A series that appears at 1 is invisible to increase() (the alert on NameServers
+        // that keep losing the broker): it starts at 0.
+        sh.metrics.reregistrations.with_label_values(&[a]);
+        for outcome in ["ok", "changed"] {
+            sh.metrics.heartbeats.with_label_values(&[a, outcome]);
+        }
     }
     let removed: Vec<String> = old.into_iter().filter(|a| !addrs.contains(a)).collect();
     tracing::info!(namesrvs = ?addrs, removed = ?removed, "NameServer list changed");
@@ -55,6 +61,7 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
             status.failing.remove(&o.addr);
             status.sent_as.remove(&o.addr);
             status.registered_as.remove(&o.addr);
+            status.beats.remove(&o.addr);
         }
     }
     true

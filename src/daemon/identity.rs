@@ -109,11 +109,12 @@ impl Current {
             }
         }
         let pinned = |k: &str| cfg.pinned.contains(k);
-        // Acting master (5.x): the broker's own expiry goes with it, as Java registers.
+        // Acting master (5.x): the broker's own expiry goes with it, as Java registers (a
+        // broker that does not say keeps the configured one).
         let heartbeat_timeout = if pinned("register.heartbeat_timeout") || !report.acting_master {
             cfg.register.heartbeat_timeout
         } else {
-            report.not_active_timeout
+            report.not_active_timeout.or(cfg.register.heartbeat_timeout)
         };
         Some(Current {
             id: identity,
@@ -226,5 +227,44 @@ mod tests {
         let c = Current::from_report(&cfg, &r, None).unwrap();
         assert!(c.acting_master);
         assert_eq!(c.heartbeat_timeout, Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn the_expiry_is_the_configured_one_unless_the_acting_master_says() {
+        let mut cfg = Config::default();
+        assert_eq!(
+            Current::from_config(&cfg).heartbeat_timeout,
+            Some(crate::config::DEFAULT_HEARTBEAT_TIMEOUT),
+            "short expiry by default"
+        );
+        let plain = Current::from_report(&cfg, &report(Some(1), BrokerRole::Slave), None).unwrap();
+        assert_eq!(plain.heartbeat_timeout, Some(Duration::from_secs(10)));
+        let mut r = report(Some(1), BrokerRole::Slave);
+        r.acting_master = true;
+        r.not_active_timeout = Some(Duration::from_secs(25));
+        let c = Current::from_report(&cfg, &r, None).unwrap();
+        assert_eq!(
+            c.heartbeat_timeout,
+            Some(Duration::from_secs(25)),
+            "the broker's"
+        );
+        r.not_active_timeout = None;
+        let c = Current::from_report(&cfg, &r, None).unwrap();
+        assert_eq!(
+            c.heartbeat_timeout,
+            Some(Duration::from_secs(10)),
+            "silent: ours"
+        );
+        // "off", set by the operator: no heartbeatTimeoutMillis at all, even as acting master.
+        cfg.register.heartbeat_timeout = None;
+        cfg.pinned.insert("register.heartbeat_timeout".into());
+        r.not_active_timeout = Some(Duration::from_secs(25));
+        assert_eq!(
+            Current::from_report(&cfg, &r, None)
+                .unwrap()
+                .heartbeat_timeout,
+            None
+        );
+        assert_eq!(Current::from_config(&cfg).heartbeat_timeout, None);
     }
 }

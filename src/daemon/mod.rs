@@ -3,6 +3,7 @@
 mod addresses;
 pub mod files;
 mod health;
+mod heartbeat;
 mod http;
 mod identity;
 mod register;
@@ -96,6 +97,8 @@ struct Status {
     sent_as: HashMap<String, crate::broker::SentAs>,
     /// The identity each NameServer was last registered with.
     registered_as: HashMap<String, crate::broker::BrokerIdentity>,
+    /// Each NameServer's heartbeat state.
+    beats: HashMap<String, heartbeat::BeatState>,
 }
 
 /// A NameServer that keeps failing: since when, and when the log last said so.
@@ -353,10 +356,11 @@ pub async fn run(
 }
 
 /// Names of the supervised tasks.
-const TASKS: [&str; 8] = [
+const TASKS: [&str; 9] = [
     "sweeper",
     "health",
     "register",
+    "heartbeat",
     "topics",
     "reconnect",
     "address-refresh",
@@ -385,6 +389,8 @@ fn spawn_tasks(
     sup.spawn("health", move || health::health_loop(sh.clone()));
     let sh = shared.clone();
     sup.spawn("register", move || register::register_loop(sh.clone()));
+    let sh = shared.clone();
+    sup.spawn("heartbeat", move || heartbeat::heartbeat_loop(sh.clone()));
     let sh = shared.clone();
     sup.spawn("topics", move || register::topics_watch(sh.clone()));
     let retries = Arc::new(tokio::sync::Mutex::new(retries));

@@ -9,12 +9,13 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::heartbeat::{plan, Due, Plan};
 use super::identity::Current;
 use super::supervisor::TaskResult;
 use super::Shared;
 use crate::broker::body::TopicConfigWrapper;
 use crate::broker::ApiError;
-use crate::broker::{RegisterOptions, RegisterOutcome, RegisterStatus};
+use crate::broker::{NamesrvOutcome, RegisterOptions, RegisterOutcome, RegisterStatus};
 use crate::client::ClientError;
 use crate::config::{Config, TopicSource};
 
@@ -75,11 +76,33 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
         None => true,
         Some(every) => sh.status().last_full.is_none_or(|t| t.elapsed() >= every),
     };
+    // With heartbeats on, they already ask each NameServer for the data version every
+    // second: an unforced round registers only where the current one is not confirmed, and
+    // sends no QUERY_DATA_VERSION of its own.
+    let (full, current) = if cfg.register.heartbeat.is_some() {
+        let status = sh.status();
+        let version = table.data_version;
+        addrs.into_iter().partition(|a| {
+            let b = status.beats.get(a).cloned().unwrap_or_default();
+            plan(&b, Due::Round { force }, version) == Plan::Full
+        })
+    } else {
+        (addrs, Vec::new())
+    };
     let started = Instant::now();
-    let out = sh
-        .api
-        .register_to(&addrs, &cur.id, &table, &options(cfg, force, &cur))
-        .await;
+    let mut out = {
+        let _registering = Registering::new(sh, &full);
+        let force = force || cfg.register.heartbeat.is_some();
+        sh.api
+            .register_to(&full, &cur.id, &table, &options(cfg, force, &cur))
+            .await
+    };
+    out.per_namesrv
+        .extend(current.into_iter().map(|addr| NamesrvOutcome {
+            addr,
+            result: Ok(RegisterStatus::Current),
+            elapsed: Duration::ZERO,
+        }));
     sh.metrics
         .round_duration
         .observe(started.elapsed().as_secs_f64());
@@ -88,6 +111,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
     }
     record(sh, &out, true);
     note_registered_as(sh, &out, &cur.id);
+    note_acked(sh, &out, table.data_version);
 }
 
 /// The table to register this round, from the configured source. None: nothing to register
@@ -157,6 +181,37 @@ async fn restricted(
     masked.unwrap_or(table)
 }
 
+/// Marks registrations in flight per NameServer while alive: a heartbeat falling due then is
+/// skipped rather than queued behind a large body on the same connection.
+struct Registering {
+    sh: Arc<Shared>,
+    addrs: Vec<String>,
+}
+
+impl Registering {
+    fn new(sh: &Arc<Shared>, addrs: &[String]) -> Self {
+        let mut status = sh.status();
+        for a in addrs {
+            status.beats.entry(a.clone()).or_default().registering += 1;
+        }
+        Registering {
+            sh: sh.clone(),
+            addrs: addrs.to_vec(),
+        }
+    }
+}
+
+impl Drop for Registering {
+    fn drop(&mut self) {
+        let mut status = self.sh.status();
+        for a in &self.addrs {
+            if let Some(b) = status.beats.get_mut(a) {
+                b.registering = b.registering.saturating_sub(1);
+            }
+        }
+    }
+}
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -200,15 +255,21 @@ fn record(sh: &Shared, out: &RegisterOutcome, summary_line: bool) {
                 if let RegisterStatus::Registered(r) = status {
                     note_sent_as(sh, &o.addr, r.sent_as);
                 }
-                m.registered.with_label_values(&[&o.addr]).set(1);
-                m.last_success.with_label_values(&[&o.addr]).set(unix_now());
-                let mut status = sh.status();
-                status.last_ok.insert(o.addr.clone(), Instant::now());
-                if let Some(f) = status.failing.remove(&o.addr) {
-                    tracing::info!(namesrv = %o.addr, out_for = ?f.since.elapsed(), "NameServer has the broker again");
+                if !matches!(status, RegisterStatus::Current) {
+                    if let Some(b) = sh.status().beats.get_mut(&o.addr) {
+                        b.needs_full = false;
+                    }
                 }
+                note_ok(sh, &o.addr);
             }
             Err(e) => {
+                // Perhaps part of a split table went in under the current data version: the
+                // heartbeat's "unchanged" is not believed until a full registration succeeds.
+                sh.status()
+                    .beats
+                    .entry(o.addr.clone())
+                    .or_default()
+                    .needs_full = true;
                 m.registered.with_label_values(&[&o.addr]).set(0);
                 let now = Instant::now();
                 let retry_soon = unreachable(e);
@@ -249,6 +310,32 @@ fn record(sh: &Shared, out: &RegisterOutcome, summary_line: bool) {
     if summary_line {
         let total = out.per_namesrv.len();
         tracing::info!(ok, total, outcomes = %summary.join(" "), "registration round");
+    }
+}
+
+/// A NameServer holds the broker (a registration or a heartbeat said so): registered, ready,
+/// and one INFO if it had been failing.
+pub(super) fn note_ok(sh: &Shared, addr: &str) {
+    let m = &sh.metrics;
+    m.registered.with_label_values(&[addr]).set(1);
+    m.last_success.with_label_values(&[addr]).set(unix_now());
+    let mut status = sh.status();
+    status.last_ok.insert(addr.to_string(), Instant::now());
+    if let Some(f) = status.failing.remove(addr) {
+        tracing::info!(namesrv = %addr, out_for = ?f.since.elapsed(), "NameServer has the broker again");
+    }
+}
+
+/// A NameServer that answered a full registration holds `version`: an unforced round right
+/// after it has nothing to send there.
+fn note_acked(sh: &Shared, out: &RegisterOutcome, version: crate::broker::body::DataVersion) {
+    let mut status = sh.status();
+    for o in &out.per_namesrv {
+        if let (Ok(RegisterStatus::Registered(_)), Some(b)) =
+            (&o.result, status.beats.get_mut(&o.addr))
+        {
+            b.acked = Some(version);
+        }
     }
 }
 
@@ -392,6 +479,7 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
             return addr;
         };
         let table = restricted(sh.table(), cur.permission).await;
+        let _registering = Registering::new(&sh, std::slice::from_ref(&addr));
         let out = sh
             .api
             .register_to(
@@ -409,11 +497,41 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
             .any(|o| matches!(&o.result, Err(e) if unreachable(e)));
         record(&sh, &out, false);
         note_registered_as(&sh, &out, &cur.id);
+        note_acked(&sh, &out, table.data_version);
         if !retry {
             return addr;
         }
         backoff = (backoff * 2).min(RECONNECT_MAX);
     }
+}
+
+/// A full registration with one NameServer whose heartbeat found it without the broker (or
+/// with a registration that did not complete), through the liveness gate.
+pub(super) async fn reregister_lost(sh: Arc<Shared>, addr: String) {
+    let _registering = Registering::new(&sh, std::slice::from_ref(&addr));
+    let Some(_shared) = sh.liveness.may_register(&sh.token).await else {
+        return;
+    };
+    let Some(cur) = sh.current() else {
+        return;
+    };
+    if !sh.client.name_server_list().contains(&addr) {
+        return;
+    }
+    let cfg = sh.config();
+    let table = restricted(sh.table(), cur.permission).await;
+    sh.metrics.reregistrations.with_label_values(&[&addr]).inc();
+    let out = sh
+        .api
+        .register_to(
+            std::slice::from_ref(&addr),
+            &cur.id,
+            &table,
+            &options(&cfg, true, &cur),
+        )
+        .await;
+    record(&sh, &out, false);
+    note_acked(&sh, &out, table.data_version);
 }
 
 #[cfg(test)]
