@@ -710,6 +710,12 @@ fn extract_valid(
         .filter(|k| figment.find_metadata(k).is_some_and(set_by_operator))
         .map(|k| k.to_string())
         .collect();
+    if !config.pinned.contains("register.heartbeat_timeout") {
+        // The default expiry follows the timings up to what they need, so that a config valid
+        // before heartbeats (register.timeout = 10s, say) is not refused for a default.
+        let floor = heartbeat_timeout_floor(&config.register);
+        config.register.heartbeat_timeout = config.register.heartbeat_timeout.map(|t| t.max(floor));
+    }
     validate(&config).map_err(|(key, reason)| ConfigError {
         source_name: describe_in(figment, &key),
         key,
@@ -751,8 +757,9 @@ fn pinnable() -> impl Iterator<Item = &'static str> {
 
 /// A value from the TOML file or the environment (not a default, not broker.conf).
 fn set_by_operator(meta: &Metadata) -> bool {
-    matches!(meta.source, Some(figment::Source::File(_)))
-        || (meta.name.contains("environment") && !meta.name.contains("NAMESRV_ADDR"))
+    !matches!(meta.source, Some(figment::Source::Code(_)))
+        && !meta.name.starts_with("broker.conf")
+        && !meta.name.contains("NAMESRV_ADDR")
 }
 
 /// An error with its causes, for a one-line message.
@@ -1010,10 +1017,19 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
 
 /// The heartbeat's period, and an expiry it can keep: a NameServer must not drop a broker whose
 /// heartbeats are on time but one slow exchange (`register.timeout`) late.
+/// The least NameServer expiry the heartbeat timings allow: max(3 x heartbeat, timeout +
+/// 2 x heartbeat); with heartbeats off, 2 x interval + timeout.
+fn heartbeat_timeout_floor(r: &RegisterConfig) -> Duration {
+    match r.heartbeat {
+        Some(hb) => (hb * 3).max(r.timeout + hb * 2),
+        None => r.interval * 2 + r.timeout,
+    }
+}
+
 fn validate_heartbeat(r: &RegisterConfig) -> Result<(), (&'static str, String)> {
     let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    let least = heartbeat_timeout_floor(r);
     let Some(hb) = r.heartbeat else {
-        let least = r.interval * 2 + r.timeout;
         return match r.heartbeat_timeout {
             Some(t) if t < least => Err((
                 "register.heartbeat_timeout",
@@ -1032,7 +1048,6 @@ fn validate_heartbeat(r: &RegisterConfig) -> Result<(), (&'static str, String)> 
             format!("{} is outside 200ms..=10s (or \"off\")", fmt(hb)),
         ));
     }
-    let least = (hb * 3).max(r.timeout + hb * 2);
     match r.heartbeat_timeout {
         Some(t) if t < least => Err((
             "register.heartbeat_timeout",

@@ -275,7 +275,7 @@ async fn every_command_the_readme_shows_runs_as_it_says() {
     std::fs::create_dir_all(dir.path().join("store/config")).unwrap();
     std::fs::write(
         path("store/config/topics.json"),
-        r#"{"topicConfigTable":{"ReadmeT":{"topicName":"ReadmeT","readQueueNums":1,"writeQueueNums":1,"perm":6}},"dataVersion":{"counter":1,"timestamp":1}}"#,
+        r#"{"topicConfigTable":{"ReadmeT":{"topicName":"ReadmeT","readQueueNums":1,"writeQueueNums":1,"perm":6},"ReadmeU":{"topicName":"ReadmeU","readQueueNums":1,"writeQueueNums":1,"perm":6}},"dataVersion":{"counter":1,"timestamp":1}}"#,
     )
     .unwrap();
     std::fs::write(

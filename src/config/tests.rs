@@ -618,7 +618,6 @@ fn heartbeat_bounds_hold_with_a_margin_and_are_named() {
             "heartbeat = \"5s\"\nheartbeat_timeout = \"14s\"",
             "register.heartbeat_timeout",
         ),
-        ("heartbeat = \"off\"", "register.heartbeat_timeout"),
         (
             "heartbeat = \"off\"\nheartbeat_timeout = \"62s\"",
             "register.heartbeat_timeout",
@@ -628,4 +627,23 @@ fn heartbeat_bounds_hold_with_a_margin_and_are_named() {
         let e = with(bad).unwrap_err();
         assert_eq!(e.key, key, "{bad}: {e}");
     }
+}
+
+#[test]
+fn the_default_expiry_rises_to_what_the_timings_need_and_a_set_one_is_checked() {
+    // register.timeout = 10s was valid before heartbeats: the default expiry (10 s) follows it
+    // up to timeout + 2 x heartbeat instead of refusing a config the operator never changed.
+    let c = from_toml_str(&format!("{MIN}\n[register]\ntimeout = \"10s\"\n")).unwrap();
+    assert_eq!(c.register.heartbeat_timeout, Some(Duration::from_secs(12)));
+    let off = from_toml_str(&format!("{MIN}\n[register]\nheartbeat = \"off\"\n")).unwrap();
+    assert_eq!(
+        off.register.heartbeat_timeout,
+        Some(Duration::from_secs(63))
+    );
+    // Set by the operator: checked, not moved.
+    let e = from_toml_str(&format!(
+        "{MIN}\n[register]\ntimeout = \"10s\"\nheartbeat_timeout = \"10s\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(e.key, "register.heartbeat_timeout");
 }
