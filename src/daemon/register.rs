@@ -478,26 +478,14 @@ async fn reregister(sh: Arc<Shared>, addr: String) -> String {
         let Some(cur) = sh.current() else {
             return addr;
         };
-        let table = restricted(sh.table(), cur.permission).await;
         let _registering = Registering::new(&sh, std::slice::from_ref(&addr));
-        let out = sh
-            .api
-            .register_to(
-                std::slice::from_ref(&addr),
-                &cur.id,
-                &table,
-                &options(&cfg, true, &cur),
-            )
-            .await;
+        let out = register_with(&sh, &addr, &cfg, &cur).await;
         // Only "not there" is retried at once; a NameServer that takes the connection but
         // not the request (timeouts, a full queue) waits for the next round.
         let retry = out
             .per_namesrv
             .iter()
             .any(|o| matches!(&o.result, Err(e) if unreachable(e)));
-        record(&sh, &out, false);
-        note_registered_as(&sh, &out, &cur.id);
-        note_acked(&sh, &out, table.data_version);
         if !retry {
             return addr;
         }
@@ -519,19 +507,22 @@ pub(super) async fn reregister_lost(sh: Arc<Shared>, addr: String) {
         return;
     }
     let cfg = sh.config();
-    let table = restricted(sh.table(), cur.permission).await;
     sh.metrics.reregistrations.with_label_values(&[&addr]).inc();
+    register_with(&sh, &addr, &cfg, &cur).await;
+}
+
+/// A full registration of `cur` with one NameServer, recorded as rounds record theirs.
+async fn register_with(sh: &Shared, addr: &str, cfg: &Config, cur: &Current) -> RegisterOutcome {
+    let table = restricted(sh.table(), cur.permission).await;
+    let addrs = [addr.to_string()];
     let out = sh
         .api
-        .register_to(
-            std::slice::from_ref(&addr),
-            &cur.id,
-            &table,
-            &options(&cfg, true, &cur),
-        )
+        .register_to(&addrs, &cur.id, &table, &options(cfg, true, cur))
         .await;
-    record(&sh, &out, false);
-    note_acked(&sh, &out, table.data_version);
+    record(sh, &out, false);
+    note_registered_as(sh, &out, &cur.id);
+    note_acked(sh, &out, table.data_version);
+    out
 }
 
 #[cfg(test)]
