@@ -36,32 +36,18 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
     tracing::info!(namesrvs = ?addrs, removed = ?removed, "NameServer list changed");
     if !removed.is_empty() {
         let cfg = sh.config();
-        let outcomes = match sh.current() {
-            Some(cur) => {
-                sh.api
-                    .unregister_from(&removed, &cur.id, cfg.register.timeout)
-                    .await
-            }
-            None => removed
-                .iter()
-                .map(|a| crate::broker::NamesrvOutcome {
-                    addr: a.clone(),
-                    result: Ok(()),
-                    elapsed: std::time::Duration::ZERO,
-                })
-                .collect(),
-        };
+        let outcomes = sh.goodbye(&removed, cfg.register.timeout).await;
         super::count_unregistrations(sh, &outcomes);
         // Nothing of a departed NameServer stays: series, connection, peer info, status.
-        for o in outcomes {
-            sh.metrics.forget_namesrv(&o.addr);
-            sh.client.forget(&o.addr);
+        for addr in &removed {
+            sh.metrics.forget_namesrv(addr);
+            sh.client.forget(addr);
             let mut status = sh.status();
-            status.last_ok.remove(&o.addr);
-            status.failing.remove(&o.addr);
-            status.sent_as.remove(&o.addr);
-            status.registered_as.remove(&o.addr);
-            status.beats.remove(&o.addr);
+            status.last_ok.remove(addr);
+            status.failing.remove(addr);
+            status.sent_as.remove(addr);
+            status.registered_as.remove(addr);
+            status.beats.remove(addr);
         }
     }
     true

@@ -162,6 +162,25 @@ impl Shared {
         change
     }
 
+    /// UNREGISTER_BROKER to `addrs`, each asked to forget the broker as it last registered it
+    /// (after an election one that missed the new identity still holds the old one); one never
+    /// registered with is asked with the current identity; none known: nothing to withdraw.
+    async fn goodbye(
+        &self,
+        addrs: &[String],
+        timeout: Duration,
+    ) -> crate::broker::UnregisterOutcome {
+        let groups = goodbye_groups(addrs, &self.status().registered_as, self.current());
+        let asks = groups
+            .iter()
+            .map(|(id, group)| self.api.unregister_from(group, id, timeout));
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     /// The current table (cheap: an `Arc`).
     fn table(&self) -> Arc<TopicConfigWrapper> {
         read(&self.table).clone()
@@ -517,20 +536,7 @@ async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
         namesrvs = addrs.len(),
         "stopping: unregistering from every NameServer"
     );
-    // Each NameServer is asked to forget the broker as it last registered it (after an
-    // election one that missed the new identity still holds the old one); one never
-    // registered with is asked with the current identity; none known: nothing to withdraw.
-    let groups = goodbye_groups(&addrs, &shared.status().registered_as, shared.current());
-    let unregister = async {
-        let asks = groups
-            .iter()
-            .map(|(id, group)| shared.api.unregister_from(group, id, cfg.register.timeout));
-        futures_util::future::join_all(asks)
-            .await
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-    };
+    let unregister = shared.goodbye(&addrs, cfg.register.timeout);
     let (outcomes, ()) = tokio::join!(unregister, sup.stop(Duration::from_millis(500)));
     let ok = count_unregistrations(shared, &outcomes);
     shared.client.shutdown();
