@@ -17,11 +17,13 @@ use super::Shared;
 pub(crate) async fn serve(
     sh: Arc<Shared>,
     listener: Arc<Mutex<Option<TcpListener>>>,
+    bound: std::net::SocketAddr,
 ) -> TaskResult {
     let l = match listener.lock().await.take() {
         Some(l) => l,
-        // A restart after a failure: bind again.
-        None => TcpListener::bind(&sh.config().http.listen).await?,
+        // A restart after a failure: bind the same address again (with port 0 configured, the
+        // port first bound, which is the one announced).
+        None => TcpListener::bind(bound).await?,
     };
     let app = Router::new()
         .route("/metrics", get(metrics))

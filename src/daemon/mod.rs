@@ -309,7 +309,12 @@ pub async fn run(
             addr: cfg.http.listen.clone(),
             source,
         })?;
-    tracing::info!(listen = %cfg.http.listen, broker = %cfg.broker.name, addr = %cfg.broker.addr, tls = cfg.tls.enable, "rmq-registrar starting");
+    // With port 0 the kernel picks the port: the log names the one bound, for whoever started us.
+    let bound = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: cfg.http.listen.clone(),
+        source,
+    })?;
+    tracing::info!(listen = %bound, broker = %cfg.broker.name, addr = %cfg.broker.addr, tls = cfg.tls.enable, "rmq-registrar starting");
     if cfg.tls.enable && !cfg.tls.verify {
         tracing::warn!(
             "tls.verify = false: NameServer certificates are not checked (test setups only)"
@@ -368,7 +373,7 @@ pub async fn run(
         }
     }
     let sup = Supervisor::new(token.clone(), metrics);
-    spawn_tasks(&sup, &shared, listener, retry_rx);
+    spawn_tasks(&sup, &shared, listener, bound, retry_rx);
     wait_for_stop(&shared, controls).await;
     shutdown(&shared, &sup).await;
     Ok(())
@@ -391,6 +396,7 @@ fn spawn_tasks(
     sup: &Supervisor,
     shared: &Arc<Shared>,
     listener: tokio::net::TcpListener,
+    bound: std::net::SocketAddr,
     retries: mpsc::UnboundedReceiver<String>,
 ) {
     let sh = shared.clone();
@@ -425,7 +431,7 @@ fn spawn_tasks(
     sup.spawn("slave-sync", move || slave::sync_loop(sh.clone()));
     let sh = shared.clone();
     let listener = Arc::new(tokio::sync::Mutex::new(Some(listener)));
-    sup.spawn("http", move || http::serve(sh.clone(), listener.clone()));
+    sup.spawn("http", move || http::serve(sh.clone(), listener.clone(), bound));
 }
 
 /// Waits for Stop. Reloads run beside it, one at a time, so that a SIGTERM during a reload (an
