@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use super::goodbye::{count_unregistrations, goodbye};
+use super::shared::Shared;
 use super::supervisor::TaskResult;
-use super::Shared;
 use crate::namesrv::AddressServer;
 
 /// Installs a new list and registers at once; NameServers that left it get an UNREGISTER and
@@ -36,18 +37,10 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
     tracing::info!(namesrvs = ?addrs, removed = ?removed, "NameServer list changed");
     if !removed.is_empty() {
         let cfg = sh.config();
-        let outcomes = sh.goodbye(&removed, cfg.register.timeout).await;
-        super::count_unregistrations(sh, &outcomes);
-        // Nothing of a departed NameServer stays: series, connection, peer info, status.
+        let outcomes = goodbye(sh, &removed, cfg.register.timeout).await;
+        count_unregistrations(sh, &outcomes);
         for addr in &removed {
-            sh.metrics.forget_namesrv(addr);
-            sh.client.forget(addr);
-            let mut status = sh.status();
-            status.last_ok.remove(addr);
-            status.failing.remove(addr);
-            status.sent_as.remove(addr);
-            status.registered_as.remove(addr);
-            status.beats.remove(addr);
+            sh.namesrvs.forget(addr);
         }
     }
     true

@@ -6,92 +6,26 @@
 //! of answering). After `broker.health.failures` consecutive failures it unregisters from every
 //! NameServer and pauses registration until a check passes again.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::goodbye::count_unregistrations;
 use super::identity::Current;
+use super::liveness::Step;
+use super::shared::Shared;
 use super::supervisor::TaskResult;
-use super::Shared;
 use crate::broker::BrokerApi;
 use crate::config::{Config, HealthCheck, IdentitySource};
-use crate::poison::lock;
 
 /// Start-to-start period of the checks while the broker is down (or not yet up).
 pub const DOWN_PROBE: Duration = Duration::from_millis(250);
 
-/// Whether the broker serves, and the gate that keeps registrations and the goodbye apart.
-pub(crate) struct Liveness {
-    up: AtomicBool,
-    /// Held shared by every registration and exclusively while unregistering, so that no
-    /// registration that started before the broker went down lands after the goodbye.
-    pub(crate) gate: tokio::sync::RwLock<()>,
-    state: Mutex<LiveState>,
-}
-
-#[derive(Default)]
-struct LiveState {
-    /// At least one check has finished.
-    checked: bool,
-    /// The broker passed a check at least once.
-    ever_up: bool,
-    /// When it went down (None while up, and before it was ever up).
-    down_since: Option<Instant>,
-    /// Consecutive failed checks.
-    failures: u32,
-    /// Why the last check failed.
-    last_error: Option<String>,
-}
-
-impl Liveness {
-    /// Starts down (nothing is registered before the first good check) unless checks are off.
-    pub(crate) fn new(check: HealthCheck) -> Self {
-        Liveness {
-            up: AtomicBool::new(check == HealthCheck::None),
-            gate: tokio::sync::RwLock::new(()),
-            state: Mutex::default(),
-        }
-    }
-
-    /// True while the broker may be advertised.
-    pub(crate) fn is_up(&self) -> bool {
-        self.up.load(Ordering::SeqCst)
-    }
-
-    /// Leave to register: a shared hold on the gate, given only while the broker serves and the
-    /// daemon is not stopping (checked once the gate is held, so no goodbye can slip between).
-    pub(crate) async fn may_register(
-        &self,
-        stopping: &tokio_util::sync::CancellationToken,
-    ) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
-        let held = self.gate.read().await;
-        (self.is_up() && !stopping.is_cancelled()).then_some(held)
-    }
-
-    /// Why the broker is not advertised, when it is not.
-    pub(crate) fn down_reason(&self, addr: &str) -> Option<String> {
-        if self.is_up() {
-            return None;
-        }
-        let st = lock(&self.state);
-        let why = st.last_error.as_deref().unwrap_or("no answer");
-        Some(match (st.checked, st.down_since) {
-            (false, _) => format!("waiting for the first health check of the broker at {addr}"),
-            (true, Some(t)) => format!(
-                "broker at {addr} is not serving (down for {}s): {why}",
-                t.elapsed().as_secs()
-            ),
-            (true, None) => format!("broker at {addr} is not serving yet: {why}"),
-        })
-    }
-}
-
 /// Runs the checks until shutdown.
 pub(crate) async fn health_loop(sh: Arc<Shared>) -> TaskResult {
     // A client of its own: a large topic-table read must never queue a health check behind it.
-    let api = super::build_api(&sh.config(), None)?;
+    let api = super::api::build_api(&sh.config(), None)?;
     with_own_client(&api, run_checks(&sh, &api)).await
 }
 
@@ -141,10 +75,7 @@ async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
         };
         let label = if outcome.is_ok() { "ok" } else { "error" };
         sh.metrics.health_checks.with_label_values(&[label]).inc();
-        match outcome {
-            Ok(()) => passed(sh),
-            Err(why) => failed(sh, &cfg, why).await,
-        }
+        judged(sh, &cfg, outcome).await;
         if first {
             first = false;
             // systemd Type=notify: ready once the first check is done, whatever it said, so
@@ -228,62 +159,43 @@ async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), S
     Ok(())
 }
 
-fn passed(sh: &Shared) {
-    let mut st = lock(&sh.liveness.state);
-    st.checked = true;
-    st.failures = 0;
-    st.last_error = None;
-    if sh.liveness.is_up() {
-        return;
-    }
-    st.ever_up = true;
-    let downtime = st.down_since.take();
-    sh.liveness.up.store(true, Ordering::SeqCst);
-    drop(st);
-    sh.metrics.broker_up.set(1);
-    // The NameServers forgot the broker: the next round must be a full registration.
-    sh.status().last_full = None;
-    let addr = sh.config().broker_check_addr().to_string();
-    match downtime {
-        Some(t) => {
-            tracing::info!(broker = %addr, downtime = ?t.elapsed(), "broker is serving again: registering with every NameServer")
-        }
-        None => {
-            tracing::info!(broker = %addr, "broker is serving: registering with every NameServer")
-        }
-    }
-    sh.register_now.notify_one();
-}
-
-async fn failed(sh: &Shared, cfg: &Config, why: String) {
-    if note_failure(sh, cfg, &why) {
-        sh.metrics.broker_up.set(0);
-        tracing::warn!(broker = %cfg.broker_check_addr(), reason = %why, failures = cfg.broker.health.failures, "broker is not serving: unregistering from every NameServer");
-        unregister_everywhere(sh, cfg).await;
-    }
-}
-
-/// Records a failed check; true when it takes the broker down.
-fn note_failure(sh: &Shared, cfg: &Config, why: &str) -> bool {
+/// Acts on what a check changed: registers when the broker comes up, unregisters when it goes
+/// down.
+async fn judged(sh: &Shared, cfg: &Config, outcome: Result<(), String>) {
     let addr = cfg.broker_check_addr();
-    let mut st = lock(&sh.liveness.state);
-    st.checked = true;
-    st.failures = st.failures.saturating_add(1);
-    st.last_error = Some(why.to_string());
-    let failures = st.failures;
-    if !sh.liveness.is_up() {
-        if !st.ever_up && failures == 1 {
+    let threshold = cfg.broker.health.failures;
+    let why = outcome.as_ref().err().cloned().unwrap_or_default();
+    match sh.liveness.record(
+        outcome.as_ref().map(|_| ()).map_err(|e| e.as_str()),
+        threshold,
+    ) {
+        Step::Same => {}
+        Step::CameUp { downtime } => {
+            sh.metrics.broker_up.set(1);
+            // The NameServers forgot the broker: the next round must be a full registration.
+            sh.set_last_full(None);
+            match downtime {
+                Some(t) => {
+                    tracing::info!(broker = %addr, downtime = ?t, "broker is serving again: registering with every NameServer")
+                }
+                None => {
+                    tracing::info!(broker = %addr, "broker is serving: registering with every NameServer")
+                }
+            }
+            sh.register_now.notify_one();
+        }
+        Step::NotYetUp => {
             tracing::warn!(broker = %addr, reason = %why, "broker not serving yet: registration waits for its first good health check");
         }
-        return false;
+        Step::Failed { failures } => {
+            tracing::debug!(broker = %addr, reason = %why, failures, "broker health check failed");
+        }
+        Step::WentDown => {
+            sh.metrics.broker_up.set(0);
+            tracing::warn!(broker = %addr, reason = %why, failures = threshold, "broker is not serving: unregistering from every NameServer");
+            unregister_everywhere(sh, cfg).await;
+        }
     }
-    if failures < cfg.broker.health.failures {
-        tracing::debug!(broker = %addr, reason = %why, failures, "broker health check failed");
-        return false;
-    }
-    st.down_since = Some(Instant::now());
-    sh.liveness.up.store(false, Ordering::SeqCst);
-    true
 }
 
 /// The goodbye while the broker is down: after any round in flight, bounded by one timeout.
@@ -309,15 +221,9 @@ async fn unregister_everywhere(sh: &Shared, cfg: &Config) {
         }
         None => Vec::new(),
     };
-    let ok = super::count_unregistrations(sh, &outcomes);
-    {
-        let mut status = sh.status();
-        status.last_ok.clear();
-        status.last_full = None;
-    }
-    for a in &addrs {
-        sh.metrics.registered.with_label_values(&[a]).set(0);
-    }
+    let ok = count_unregistrations(sh, &outcomes);
+    sh.namesrvs.none_hold_it(&addrs);
+    sh.set_last_full(None);
     tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "broker unregistered while it is down");
 }
 
@@ -350,7 +256,7 @@ mod tests {
         let sup = Supervisor::new(CancellationToken::new(), metrics.clone());
         let before = alive();
         sup.spawn("health", || async {
-            let api = crate::daemon::build_api(&Config::default(), None)?;
+            let api = crate::daemon::api::build_api(&Config::default(), None)?;
             with_own_client(&api, async { panic!("a check panicked") }).await
         });
         // Backoff 0.2 s doubling: 8 runs in a minute.

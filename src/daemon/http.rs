@@ -8,18 +8,17 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::Mutex;
 
+use super::shared::Shared;
 use super::supervisor::TaskResult;
-use super::Shared;
 
 /// Serves until shutdown; the listener is bound at start-up so a busy port fails early.
 pub(crate) async fn serve(
     sh: Arc<Shared>,
-    listener: Arc<Mutex<Option<TcpListener>>>,
+    listener: Option<TcpListener>,
     bound: std::net::SocketAddr,
 ) -> TaskResult {
-    let l = match listener.lock().await.take() {
+    let l = match listener {
         Some(l) => l,
         // A restart after a failure: bind the same address again (with port 0 configured, the
         // port first bound, which is the one announced).

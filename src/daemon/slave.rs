@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::files::write_if_changed_mode;
+use super::shared::Shared;
 use super::supervisor::TaskResult;
-use super::Shared;
 use crate::broker::body::{
     ConsumerOffsetWrapper, DelayOffsetTable, SubscriptionGroupWrapper, TopicConfigWrapper,
 };
@@ -136,7 +136,7 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
                 .slave
                 .master_addr
                 .clone()
-                .or_else(|| sh.status().master_addr.clone());
+                .or_else(|| sh.master.borrow().clone());
             match master {
                 None => tracing::debug!("master address not known yet"),
                 Some(master) => {
@@ -159,9 +159,8 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
                     if let Some(t) = topics {
                         let topics_cfg = cfg.broker.topics.clone();
                         let changed = sh
-                            .update_topics(move |s| {
-                                s.set_master_topics(&topics_cfg, t.topic_config_table)
-                            })
+                            .topics
+                            .update(move |s| s.set_master_topics(&topics_cfg, t.topic_config_table))
                             .await;
                         if changed == Some(true) {
                             tracing::info!(%master, "master's topics changed, registering now");

@@ -36,10 +36,11 @@ impl Supervisor {
         }
     }
 
-    /// Runs `make()` as task `name`; a failure or panic is logged, counted and restarted.
-    pub fn spawn<F, Fut>(&self, name: &'static str, make: F)
+    /// Runs `make()` as task `name`; a failure or panic is logged, counted and restarted
+    /// (with a new `make()`: what a task must keep across restarts lives outside it).
+    pub fn spawn<F, Fut>(&self, name: &'static str, mut make: F)
     where
-        F: Fn() -> Fut + Send + 'static,
+        F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = TaskResult> + Send + 'static,
     {
         let token = self.token.clone();

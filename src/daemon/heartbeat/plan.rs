@@ -1,34 +1,26 @@
-//! The heartbeat: a QUERY_DATA_VERSION to each NameServer every `register.heartbeat`, so that
-//! NameServers registered with a short `heartbeatTimeoutMillis` drop a lost host within
-//! seconds, and a NameServer that lost the broker (restarted, or told to drop it) is
-//! registered with again at once instead of at the next round.
+//! The heartbeat's pure decisions: what to send a NameServer when something falls due, and what
+//! its answer calls for.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinSet;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
-use super::register::{note_ok, reregister_lost};
-use super::supervisor::TaskResult;
-use super::Shared;
 use crate::broker::body::DataVersion;
-use crate::broker::{ApiError, DataVersionAnswer};
 
 /// What one NameServer's heartbeat knows.
 #[derive(Debug, Default, Clone)]
-pub(super) struct BeatState {
+pub(crate) struct BeatState {
     /// A heartbeat awaits its answer (at most one in flight).
-    pub(super) in_flight: bool,
+    pub(crate) in_flight: bool,
     /// Registrations with it in flight: a heartbeat would queue behind their bodies.
-    pub(super) registering: u32,
+    pub(crate) registering: u32,
     /// The last registration failed (a split one may have left part of the table): an
     /// unchanged answer is not trusted until a full registration succeeds.
-    pub(super) needs_full: bool,
+    pub(crate) needs_full: bool,
     /// The data version it last said it holds.
-    pub(super) acked: Option<DataVersion>,
+    pub(crate) acked: Option<DataVersion>,
     /// When a heartbeat last caused a full registration.
-    pub(super) last_rereg: Option<Instant>,
+    pub(crate) last_rereg: Option<Instant>,
 }
 
 /// What falls due for one NameServer.
@@ -102,151 +94,6 @@ pub(crate) fn after_answer(
     AfterBeat::Reregister {
         lost: changed,
         repeat: since.is_some_and(|s| s < interval * 3),
-    }
-}
-
-type BeatResult = (String, DataVersion, Result<DataVersionAnswer, ApiError>);
-
-/// Sends the heartbeats while the broker serves, and acts on their answers.
-pub(crate) async fn heartbeat_loop(sh: Arc<Shared>) -> TaskResult {
-    // A restarted task's old heartbeats were aborted with it: none is in flight now.
-    for b in sh.status().beats.values_mut() {
-        b.in_flight = false;
-    }
-    let mut beats: JoinSet<BeatResult> = JoinSet::new();
-    let mut reregs: JoinSet<()> = JoinSet::new();
-    let mut period = None;
-    let mut tick: Option<tokio::time::Interval> = None;
-    loop {
-        let want = sh.config().register.heartbeat;
-        if want != period {
-            period = want;
-            tick = want.map(|p| {
-                let mut t = tokio::time::interval_at(Instant::now() + p, p);
-                // After a freeze (SIGSTOP) or a stall: one beat, not a burst.
-                t.set_missed_tick_behavior(MissedTickBehavior::Delay);
-                t
-            });
-        }
-        let due = async {
-            match tick.as_mut() {
-                Some(t) => {
-                    t.tick().await;
-                    true
-                }
-                // Off: look again after a reload.
-                None => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    false
-                }
-            }
-        };
-        tokio::select! {
-            _ = sh.token.cancelled() => return Ok(()),
-            Some(done) = beats.join_next(), if !beats.is_empty() => {
-                if let Ok((addr, version, result)) = done {
-                    answered(&sh, &mut reregs, addr, version, result);
-                }
-            }
-            Some(_) = reregs.join_next(), if !reregs.is_empty() => {}
-            on = due => if on {
-                beat(&sh, &mut beats);
-            }
-        }
-    }
-}
-
-/// Sends one heartbeat to each NameServer that has none in flight and no registration.
-fn beat(sh: &Arc<Shared>, beats: &mut JoinSet<BeatResult>) {
-    let Some(period) = sh.config().register.heartbeat else {
-        return;
-    };
-    // While the broker is down nothing keeps it listed: it expires as Java's would.
-    if !sh.liveness.is_up() || sh.token.is_cancelled() {
-        return;
-    }
-    let Some(cur) = sh.current() else {
-        return;
-    };
-    let id = Arc::new(cur.id);
-    let version = sh.table().data_version;
-    for addr in sh.client.name_server_list() {
-        let p = {
-            let mut status = sh.status();
-            let b = status.beats.entry(addr.clone()).or_default();
-            let p = plan(b, Due::Beat, version);
-            b.in_flight |= p == Plan::Heartbeat;
-            p
-        };
-        if p != Plan::Heartbeat {
-            sh.metrics
-                .heartbeats
-                .with_label_values(&[&addr, "skipped"])
-                .inc();
-            continue;
-        }
-        let (sh, id) = (sh.clone(), id.clone());
-        beats.spawn(async move {
-            // The heartbeat's own period bounds it: the next one is due then.
-            let r = tokio::time::timeout(
-                period,
-                sh.api.query_data_version(&addr, &id, version, period),
-            )
-            .await
-            .unwrap_or(Err(ApiError::Timeout(period)));
-            (addr, version, r)
-        });
-    }
-}
-
-/// Acts on one heartbeat's answer.
-fn answered(
-    sh: &Arc<Shared>,
-    reregs: &mut JoinSet<()>,
-    addr: String,
-    version: DataVersion,
-    result: Result<DataVersionAnswer, ApiError>,
-) {
-    let m = &sh.metrics;
-    let interval = sh.config().register.interval;
-    let mut status = sh.status();
-    // Gone from the list meanwhile: nothing of it is kept.
-    let Some(b) = status.beats.get_mut(&addr) else {
-        return;
-    };
-    b.in_flight = false;
-    let answer = match result {
-        Ok(a) => a,
-        Err(e) => {
-            m.heartbeats.with_label_values(&[&addr, e.kind()]).inc();
-            tracing::debug!(namesrv = %addr, error = %e, "heartbeat failed");
-            return;
-        }
-    };
-    let label = if answer.changed { "changed" } else { "ok" };
-    m.heartbeats.with_label_values(&[&addr, label]).inc();
-    match after_answer(b, answer.changed, Instant::now(), interval) {
-        AfterBeat::Current => {
-            b.acked = Some(version);
-            drop(status);
-            note_ok(sh, &addr);
-        }
-        AfterBeat::Limited => {
-            tracing::debug!(namesrv = %addr, "heartbeat: registration due, but one went out within register.interval");
-        }
-        AfterBeat::Reregister { lost, repeat } => {
-            b.last_rereg = Some(Instant::now());
-            b.acked = None;
-            drop(status);
-            if !lost {
-                tracing::info!(namesrv = %addr, "the last registration with this NameServer did not complete: registering fully");
-            } else if repeat {
-                tracing::warn!(namesrv = %addr, "the NameServer lost the broker again: registering again (at most once per register.interval)");
-            } else {
-                tracing::info!(namesrv = %addr, "the NameServer had lost the broker: registering again");
-            }
-            reregs.spawn(reregister_lost(sh.clone(), addr));
-        }
     }
 }
 

@@ -1,0 +1,61 @@
+//! The remoting client and broker API as the daemon and the one-shot commands build them.
+
+use std::sync::Arc;
+
+use super::identity::Current;
+use crate::broker::{ApiError, BrokerApi, BrokerIdentity, CallObserver};
+use crate::client::{ChannelEventListener, RemotingClient};
+use crate::config::{Config, IdentitySource};
+use crate::metrics::Metrics;
+
+/// Counts every request by code and outcome.
+pub(crate) struct RequestMetrics(pub(crate) Arc<Metrics>);
+
+impl CallObserver for RequestMetrics {
+    fn observe(&self, code: i32, outcome: &'static str) {
+        self.0
+            .requests
+            .with_label_values(&[&code.to_string(), outcome])
+            .inc();
+        if outcome.contains("timeout") {
+            self.0.timeouts.inc();
+        }
+    }
+}
+
+/// The broker's identity as a one-shot command sees it now, and the NameServers the broker
+/// names: the configuration's, or (identity from the broker) the broker's own answer under the
+/// values the operator set. `Ok(None)`: the broker has no id yet.
+pub async fn identity_now(
+    cfg: &Config,
+    api: &BrokerApi,
+) -> Result<Option<(BrokerIdentity, Vec<String>)>, ApiError> {
+    if cfg.broker.identity == IdentitySource::Config {
+        return Ok(Some((cfg.identity(), Vec::new())));
+    }
+    let report = api
+        .broker_report(cfg.broker_check_addr(), cfg.register.timeout)
+        .await?;
+    let namesrvs = report.namesrv_addrs.clone();
+    Ok(Current::from_report(cfg, &report, None).map(|c| (c.id, namesrvs)))
+}
+
+/// Builds the client and API the way the daemon and the one-shot commands use them.
+/// With TLS on, an error (never a plain client) when the configuration has no TLS client.
+pub fn build_api(
+    cfg: &Config,
+    listener: Option<Arc<dyn ChannelEventListener>>,
+) -> Result<BrokerApi, crate::tls::TlsError> {
+    let client = RemotingClient::new(cfg.client_config()?, listener);
+    if let (Some(ak), Some(sk)) = (&cfg.acl.access_key, &cfg.acl.secret_key) {
+        let hook = crate::broker::acl::AclHook::new(
+            ak.clone(),
+            sk.clone(),
+            cfg.acl.security_token.clone(),
+        );
+        client.register_rpc_hook(Arc::new(hook));
+    }
+    Ok(BrokerApi::new(client)
+        .with_version(cfg.broker.version)
+        .with_serialize_type(cfg.remoting.serialize.into()))
+}

@@ -1,0 +1,62 @@
+//! SIGHUP: the configuration read again and applied where it can be at run time.
+
+use std::sync::Arc;
+
+use super::addresses;
+use super::identity::Current;
+use super::shared::Shared;
+use crate::config::{self, IdentitySource};
+
+/// SIGHUP: re-reads the config; a bad one is reported and the old one kept.
+pub(crate) async fn reload(shared: Arc<Shared>) {
+    let shared = &shared;
+    let loaded = match config::load(shared.config_path.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "reload: new configuration rejected, keeping the old one");
+            return;
+        }
+    };
+    let new = Arc::new(loaded.config);
+    // Built from the files read by this load: a reload whose TLS cannot be built is rejected
+    // here, before anything of it is applied.
+    let tls = match new.client_tls() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %crate::config::error_chain(&e), "reload: TLS cannot be built, keeping the old configuration");
+            return;
+        }
+    };
+    let old = shared.config();
+    if new.http != old.http || new.remoting != old.remoting || new.log != old.log {
+        tracing::warn!("reload: [http], [remoting] and [log] changes take effect after a restart");
+    }
+    if new.tls.enable && !new.tls.verify {
+        tracing::warn!(
+            "tls.verify = false: NameServer certificates are not checked (test setups only)"
+        );
+    }
+    // Certificates as read by this load: connections opened from now on use them.
+    shared.client.set_tls(tls);
+    shared.config.send_replace(new.clone());
+    if new.broker.identity == IdentitySource::Config {
+        // A changed permission, id or address is registered (with a new data version) at once.
+        shared.set_identity(Some(Current::from_config(&new))).await;
+    }
+    if new.namesrv.addrs != old.namesrv.addrs && !new.namesrv.addrs.is_empty() {
+        addresses::apply_list(shared, new.namesrv.addrs.clone()).await;
+    }
+    let topics_cfg = new.broker.topics.clone();
+    let changed = shared
+        .topics
+        .update(move |t| t.refresh(&topics_cfg, true))
+        .await;
+    match changed {
+        Some(Ok(c)) => tracing::info!(topics_changed = c, "configuration reloaded"),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "reload: topics file rejected, keeping the last good topics")
+        }
+        None => {}
+    }
+    shared.register_now.notify_one();
+}

@@ -1,0 +1,221 @@
+//! The daemon's life: start-up, the supervised tasks, signals, and the stop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt};
+
+use super::api::{build_api, RequestMetrics};
+use super::identity::Current;
+use super::register::{OnClose, Retries};
+use super::shared::Shared;
+use super::supervisor::Supervisor;
+use super::{addresses, goodbye, health, heartbeat, http, register, reload, slave, topics};
+use crate::config::{self, IdentitySource};
+use crate::metrics::Metrics;
+
+/// What the outside world asks of a running daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Re-read the configuration (SIGHUP).
+    Reload,
+    /// Unregister and exit (SIGTERM, SIGINT).
+    Stop,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The HTTP listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS is on but the configuration carries no TLS client (never validated).
+    #[error("TLS")]
+    Tls(#[from] crate::tls::TlsError),
+    /// The metrics registry refused a metric (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Runs the daemon until `controls` says Stop (or ends), then unregisters everywhere.
+pub async fn run(
+    loaded: config::Loaded,
+    config_path: Option<PathBuf>,
+    controls: impl Stream<Item = Control> + Unpin,
+) -> Result<(), StartError> {
+    let cfg = Arc::new(loaded.config);
+    let metrics = Arc::new(Metrics::new()?);
+    let retries = Arc::new(Retries::default());
+    let api = build_api(&cfg, Some(Arc::new(OnClose(retries.clone()))))?
+        .with_observer(Arc::new(RequestMetrics(metrics.clone())));
+    let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: cfg.http.listen.clone(),
+            source,
+        })?;
+    // With port 0 the kernel picks the port: the log names the one bound, for whoever started us.
+    let bound = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: cfg.http.listen.clone(),
+        source,
+    })?;
+    tracing::info!(listen = %bound, broker = %cfg.broker.name, addr = %cfg.broker.addr, tls = cfg.tls.enable, "rmq-registrar starting");
+    if cfg.tls.enable && !cfg.tls.verify {
+        tracing::warn!(
+            "tls.verify = false: NameServer certificates are not checked (test setups only)"
+        );
+    }
+    let shared = Arc::new(Shared::new(
+        cfg.clone(),
+        config_path,
+        api,
+        metrics.clone(),
+        retries,
+    ));
+    if cfg.broker.identity == IdentitySource::Config {
+        shared.set_identity(Some(Current::from_config(&cfg))).await;
+    } else {
+        metrics.broker_id.set(-1);
+    }
+    metrics.broker_up.set(i64::from(
+        cfg.broker.health.check == config::HealthCheck::None,
+    ));
+    if !cfg.namesrv.addrs.is_empty() {
+        addresses::install_list(&shared, &cfg.namesrv.addrs).await;
+    }
+    for task in TASKS {
+        shared.metrics.task_restarts.with_label_values(&[task]);
+    }
+    for outcome in ["ok", "error"] {
+        shared
+            .metrics
+            .address_refreshes
+            .with_label_values(&[outcome]);
+        shared.metrics.health_checks.with_label_values(&[outcome]);
+    }
+    if cfg.broker.id != 0 && cfg.broker.identity == IdentitySource::Config {
+        for kind in [
+            "topics",
+            "consumer_offsets",
+            "delay_offsets",
+            "subscription_groups",
+        ] {
+            shared
+                .metrics
+                .slave_pulls
+                .with_label_values(&[kind, "error"]);
+        }
+    }
+    let sup = Supervisor::new(shared.token.clone(), metrics);
+    spawn_tasks(&sup, &shared, listener, bound);
+    wait_for_stop(&shared, controls).await;
+    goodbye::shutdown(&shared, &sup).await;
+    Ok(())
+}
+
+/// Names of the supervised tasks.
+const TASKS: [&str; 9] = [
+    "sweeper",
+    "health",
+    "register",
+    "heartbeat",
+    "topics",
+    "reconnect",
+    "address-refresh",
+    "slave-sync",
+    "http",
+];
+
+fn spawn_tasks(
+    sup: &Supervisor,
+    shared: &Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    bound: std::net::SocketAddr,
+) {
+    let sh = shared.clone();
+    sup.spawn("sweeper", move || {
+        let sh = sh.clone();
+        async move {
+            tokio::select! {
+                _ = sh.client.run_sweeper() => {}
+                _ = sh.token.cancelled() => {}
+            }
+            Ok(())
+        }
+    });
+    let sh = shared.clone();
+    sup.spawn("health", move || health::health_loop(sh.clone()));
+    let sh = shared.clone();
+    sup.spawn("register", move || register::register_loop(sh.clone()));
+    let sh = shared.clone();
+    sup.spawn("heartbeat", move || heartbeat::heartbeat_loop(sh.clone()));
+    let sh = shared.clone();
+    sup.spawn("topics", move || topics::topics_watch(sh.clone()));
+    let sh = shared.clone();
+    sup.spawn("reconnect", move || register::reconnect_loop(sh.clone()));
+    let sh = shared.clone();
+    sup.spawn("address-refresh", move || {
+        addresses::refresh_loop(sh.clone())
+    });
+    let sh = shared.clone();
+    sup.spawn("slave-sync", move || slave::sync_loop(sh.clone()));
+    let sh = shared.clone();
+    let mut listener = Some(listener);
+    sup.spawn("http", move || {
+        http::serve(sh.clone(), listener.take(), bound)
+    });
+}
+
+/// Waits for Stop. Reloads run beside it, one at a time, so that a SIGTERM during a reload (an
+/// unregistration, a large topics parse) is not held up by it: the reload is abandoned.
+async fn wait_for_stop(shared: &Arc<Shared>, mut controls: impl Stream<Item = Control> + Unpin) {
+    let mut reloading: Option<tokio::task::JoinHandle<()>> = None;
+    let mut again = false;
+    loop {
+        let running = async {
+            match reloading.as_mut() {
+                Some(h) => {
+                    let _ = h.await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            c = controls.next() => match c {
+                None | Some(Control::Stop) => {
+                    if let Some(h) = reloading.take() {
+                        h.abort();
+                    }
+                    return;
+                }
+                Some(Control::Reload) if reloading.is_some() => again = true,
+                Some(Control::Reload) => reloading = Some(tokio::spawn(reload::reload(shared.clone()))),
+            },
+            () = running => {
+                reloading = None;
+                if std::mem::take(&mut again) {
+                    reloading = Some(tokio::spawn(reload::reload(shared.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Signals as [`Control`]s: SIGTERM and SIGINT stop, SIGHUP reloads.
+pub fn signals() -> std::io::Result<impl Stream<Item = Control> + Unpin> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    Ok(signals.map(|s| {
+        if s == SIGHUP {
+            Control::Reload
+        } else {
+            Control::Stop
+        }
+    }))
+}
