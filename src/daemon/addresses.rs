@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::goodbye::{count_unregistrations, goodbye};
 use super::shared::Shared;
 use super::supervisor::TaskResult;
+use crate::metrics::labels::Outcome;
 use crate::namesrv::AddressServer;
 
 /// Installs a new list and registers at once; NameServers that left it get an UNREGISTER and
@@ -21,17 +22,9 @@ pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
     if !sh.client.update_name_server_list(addrs.to_vec()) {
         return false;
     }
-    sh.metrics.namesrv_list_size.set(addrs.len() as i64);
+    sh.metrics.daemon.set_namesrv_list_size(addrs.len());
     for a in addrs {
-        for outcome in ["ok", "refused", "timeout"] {
-            sh.metrics.unregistrations.with_label_values(&[a, outcome]);
-        }
-        // A series that appears at 1 is invisible to increase() (the alert on NameServers
-        // that keep losing the broker): it starts at 0.
-        sh.metrics.reregistrations.with_label_values(&[a]);
-        for outcome in ["ok", "changed"] {
-            sh.metrics.heartbeats.with_label_values(&[a, outcome]);
-        }
+        sh.metrics.namesrv.seed(a);
     }
     let removed: Vec<String> = old.into_iter().filter(|a| !addrs.contains(a)).collect();
     tracing::info!(namesrvs = ?addrs, removed = ?removed, "NameServer list changed");
@@ -60,17 +53,11 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
             };
             match current.fetch().await {
                 Ok(list) => {
-                    sh.metrics
-                        .address_refreshes
-                        .with_label_values(&["ok"])
-                        .inc();
+                    sh.metrics.daemon.address_refresh(Outcome::Ok);
                     apply_list(&sh, list).await;
                 }
                 Err(e) => {
-                    sh.metrics
-                        .address_refreshes
-                        .with_label_values(&["error"])
-                        .inc();
+                    sh.metrics.daemon.address_refresh(Outcome::Error);
                     tracing::warn!(error = %e, "address server lookup failed, keeping the last good list");
                 }
             }

@@ -14,12 +14,8 @@ pub(crate) struct RequestMetrics(pub(crate) Arc<Metrics>);
 impl CallObserver for RequestMetrics {
     fn observe(&self, code: i32, outcome: &'static str) {
         self.0
-            .requests
-            .with_label_values(&[&code.to_string(), outcome])
-            .inc();
-        if outcome.contains("timeout") {
-            self.0.timeouts.inc();
-        }
+            .remoting
+            .request(code, outcome, outcome.contains("timeout"));
     }
 }
 

@@ -11,6 +11,7 @@ use super::identity::Current;
 use super::shared::Shared;
 use super::supervisor::Supervisor;
 use crate::broker::{BrokerIdentity, UnregisterOutcome};
+use crate::metrics::labels::Unregistration;
 
 /// UNREGISTER_BROKER to `addrs`, each asked to forget the broker as it last registered it
 /// (after an election one that missed the new identity still holds the old one); one never
@@ -84,11 +85,11 @@ fn goodbye_groups(
 pub(crate) fn count_unregistrations(sh: &Shared, outcomes: &UnregisterOutcome) -> usize {
     let mut ok = 0;
     for o in outcomes {
-        let label = o.result.as_ref().map_or_else(|e| e.kind(), |_| "ok");
-        sh.metrics
-            .unregistrations
-            .with_label_values(&[&o.addr, label])
-            .inc();
+        let outcome = o
+            .result
+            .as_ref()
+            .map_or_else(|e| Unregistration::Failed(e.kind()), |_| Unregistration::Ok);
+        sh.metrics.namesrv.unregistration(&o.addr, outcome);
         match &o.result {
             Ok(()) => ok += 1,
             Err(e) => tracing::warn!(namesrv = %o.addr, error = %e, "unregister failed"),

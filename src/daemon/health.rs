@@ -18,6 +18,7 @@ use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::broker::BrokerApi;
 use crate::config::{Config, HealthCheck, IdentitySource};
+use crate::metrics::labels::Outcome;
 
 /// Start-to-start period of the checks while the broker is down (or not yet up).
 pub const DOWN_PROBE: Duration = Duration::from_millis(250);
@@ -73,8 +74,11 @@ async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
             IdentitySource::Config => check(api, &cfg).await,
             IdentitySource::Broker => follow(sh, api, &cfg).await,
         };
-        let label = if outcome.is_ok() { "ok" } else { "error" };
-        sh.metrics.health_checks.with_label_values(&[label]).inc();
+        sh.metrics.broker.health_check(if outcome.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Error
+        });
         judged(sh, &cfg, outcome).await;
         if first {
             first = false;
@@ -171,7 +175,7 @@ async fn judged(sh: &Shared, cfg: &Config, outcome: Result<(), String>) {
     ) {
         Step::Same => {}
         Step::CameUp { downtime } => {
-            sh.metrics.broker_up.set(1);
+            sh.metrics.broker.set_up(true);
             // The NameServers forgot the broker: the next round must be a full registration.
             sh.set_last_full(None);
             match downtime {
@@ -191,7 +195,7 @@ async fn judged(sh: &Shared, cfg: &Config, outcome: Result<(), String>) {
             tracing::debug!(broker = %addr, reason = %why, failures, "broker health check failed");
         }
         Step::WentDown => {
-            sh.metrics.broker_up.set(0);
+            sh.metrics.broker.set_up(false);
             tracing::warn!(broker = %addr, reason = %why, failures = threshold, "broker is not serving: unregistering from every NameServer");
             unregister_everywhere(sh, cfg).await;
         }
@@ -261,7 +265,11 @@ mod tests {
         });
         // Backoff 0.2 s doubling: 8 runs in a minute.
         tokio::time::sleep(Duration::from_secs(60)).await;
-        let restarts = metrics.task_restarts.with_label_values(&["health"]).get();
+        let restarts = metrics
+            .daemon
+            .task_restarts
+            .with_label_values(&["health"])
+            .get();
         assert!(restarts >= 6, "{restarts} restarts");
         // The supervisor's loop is all that is left between runs: no sweeper per restart.
         assert!(

@@ -38,20 +38,8 @@ pub(crate) async fn serve(
 
 async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
     let m = &sh.metrics;
-    m.in_flight.set(sh.client.in_flight() as i64);
-    m.open_connections
-        .set(sh.client.connected_addrs().len() as i64);
-    m.runtime_tasks.set(
-        tokio::runtime::Handle::current()
-            .metrics()
-            .num_alive_tasks() as i64,
-    );
-    let stats = sh.client.stats();
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-    crate::metrics::catch_up(&m.events_dropped, get(&stats.events_dropped));
-    crate::metrics::catch_up(&m.unexpected_replies, get(&stats.unknown_replies));
-    crate::metrics::catch_up(&m.busy, get(&stats.busy));
-    crate::metrics::catch_up(&m.replies_dropped, get(&stats.replies_dropped));
+    m.remoting.sample(&sh.client);
+    m.daemon.sample_runtime();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         m.render(),

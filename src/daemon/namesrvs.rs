@@ -92,14 +92,14 @@ impl Namesrvs {
             r.last_ok = None;
         }
         for a in addrs {
-            self.metrics.registered.with_label_values(&[a]).set(0);
+            self.metrics.namesrv.set_registered(a, false);
         }
     }
 
     /// A NameServer that left the list: nothing of it stays (record, series, connection).
     pub(crate) fn forget(&self, addr: &str) {
         self.lock().remove(addr);
-        self.metrics.forget_namesrv(addr);
+        self.metrics.namesrv.forget(addr);
         self.client.forget(addr);
     }
 }

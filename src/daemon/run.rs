@@ -81,36 +81,17 @@ pub async fn run(
     if cfg.broker.identity == IdentitySource::Config {
         shared.set_identity(Some(Current::from_config(&cfg))).await;
     } else {
-        metrics.broker_id.set(-1);
+        metrics.broker.set_id(None);
     }
-    metrics.broker_up.set(i64::from(
-        cfg.broker.health.check == config::HealthCheck::None,
-    ));
+    metrics
+        .broker
+        .set_up(cfg.broker.health.check == config::HealthCheck::None);
     if !cfg.namesrv.addrs.is_empty() {
         addresses::install_list(&shared, &cfg.namesrv.addrs).await;
     }
-    for task in TASKS {
-        shared.metrics.task_restarts.with_label_values(&[task]);
-    }
-    for outcome in ["ok", "error"] {
-        shared
-            .metrics
-            .address_refreshes
-            .with_label_values(&[outcome]);
-        shared.metrics.health_checks.with_label_values(&[outcome]);
-    }
+    shared.metrics.daemon.seed_tasks(&TASKS);
     if cfg.broker.id != 0 && cfg.broker.identity == IdentitySource::Config {
-        for kind in [
-            "topics",
-            "consumer_offsets",
-            "delay_offsets",
-            "subscription_groups",
-        ] {
-            shared
-                .metrics
-                .slave_pulls
-                .with_label_values(&[kind, "error"]);
-        }
+        shared.metrics.broker.seed_slave_pulls(&slave::KINDS);
     }
     let sup = Supervisor::new(shared.token.clone(), metrics);
     spawn_tasks(&sup, &shared, listener, bound);

@@ -104,17 +104,15 @@ impl Shared {
     pub(crate) async fn set_identity(self: &Arc<Self>, new: Option<Current>) -> identity::Change {
         let before = self.identity.send_replace(new.clone());
         let Some(new) = new else {
-            self.metrics.broker_id.set(-1);
+            self.metrics.broker.set_id(None);
             return identity::Change::None;
         };
-        self.metrics
-            .broker_id
-            .set(i64::try_from(new.id.id).unwrap_or(i64::MAX));
+        self.metrics.broker.set_id(Some(new.id.id));
         let change = new.change_from(before.as_ref());
         match (change, &before) {
             (identity::Change::None, _) => return change,
             (identity::Change::Role, Some(old)) => {
-                self.metrics.identity_changes.inc();
+                self.metrics.broker.identity_changed();
                 tracing::info!(
                     old = %identity::describe(&old.id), new = %identity::describe(&new.id),
                     old_role = old.role.map_or("", |r| r.as_str()), new_role = new.role.map_or("", |r| r.as_str()),

@@ -11,6 +11,7 @@ use crate::broker::body::{
     ConsumerOffsetWrapper, DelayOffsetTable, SubscriptionGroupWrapper, TopicConfigWrapper,
 };
 use crate::broker::{ApiError, BrokerApi, PullDoc};
+use crate::metrics::labels::Pull;
 use crate::metrics::Metrics;
 
 /// File names a Java broker uses under `store/config/`.
@@ -22,6 +23,37 @@ pub const DELAY_OFFSET_FILE: &str = "delayOffset.json";
 /// Subscription groups file.
 pub const SUBSCRIPTION_GROUP_FILE: &str = "subscriptionGroup.json";
 
+/// The four documents' metric kinds, in pull order.
+pub const KINDS: [&str; 4] = [
+    TopicConfigWrapper::WHAT,
+    ConsumerOffsetWrapper::WHAT,
+    DelayOffsetTable::WHAT,
+    SubscriptionGroupWrapper::WHAT,
+];
+
+/// Why one document was not pulled or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The master did not give it.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// What it gave is not JSON.
+    #[error("the master's document is not JSON even with its keys quoted: {0}")]
+    NotJson(#[from] serde_json::Error),
+    /// The file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The writer task ended abnormally.
+    #[error("writer task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// One document's pull outcome.
 #[derive(Debug)]
 pub struct PullResult {
@@ -30,7 +62,7 @@ pub struct PullResult {
     /// The file name it is written to.
     pub file: &'static str,
     /// Written (true), unchanged (false), or why it failed.
-    pub result: Result<bool, String>,
+    pub result: Result<bool, PullError>,
 }
 
 /// Pulls the four documents in Java's order and writes each that changed into `out`.
@@ -56,10 +88,9 @@ pub async fn pull_all(
 
 /// The master's fastjson text as standard JSON: bare integer keys (`{0:100}`) quoted, which
 /// fastjson reads just as well and `jq`, serde and Python need. Checked to parse.
-pub fn standard_json(raw: &str) -> Result<String, String> {
+pub fn standard_json(raw: &str) -> Result<String, PullError> {
     let text = crate::broker::fastjson::quote_numeric_keys(raw).into_owned();
-    serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| format!("the master's document is not JSON even with its keys quoted: {e}"))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(&text)?;
     Ok(text)
 }
 
@@ -89,7 +120,7 @@ async fn pull_save<T: PullDoc>(
     let result = saved.unwrap_or_else(|e| PullResult {
         kind: T::WHAT,
         file,
-        result: Err(format!("writer task failed: {e}")),
+        result: Err(PullError::Task(e)),
     });
     (result, doc)
 }
@@ -101,11 +132,12 @@ fn save(
     out: Option<(&Path, u32)>,
 ) -> PullResult {
     let result = match (pulled, out) {
-        (Err(e), _) => Err(e.to_string()),
+        (Err(e), _) => Err(e.into()),
         (Ok(_), None) => Ok(false),
         (Ok(raw), Some((dir, mode))) => standard_json(&raw).and_then(|text| {
-            write_if_changed_mode(&dir.join(file), text.as_bytes(), mode)
-                .map_err(|e| format!("cannot write {}: {e}", dir.join(file).display()))
+            let path = dir.join(file);
+            write_if_changed_mode(&path, text.as_bytes(), mode)
+                .map_err(|source| PullError::Write { path, source })
         }),
     };
     PullResult { kind, file, result }
@@ -115,14 +147,11 @@ fn save(
 pub fn count(metrics: &Metrics, results: &[PullResult]) {
     for r in results {
         let outcome = match &r.result {
-            Ok(true) => "written",
-            Ok(false) => "unchanged",
-            Err(_) => "error",
+            Ok(true) => Pull::Written,
+            Ok(false) => Pull::Unchanged,
+            Err(_) => Pull::Error,
         };
-        metrics
-            .slave_pulls
-            .with_label_values(&[r.kind, outcome])
-            .inc();
+        metrics.broker.slave_pull(r.kind, outcome);
     }
 }
 

@@ -69,7 +69,7 @@ impl Supervisor {
                     Ok(Err(e)) => tracing::warn!(task = name, error = %e, "task failed, restarting"),
                     Err(e) => tracing::error!(task = name, error = %e, "task panicked, restarting"),
                 }
-                metrics.task_restarts.with_label_values(&[name]).inc();
+                metrics.daemon.task_restarted(name);
                 if started.elapsed() >= HEALTHY_RUN {
                     backoff = FIRST_BACKOFF;
                 }
@@ -119,7 +119,14 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 3);
-        assert_eq!(metrics.task_restarts.with_label_values(&["flaky"]).get(), 2);
+        assert_eq!(
+            metrics
+                .daemon
+                .task_restarts
+                .with_label_values(&["flaky"])
+                .get(),
+            2
+        );
         sup.stop(Duration::from_secs(1)).await;
         assert!(sup.tracker.is_empty());
     }

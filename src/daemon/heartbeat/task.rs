@@ -12,6 +12,7 @@ use crate::broker::{ApiError, DataVersionAnswer};
 use crate::daemon::register::{note_ok, reregister_lost};
 use crate::daemon::shared::Shared;
 use crate::daemon::supervisor::TaskResult;
+use crate::metrics::labels::Heartbeat;
 
 type BeatResult = (String, DataVersion, Result<DataVersionAnswer, ApiError>);
 
@@ -87,10 +88,7 @@ fn beat(sh: &Arc<Shared>, beats: &mut JoinSet<BeatResult>) {
             })
         };
         if p != Plan::Heartbeat {
-            sh.metrics
-                .heartbeats
-                .with_label_values(&[&addr, "skipped"])
-                .inc();
+            sh.metrics.namesrv.heartbeat(&addr, Heartbeat::Skipped);
             continue;
         }
         let (sh, id) = (sh.clone(), id.clone());
@@ -126,13 +124,17 @@ fn answered(
     let answer = match result {
         Ok(a) => a,
         Err(e) => {
-            m.heartbeats.with_label_values(&[&addr, e.kind()]).inc();
+            m.namesrv.heartbeat(&addr, Heartbeat::Failed(e.kind()));
             tracing::debug!(namesrv = %addr, error = %e, "heartbeat failed");
             return;
         }
     };
-    let label = if answer.changed { "changed" } else { "ok" };
-    m.heartbeats.with_label_values(&[&addr, label]).inc();
+    let outcome = if answer.changed {
+        Heartbeat::Changed
+    } else {
+        Heartbeat::Ok
+    };
+    m.namesrv.heartbeat(&addr, outcome);
     match after_answer(b, answer.changed, Instant::now(), interval) {
         AfterBeat::Current => {
             b.acked = Some(version);

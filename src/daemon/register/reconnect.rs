@@ -82,7 +82,7 @@ pub(crate) async fn reconnect_loop(sh: Arc<Shared>) -> TaskResult {
                     continue;
                 }
                 if busy.insert(addr.clone()) {
-                    sh.metrics.registered.with_label_values(&[&addr]).set(0);
+                    sh.metrics.namesrv.set_registered(&addr, false);
                     tracing::debug!(namesrv = %addr, "NameServer unreachable, registering as soon as it is back");
                     retrying.spawn(reregister(sh.clone(), addr));
                 }
@@ -138,7 +138,7 @@ pub(crate) async fn reregister_lost(sh: Arc<Shared>, addr: String) {
         return;
     }
     let cfg = sh.config();
-    sh.metrics.reregistrations.with_label_values(&[&addr]).inc();
+    sh.metrics.namesrv.reregistration(&addr);
     register_with(&sh, &addr, &cfg, &cur).await;
 }
 

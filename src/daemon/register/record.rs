@@ -1,7 +1,6 @@
 //! What a registration's outcome teaches: each NameServer's record, its metrics and the log.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
@@ -10,6 +9,7 @@ use crate::broker::{ApiError, BrokerIdentity, RegisterOutcome, RegisterStatus, S
 use crate::client::ClientError;
 use crate::daemon::namesrvs::Failing;
 use crate::daemon::shared::Shared;
+use crate::metrics::labels::{Label, Registration};
 
 /// Marks registrations in flight per NameServer while alive: a heartbeat falling due then is
 /// skipped rather than queued behind a large body on the same connection.
@@ -42,12 +42,6 @@ impl Drop for Registering {
     }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Learns from a registration of `id` at `version`: each NameServer's record (the identity it
 /// now holds, for its goodbye; the version it acknowledged, so an unforced round right after
 /// has nothing to send there), metrics and the log. A NameServer that starts failing gets one
@@ -64,17 +58,14 @@ pub(crate) fn record(
     let mut summary = Vec::with_capacity(out.per_namesrv.len());
     let mut ok = 0;
     for o in &out.per_namesrv {
-        let label = match &o.result {
-            Ok(RegisterStatus::Registered(_)) => "ok",
-            Ok(RegisterStatus::Current) => "current",
-            Ok(RegisterStatus::Sent) => "sent",
-            Err(e) => e.kind(),
+        let outcome = match &o.result {
+            Ok(RegisterStatus::Registered(_)) => Registration::Ok,
+            Ok(RegisterStatus::Current) => Registration::Current,
+            Ok(RegisterStatus::Sent) => Registration::Sent,
+            Err(e) => Registration::Failed(e.kind()),
         };
-        let m = &sh.metrics;
-        m.registrations.with_label_values(&[&o.addr, label]).inc();
-        m.registration_duration
-            .with_label_values(&[&o.addr])
-            .observe(o.elapsed.as_secs_f64());
+        let m = &sh.metrics.namesrv;
+        m.registration(&o.addr, outcome, o.elapsed);
         match &o.result {
             Ok(status) => {
                 ok += 1;
@@ -95,7 +86,7 @@ pub(crate) fn record(
                 note_ok(sh, &o.addr);
             }
             Err(e) => {
-                m.registered.with_label_values(&[&o.addr]).set(0);
+                m.set_registered(&o.addr, false);
                 let now = Instant::now();
                 let retry_soon = unreachable(e);
                 sh.namesrvs.with(&o.addr, |r| {
@@ -131,7 +122,7 @@ pub(crate) fn record(
         summary.push(format!(
             "{}={} ({}ms)",
             o.addr,
-            label,
+            outcome.as_str(),
             o.elapsed.as_millis()
         ));
     }
@@ -153,9 +144,7 @@ pub(crate) fn record(
 /// A NameServer holds the broker (a registration or a heartbeat said so): registered, ready,
 /// and one INFO if it had been failing.
 pub(crate) fn note_ok(sh: &Shared, addr: &str) {
-    let m = &sh.metrics;
-    m.registered.with_label_values(&[addr]).set(1);
-    m.last_success.with_label_values(&[addr]).set(unix_now());
+    sh.metrics.namesrv.set_registered(addr, true);
     let was_failing = sh.namesrvs.with(addr, |r| {
         r.last_ok = Some(Instant::now());
         r.failing.take()
@@ -172,9 +161,8 @@ fn note_sent_as(sh: &Shared, addr: &str, how: SentAs) {
         SentAs::Whole | SentAs::AutoCompressed => 1,
     };
     sh.metrics
-        .registration_requests
-        .with_label_values(&[addr])
-        .set(requests as i64);
+        .namesrv
+        .set_requests_per_registration(addr, requests);
     let before = sh.namesrvs.with(addr, |r| r.sent_as.replace(how));
     if before == Some(how) {
         return;

@@ -13,6 +13,7 @@ use crate::daemon::heartbeat::{plan, Due, Plan};
 use crate::daemon::identity::Current;
 use crate::daemon::shared::Shared;
 use crate::daemon::supervisor::TaskResult;
+use crate::metrics::labels::Reload;
 
 /// The options a registration of `cur` goes out with.
 pub(super) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptions {
@@ -34,8 +35,8 @@ pub(crate) async fn register_loop(sh: Arc<Shared>) -> TaskResult {
     loop {
         let cfg = sh.config();
         sh.metrics
-            .register_interval
-            .set(cfg.register.interval.as_secs_f64());
+            .daemon
+            .set_register_interval(cfg.register.interval);
         round(&sh, &cfg).await;
         tokio::select! {
             _ = sh.token.cancelled() => return Ok(()),
@@ -59,7 +60,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
         return;
     };
     let table = restricted(table, cur.permission).await;
-    sh.metrics.topics.set(table.topic_config_table.len() as i64);
+    sh.metrics.broker.set_topics(table.topic_config_table.len());
     let addrs = sh.client.name_server_list();
     if addrs.is_empty() {
         tracing::warn!("no NameServer known yet, registration skipped");
@@ -99,9 +100,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
             result: Ok(RegisterStatus::Current),
             elapsed: Duration::ZERO,
         }));
-    sh.metrics
-        .round_duration
-        .observe(started.elapsed().as_secs_f64());
+    sh.metrics.daemon.round_took(started.elapsed());
     if force && out.per_namesrv.iter().any(|o| o.result.is_ok()) {
         sh.set_last_full(Some(started));
     }
@@ -113,7 +112,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
 /// routes).
 async fn current_topics(sh: &Arc<Shared>, cfg: &Arc<Config>) -> Option<Arc<TopicConfigWrapper>> {
     let topics_cfg = cfg.broker.topics.clone();
-    let (label, ok) = if topics_cfg.source == TopicSource::Broker {
+    let read = if topics_cfg.source == TopicSource::Broker {
         let addr = cfg.broker_check_addr();
         match sh.api.broker_topics(addr, cfg.register.timeout).await {
             Ok(w) => {
@@ -121,16 +120,20 @@ async fn current_topics(sh: &Arc<Shared>, cfg: &Arc<Config>) -> Option<Arc<Topic
                     .topics
                     .update(move |t| t.set_broker_topics(&topics_cfg, w))
                     .await?;
-                (if changed { "changed" } else { "unchanged" }, true)
+                Some(if changed {
+                    Reload::Changed
+                } else {
+                    Reload::Unchanged
+                })
             }
             Err(e) => {
-                sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
+                sh.metrics.broker.topic_reload(Reload::Error);
                 if !sh.topics.update(|t| t.has_broker_topics()).await? {
                     tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics: registration waits for them");
                     return None;
                 }
                 tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics, registering the last good ones");
-                ("", false)
+                None
             }
         }
     } else {
@@ -139,17 +142,21 @@ async fn current_topics(sh: &Arc<Shared>, cfg: &Arc<Config>) -> Option<Arc<Topic
             .update(move |t| t.refresh(&topics_cfg, true))
             .await
         {
-            Some(Ok(changed)) => (if changed { "changed" } else { "unchanged" }, true),
+            Some(Ok(changed)) => Some(if changed {
+                Reload::Changed
+            } else {
+                Reload::Unchanged
+            }),
             Some(Err(e)) => {
-                sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
+                sh.metrics.broker.topic_reload(Reload::Error);
                 tracing::error!(error = %e, "topics file unusable, registering the last good topics");
-                ("", false)
+                None
             }
-            None => ("", false),
+            None => None,
         }
     };
-    if ok {
-        sh.metrics.topic_reloads.with_label_values(&[label]).inc();
+    if let Some(outcome) = read {
+        sh.metrics.broker.topic_reload(outcome);
     }
     Some(sh.topics.table())
 }
@@ -206,7 +213,13 @@ mod tests {
     fn rounds(sh: &Shared) -> u64 {
         ["changed", "unchanged", "error"]
             .iter()
-            .map(|l| sh.metrics.topic_reloads.with_label_values(&[l]).get())
+            .map(|l| {
+                sh.metrics
+                    .broker
+                    .topic_reloads
+                    .with_label_values(&[l])
+                    .get()
+            })
             .sum()
     }
 

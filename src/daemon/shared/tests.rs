@@ -23,6 +23,6 @@ async fn anything_registered_that_changes_advances_the_data_version() {
     let before = v();
     sh.set_identity(Some(Current::from_config(&cfg))).await;
     assert!(v() > before);
-    assert_eq!(sh.metrics.identity_changes.get(), 1);
-    assert_eq!(sh.metrics.broker_id.get(), 1);
+    assert_eq!(sh.metrics.broker.identity_changes.get(), 1);
+    assert_eq!(sh.metrics.broker.id.get(), 1);
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::daemon::shared::Shared;
 use crate::daemon::supervisor::TaskResult;
+use crate::metrics::labels::Reload;
 
 /// Re-reads the topics file when it changes, and registers the change at once.
 pub(crate) async fn topics_watch(sh: Arc<Shared>) -> TaskResult {
@@ -30,16 +31,13 @@ pub(crate) async fn topics_watch(sh: Arc<Shared>) -> TaskResult {
         let Some(r) = r else { continue };
         match r {
             Ok(true) => {
-                sh.metrics
-                    .topic_reloads
-                    .with_label_values(&["changed"])
-                    .inc();
+                sh.metrics.broker.topic_reload(Reload::Changed);
                 tracing::info!("topics file changed, registering now");
                 sh.register_now.notify_one();
             }
             Ok(false) => {}
             Err(e) => {
-                sh.metrics.topic_reloads.with_label_values(&["error"]).inc();
+                sh.metrics.broker.topic_reload(Reload::Error);
                 tracing::error!(error = %e, "topics file unusable, keeping the last good topics");
             }
         }

@@ -1,0 +1,107 @@
+//! The broker's side: whether it serves, who it is, its topics, and a slave's pulls.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
+
+use super::labels::{Label, Outcome, Pull, Reload};
+use super::registry::Reg;
+
+/// Metrics about the broker.
+pub struct BrokerMetrics {
+    pub(crate) up: IntGauge,
+    pub(crate) health_checks: IntCounterVec,
+    pub(crate) identity_changes: IntCounter,
+    pub(crate) id: IntGauge,
+    pub(crate) topics: IntGauge,
+    pub(crate) topic_reloads: IntCounterVec,
+    pub(crate) slave_pulls: IntCounterVec,
+}
+
+impl BrokerMetrics {
+    pub(crate) fn new(r: &Reg<'_>) -> prometheus::Result<Self> {
+        let m = BrokerMetrics {
+            up: r.gauge(
+                "broker_up",
+                "1 while the broker answers its health checks and may be advertised",
+            )?,
+            health_checks: r.counter_vec(
+                "broker_health_checks_total",
+                "Broker health checks by outcome",
+                &["outcome"],
+            )?,
+            identity_changes: r.counter(
+                "identity_changes_total",
+                "Changes of the broker's id or role followed (identity from the broker)",
+            )?,
+            id: r.gauge(
+                "broker_id",
+                "The broker id registered now; -1 while the broker has none",
+            )?,
+            topics: r.gauge("topics", "Topics in the registered table")?,
+            topic_reloads: r.counter_vec(
+                "topic_reloads_total",
+                "Topic-source reloads by outcome",
+                &["outcome"],
+            )?,
+            slave_pulls: r.counter_vec(
+                "slave_pulls_total",
+                "Slave pulls from the master by kind and outcome",
+                &["kind", "outcome"],
+            )?,
+        };
+        for o in Outcome::ALL {
+            m.health_checks.with_label_values(&[o.as_str()]);
+        }
+        Ok(m)
+    }
+
+    /// Whether the broker may be advertised.
+    pub fn set_up(&self, up: bool) {
+        self.up.set(i64::from(up));
+    }
+
+    /// One health check's outcome.
+    pub fn health_check(&self, outcome: Outcome) {
+        self.health_checks
+            .with_label_values(&[outcome.as_str()])
+            .inc();
+    }
+
+    /// The id registered now (`None`: the broker has none yet, shown as -1).
+    pub fn set_id(&self, id: Option<u64>) {
+        self.id
+            .set(id.map_or(-1, |id| i64::try_from(id).unwrap_or(i64::MAX)));
+    }
+
+    /// The broker's id or role changed and was followed.
+    pub fn identity_changed(&self) {
+        self.identity_changes.inc();
+    }
+
+    /// Topics in the table registered now.
+    pub fn set_topics(&self, n: usize) {
+        self.topics.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// One re-read of the topic source.
+    pub fn topic_reload(&self, outcome: Reload) {
+        self.topic_reloads
+            .with_label_values(&[outcome.as_str()])
+            .inc();
+    }
+
+    /// A slave's error series start at 0 for each document `kind`, so that the first failure
+    /// is seen.
+    pub fn seed_slave_pulls(&self, kinds: &[&str]) {
+        for kind in kinds {
+            self.slave_pulls
+                .with_label_values(&[kind, Pull::Error.as_str()]);
+        }
+    }
+
+    /// One pulled document's outcome.
+    pub fn slave_pull(&self, kind: &str, outcome: Pull) {
+        self.slave_pulls
+            .with_label_values(&[kind, outcome.as_str()])
+            .inc();
+    }
+}

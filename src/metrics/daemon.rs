@@ -1,0 +1,90 @@
+//! The daemon itself: tasks, rounds, the NameServer list and the build.
+
+use prometheus::{Gauge, Histogram, IntCounterVec, IntGauge};
+
+use super::labels::{Label, Outcome};
+use super::registry::Reg;
+
+/// Metrics of the daemon's own work.
+pub struct DaemonMetrics {
+    pub(crate) task_restarts: IntCounterVec,
+    pub(crate) round_duration: Histogram,
+    pub(crate) register_interval: Gauge,
+    pub(crate) namesrv_list_size: IntGauge,
+    pub(crate) address_refreshes: IntCounterVec,
+    pub(crate) runtime_tasks: IntGauge,
+}
+
+impl DaemonMetrics {
+    pub(crate) fn new(r: &Reg<'_>) -> prometheus::Result<Self> {
+        let build = r.gauge_vec("build_info", "Build information", &["version"])?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let m = DaemonMetrics {
+            task_restarts: r.counter_vec(
+                "task_restarts_total",
+                "Supervised task restarts",
+                &["task"],
+            )?,
+            round_duration: r.histogram(
+                "registration_round_duration_seconds",
+                "Time of a whole registration round",
+            )?,
+            register_interval: r.float_gauge(
+                "register_interval_seconds",
+                "Configured registration interval",
+            )?,
+            namesrv_list_size: r.gauge("namesrv_list_size", "NameServers in the current list")?,
+            address_refreshes: r.counter_vec(
+                "address_refreshes_total",
+                "Address-server lookups by outcome",
+                &["outcome"],
+            )?,
+            runtime_tasks: r.gauge("runtime_tasks", "Live async tasks in the daemon")?,
+        };
+        for o in Outcome::ALL {
+            m.address_refreshes.with_label_values(&[o.as_str()]);
+        }
+        Ok(m)
+    }
+
+    /// The supervised tasks: their restart series start at 0.
+    pub fn seed_tasks(&self, names: &[&str]) {
+        for t in names {
+            self.task_restarts.with_label_values(&[t]);
+        }
+    }
+
+    /// Task `name` failed or panicked and is restarted.
+    pub fn task_restarted(&self, name: &str) {
+        self.task_restarts.with_label_values(&[name]).inc();
+    }
+
+    /// One registration round took `secs`.
+    pub fn round_took(&self, took: std::time::Duration) {
+        self.round_duration.observe(took.as_secs_f64());
+    }
+
+    /// The configured registration interval, for alert rules.
+    pub fn set_register_interval(&self, every: std::time::Duration) {
+        self.register_interval.set(every.as_secs_f64());
+    }
+
+    /// NameServers in the current list.
+    pub fn set_namesrv_list_size(&self, n: usize) {
+        self.namesrv_list_size
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// One address-server lookup.
+    pub fn address_refresh(&self, outcome: Outcome) {
+        self.address_refreshes
+            .with_label_values(&[outcome.as_str()])
+            .inc();
+    }
+
+    /// Live async tasks, read at a scrape.
+    pub fn sample_runtime(&self) {
+        let n = tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks());
+        self.runtime_tasks.set(n as i64);
+    }
+}

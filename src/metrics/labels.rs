@@ -1,0 +1,141 @@
+//! Label values of our own outcomes, each spelled once; error outcomes come from the errors'
+//! `kind()`.
+
+/// A metric label value.
+pub trait Label: Copy {
+    /// The label string.
+    fn as_str(self) -> &'static str;
+}
+
+macro_rules! labels {
+    ($(#[$doc:meta] $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? })+) => {
+        $(
+            #[$doc]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            pub enum $name {
+                $($(#[$vdoc])* $variant),+
+            }
+
+            impl $name {
+                /// Every value, for seeding series at 0.
+                pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            }
+
+            impl Label for $name {
+                fn as_str(self) -> &'static str {
+                    match self {
+                        $($name::$variant => $text),+
+                    }
+                }
+            }
+        )+
+    };
+}
+
+labels! {
+    /// A check, lookup or pull that either worked or did not.
+    Outcome {
+        /// It worked.
+        Ok => "ok",
+        /// It did not.
+        Error => "error",
+    }
+    /// A re-read of the topic source.
+    Reload {
+        /// The topics changed.
+        Changed => "changed",
+        /// Same topics.
+        Unchanged => "unchanged",
+        /// Unusable; the last good topics stay.
+        Error => "error",
+    }
+    /// A slave pull of one document.
+    Pull {
+        /// Written to its file.
+        Written => "written",
+        /// Same as the file.
+        Unchanged => "unchanged",
+        /// Failed.
+        Error => "error",
+    }
+}
+
+/// How a registration with one NameServer went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Registered, answered.
+    Ok,
+    /// It already held the current data version: nothing sent.
+    Current,
+    /// Sent oneway.
+    Sent,
+    /// Failed; the error's `kind()`.
+    Failed(&'static str),
+}
+
+impl Label for Registration {
+    fn as_str(self) -> &'static str {
+        match self {
+            Registration::Ok => "ok",
+            Registration::Current => "current",
+            Registration::Sent => "sent",
+            Registration::Failed(kind) => kind,
+        }
+    }
+}
+
+/// How a heartbeat went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// The NameServer holds the broker at this version.
+    Ok,
+    /// It does not: a full registration follows.
+    Changed,
+    /// Not sent: one or a registration was in flight.
+    Skipped,
+    /// Failed; the error's `kind()`.
+    Failed(&'static str),
+}
+
+impl Heartbeat {
+    /// Seeded at 0 for every NameServer, so that `increase()` sees the first one.
+    pub const SEEDED: &'static [Heartbeat] = &[Heartbeat::Ok, Heartbeat::Changed];
+}
+
+impl Label for Heartbeat {
+    fn as_str(self) -> &'static str {
+        match self {
+            Heartbeat::Ok => "ok",
+            Heartbeat::Changed => "changed",
+            Heartbeat::Skipped => "skipped",
+            Heartbeat::Failed(kind) => kind,
+        }
+    }
+}
+
+/// How an unregistration went: "ok" or the error's `kind()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unregistration {
+    /// Unregistered.
+    Ok,
+    /// Failed; the error's `kind()`.
+    Failed(&'static str),
+}
+
+impl Unregistration {
+    /// Seeded at 0 for every NameServer: the outcomes alert rules look at.
+    pub const SEEDED: &'static [Unregistration] = &[
+        Unregistration::Ok,
+        Unregistration::Failed("refused"),
+        Unregistration::Failed("timeout"),
+    ];
+}
+
+impl Label for Unregistration {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unregistration::Ok => "ok",
+            Unregistration::Failed(kind) => kind,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Per-NameServer metrics: every family here carries a `namesrv` label, so that a NameServer
+//! leaving the list is forgotten by one call that lists them right here.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec};
+
+use super::labels::{Heartbeat, Label, Registration, Unregistration};
+use super::registry::Reg;
+
+/// Metrics labelled by NameServer.
+pub struct NamesrvMetrics {
+    registrations: IntCounterVec,
+    registration_duration: HistogramVec,
+    last_success: IntGaugeVec,
+    registered: IntGaugeVec,
+    unregistrations: IntCounterVec,
+    registration_requests: IntGaugeVec,
+    heartbeats: IntCounterVec,
+    reregistrations: IntCounterVec,
+}
+
+impl NamesrvMetrics {
+    pub(crate) fn new(r: &Reg<'_>) -> prometheus::Result<Self> {
+        let ns = &["namesrv"];
+        let ns_outcome = &["namesrv", "outcome"];
+        Ok(NamesrvMetrics {
+            registrations: r.counter_vec(
+                "registrations_total",
+                "Registrations by NameServer and outcome",
+                ns_outcome,
+            )?,
+            registration_duration: r.histogram_vec(
+                "registration_duration_seconds",
+                "Time one NameServer took to register the broker",
+                ns,
+            )?,
+            last_success: r.gauge_vec(
+                "last_registration_success_timestamp_seconds",
+                "Unix time of the last successful registration",
+                ns,
+            )?,
+            registered: r.gauge_vec(
+                "registered",
+                "1 while the broker is registered with the NameServer",
+                ns,
+            )?,
+            unregistrations: r.counter_vec(
+                "unregistrations_total",
+                "Unregistrations by outcome",
+                ns_outcome,
+            )?,
+            registration_requests: r.gauge_vec(
+                "registration_requests",
+                "Requests the last registration took: 1, or the batches of a split one",
+                ns,
+            )?,
+            heartbeats: r.counter_vec(
+                "heartbeats_total",
+                "Heartbeats (QUERY_DATA_VERSION) by NameServer and outcome",
+                ns_outcome,
+            )?,
+            reregistrations: r.counter_vec(
+                "reregistrations_total",
+                "Full registrations because a heartbeat found the NameServer without the broker",
+                ns,
+            )?,
+        })
+    }
+
+    /// A NameServer joined the list: the series alert rules take `increase()` of start at 0
+    /// (a series that appears at 1 is invisible to it).
+    pub fn seed(&self, addr: &str) {
+        for o in Unregistration::SEEDED {
+            self.unregistrations.with_label_values(&[addr, o.as_str()]);
+        }
+        self.reregistrations.with_label_values(&[addr]);
+        for o in Heartbeat::SEEDED {
+            self.heartbeats.with_label_values(&[addr, o.as_str()]);
+        }
+    }
+
+    /// One registration's outcome and duration.
+    pub fn registration(&self, addr: &str, outcome: Registration, took: Duration) {
+        self.registrations
+            .with_label_values(&[addr, outcome.as_str()])
+            .inc();
+        self.registration_duration
+            .with_label_values(&[addr])
+            .observe(took.as_secs_f64());
+    }
+
+    /// The NameServer holds the broker now (`true`, stamped with the time) or not.
+    pub fn set_registered(&self, addr: &str, holds: bool) {
+        self.registered
+            .with_label_values(&[addr])
+            .set(i64::from(holds));
+        if holds {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            self.last_success.with_label_values(&[addr]).set(now);
+        }
+    }
+
+    /// Requests the last registration took (1, or the batches of a split one).
+    pub fn set_requests_per_registration(&self, addr: &str, requests: usize) {
+        self.registration_requests
+            .with_label_values(&[addr])
+            .set(i64::try_from(requests).unwrap_or(i64::MAX));
+    }
+
+    /// One unregistration's outcome.
+    pub fn unregistration(&self, addr: &str, outcome: Unregistration) {
+        self.unregistrations
+            .with_label_values(&[addr, outcome.as_str()])
+            .inc();
+    }
+
+    /// One heartbeat's outcome.
+    pub fn heartbeat(&self, addr: &str, outcome: Heartbeat) {
+        self.heartbeats
+            .with_label_values(&[addr, outcome.as_str()])
+            .inc();
+    }
+
+    /// A full registration because a heartbeat found the NameServer without the broker.
+    pub fn reregistration(&self, addr: &str) {
+        self.reregistrations.with_label_values(&[addr]).inc();
+    }
+
+    /// Drops every series of NameServer `addr` (it left the list): in Kubernetes NameServer
+    /// addresses come and go, and their series must not pile up.
+    pub fn forget(&self, addr: &str) {
+        remove_where(&self.registrations, addr);
+        remove_where(&self.registration_duration, addr);
+        remove_where(&self.last_success, addr);
+        remove_where(&self.registered, addr);
+        remove_where(&self.unregistrations, addr);
+        remove_where(&self.registration_requests, addr);
+        remove_where(&self.heartbeats, addr);
+        remove_where(&self.reregistrations, addr);
+    }
+
+    /// Test access: a counter's value.
+    #[cfg(test)]
+    pub(crate) fn registrations_of(&self, addr: &str, outcome: Registration) -> u64 {
+        self.registrations
+            .with_label_values(&[addr, outcome.as_str()])
+            .get()
+    }
+}
+
+/// Removes every series of `vec` whose `namesrv` label is `addr`, whatever its other labels.
+fn remove_where<B: prometheus::core::MetricVecBuilder>(
+    vec: &prometheus::core::MetricVec<B>,
+    addr: &str,
+) {
+    use prometheus::core::Collector;
+    for family in vec.collect() {
+        for m in family.get_metric() {
+            let pairs = m.get_label();
+            if !pairs
+                .iter()
+                .any(|p| p.get_name() == "namesrv" && p.get_value() == addr)
+            {
+                continue;
+            }
+            let labels: std::collections::HashMap<&str, &str> = pairs
+                .iter()
+                .map(|p| (p.get_name(), p.get_value()))
+                .collect();
+            let _ = vec.remove(&labels);
+        }
+    }
+}
