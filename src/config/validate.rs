@@ -375,4 +375,5 @@ fn inline_topics(topics: &[InlineTopic]) -> Result<(), Invalid> {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error by value
 mod tests;
