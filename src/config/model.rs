@@ -14,6 +14,13 @@ use crate::tls::{Built, TlsConfig};
 /// Default `remoting.max_reply_frame`: a 100k-topic table is 18–27 MB.
 pub const DEFAULT_MAX_REPLY_FRAME: usize = 128 * 1024 * 1024;
 
+/// Default `register.heartbeat`: RocketMQ 5's broker heartbeat period.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Default `register.heartbeat_timeout`: RocketMQ 5's short expiry, so that a lost host leaves
+/// the routes within seconds instead of the NameServer's 120 s.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "RMQ_REGISTRAR_";
 
@@ -293,13 +300,6 @@ impl Default for RemotingConfig {
         }
     }
 }
-
-/// Default `register.heartbeat`: RocketMQ 5's broker heartbeat period.
-pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
-
-/// Default `register.heartbeat_timeout`: RocketMQ 5's short expiry, so that a lost host leaves
-/// the routes within seconds instead of the NameServer's 120 s.
-pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Config {
     /// `slave.file_mode` as a number; None when it is not an octal mode up to 0777.
