@@ -5,6 +5,7 @@ mod dispatch;
 mod error;
 mod pending;
 mod pool;
+mod settings;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

@@ -1,8 +1,13 @@
+//! Loading: the source stack, where each value came from, the shipped examples.
+
+use std::path::Path;
+use std::time::Duration;
+
 use figment::Jail;
 
 use super::*;
 
-const MIN: &str = r#"
+pub(super) const MIN: &str = r#"
 [broker]
 name = "broker-a"
 addr = "10.0.0.1:10911"
@@ -10,7 +15,7 @@ addr = "10.0.0.1:10911"
 addrs = ["10.0.0.2:9876"]
 "#;
 
-fn load_in(jail: &Jail, text: &str) -> Result<Config, ConfigError> {
+pub(super) fn load_in(jail: &Jail, text: &str) -> Result<Config, ConfigError> {
     jail.create_file("c.toml", text).unwrap();
     load(Some(Path::new("c.toml"))).map(|l| l.config)
 }
@@ -47,7 +52,7 @@ fn namesrv_addr_env_is_honoured_below_the_file() {
     });
 }
 
-fn err_in(text: &str, env: &[(&str, &str)]) -> ConfigError {
+pub(super) fn err_in(text: &str, env: &[(&str, &str)]) -> ConfigError {
     let mut out = None;
     Jail::expect_with(|jail| {
         for (k, v) in env {
@@ -137,112 +142,6 @@ fn the_full_example_has_no_identity_and_loads_with_one() {
 }
 
 #[test]
-fn broker_health_and_topic_source_defaults_and_limits() {
-    Jail::expect_with(|jail| {
-        let c = load_in(jail, MIN).unwrap();
-        let h = &c.broker.health;
-        assert_eq!(h.check, HealthCheck::Remoting, "checked unless opted out");
-        assert_eq!(
-            (h.interval, h.timeout, h.failures),
-            (Duration::from_secs(3), Duration::from_secs(1), 3)
-        );
-        assert_eq!(c.broker_check_addr(), "10.0.0.1:10911");
-        assert_eq!(c.broker.topics.source, TopicSource::File);
-        assert_eq!(c.remoting.max_reply_frame, DEFAULT_MAX_REPLY_FRAME);
-        jail.set_env("RMQ_REGISTRAR_BROKER__HEALTH__CHECK", "tcp");
-        jail.set_env("RMQ_REGISTRAR_BROKER__HEALTH__ADDR", "127.0.0.1:10911");
-        jail.set_env("RMQ_REGISTRAR_BROKER__TOPICS__SOURCE", "broker");
-        let c = load_in(jail, MIN).unwrap();
-        assert_eq!(c.broker.health.check, HealthCheck::Tcp);
-        assert_eq!(c.broker_check_addr(), "127.0.0.1:10911");
-        assert_eq!(c.broker.topics.source, TopicSource::Broker);
-        Ok(())
-    });
-    let cases = [
-        ("[broker.health]\ncheck = \"ping\"\n", "broker.health.check"),
-        (
-            "[broker.health]\ninterval = \"10ms\"\n",
-            "broker.health.interval",
-        ),
-        (
-            "[broker.health]\ntimeout = \"3s\"\n",
-            "broker.health.timeout",
-        ),
-        (
-            "[broker.health]\ntimeout = \"10ms\"\n",
-            "broker.health.timeout",
-        ),
-        ("[broker.health]\nfailures = 0\n", "broker.health.failures"),
-        ("[broker.health]\naddr = \"nohost\"\n", "broker.health.addr"),
-        (
-            "[broker.topics]\nsource = \"broker\"\nfile = \"/x/topics.json\"\n",
-            "broker.topics.file",
-        ),
-        (
-            "[broker.topics]\nsource = \"nameserver\"\n",
-            "broker.topics.source",
-        ),
-        (
-            "[remoting]\nmax_reply_frame = 2048\n",
-            "remoting.max_reply_frame",
-        ),
-    ];
-    for (extra, key) in cases {
-        let e = err_in(&format!("{MIN}\n{extra}"), &[]);
-        assert_eq!(e.key, key, "{extra}: {e}");
-        assert!(e.source_name.contains("c.toml"), "{e}");
-    }
-}
-
-#[test]
-fn values_that_used_to_panic_or_misbehave_are_refused_at_load() {
-    let cases = [
-        // Above tokio's semaphore maximum: a panic at start.
-        (
-            "[remoting]\nasync_permits = 9000000000000000000\n",
-            "remoting.async_permits",
-        ),
-        (
-            "[remoting]\noneway_permits = 0\n",
-            "remoting.oneway_permits",
-        ),
-        // Zero: every connection closed at once, a reconnect storm.
-        (
-            "[remoting]\nidle_timeout = \"0s\"\n",
-            "remoting.idle_timeout",
-        ),
-        // Absurd: Instant + Duration overflowed inside the reader task.
-        (
-            "[remoting]\nidle_timeout = \"500years\"\n",
-            "remoting.idle_timeout",
-        ),
-        (
-            "[remoting]\nconnect_timeout = \"0s\"\n",
-            "remoting.connect_timeout",
-        ),
-        ("[register]\ntimeout = \"1ms\"\n", "register.timeout"),
-        ("[register]\nforce_every = \"0s\"\n", "register.force_every"),
-        (
-            "[namesrv]\naddrs = [\"10.0.0.2:9876\"]\nrefresh_interval = \"100years\"\n",
-            "namesrv.refresh_interval",
-        ),
-        ("[slave]\nsync_interval = \"10ms\"\n", "slave.sync_interval"),
-        // Silently became "info" before.
-        ("[log]\nlevel = \"rmq_registrar=loud\"\n", "log.level"),
-        ("[slave]\nfile_mode = \"0999\"\n", "slave.file_mode"),
-    ];
-    for (extra, key) in cases {
-        let text = if extra.starts_with("[namesrv]") {
-            MIN.replace("[namesrv]\naddrs = [\"10.0.0.2:9876\"]\n", "") + extra
-        } else {
-            format!("{MIN}\n{extra}")
-        };
-        let e = err_in(&text, &[]);
-        assert_eq!(e.key, key, "{extra}: {e}");
-    }
-}
-
-#[test]
 fn broker_conf_sits_between_namesrv_addr_and_the_toml_file() {
     Jail::expect_with(|jail| {
         jail.create_file(
@@ -301,65 +200,6 @@ fn broker_conf_sits_between_namesrv_addr_and_the_toml_file() {
         assert_eq!(e.key, "broker.conf_file", "{e}");
         Ok(())
     });
-}
-
-#[test]
-fn force_every_takes_never_and_broker_permission_is_checked() {
-    Jail::expect_with(|jail| {
-        let c = load_in(
-            jail,
-            &format!("{MIN}\n[register]\nforce_every = \"never\"\n"),
-        )
-        .unwrap();
-        assert_eq!(c.register.force_every, Some(NEVER));
-        let e = load_in(jail, &MIN.replace("[namesrv]", "permission = 9\n[namesrv]")).unwrap_err();
-        assert_eq!(e.key, "broker.permission");
-        Ok(())
-    });
-}
-
-/// A CA certificate in PEM, made here.
-fn ca_pem() -> String {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.self_signed(&key).unwrap().pem()
-}
-
-#[test]
-fn a_tls_file_turned_to_garbage_after_validation_cannot_make_a_plain_client() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, ca_pem()).unwrap();
-    let text = format!("{MIN}\n[tls]\nenable = true\nca_file = {ca:?}\n");
-    let cfg = from_toml_str(&text).unwrap();
-    let built = cfg.tls_client.get().cloned().expect("built at validation");
-    // A rotation caught half-way: the file is garbage when the client is made. This is where
-    // the files used to be read a second time (and a failure gave a plain client).
-    std::fs::write(&ca, "not a certificate").unwrap();
-    let tls = cfg.client_tls().unwrap().expect("TLS stays on");
-    assert!(
-        std::sync::Arc::ptr_eq(&tls.config, &built),
-        "the files were read again"
-    );
-    assert!(cfg.client_config().unwrap().tls.is_some());
-    // The same for a client that connects only to the broker over TLS.
-    let mut broker_only = cfg.clone();
-    broker_only.tls.enable = false;
-    broker_only.broker.health.tls = Some(true);
-    assert!(broker_only.client_tls().unwrap().is_some());
-}
-
-#[test]
-fn tls_on_without_a_validated_build_is_an_error_not_plain_text() {
-    let mut cfg = Config::default();
-    cfg.tls.enable = true;
-    let e = cfg.client_tls().unwrap_err();
-    assert_eq!(e.key(), "tls.enable");
-    assert!(cfg.client_config().is_err());
-    assert!(crate::daemon::build_api(&cfg, None).is_err());
-    // With TLS off there is nothing to build and nothing to refuse.
-    assert!(Config::default().client_tls().unwrap().is_none());
 }
 
 #[test]
@@ -440,19 +280,6 @@ fn the_example_names_every_key_of_the_model_and_no_other() {
         "config/rmq-registrar.toml lacks {missing:?} and names {unknown:?}, which the model has not"
     );
     assert!(model.contains("register.split_size") && model.contains("acl.secret_key"));
-}
-
-#[test]
-fn an_inline_topic_perm_beyond_java_s_range_is_refused_naming_its_file() {
-    let text = format!("{MIN}\n[[broker.topics.inline]]\nname = \"T\"\nperm = 9\n");
-    let e = err_in(&text, &[]);
-    assert_eq!(e.key, "broker.topics.inline[0].perm", "{e}");
-    assert!(e.source_name.contains("c.toml"), "{e}");
-    let ok = format!("{MIN}\n[[broker.topics.inline]]\nname = \"T\"\nperm = 7\n");
-    Jail::expect_with(|jail| {
-        assert_eq!(load_in(jail, &ok).unwrap().broker.topics.inline[0].perm, 7);
-        Ok(())
-    });
 }
 
 #[test]
@@ -586,47 +413,6 @@ fn heartbeat_keys_default_to_one_second_and_ten_seconds_and_take_off() {
     // "off" survives a print and a read back (check-config's output is a config file).
     let printed = toml::to_string(&c).unwrap();
     assert!(printed.contains("heartbeat = \"off\""), "{printed}");
-}
-
-#[test]
-fn heartbeat_bounds_hold_with_a_margin_and_are_named() {
-    let with = |lines: &str| from_toml_str(&format!("{MIN}\n[register]\n{lines}\n"));
-    for ok in [
-        "heartbeat = \"200ms\"",
-        "heartbeat = \"10s\"\nheartbeat_timeout = \"30s\"",
-        // max(3 x 1s, 3s + 2 x 1s) = 5s exactly.
-        "heartbeat = \"1s\"\nheartbeat_timeout = \"5s\"",
-        "heartbeat = \"1s\"\nheartbeat_timeout = \"off\"",
-        // Off: at least 2 x 30s + 3s.
-        "heartbeat = \"off\"\nheartbeat_timeout = \"63s\"",
-        "heartbeat = \"off\"\nheartbeat_timeout = \"off\"",
-    ] {
-        assert!(with(ok).is_ok(), "{ok}: {:?}", with(ok).err());
-    }
-    for (bad, key) in [
-        ("heartbeat = \"199ms\"", "register.heartbeat"),
-        (
-            "heartbeat = \"10001ms\"\nheartbeat_timeout = \"60s\"",
-            "register.heartbeat",
-        ),
-        (
-            "heartbeat = \"1s\"\nheartbeat_timeout = \"4999ms\"",
-            "register.heartbeat_timeout",
-        ),
-        // max(3 x 5s, 3s + 2 x 5s) = 15s.
-        (
-            "heartbeat = \"5s\"\nheartbeat_timeout = \"14s\"",
-            "register.heartbeat_timeout",
-        ),
-        (
-            "heartbeat = \"off\"\nheartbeat_timeout = \"62s\"",
-            "register.heartbeat_timeout",
-        ),
-        ("heartbeat = \"soon\"", "register.heartbeat"),
-    ] {
-        let e = with(bad).unwrap_err();
-        assert_eq!(e.key, key, "{bad}: {e}");
-    }
 }
 
 #[test]

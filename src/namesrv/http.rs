@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-/// RocketMQ's default address-server domain.
-pub const DEFAULT_DOMAIN: &str = "jmenv.tbsite.net";
-/// RocketMQ's default subgroup.
-pub const DEFAULT_SUBGROUP: &str = "nsaddr";
+use crate::config::Config;
+// The defaults of `namesrv.domain` and `namesrv.subgroup`: the configuration owns them.
+pub use crate::config::{DEFAULT_DOMAIN, DEFAULT_SUBGROUP};
 
 /// Why a lookup gave no list; the caller keeps its last good one.
 #[derive(Debug, thiserror::Error)]
@@ -33,13 +32,13 @@ pub enum LookupError {
         /// The URL asked.
         url: String,
     },
-    /// The answer held something that is not `host:port`.
+    /// The answer was not a usable list.
     #[error("address server {url} sent an invalid list: {reason}")]
     Invalid {
         /// The URL asked.
         url: String,
-        /// What was wrong.
-        reason: String,
+        /// What was wrong (in the message: a lookup's log line carries no cause chain).
+        reason: AnswerError,
     },
     /// An https address server without the TLS client its configuration should have built.
     #[error("address server {url}: TLS unavailable")]
@@ -50,6 +49,23 @@ pub enum LookupError {
         #[source]
         source: Box<crate::tls::TlsError>,
     },
+}
+
+/// What is wrong with an address server's answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// No address in it.
+    #[error("no address")]
+    Empty,
+    /// Longer than a NameServer list can be.
+    #[error("answer larger than {limit} bytes")]
+    TooLarge {
+        /// The largest answer read, bytes.
+        limit: usize,
+    },
+    /// A piece that is not `host:port`.
+    #[error("{0}")]
+    NotAList(String),
 }
 
 /// An HTTP endpoint that serves the `;`-separated NameServer list.
@@ -140,15 +156,15 @@ impl AddressServer {
             if body.len() + chunk.len() > MAX_ANSWER {
                 return Err(LookupError::Invalid {
                     url: url.clone(),
-                    reason: format!("answer larger than {MAX_ANSWER} bytes"),
+                    reason: AnswerError::TooLarge { limit: MAX_ANSWER },
                 });
             }
             body.extend_from_slice(&chunk);
         }
         let text = String::from_utf8_lossy(&body);
         parse_answer(&text).map_err(|reason| match reason {
-            None => LookupError::Empty { url: url.clone() },
-            Some(reason) => LookupError::Invalid {
+            AnswerError::Empty => LookupError::Empty { url: url.clone() },
+            reason => LookupError::Invalid {
                 url: url.clone(),
                 reason,
             },
@@ -159,15 +175,51 @@ impl AddressServer {
 /// Largest address-server answer read.
 const MAX_ANSWER: usize = 64 * 1024;
 
-/// Reads the body as Java does (trim, cut at the first line break), then validates strictly:
-/// `Err(None)` for an empty answer, `Err(Some(reason))` for an invalid one.
-pub fn parse_answer(text: &str) -> Result<Vec<String>, Option<String>> {
+/// Reads the body as Java does (trim, cut at the first line break), then validates strictly.
+pub fn parse_answer(text: &str) -> Result<Vec<String>, AnswerError> {
     let trimmed = text.trim();
     let line = trimmed.split(['\r', '\n']).next().unwrap_or("").trim();
     if line.split(';').all(|p| p.trim().is_empty()) {
-        return Err(None);
+        return Err(AnswerError::Empty);
     }
-    super::parse_list(line).map_err(Some)
+    super::parse_list(line).map_err(AnswerError::NotAList)
+}
+
+// The address server as this configuration names it: built here, next to the client it makes,
+// so that the configuration knows no HTTP client.
+impl Config {
+    /// The address-server client for this configuration (https uses the `[tls]` trust built at
+    /// validation; without it an https server is refused, not asked with other roots).
+    pub fn address_server(
+        &self,
+        url: String,
+        timeout: Duration,
+    ) -> Result<AddressServer, LookupError> {
+        let tls = if url.starts_with("https://") {
+            Some(
+                self.tls_client
+                    .require()
+                    .map_err(|source| LookupError::Tls {
+                        url: url.clone(),
+                        source: Box::new(source),
+                    })?,
+            )
+        } else {
+            None
+        };
+        AddressServer::with_tls(url, timeout, tls)
+    }
+
+    /// The address-server URL, when one is configured.
+    pub fn address_server_url(&self) -> Option<String> {
+        if let Some(url) = &self.namesrv.address_server {
+            return Some(url.clone());
+        }
+        self.namesrv
+            .domain
+            .as_ref()
+            .map(|d| AddressServer::url_for(d, &self.namesrv.subgroup))
+    }
 }
 
 #[cfg(test)]
@@ -194,8 +246,11 @@ mod tests {
     fn answers_are_trimmed_cut_and_validated() {
         assert_eq!(parse_answer(" a:1;b:2\n").unwrap(), vec!["a:1", "b:2"]);
         assert_eq!(parse_answer("a:1;b:2\r\nc:3").unwrap(), vec!["a:1", "b:2"]);
-        assert_eq!(parse_answer("  \n"), Err(None));
-        assert_eq!(parse_answer(";;"), Err(None));
-        assert!(matches!(parse_answer("<html>oops</html>"), Err(Some(_))));
+        assert_eq!(parse_answer("  \n"), Err(AnswerError::Empty));
+        assert_eq!(parse_answer(";;"), Err(AnswerError::Empty));
+        assert!(matches!(
+            parse_answer("<html>oops</html>"),
+            Err(AnswerError::NotAList(_))
+        ));
     }
 }

@@ -1,0 +1,259 @@
+//! Loading: the figment source stack (defaults < NAMESRV_ADDR < broker.conf < TOML file <
+//! environment), extraction, validation, the one build of the TLS client, and where each value
+//! came from for messages.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Metadata};
+
+use super::broker_section::TopicSource;
+use super::brokerconf;
+use super::error::{error_chain, ConfigError};
+use super::model::{Config, ENV_PREFIX};
+use super::validate::{heartbeat_timeout_floor, validate};
+
+/// A loaded, validated configuration and where each value came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The merged sources, for `check-config`.
+    pub figment: Figment,
+    /// Values adjusted on the way in (e.g. a clamped broker.conf period), to log once.
+    pub warnings: Vec<String>,
+}
+
+/// Where a value came from, for messages: a file path, an environment variable, or the defaults.
+pub fn describe(meta: &Metadata) -> String {
+    match &meta.source {
+        Some(figment::Source::File(path)) => format!("{} {}", meta.name, path.display()),
+        _ if meta.name.contains("environment") || meta.name.starts_with("broker.conf") => {
+            meta.name.to_string()
+        }
+        _ => "built-in default".into(),
+    }
+}
+
+/// Where the value of `key` came from: as [`describe`], but an environment variable is named.
+pub fn describe_key(meta: &Metadata, key: &str) -> String {
+    // figment names its provider "`RMQ_REGISTRAR_` environment variable(s)", which does not
+    // tell the operator which one to fix.
+    if meta.name.contains(ENV_PREFIX) {
+        return format!("environment variable {}", env_var(key));
+    }
+    describe(meta)
+}
+
+/// The `RMQ_REGISTRAR_*` variable that sets `key` (`broker.health.check` ->
+/// `RMQ_REGISTRAR_BROKER__HEALTH__CHECK`).
+pub fn env_var(key: &str) -> String {
+    // An element of a list (`broker.topics.inline[0].perm`) is set with its whole list.
+    let key = key.split('[').next().unwrap_or(key);
+    let parts: Vec<String> = key.split('.').map(str::to_ascii_uppercase).collect();
+    format!("{ENV_PREFIX}{}", parts.join("__"))
+}
+
+/// The source of `key` for a message. An element of a list has no metadata of its own: its
+/// list's is used.
+fn describe_in(figment: &Figment, key: &str) -> String {
+    let list = key.split('[').next().unwrap_or(key);
+    figment
+        .find_metadata(key)
+        .or_else(|| figment.find_metadata(list))
+        .map_or_else(|| "built-in default".into(), |m| describe_key(m, key))
+}
+
+/// RocketMQ's own `NAMESRV_ADDR`, named as itself in messages (figment would call it
+/// "environment variable(s)").
+struct NamesrvAddrEnv;
+
+impl figment::Provider for NamesrvAddrEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable NAMESRV_ADDR")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Env::raw()
+            .only(&["NAMESRV_ADDR"])
+            .map(|_| "namesrv.addrs".into())
+            .data()
+    }
+}
+
+/// Builds the source stack (without a broker.conf).
+pub fn figment(file: Option<&Path>) -> Figment {
+    figment_with(file, Vec::new())
+}
+
+/// The source stack: defaults < NAMESRV_ADDR < broker.conf < TOML file < environment.
+fn figment_with(file: Option<&Path>, broker_conf: Vec<brokerconf::Prop>) -> Figment {
+    let mut f = Figment::from(Serialized::defaults(Config::default()));
+    // RocketMQ's own variable, below the file as in Java (namesrvAddr > NAMESRV_ADDR).
+    f = f.merge(NamesrvAddrEnv);
+    for p in broker_conf {
+        f = f.merge(p);
+    }
+    if let Some(path) = file {
+        f = f.merge(Toml::file_exact(path));
+    }
+    f.merge(Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__"))
+}
+
+/// Loads and validates the configuration from `file` (or none) and the environment.
+pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+    load_with(file, |_| {})
+}
+
+/// Loads the configuration for a one-shot `pull`, which uses only the remoting, TLS, ACL and
+/// slave keys: the broker's identity and the NameServers are not required.
+pub fn load_for_pull(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+    load_with(file, |c| {
+        // Stand-ins that pass validation and are never used; values that are set are still
+        // checked.
+        if c.broker.name.trim().is_empty() {
+            c.broker.name = "pull".into();
+        }
+        if c.broker.addr.is_empty() {
+            c.broker.addr = "127.0.0.1:10911".into();
+        }
+        if c.address_server_url().is_none() && c.namesrv.addrs.is_empty() {
+            c.namesrv.addrs = vec!["127.0.0.1:9876".into()];
+        }
+    })
+}
+
+fn load_with(file: Option<&Path>, fill: impl FnOnce(&mut Config)) -> Result<Loaded, ConfigError> {
+    if let Some(path) = file {
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(ConfigError {
+                key: "(file)".into(),
+                source_name: path.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
+    }
+    let base = figment(file);
+    // Where broker.conf is comes from the TOML file or the environment (or --broker-conf).
+    let conf_file: Option<PathBuf> = base.extract_inner("broker.conf_file").ok().flatten();
+    let (figment, warnings) = match &conf_file {
+        Some(path) => {
+            let mapped = brokerconf::load(path)?;
+            (figment_with(file, mapped.props), mapped.warnings)
+        }
+        None => (base, Vec::new()),
+    };
+    // broker.conf always names the store's topics.json; with the broker as the topic source
+    // that file is not read, and not a conflict either.
+    let file_from_conf = figment
+        .find_metadata("broker.topics.file")
+        .is_some_and(|m| m.name.starts_with("broker.conf"));
+    let config = extract_valid(&figment, |config| {
+        fill(config);
+        if config.broker.topics.source == TopicSource::Broker && file_from_conf {
+            config.broker.topics.file = None;
+        }
+    })?;
+    Ok(Loaded {
+        config,
+        figment,
+        warnings,
+    })
+}
+
+/// Reads a configuration from TOML text over the defaults alone (no environment, no files):
+/// what `load` does to a file's text, for the fuzzer and for tools.
+pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+    let figment = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
+    extract_valid(&figment, |_| {})
+}
+
+fn extract_valid(
+    figment: &Figment,
+    adjust: impl FnOnce(&mut Config),
+) -> Result<Config, ConfigError> {
+    let mut config: Config = figment.extract().map_err(|e| extract_error(figment, e))?;
+    adjust(&mut config);
+    config.pinned = pinnable()
+        .filter(|k| figment.find_metadata(k).is_some_and(set_by_operator))
+        .map(|k| k.to_string())
+        .collect();
+    if !config.pinned.contains("register.heartbeat_timeout") {
+        // The default expiry follows the timings up to what they need, so that a config valid
+        // before heartbeats (register.timeout = 10s, say) is not refused for a default.
+        let floor = heartbeat_timeout_floor(&config.register);
+        config.register.heartbeat_timeout = config.register.heartbeat_timeout.map(|t| t.max(floor));
+    }
+    validate(&config).map_err(|e| ConfigError {
+        source_name: describe_in(figment, &e.key),
+        key: e.key,
+        reason: e.reason,
+    })?;
+    if needs_tls(&config) {
+        config.tls_client = crate::tls::Built::build(&config.tls).map_err(|e| {
+            let key = e.key();
+            ConfigError {
+                key: key.into(),
+                source_name: describe_in(figment, key),
+                reason: error_chain(&e),
+            }
+        })?;
+    }
+    Ok(config)
+}
+
+/// Keys the broker's own answer gives (identity from the broker): set in the TOML file or the
+/// environment, they win over it (`broker.id` is refused instead).
+pub const FROM_BROKER: [&str; 8] = [
+    "broker.cluster",
+    "broker.name",
+    "broker.id",
+    "broker.addr",
+    "broker.ha_addr",
+    "broker.permission",
+    "register.split_size",
+    "register.always_split",
+];
+
+/// Keys whose operator-set value wins over the broker's: those it gives, and the expiry it
+/// gives with acting master on.
+fn pinnable() -> impl Iterator<Item = &'static str> {
+    FROM_BROKER
+        .into_iter()
+        .chain(std::iter::once("register.heartbeat_timeout"))
+}
+
+/// A value from the TOML file or the environment (not a default, not broker.conf).
+fn set_by_operator(meta: &Metadata) -> bool {
+    !matches!(meta.source, Some(figment::Source::Code(_)))
+        && !meta.name.starts_with("broker.conf")
+        && !meta.name.contains("NAMESRV_ADDR")
+}
+
+/// The first of figment's errors, named by key and source.
+fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
+    let e = e
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| figment::Error::from("unknown error".to_string()));
+    let key = e.path.join(".");
+    let source_name = match &e.metadata {
+        Some(meta) => describe_key(meta, &key),
+        None => describe_in(figment, &key),
+    };
+    ConfigError {
+        key: if key.is_empty() { "(root)".into() } else { key },
+        source_name,
+        reason: e.kind.to_string(),
+    }
+}
+
+/// Whether anything `c` connects to uses TLS (so the files must be read).
+fn needs_tls(c: &Config) -> bool {
+    let https = c
+        .address_server_url()
+        .is_some_and(|u| u.starts_with("https://"));
+    c.tls.enable || c.broker_tls() || https
+}

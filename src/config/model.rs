@@ -1,0 +1,351 @@
+//! The configuration model: [`Config`] and its sections, their defaults, and the values derived
+//! from them. The `[broker]` section is in `broker_section.rs`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::broker_section::BrokerConfig;
+use super::serde_helpers::{addr_list, force_every_serde, off_serde};
+use crate::protocol::{SerializeType, DEFAULT_MAX_FRAME};
+use crate::tls::{Built, TlsConfig};
+
+/// Default `remoting.max_reply_frame`: a 100k-topic table is 18–27 MB.
+pub const DEFAULT_MAX_REPLY_FRAME: usize = 128 * 1024 * 1024;
+
+/// Default `register.heartbeat`: RocketMQ 5's broker heartbeat period.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Default `register.heartbeat_timeout`: RocketMQ 5's short expiry, so that a lost host leaves
+/// the routes within seconds instead of the NameServer's 120 s.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Prefix of the environment overrides.
+pub const ENV_PREFIX: &str = "RMQ_REGISTRAR_";
+
+/// Environment variable naming the TOML config file.
+pub const ENV_CONFIG: &str = "RMQ_REGISTRAR_CONFIG";
+
+/// RocketMQ's default address-server domain (`rmqAddressServerDomain`).
+pub const DEFAULT_DOMAIN: &str = "jmenv.tbsite.net";
+/// RocketMQ's default address-server subgroup (`namesrv.subgroup`).
+pub const DEFAULT_SUBGROUP: &str = "nsaddr";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Who the broker is.
+    pub broker: BrokerConfig,
+    /// Where the NameServers are.
+    pub namesrv: NamesrvConfig,
+    /// How registration runs.
+    pub register: RegisterConfig,
+    /// Slave pulls from the master (only when `broker.id` != 0).
+    pub slave: SlaveConfig,
+    /// Remoting client settings.
+    pub remoting: RemotingConfig,
+    /// The metrics and health endpoint.
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// ACL 1.0 credentials for signing requests (a master with ACL on checks them).
+    pub acl: AclConfig,
+    /// TLS to NameServers, the master, the broker and the address server.
+    pub tls: TlsConfig,
+    /// The TLS client built from `[tls]` when this configuration was validated: the one read
+    /// of the certificate files for this (re)load.
+    #[serde(skip)]
+    pub tls_client: Built,
+    /// Keys set in the TOML file or the environment: with identity from the broker, these win
+    /// over what the broker says.
+    #[serde(skip)]
+    pub pinned: std::collections::BTreeSet<String>,
+}
+
+/// `[acl]`: signing is on when both keys are set.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AclConfig {
+    /// Access key (`AccessKey`).
+    pub access_key: Option<String>,
+    /// Secret key; prefer `RMQ_REGISTRAR_ACL__SECRET_KEY` to a file.
+    pub secret_key: Option<String>,
+    /// Optional `SecurityToken`.
+    pub security_token: Option<String>,
+}
+
+/// Keys whose values are never printed.
+pub const SECRET_KEYS: [&str; 2] = ["acl.secret_key", "acl.security_token"];
+
+// By hand: a `{:?}` of the configuration (a log line, a panic message) must not carry secrets.
+impl std::fmt::Debug for AclConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("AclConfig")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &masked(&self.secret_key))
+            .field("security_token", &masked(&self.security_token))
+            .finish()
+    }
+}
+
+/// `[namesrv]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamesrvConfig {
+    /// Static list (a TOML list, or one `;`-separated string).
+    #[serde(deserialize_with = "addr_list")]
+    pub addrs: Vec<String>,
+    /// Full URL of the address server.
+    pub address_server: Option<String>,
+    /// Address-server domain (URL built as RocketMQ does).
+    pub domain: Option<String>,
+    /// Address-server subgroup.
+    pub subgroup: String,
+    /// How often the address server is asked.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+}
+
+/// `[register]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegisterConfig {
+    /// Period between registrations (10s..=60s, as RocketMQ clamps it).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Bound on each NameServer's exchange, and on the whole unregistration.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Compress the body where the NameServer's form is known.
+    pub compressed: bool,
+    /// Send registrations oneway.
+    pub oneway: bool,
+    /// With this set, unchanged registrations are skipped (data-version check) but a full one
+    /// is still sent at least this often; unset: every registration is full, as Java's default;
+    /// "never": only changed rounds register fully (broker.conf `forceRegister=false`).
+    #[serde(with = "force_every_serde")]
+    pub force_every: Option<Duration>,
+    /// Period of the QUERY_DATA_VERSION heartbeat to each NameServer (200ms..=10s); None: "off".
+    #[serde(with = "off_serde")]
+    pub heartbeat: Option<Duration>,
+    /// NameServer-side expiry for this broker (`heartbeatTimeoutMillis`); None: "off", the
+    /// NameServer's own 120 s.
+    #[serde(with = "off_serde")]
+    pub heartbeat_timeout: Option<Duration>,
+    /// Topics per request when a registration is split (broker.conf `splitRegistrationSize`).
+    pub split_size: usize,
+    /// Split whenever there are more than `split_size` topics (broker.conf
+    /// `enableSplitRegistration`); otherwise only when the body would not fit in a frame.
+    pub always_split: bool,
+}
+
+/// `[slave]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaveConfig {
+    /// Master address; default: the masterAddr NameServers return.
+    pub master_addr: Option<String>,
+    /// Period between pulls.
+    #[serde(with = "humantime_serde")]
+    pub sync_interval: Duration,
+    /// Where the four documents are written.
+    pub output_dir: Option<PathBuf>,
+    /// Pull topic config over the master's VIP port (port − 2).
+    pub vip_channel: bool,
+    /// Mode of the written files, octal ("0644": the broker may run as another user).
+    pub file_mode: String,
+}
+
+/// `[remoting]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemotingConfig {
+    /// TCP connect timeout.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Close connections idle this long.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Concurrent async requests.
+    pub async_permits: usize,
+    /// Concurrent oneway requests.
+    pub oneway_permits: usize,
+    /// Header serialization: "json" or "rocketmq".
+    pub serialize: HeaderFormat,
+    /// Largest frame sent to or read from a NameServer, bytes.
+    pub max_frame: usize,
+    /// Largest reply read from a broker or master (their topic tables outgrow `max_frame`).
+    pub max_reply_frame: usize,
+}
+
+/// Header serialization as written in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HeaderFormat {
+    /// JSON headers.
+    #[default]
+    Json,
+    /// ROCKETMQ binary headers.
+    Rocketmq,
+}
+
+impl From<HeaderFormat> for SerializeType {
+    fn from(s: HeaderFormat) -> Self {
+        match s {
+            HeaderFormat::Json => SerializeType::Json,
+            HeaderFormat::Rocketmq => SerializeType::RocketMq,
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address of /metrics, /healthz, /readyz.
+    pub listen: String,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: "info", "debug", "rmq_registrar=debug" …
+    pub level: String,
+    /// "text" or "json".
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9100".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for NamesrvConfig {
+    fn default() -> Self {
+        NamesrvConfig {
+            addrs: vec![],
+            address_server: None,
+            domain: None,
+            subgroup: DEFAULT_SUBGROUP.into(),
+            refresh_interval: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Default for RegisterConfig {
+    fn default() -> Self {
+        RegisterConfig {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(3),
+            compressed: false,
+            oneway: false,
+            force_every: None,
+            heartbeat: Some(DEFAULT_HEARTBEAT),
+            heartbeat_timeout: Some(DEFAULT_HEARTBEAT_TIMEOUT),
+            split_size: crate::broker::DEFAULT_SPLIT_SIZE,
+            always_split: false,
+        }
+    }
+}
+
+impl Default for SlaveConfig {
+    fn default() -> Self {
+        SlaveConfig {
+            master_addr: None,
+            sync_interval: Duration::from_secs(60),
+            output_dir: None,
+            vip_channel: true,
+            file_mode: "0644".into(),
+        }
+    }
+}
+
+impl Default for RemotingConfig {
+    fn default() -> Self {
+        RemotingConfig {
+            connect_timeout: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(120),
+            async_permits: 65_535,
+            oneway_permits: 65_535,
+            serialize: HeaderFormat::Json,
+            max_frame: DEFAULT_MAX_FRAME,
+            max_reply_frame: DEFAULT_MAX_REPLY_FRAME,
+        }
+    }
+}
+
+impl Config {
+    /// `slave.file_mode` as a number; None when it is not an octal mode up to 0777.
+    pub fn slave_file_mode(&self) -> Option<u32> {
+        u32::from_str_radix(self.slave.file_mode.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+    }
+
+    /// Where the broker is checked and its topics read: `broker.health.addr` or `broker.addr`.
+    pub fn broker_check_addr(&self) -> &str {
+        self.broker
+            .health
+            .addr
+            .as_deref()
+            .unwrap_or(&self.broker.addr)
+    }
+
+    /// The HA address: configured, or host of `addr` with port + 1.
+    pub fn ha_addr(&self) -> String {
+        if let Some(ha) = &self.broker.ha_addr {
+            return ha.clone();
+        }
+        match self.broker.addr.rsplit_once(':') {
+            Some((host, port)) => match port.parse::<u16>() {
+                Ok(p) => format!("{host}:{}", p.saturating_add(1)),
+                Err(_) => self.broker.addr.clone(),
+            },
+            None => self.broker.addr.clone(),
+        }
+    }
+
+    /// This broker as the API names it.
+    pub fn identity(&self) -> crate::broker::BrokerIdentity {
+        crate::broker::BrokerIdentity {
+            cluster: self.broker.cluster.clone(),
+            name: self.broker.name.clone(),
+            id: self.broker.id,
+            addr: self.broker.addr.clone(),
+            ha_addr: self.ha_addr(),
+            zone: self.broker.zone.clone(),
+        }
+    }
+
+    /// Whether connections to the broker itself use TLS.
+    pub fn broker_tls(&self) -> bool {
+        self.broker.health.tls.unwrap_or(self.tls.enable)
+    }
+}
