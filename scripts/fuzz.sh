@@ -3,7 +3,7 @@
 # Usage: scripts/fuzz.sh <target> [minutes]    targets: frame fastjson topics address config
 # Needs cargo-afl (`cargo install --locked cargo-afl`; it builds AFL++ with gcc on first use).
 # Afterwards: the queue, minimized, goes to fuzz/corpus/<target>/ and every crash to
-# fuzz/regressions/<target>/; `cargo test --test fuzz_corpus` replays both without a fuzzer.
+# fuzz/regressions/<target>/; `cargo test --test it fuzz_corpus` replays both without a fuzzer.
 set -euo pipefail
 target="${1:?usage: scripts/fuzz.sh <target> [minutes]}"
 minutes="${2:-20}"

@@ -1,12 +1,9 @@
 //! End-to-end tests of the remoting client over loopback sockets against scripted peers.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client, client_with, closed_port_addr, ok_reply, Action, Peer};
 use rmq_registrar::client::{
     ChannelEvent, ChannelEventKind, ChannelEventListener, ClientConfig, ClientError, ProcessFuture,
     RemotingClient, RequestProcessor, RpcHook,
@@ -15,6 +12,10 @@ use rmq_registrar::protocol::code::response;
 use rmq_registrar::protocol::frame::encode_to_vec;
 use rmq_registrar::protocol::RemotingCommand;
 use tokio::time::Instant;
+
+use crate::support::ports::ClosedPort;
+use crate::support::remoting::{client, client_with};
+use crate::support::scripted_peer::{full_backlog_listener, ok_reply, Action, Peer};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -239,7 +240,8 @@ async fn hundred_concurrent_first_calls_share_one_connect() {
 #[tokio::test]
 async fn connect_failure_is_typed_and_retried_next_call() {
     let c = client();
-    let dead = closed_port_addr();
+    let refusing = ClosedPort::new();
+    let dead = refusing.addr().to_string();
     let err = c.invoke_sync(Some(&dead), req(), LONG).await.unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
     let err = c.invoke_sync(Some(&dead), req(), LONG).await.unwrap_err();
@@ -250,7 +252,8 @@ async fn connect_failure_is_typed_and_retried_next_call() {
 async fn nameserver_failover_sticks_to_a_healthy_choice() {
     let live = Peer::start(|_| ok_reply()).await;
     let other = Peer::start(|_| ok_reply()).await;
-    let dead = closed_port_addr();
+    let refusing = ClosedPort::new();
+    let dead = refusing.addr().to_string();
     let c = client();
     assert!(matches!(
         c.invoke_sync(None, req(), LONG).await,
@@ -575,7 +578,7 @@ async fn shutdown_fails_in_flight_requests_promptly() {
 #[tokio::test]
 async fn connect_timeout_fails_a_connect_that_never_completes() {
     // A listener that never accepts, with its backlog full: further SYNs go unanswered.
-    let (listener, addr, _fillers) = common::full_backlog_listener().await;
+    let (listener, addr, _fillers) = full_backlog_listener().await;
     let cfg = ClientConfig {
         connect_timeout: Duration::from_millis(300),
         ..ClientConfig::default()

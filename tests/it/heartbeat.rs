@@ -2,18 +2,17 @@
 //! within the short expiry, and a NameServer that lost the broker has it again within two
 //! heartbeats.
 
-mod common;
-
 use std::time::Duration;
 
-use common::daemon::{base_config, Daemon};
-use common::{
-    client, eventually, eventually_within, has_broker, metric, route_brokers, Action, NameServer,
-    Peer,
-};
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
 use tokio::time::Instant;
+
+use crate::support::daemon::{base_config, metric, Daemon};
+use crate::support::namesrv::{has_broker, route_brokers, NameServer};
+use crate::support::remoting::client;
+use crate::support::scripted_peer::{Action, Peer};
+use crate::support::wait::{eventually, eventually_within};
 
 const TOPIC: &str = "[[broker.topics.inline]]\nname = \"HbTopic\"\n";
 
@@ -78,12 +77,12 @@ async fn a_frozen_daemon_leaves_the_routes_within_the_expiry_and_is_back_at_once
 #[tokio::test]
 async fn a_restarted_namesrv_has_the_broker_within_two_heartbeats() {
     let ns = NameServer::start().await;
-    let port = ns.port();
     let d = start("hb-restart", &ns.addr);
     let probe = client();
     eventually("registered", || has_broker(&probe, &ns.addr, "hb-restart")).await;
-    let addr = ns.kill();
-    let ns = NameServer::start_on(&port).await;
+    let port = ns.kill();
+    let addr = port.addr().to_string();
+    let ns = NameServer::start_on(port).await;
     assert_eq!(ns.addr, addr);
     let back = eventually_within("registered again", Duration::from_secs(2), || {
         routed(&probe, &ns.addr, "hb-restart")

@@ -2,18 +2,22 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::closed_port_addr;
+/// The `http.listen` the tests give the daemon: the kernel picks the port, and the daemon names
+/// the address it bound in its start-up log line ([`listen_addr`]).
+pub const ANY_PORT: &str = "127.0.0.1:0";
 
 /// The daemon process, killed on drop if still running.
 pub struct Daemon {
     pub child: Option<Child>,
-    pub http: String,
     pub log: PathBuf,
     pub dir: tempfile::TempDir,
+    /// Where its HTTP endpoint listens, once its log has said so.
+    http: OnceLock<String>,
 }
 
 impl Drop for Daemon {
@@ -56,6 +60,8 @@ level = "debug"
 }
 
 impl Daemon {
+    /// Starts the daemon with the config `config` writes, given the daemon's directory and the
+    /// `http.listen` to use ([`ANY_PORT`]).
     pub fn start(config: impl FnOnce(&Path, &str) -> String) -> Daemon {
         Self::start_with(&[], config)
     }
@@ -63,8 +69,7 @@ impl Daemon {
     /// As [`start`](Self::start), with extra command-line arguments before `--config`.
     pub fn start_with(args: &[&str], config: impl FnOnce(&Path, &str) -> String) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let http = closed_port_addr();
-        std::fs::write(dir.path().join("rmq.toml"), config(dir.path(), &http)).unwrap();
+        std::fs::write(dir.path().join("rmq.toml"), config(dir.path(), ANY_PORT)).unwrap();
         let log = dir.path().join("daemon.log");
         let child = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"))
             .args(args)
@@ -78,9 +83,9 @@ impl Daemon {
             .unwrap();
         Daemon {
             child: Some(child),
-            http,
             log,
             dir,
+            http: OnceLock::new(),
         }
     }
 
@@ -117,11 +122,74 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The address its HTTP endpoint listens on, as its start-up log line names it; waits up to
+    /// 30 s for the line.
+    pub async fn http(&mut self) -> String {
+        let t0 = Instant::now();
+        loop {
+            if let Some(addr) = self.bound_http() {
+                return addr;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "daemon exited with {status} before listening:\n{}",
+                    self.logs()
+                );
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no start-up line naming the HTTP address in 30 s:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Where its HTTP endpoint listens; None until its log has said so.
+    fn bound_http(&self) -> Option<String> {
+        if let Some(addr) = self.http.get() {
+            return Some(addr.clone());
+        }
+        let addr = listen_addr(&self.logs())?;
+        Some(self.http.get_or_init(|| addr).clone())
+    }
+
+    /// GET `path` from its HTTP endpoint: status and body, None while it cannot be asked.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let r = reqwest::get(format!("http://{}{path}", self.http))
-            .await
-            .ok()?;
+        let http = self.bound_http()?;
+        let r = reqwest::get(format!("http://{http}{path}")).await.ok()?;
         let status = r.status().as_u16();
         Some((status, r.text().await.ok()?))
     }
+}
+
+/// The address in a daemon log's "rmq-registrar starting" line (text or JSON format).
+pub fn listen_addr(logs: &str) -> Option<String> {
+    let line = logs
+        .lines()
+        .find(|l| l.contains("rmq-registrar starting"))?;
+    let (_, rest) = line
+        .split_once("listen=")
+        .or_else(|| line.split_once("\"listen\":\""))?;
+    let addr = rest.split(|c: char| c == '"' || c.is_whitespace()).next()?;
+    Some(addr.to_string())
+}
+
+/// The value of the first sample of `/metrics` text whose line starts with `name` (labels
+/// included); NaN when there is none.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[test]
+fn the_listen_address_is_read_from_the_start_up_line_in_either_log_format() {
+    let text = "2026-01-01T00:00:00.000000Z  INFO rmq_registrar::daemon: rmq-registrar starting listen=127.0.0.1:41234 broker=b addr=127.0.0.1:10911 tls=false\n";
+    assert_eq!(listen_addr(text).as_deref(), Some("127.0.0.1:41234"));
+    let json = r#"{"timestamp":"x","level":"INFO","fields":{"message":"rmq-registrar starting","listen":"127.0.0.1:41235","broker":"b"},"target":"rmq_registrar::daemon"}"#;
+    assert_eq!(listen_addr(json).as_deref(), Some("127.0.0.1:41235"));
+    assert_eq!(listen_addr("INFO something else listen=1.2.3.4:5\n"), None);
 }

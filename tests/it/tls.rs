@@ -1,20 +1,23 @@
 //! TLS against the real NameServer (`rocketmq-namesrv-rust -c FILE.ini` with `tls.*` lines),
 //! with a CA, server and client certificates made here (rcgen, IP SAN 127.0.0.1).
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::daemon::{base_config, Daemon};
-use common::{closed_port_addr, eventually, eventually_within, has_broker};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType};
 use rmq_registrar::client::{ClientConfig, ClientTls, RemotingClient};
 use rmq_registrar::config::TlsConfig;
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
+
+use crate::support::daemon::{base_config, metric, Daemon};
+use crate::support::namesrv::{has_broker, NameServer};
+use crate::support::ports::ClosedPort;
+use crate::support::programs::peer_binary;
+use crate::support::remoting::{client, client_with};
+use crate::support::wait::{eventually, eventually_within};
 
 /// PEM files of one test PKI in a temp dir.
 struct Pki {
@@ -84,7 +87,7 @@ fn probe() -> RemotingClient {
         }),
         ..ClientConfig::default()
     };
-    common::client_with(cfg)
+    client_with(cfg)
 }
 
 /// The real NameServer serving TLS as `ini` says; killed on drop.
@@ -92,6 +95,8 @@ struct TlsNameServer {
     addr: String,
     child: Child,
     _home: tempfile::TempDir,
+    /// Held while it runs; handed back by [`kill`](Self::kill) for a restart on the same port.
+    port: Option<ClosedPort>,
 }
 
 impl Drop for TlsNameServer {
@@ -118,13 +123,12 @@ impl TlsNameServer {
     }
 
     async fn start_in(pki: &Pki, mode: &str, cert: &str, key: &str, extra: &str) -> TlsNameServer {
-        let port = closed_port_addr().rsplit(':').next().unwrap().to_string();
-        Self::start_at(pki, &port, mode, cert, key, extra).await
+        Self::start_at(pki, ClosedPort::new(), mode, cert, key, extra).await
     }
 
     async fn start_at(
         pki: &Pki,
-        port: &str,
+        port: ClosedPort,
         mode: &str,
         cert: &str,
         key: &str,
@@ -146,7 +150,8 @@ impl TlsNameServer {
         let child = Command::new(binary("rocketmq-namesrv-rust"))
             .arg("-c")
             .arg(&ini)
-            .args(["--listenPort", port, "--bindAddress", "127.0.0.1"])
+            .args(["--listenPort", &port.port().to_string()])
+            .args(["--bindAddress", "127.0.0.1"])
             .arg("--rocketmqHome")
             .arg(home.path())
             .arg("--kvConfigPath")
@@ -159,9 +164,10 @@ impl TlsNameServer {
             .spawn()
             .unwrap();
         let ns = TlsNameServer {
-            addr: format!("127.0.0.1:{port}"),
+            addr: port.addr().to_string(),
             child,
             _home: home,
+            port: Some(port),
         };
         // Ready when a TCP connect succeeds (a TLS probe needs the client cert for mTLS).
         eventually_within(
@@ -176,10 +182,17 @@ impl TlsNameServer {
     fn logs(&self) -> String {
         std::fs::read_to_string(self._home.path().join("namesrv.log")).unwrap_or_default()
     }
+
+    /// Stops the process; its port, still held, for a NameServer started on it again.
+    fn kill(mut self) -> ClosedPort {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.port.take().expect("held until killed")
+    }
 }
 
 fn binary(name: &str) -> PathBuf {
-    common::peer_binary(name, "RMQ_NAMESRV_BIN")
+    peer_binary(name, "RMQ_NAMESRV_BIN")
 }
 
 fn tls_section(pki: &Pki, lines: &str) -> String {
@@ -201,8 +214,6 @@ fn daemon(name: &str, ns: &str, extra: &str) -> Daemon {
     })
 }
 
-use common::metric;
-
 async fn tls_failures(d: &Daemon, ns: &str) -> f64 {
     let text = d.get("/metrics").await.map(|(_, t)| t).unwrap_or_default();
     metric(
@@ -219,7 +230,7 @@ async fn verified_tls_registers_and_sigterm_unregisters_over_tls() {
     let p = probe();
     eventually("registered over TLS", || has_broker(&p, &ns.addr, "tls-ok")).await;
     // The NameServer really speaks only TLS: a plain request gets nothing back.
-    let plain = common::client();
+    let plain = client();
     let r = plain
         .invoke_sync(
             Some(&ns.addr),
@@ -242,7 +253,6 @@ async fn verified_tls_registers_and_sigterm_unregisters_over_tls() {
 async fn a_garbage_ca_or_key_at_sighup_keeps_tls() {
     let pki = Pki::new();
     let ns = TlsNameServer::standard(&pki).await;
-    let port = ns.addr.rsplit(':').next().unwrap().to_string();
     let tls = format!(
         "[tls]\nenable = true\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
         pki.path("ca.pem"),
@@ -267,10 +277,10 @@ async fn a_garbage_ca_or_key_at_sighup_keeps_tls() {
     }
     // A new NameServer on the same port that speaks only TLS: the daemon's next connection
     // must be TLS with the certificates it had, or it never registers there.
-    drop(ns);
+    let port = ns.kill();
     let ns = TlsNameServer::start_at(
         &pki,
-        &port,
+        port,
         "enforcing",
         "server.pem",
         "server.key",
@@ -377,7 +387,7 @@ async fn mutual_tls_required_by_the_namesrv_works_with_a_client_certificate_only
             key_file: Some(pki.path("client.key")),
             ..TlsConfig::default()
         };
-        common::client_with(ClientConfig {
+        client_with(ClientConfig {
             tls: Some(ClientTls {
                 config: rmq_registrar::tls::Built::build(&tls)
                     .unwrap()
@@ -523,7 +533,7 @@ async fn https_address_server(pki: &Pki, list: String) -> (String, tokio::task::
 #[tokio::test]
 async fn an_https_address_server_is_trusted_through_tls_ca_file() {
     let pki = Pki::new();
-    let ns = common::NameServer::start().await;
+    let ns = NameServer::start().await;
     let (addr, _server) = https_address_server(&pki, ns.addr.clone()).await;
     let d = Daemon::start(|_, http| {
         let mut c = base_config("https-addr", http, &[], "").replace(
@@ -535,14 +545,14 @@ async fn an_https_address_server_is_trusted_through_tls_ca_file() {
         c.push_str(&format!("[tls]\nca_file = {:?}\n", pki.path("ca.pem")));
         c
     });
-    let plain = common::client();
+    let plain = client();
     eventually(
         "registered with the NameServer the https server named",
         || has_broker(&plain, &ns.addr, "https-addr"),
     )
     .await;
     // Without the CA the lookup fails (typed, counted) and nothing is registered.
-    let ns2 = common::NameServer::start().await;
+    let ns2 = NameServer::start().await;
     let (addr2, _server2) = https_address_server(&pki, ns2.addr.clone()).await;
     let untrusting = Daemon::start(|_, http| {
         base_config("https-untrusted", http, &[], "").replace(
@@ -579,7 +589,7 @@ async fn a_permissive_namesrv_takes_both_plain_and_tls_registrations() {
     let addr = ns.addr.clone();
     let plain = daemon("perm-plain", &addr, "");
     let secure = daemon("perm-tls", &addr, &tls_section(&pki, ""));
-    let p = common::client();
+    let p = client();
     eventually("plain registration", || has_broker(&p, &addr, "perm-plain")).await;
     eventually("TLS registration", || has_broker(&p, &addr, "perm-tls")).await;
     drop((plain, secure));
@@ -588,10 +598,7 @@ async fn a_permissive_namesrv_takes_both_plain_and_tls_registrations() {
 #[tokio::test]
 async fn tls_against_plain_namesrvs_warns_once_then_one_reminder_per_round() {
     let pki = Pki::new();
-    let (a, b) = (
-        common::NameServer::start().await,
-        common::NameServer::start().await,
-    );
+    let (a, b) = (NameServer::start().await, NameServer::start().await);
     let tls = tls_section(&pki, "");
     let d = Daemon::start(|_, http| {
         base_config("tls-vs-plain", http, &[&a.addr, &b.addr], "")

@@ -1,12 +1,13 @@
 //! The remoting client against the real NameServer (`rocketmq-namesrv-rust`).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{client, NameServer};
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::{RemotingCommand, SerializeType};
+
+use crate::support::namesrv::{route_brokers, NameServer};
+use crate::support::remoting::client;
+use crate::support::wait::eventually;
 
 const T: Duration = Duration::from_secs(5);
 
@@ -165,8 +166,8 @@ async fn split_batches_what_the_namesrv_keeps() {
             .register_to(&addrs, &id, &batch(&[&b], second_counter), &opts)
             .await;
         assert!(out.per_namesrv[0].result.is_ok());
-        let first = common::route_brokers(&c, &ns.addr, &a).await;
-        let second = common::route_brokers(&c, &ns.addr, &b).await;
+        let first = route_brokers(&c, &ns.addr, &a).await;
+        let second = route_brokers(&c, &ns.addr, &b).await;
         // Measured: the NameServer keeps the topics of earlier batches (it merges, it does not
         // replace), whatever the data version says: split registration works against it.
         assert_eq!(first, ["split-probe"], "{label}: first batch kept");
@@ -217,7 +218,7 @@ async fn a_split_registration_checks_its_version_and_unregisters_like_a_whole_on
     }
     for t in ["SplitT0000", "SplitT0799", "SplitT0800", "SplitT1999"] {
         assert_eq!(
-            common::route_brokers(&c, &ns.addr, t).await,
+            route_brokers(&c, &ns.addr, t).await,
             ["split-java-way"],
             "{t}"
         );
@@ -234,10 +235,8 @@ async fn a_split_registration_checks_its_version_and_unregisters_like_a_whole_on
     );
     let un = api.unregister_from(&addrs, &id, T).await;
     assert!(un[0].result.is_ok());
-    common::eventually("unregistered", || async {
-        common::route_brokers(&c, &ns.addr, "SplitT0000")
-            .await
-            .is_empty()
+    eventually("unregistered", || async {
+        route_brokers(&c, &ns.addr, "SplitT0000").await.is_empty()
     })
     .await;
 }

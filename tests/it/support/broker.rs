@@ -6,7 +6,6 @@
 //! NameServer of its own; it persists `{storePathRootDir}/config/topics.json` at start and when
 //! a topic is auto-created. Traffic goes to 127.0.0.1 only.
 
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -16,6 +15,10 @@ use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
 use tokio::time::Instant;
 
+use super::ports::{closed_port_with, ClosedPort};
+use super::programs::peer_binary;
+use super::remoting::client;
+
 /// SEND_MESSAGE (v1 header).
 pub const SEND_MESSAGE: i32 = 10;
 /// GET_MAX_OFFSET.
@@ -23,26 +26,8 @@ pub const GET_MAX_OFFSET: i32 = 30;
 /// TOPIC_NOT_EXIST, the NameServer's answer for an unknown topic.
 pub const TOPIC_NOT_EXIST: i32 = 17;
 
-fn binary() -> PathBuf {
-    super::peer_binary("rocketmq-broker-rust", "RMQ_BROKER_BIN")
-}
-
-fn port_free(port: u16) -> bool {
-    StdListener::bind(("0.0.0.0", port)).is_ok()
-}
-
-/// A listen port whose port − 2 and port + 1 are free too (checked, then released).
-fn three_free_ports() -> u16 {
-    for _ in 0..200 {
-        let l = StdListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        drop(l);
-        if p > 1100 && p < 65000 && port_free(p) && port_free(p - 2) && port_free(p + 1) {
-            return p;
-        }
-    }
-    panic!("no three free ports");
-}
+/// Start attempts (each with new ports and a new store) before [`Broker::start`] gives up.
+const START_ATTEMPTS: usize = 3;
 
 /// A running real broker; killed on drop.
 pub struct Broker {
@@ -54,6 +39,9 @@ pub struct Broker {
     dir: tempfile::TempDir,
     child: Option<Child>,
     stopped: bool,
+    /// listenPort, listenPort − 2 and haListenPort, held for as long as the broker may run
+    /// (across restarts too).
+    _ports: [ClosedPort; 3],
 }
 
 impl Drop for Broker {
@@ -70,29 +58,49 @@ impl Drop for Broker {
 
 impl Broker {
     /// Starts a broker registering itself with `sink` only, and waits until it answers.
-    /// `extra` holds more properties lines (brokerId, brokerRole …).
+    /// `extra` holds more properties lines (brokerId, brokerRole …). A broker that exits
+    /// during start-up is started again with new ports and a new store: its start-up fails now
+    /// and then for reasons of its own (seen: "Service lifecycle operation failed", exit 70, on
+    /// a loaded machine).
     pub async fn start(cluster: &str, name: &str, sink: &str, extra: &str) -> Broker {
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            let mut b = Self::prepare(cluster, name, sink, extra);
+            b.spawn();
+            match b.answering_or_exit(Duration::from_secs(60)).await {
+                Ok(_) => return b,
+                Err(log) => failures.push(log),
+            }
+        }
+        panic!(
+            "the broker did not start in {START_ATTEMPTS} attempts:\n{}",
+            failures.join("\n---\n")
+        );
+    }
+
+    /// Its config and store on ports held for it, not yet started.
+    fn prepare(cluster: &str, name: &str, sink: &str, extra: &str) -> Broker {
         let dir = tempfile::tempdir().unwrap();
-        let port = three_free_ports();
+        // listenPort − 2 is the VIP channel; haListenPort is listenPort + 1 here.
+        let (main, [vip, ha]) = closed_port_with([-2, 1]);
+        let port = main.port();
         let store = dir.path().join("store");
         let props = format!(
             "brokerClusterName={cluster}\nbrokerName={name}\nnamesrvAddr={sink}\nbrokerIP1=127.0.0.1\nlistenPort={port}\nhaListenPort={ha}\nstorePathRootDir={store}\nstorePathCommitLog={store}/commitlog\nmappedFileSizeCommitLog=16777216\nmappedFileSizeConsumeQueue=60000\nautoCreateTopicEnable=true\n{extra}\n",
-            ha = port + 1,
+            ha = ha.port(),
             store = store.display(),
         );
         let conf = dir.path().join("broker.properties");
         std::fs::write(&conf, props).unwrap();
-        let mut b = Broker {
+        Broker {
             addr: format!("127.0.0.1:{port}"),
             topics_file: store.join("config").join("topics.json"),
             conf,
             dir,
             child: None,
             stopped: false,
-        };
-        b.spawn();
-        b.wait_answering(Duration::from_secs(60)).await;
-        b
+            _ports: [main, vip, ha],
+        }
     }
 
     fn spawn(&mut self) {
@@ -101,7 +109,7 @@ impl Broker {
             .append(true)
             .open(self.dir.path().join("broker.log"))
             .unwrap();
-        let child = Command::new(binary())
+        let child = Command::new(peer_binary("rocketmq-broker-rust", "RMQ_BROKER_BIN"))
             .arg("-c")
             .arg(&self.conf)
             .env("HOME", self.dir.path())
@@ -130,15 +138,23 @@ impl Broker {
 
     /// Waits until the broker answers; returns when it first did.
     pub async fn wait_answering(&mut self, limit: Duration) -> Instant {
-        let c = super::client();
+        self.answering_or_exit(limit)
+            .await
+            .unwrap_or_else(|log| panic!("{log}"))
+    }
+
+    /// When the broker first answered, or how it exited (with its log) if it did first.
+    async fn answering_or_exit(&mut self, limit: Duration) -> Result<Instant, String> {
+        let c = client();
         let t0 = Instant::now();
         loop {
             if self.answers(&c).await {
                 c.shutdown();
-                return Instant::now();
+                return Ok(Instant::now());
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("broker exited with {status}:\n{}", self.logs());
+                c.shutdown();
+                return Err(format!("broker exited with {status}:\n{}", self.logs()));
             }
             assert!(
                 t0.elapsed() < limit,

@@ -1,16 +1,19 @@
 //! The one-shot commands of the binary: resolve, status, unregister, pull, check-config.
 
-mod common;
-
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{closed_port_addr, http_server, Action, NameServer, Peer};
 use rmq_registrar::broker::body::{DataVersion, TopicConfig, TopicConfigWrapper};
 use rmq_registrar::broker::{BrokerApi, BrokerIdentity, RegisterOptions};
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
+
+use crate::support::http::http_server;
+use crate::support::namesrv::NameServer;
+use crate::support::ports::ClosedPort;
+use crate::support::remoting::client;
+use crate::support::scripted_peer::{Action, Peer};
 
 fn config(namesrv: &str) -> String {
     format!("[broker]\nname = \"cli-broker\"\ncluster = \"CliCluster\"\naddr = \"127.0.0.1:10911\"\n[namesrv]\n{namesrv}\n")
@@ -62,9 +65,10 @@ async fn resolve_prints_the_static_or_looked_up_list() {
 #[tokio::test]
 async fn status_and_unregister_report_per_namesrv() {
     let ns = NameServer::start().await;
-    let dead = closed_port_addr();
+    let refusing = ClosedPort::new();
+    let dead = refusing.addr().to_string();
     // Register over a held connection, as the daemon would.
-    let c = common::client();
+    let c = client();
     c.update_name_server_list(vec![ns.addr.clone()]);
     let api = BrokerApi::new(c);
     let id = BrokerIdentity {

@@ -1,19 +1,22 @@
 //! Fault injection at the remoting client: stalled, hostile and vanishing peers cost the caller
 //! one timeout and the client no memory, and never touch requests to other peers.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BufMut;
-use common::{client_with, ok_reply, Action, Peer};
 use rmq_registrar::client::{ClientConfig, ClientError, RemotingClient};
 use rmq_registrar::protocol::frame::encode_to_vec;
 use rmq_registrar::protocol::RemotingCommand;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
+
+use crate::support::remoting::client_with;
+use crate::support::scripted_peer::{
+    full_backlog_listener, never_reading_peer, ok_reply, Action, Peer,
+};
+use crate::support::wait::eventually_within;
 
 fn req() -> RemotingCommand {
     RemotingCommand::request(106)
@@ -31,7 +34,7 @@ fn rss_kib() -> u64 {
 
 #[tokio::test]
 async fn a_peer_that_stops_reading_loses_its_connection_after_one_timeout() {
-    let (addr, _, _peer) = common::never_reading_peer().await;
+    let (addr, _, _peer) = never_reading_peer().await;
     let c = client_with(ClientConfig::default());
     let timeout = Duration::from_millis(500);
     let body = vec![7u8; 4 * 1024 * 1024];
@@ -42,7 +45,7 @@ async fn a_peer_that_stops_reading_loses_its_connection_after_one_timeout() {
         .unwrap_err();
     assert!(e.is_timeout(), "{e:?}");
     // The writer gives up after one timeout without progress and closes the connection.
-    common::eventually_within("connection closed", Duration::from_secs(3), || async {
+    eventually_within("connection closed", Duration::from_secs(3), || async {
         !c.is_connected(&addr)
     })
     .await;
@@ -70,7 +73,7 @@ async fn a_peer_that_stops_reading_loses_its_connection_after_one_timeout() {
 
 #[tokio::test]
 async fn a_burst_beyond_the_send_queue_is_refused_as_busy_not_queued_forever() {
-    let (addr, _, _peer) = common::never_reading_peer().await;
+    let (addr, _, _peer) = never_reading_peer().await;
     let c = client_with(ClientConfig::default());
     let timeout = Duration::from_millis(300);
     let body = bytes::Bytes::from(vec![1u8; 64 * 1024]);
@@ -157,7 +160,7 @@ async fn a_frame_over_max_frame_is_refused_before_a_byte_is_written() {
 #[tokio::test]
 async fn the_request_deadline_covers_connecting_and_a_later_caller_tries_afresh() {
     // A listener whose backlog is full: connects to it hang.
-    let (listener, addr, fillers) = common::full_backlog_listener().await;
+    let (listener, addr, fillers) = full_backlog_listener().await;
     let c = client_with(ClientConfig {
         connect_timeout: Duration::from_millis(300),
         ..ClientConfig::default()

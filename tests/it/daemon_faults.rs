@@ -1,16 +1,18 @@
 //! Fault injection at the daemon: a stalled, hostile or restarting NameServer beside a healthy
 //! real one costs one timeout per round, no memory, no file descriptors, and never the exit bound.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::daemon::{base_config, Daemon};
-use common::{client, eventually, eventually_within, has_broker, Action, NameServer, Peer};
 use rmq_registrar::protocol::code::request;
 use tokio::time::Instant;
+
+use crate::support::daemon::{base_config, metric, Daemon};
+use crate::support::namesrv::{cluster_brokers, has_broker, route_brokers, NameServer};
+use crate::support::remoting::client;
+use crate::support::scripted_peer::{never_reading_peer, Action, Peer};
+use crate::support::wait::{eventually, eventually_within};
 
 /// topics.json with `n` topics, in the shape a Java broker writes.
 fn topics_json(n: usize, counter: u64) -> String {
@@ -43,8 +45,6 @@ fn fds(pid: &str) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
-use common::metric;
-
 async fn rounds(d: &Daemon) -> f64 {
     let text = d.get("/metrics").await.map(|(_, t)| t).unwrap_or_default();
     metric(
@@ -63,7 +63,7 @@ async fn wait_rounds(d: &Daemon, n: f64, limit: Duration) {
 #[tokio::test]
 async fn a_never_reading_namesrv_costs_no_memory_no_fds_and_not_the_exit_bound() {
     let healthy = NameServer::start().await;
-    let (stalled, accepts, _peer) = common::never_reading_peer().await;
+    let (stalled, accepts, _peer) = never_reading_peer().await;
     let mut d = Daemon::start(|dir, http| {
         std::fs::write(dir.join("topics.json"), topics_json(30_000, 1)).unwrap();
         let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
@@ -237,7 +237,6 @@ async fn hostile_and_restarting_namesrvs_beside_a_healthy_one() {
     })
     .await;
     let restarting = NameServer::start().await;
-    let port = restarting.port();
     let mut d = Daemon::start(|_, http| {
         base_config(
             "fault-mix",
@@ -258,9 +257,10 @@ async fn hostile_and_restarting_namesrvs_beside_a_healthy_one() {
     // the broker is back on it within 1 s of it accepting connections.
     let mut current = Some(restarting);
     for i in 0..5 {
-        let addr = current.take().unwrap().kill();
+        let port = current.take().unwrap().kill();
+        let addr = port.addr().to_string();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let ns = NameServer::start_on(&port).await;
+        let ns = NameServer::start_on(port).await;
         let back = eventually_within("back after restart", Duration::from_secs(1), || {
             has_broker(&probe, &addr, "fault-mix")
         })
@@ -337,12 +337,12 @@ async fn a_150k_topic_registration_is_split_and_every_topic_is_routed() {
     for i in [0, 1, 799, 800, 75_000, 149_199, 149_200, n - 1] {
         let topic = format!("FaultTopic{i:06}");
         assert_eq!(
-            common::route_brokers(&probe, &ns.addr, &topic).await,
+            route_brokers(&probe, &ns.addr, &topic).await,
             ["split-150k"],
             "{topic}"
         );
     }
-    let brokers = common::cluster_brokers(&probe, &ns.addr).await;
+    let brokers = cluster_brokers(&probe, &ns.addr).await;
     assert_eq!(
         brokers.as_object().unwrap().len(),
         1,

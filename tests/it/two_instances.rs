@@ -3,13 +3,13 @@
 //! rmq-registrar@broker-a and rmq-registrar@broker-b read /etc/rmq-registrar/NAME.toml), its own
 //! broker.conf and its own HTTP port, against one real NameServer.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::daemon::Daemon;
-use common::{client, cluster_brokers, eventually, has_broker, route_brokers, NameServer};
+use crate::support::daemon::Daemon;
+use crate::support::namesrv::{cluster_brokers, has_broker, route_brokers, NameServer};
+use crate::support::remoting::client;
+use crate::support::wait::eventually;
 
 /// One instance as the README lays it out: the identity from that broker's own broker.conf, the
 /// HTTP port in the instance file. No broker runs in this test, hence `check = "none"`.
@@ -48,8 +48,12 @@ async fn two_instances_on_one_host_register_two_brokers_and_stop_independently()
         ns.addr
     );
     let mut a = Daemon::start(|dir, http| instance(dir, http, &conf_a, "TopicOfA"));
-    let b = Daemon::start(|dir, http| instance(dir, http, &conf_b, "TopicOfB"));
-    assert_ne!(a.http, b.http, "each instance has its own port");
+    let mut b = Daemon::start(|dir, http| instance(dir, http, &conf_b, "TopicOfB"));
+    assert_ne!(
+        a.http().await,
+        b.http().await,
+        "each instance has its own port"
+    );
 
     let probe = client();
     eventually("broker-a registered", || {

@@ -1,12 +1,11 @@
 //! The address-server lookup against a scripted local HTTP server.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{http_server, Script};
 use rmq_registrar::namesrv::{AddressBook, AddressServer, LookupError};
+
+use crate::support::http::{http_server, Script};
 
 #[tokio::test]
 async fn lookup_reports_lists_changes_and_every_failure() {

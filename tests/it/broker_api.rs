@@ -1,17 +1,19 @@
 //! The broker API against two real NameServers (and a black-holed third).
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client, cluster_brokers, eventually, route_brokers, Action, NameServer, Peer};
 use rmq_registrar::broker::body::{DataVersion, TopicConfig, TopicConfigWrapper};
 use rmq_registrar::broker::{ApiError, BrokerApi, BrokerIdentity, RegisterOptions, RegisterStatus};
 use rmq_registrar::client::RpcHook;
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
+
+use crate::support::namesrv::{cluster_brokers, route_brokers, NameServer};
+use crate::support::remoting::client;
+use crate::support::scripted_peer::{Action, Peer};
+use crate::support::wait::eventually;
 
 const T: Duration = Duration::from_secs(5);
 

@@ -1,20 +1,20 @@
 //! The broker is advertised only while it serves: the daemon against a real NameServer and a
 //! scripted broker whose answers the test switches (serving, hung, closing), or no broker.
 
-mod common;
-
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::daemon::{checked_config, Daemon};
-use common::{
-    client, closed_port_addr, eventually, eventually_within, has_broker, route_brokers, Action,
-    NameServer, Peer,
-};
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
 use tokio::time::Instant;
+
+use crate::support::daemon::{checked_config, metric, Daemon};
+use crate::support::namesrv::{has_broker, route_brokers, NameServer};
+use crate::support::ports::ClosedPort;
+use crate::support::remoting::client;
+use crate::support::scripted_peer::{Action, Peer};
+use crate::support::wait::{eventually, eventually_within};
 
 const SERVING: u8 = 0;
 const HUNG: u8 = 1;
@@ -45,12 +45,11 @@ fn fast_checks(broker: &str) -> String {
     )
 }
 
-use common::metric;
-
 #[tokio::test]
 async fn with_no_broker_listening_the_broker_is_never_registered_and_readyz_says_why() {
     let ns = NameServer::start().await;
-    let nobody = closed_port_addr();
+    let refusing = ClosedPort::new();
+    let nobody = refusing.addr().to_string();
     let d = Daemon::start(|_, http| {
         let mut c = checked_config("live-none", http, &[&ns.addr], "");
         c.push_str(&fast_checks(&nobody));
@@ -148,7 +147,8 @@ async fn a_hung_or_closing_broker_is_unregistered_and_registered_again_once_it_a
 #[tokio::test]
 async fn sigterm_while_the_broker_is_down_exits_within_the_bound() {
     let ns = NameServer::start().await;
-    let nobody = closed_port_addr();
+    let refusing = ClosedPort::new();
+    let nobody = refusing.addr().to_string();
     let mut d = Daemon::start(|_, http| {
         let mut c = checked_config("live-term", http, &[&ns.addr], "");
         c.push_str(&fast_checks(&nobody));

@@ -2,16 +2,17 @@
 //! of a live `/metrics`, every metric the rules and the dashboard name present in it, and a real
 //! Prometheus server scraping the daemon and firing (then clearing) the not-registered alert.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::daemon::{base_config, Daemon};
-use common::{client, closed_port_addr, eventually, eventually_within, has_broker, NameServer};
+use crate::support::daemon::{base_config, Daemon};
+use crate::support::namesrv::{has_broker, NameServer};
+use crate::support::ports::ClosedPort;
+use crate::support::remoting::client;
+use crate::support::wait::{eventually, eventually_within};
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -142,6 +143,8 @@ struct Prometheus {
     child: Child,
     addr: String,
     _dir: tempfile::TempDir,
+    /// Its port, held while it runs (Go's listener sets SO_REUSEADDR: it binds beside).
+    _port: ClosedPort,
 }
 
 impl Drop for Prometheus {
@@ -154,7 +157,8 @@ impl Drop for Prometheus {
 impl Prometheus {
     async fn start(target: &str) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
-        let addr = closed_port_addr();
+        let port = ClosedPort::new();
+        let addr = port.addr().to_string();
         let config = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {:?}\nscrape_configs:\n  - job_name: rmq-registrar\n    static_configs:\n      - targets: [\"{target}\"]\n",
             repo("deploy/prometheus/rules.yml")
@@ -180,6 +184,7 @@ impl Prometheus {
             child,
             addr,
             _dir: dir,
+            _port: port,
         };
         eventually_within("prometheus ready", Duration::from_secs(60), || async {
             reqwest::get(format!("http://{}/-/ready", p.addr))
@@ -213,14 +218,13 @@ impl Prometheus {
 #[tokio::test]
 async fn a_real_prometheus_fires_not_registered_when_the_namesrv_stops_and_clears_when_back() {
     let ns = NameServer::start().await;
-    let port = ns.port();
-    let d = Daemon::start(|_, http| {
+    let mut d = Daemon::start(|_, http| {
         base_config("prom-alert", http, &[&ns.addr], "")
             .replace("[register]", "[register]\ninterval = \"10s\"")
     });
     let probe = client();
     eventually("registered", || has_broker(&probe, &ns.addr, "prom-alert")).await;
-    let prom = Prometheus::start(&d.http).await;
+    let prom = Prometheus::start(&d.http().await).await;
     eventually_within("scraped", Duration::from_secs(30), || async {
         let v = prom
             .api("/api/v1/query?query=rmq_registrar_broker_up")
@@ -230,7 +234,8 @@ async fn a_real_prometheus_fires_not_registered_when_the_namesrv_stops_and_clear
     .await;
     assert_eq!(prom.alert_state("RmqRegistrarNotRegistered").await, None);
     // The NameServer stops: no registration for two intervals (20 s) fires the alert.
-    let ns_addr = ns.kill();
+    let port = ns.kill();
+    let ns_addr = port.addr().to_string();
     let t0 = tokio::time::Instant::now();
     eventually_within("alert firing", Duration::from_secs(45), || async {
         prom.alert_state("RmqRegistrarNotRegistered")
@@ -245,7 +250,7 @@ async fn a_real_prometheus_fires_not_registered_when_the_namesrv_stops_and_clear
     );
     assert_eq!(prom.alert_state("RmqRegistrarBrokerDown").await, None);
     // Back: registered at once, the alert clears at the next evaluation.
-    let _ns = NameServer::start_on(&port).await;
+    let _ns = NameServer::start_on(port).await;
     eventually("registered again", || {
         has_broker(&probe, &ns_addr, "prom-alert")
     })

@@ -1,18 +1,19 @@
 //! End-to-end tests of the built `rmq-registrar` binary against real NameServers.
 
-mod common;
-
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::daemon::{base_config, Daemon};
-use common::{
-    client, closed_port_addr, eventually, eventually_within, has_broker, http_server,
-    route_brokers, Action, NameServer, Peer,
-};
 use rmq_registrar::protocol::code::request;
 use tokio::time::Instant;
+
+use crate::support::daemon::{base_config, Daemon, ANY_PORT};
+use crate::support::http::http_server;
+use crate::support::namesrv::{cluster_brokers, has_broker, route_brokers, NameServer};
+use crate::support::ports::ClosedPort;
+use crate::support::remoting::client;
+use crate::support::scripted_peer::{ok_reply, Action, Peer};
+use crate::support::wait::{eventually, eventually_within};
 
 const JAVA_TOPICS: &str = r#"{
 	"dataVersion":{
@@ -125,11 +126,11 @@ async fn registers_java_topics_with_two_namesrvs_and_reports_ready_and_metrics()
 #[tokio::test]
 async fn readyz_flips_to_200_after_the_first_success() {
     // The NameServer comes up after the daemon: not ready until it registers.
-    let port = closed_port_addr();
-    let d = Daemon::start(|_, http| base_config("e2e-ready", http, &[&port], ""));
+    let port = ClosedPort::new();
+    let d = Daemon::start(|_, http| base_config("e2e-ready", http, &[port.addr()], ""));
     eventually("http up", || async { d.get("/healthz").await.is_some() }).await;
     assert_eq!(d.get("/readyz").await.unwrap().0, 503);
-    let ns = NameServer::start_on(port.rsplit(':').next().unwrap()).await;
+    let ns = NameServer::start_on(port).await;
     eventually("/readyz 200", || async {
         d.get("/readyz").await.is_some_and(|(s, _)| s == 200)
     })
@@ -173,15 +174,15 @@ async fn sigterm_unregisters_from_every_namesrv_within_one_timeout() {
 #[tokio::test]
 async fn restarted_namesrv_sees_the_broker_again_within_2s() {
     let a = NameServer::start().await;
-    let port = a.port();
     let _d = Daemon::start(|_, http| base_config("e2e-restart", http, &[&a.addr], ""));
     let probe = client();
     eventually("broker visible", || {
         has_broker(&probe, &a.addr, "e2e-restart")
     })
     .await;
-    let addr = a.kill();
-    let restarted = NameServer::start_on(&port).await;
+    let port = a.kill();
+    let addr = port.addr().to_string();
+    let restarted = NameServer::start_on(port).await;
     assert_eq!(restarted.addr, addr);
     let took = eventually_within("broker back", Duration::from_secs(10), || {
         has_broker(&probe, &addr, "e2e-restart")
@@ -213,7 +214,7 @@ async fn sighup_with_a_changed_topic_list_registers_the_new_topics() {
     assert!(route_brokers(&probe, &ns.addr, "HupC").await.is_empty());
     let cfg = base_config(
         "e2e-hup",
-        &d.http,
+        ANY_PORT,
         &[&ns.addr],
         &(topic("HupA") + &topic("HupB") + &topic("HupC")),
     );
@@ -270,7 +271,7 @@ async fn topics_file_edits_are_registered_and_a_broken_file_keeps_the_last_topic
 async fn address_server_list_change_is_picked_up() {
     let (a, b) = (NameServer::start().await, NameServer::start().await);
     // A scripted NameServer in the first list, to see the UNREGISTER it gets when it leaves.
-    let leaving = Peer::start(|_| common::ok_reply()).await;
+    let leaving = Peer::start(|_| ok_reply()).await;
     let first = format!("{};{}", a.addr, leaving.addr);
     let script = Arc::new(Mutex::new((200, first, Duration::ZERO)));
     let (http_addr, _server) = http_server(script.clone()).await;
@@ -330,10 +331,11 @@ async fn address_server_list_change_is_picked_up() {
 
 #[tokio::test]
 async fn a_namesrv_that_stays_down_logs_one_warning_and_one_line_when_back() {
-    let port = closed_port_addr();
+    let port = ClosedPort::new();
+    let down = port.addr().to_string();
     let ok = NameServer::start().await;
     let d = Daemon::start(|_, http| {
-        base_config("e2e-quiet", http, &[&ok.addr, &port], "")
+        base_config("e2e-quiet", http, &[&ok.addr, &down], "")
             .replace("[log]\nlevel = \"debug\"", "[log]\nlevel = \"info\"")
             .replace("[register]", "[register]\ninterval = \"10s\"")
     });
@@ -345,10 +347,10 @@ async fn a_namesrv_that_stays_down_logs_one_warning_and_one_line_when_back() {
     // 5 s of retries every 0.1–0.5 s against a refused port: before, ~2.3 lines a second.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let logs = d.logs();
-    let mentions = logs.lines().filter(|l| l.contains(port.as_str())).count();
+    let mentions = logs.lines().filter(|l| l.contains(down.as_str())).count();
     let warns = logs
         .lines()
-        .filter(|l| l.contains(port.as_str()) && l.contains("WARN"))
+        .filter(|l| l.contains(down.as_str()) && l.contains("WARN"))
         .count();
     // The first round's summary line, and one WARN with the reason.
     assert_eq!(warns, 1, "{logs}");
@@ -356,7 +358,7 @@ async fn a_namesrv_that_stays_down_logs_one_warning_and_one_line_when_back() {
         mentions <= 3,
         "{mentions} lines about a down NameServer in 5 s:\n{logs}"
     );
-    let back = NameServer::start_on(port.rsplit(':').next().unwrap()).await;
+    let back = NameServer::start_on(port).await;
     eventually("registered when back", || {
         has_broker(&probe, &back.addr, "e2e-quiet")
     })
@@ -579,7 +581,7 @@ async fn force_every_skips_unchanged_rounds_until_a_full_one_is_due() {
 async fn a_daemon_started_with_only_broker_conf_registers_the_broker() {
     let ns = NameServer::start().await;
     // Stands in for the broker: answers the health check on the port broker.conf names.
-    let broker = Peer::start(|_| common::ok_reply()).await;
+    let broker = Peer::start(|_| ok_reply()).await;
     let port = broker.addr.rsplit(':').next().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
@@ -622,15 +624,15 @@ async fn a_daemon_started_with_only_broker_conf_registers_the_broker() {
         text.contains(&format!("broker.addr = \"127.0.0.1:{port}\"")),
         "{text}"
     );
-    // The daemon itself, with nothing but broker.conf (and a free port for its HTTP endpoint).
-    let http = closed_port_addr();
+    // The daemon itself, with nothing but broker.conf (and any free port for its HTTP
+    // endpoint).
     let log = dir.path().join("daemon.log");
     let mut child = Command::new(exe)
         .arg("--broker-conf")
         .arg(&conf)
         .env_remove("NAMESRV_ADDR")
         .env_remove("RMQ_REGISTRAR_CONFIG")
-        .env("RMQ_REGISTRAR_HTTP__LISTEN", &http)
+        .env("RMQ_REGISTRAR_HTTP__LISTEN", ANY_PORT)
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
@@ -643,7 +645,7 @@ async fn a_daemon_started_with_only_broker_conf_registers_the_broker() {
         route_brokers(&probe, &ns.addr, "JavaTopicA").await == ["conf-only"]
     })
     .await;
-    let brokers = common::cluster_brokers(&probe, &ns.addr).await;
+    let brokers = cluster_brokers(&probe, &ns.addr).await;
     assert_eq!(brokers["conf-only"]["cluster"], "ConfCluster");
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -1,15 +1,15 @@
 //! Slave pulls against a scripted master that answers in the Java broker's exact format.
 
-mod common;
-
-use std::net::TcpListener as StdListener;
 use std::time::Duration;
 
-use common::{client, Action, Peer};
 use rmq_registrar::broker::body::TopicFilterType;
 use rmq_registrar::broker::{ApiError, BrokerApi};
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
+
+use crate::support::ports::closed_port_with;
+use crate::support::remoting::client;
+use crate::support::scripted_peer::{Action, Peer};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -31,24 +31,18 @@ fn answer(c: &RemotingCommand) -> Action {
 
 /// A master whose main port is the VIP port + 2, both scripted.
 async fn master_pair() -> (Peer, Peer) {
-    for _ in 0..50 {
-        let vip = Peer::start(answer).await;
-        let port: u16 = vip.addr.rsplit(':').next().unwrap().parse().unwrap();
-        let main = format!("127.0.0.1:{}", port + 2);
-        if StdListener::bind(&main).is_ok() {
-            let main_peer = Peer::start_on(&main, |c| {
-                if c.code == request::GET_ALL_TOPIC_CONFIG {
-                    // Topic config must come over the VIP channel.
-                    Action::Reply(RemotingCommand::request(1).with_body(""))
-                } else {
-                    answer(c)
-                }
-            })
-            .await;
-            return (main_peer, vip);
+    let (vip, [main]) = closed_port_with([2]);
+    let vip = Peer::start_on(vip, answer).await;
+    let main = Peer::start_on(main, |c| {
+        if c.code == request::GET_ALL_TOPIC_CONFIG {
+            // Topic config must come over the VIP channel.
+            Action::Reply(RemotingCommand::request(1).with_body(""))
+        } else {
+            answer(c)
         }
-    }
-    panic!("no free port pair");
+    })
+    .await;
+    (main, vip)
 }
 
 #[tokio::test]

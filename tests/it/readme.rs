@@ -2,14 +2,18 @@
 //! against the real NameServer, so that the README cannot rot unnoticed. A command this test
 //! does not know fails it: run it here, or say in `NOT_RUN_HERE` why it cannot be.
 
-mod common;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{closed_port_addr, eventually, has_broker, Action, NameServer, Peer};
 use rmq_registrar::protocol::RemotingCommand;
+
+use crate::support::daemon::ANY_PORT;
+use crate::support::namesrv::{has_broker, NameServer};
+use crate::support::ports::closed_port_with;
+use crate::support::remoting::client;
+use crate::support::scripted_peer::{Action, Peer};
+use crate::support::wait::eventually;
 
 /// Commands of the README that this test does not run, and why.
 /// Commands (or, for long ones, their first words) not run here, with the reason.
@@ -35,7 +39,7 @@ const NOT_RUN_HERE: [(&str, &str); 13] = [
         "systemd does not run the tests' machines",
     ),
     ("docker build -t rmq-registrar:0.1.0 .", "needs Docker, which the test machines do not have"),
-    ("docker run ", "needs Docker; tests/cli.rs checks what the image does without an identity"),
+    ("docker run ", "needs Docker; tests/it/cli.rs checks what the image does without an identity"),
     (
         "./scripts/quickstart.sh",
         "fixed ports 9876 and 9100 and a full-LTO release build; its steps (a daemon, then `status`) are the commands below, on free ports",
@@ -47,7 +51,7 @@ const NOT_RUN_HERE: [(&str, &str); 13] = [
     ),
     (
         "scripts/fuzz.sh frame 20",
-        "a 20-minute fuzz campaign (tests/fuzz_corpus.rs replays its corpus)",
+        "a 20-minute fuzz campaign (tests/it/fuzz_corpus.rs replays its corpus)",
     ),
     (
         "docker build -t REGISTRY/rmq-registrar:0.1.0 .",
@@ -165,16 +169,17 @@ fn subcommand(args: &[String]) -> Option<&str> {
     None
 }
 
-fn command(args: &[String], http: &str) -> tokio::process::Command {
+/// The README's command as a process: each daemon on an HTTP port of its own (the kernel's
+/// pick, as several run at once).
+fn command(args: &[String]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq-registrar"));
     cmd.args(args)
         .env_remove("NAMESRV_ADDR")
         .env_remove("RMQ_REGISTRAR_CONFIG")
-        .env("RMQ_REGISTRAR_HTTP__LISTEN", http)
+        .env("RMQ_REGISTRAR_HTTP__LISTEN", ANY_PORT)
         .stdin(Stdio::null())
         .kill_on_drop(true);
-    // No broker runs here (as in the quick start) but the scripted one `--broker` asks; each
-    // daemon needs a port of its own.
+    // No broker runs here (as in the quick start) but the scripted one `--broker` asks.
     if !args.iter().any(|a| a == "--broker") {
         cmd.env("RMQ_REGISTRAR_BROKER__HEALTH__CHECK", "none");
     }
@@ -183,13 +188,10 @@ fn command(args: &[String], http: &str) -> tokio::process::Command {
 
 /// Runs a one-shot command to its end (bounded): exit code and stdout.
 async fn one_shot(args: &[String]) -> (i32, String) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        command(args, &closed_port_addr()).output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{args:?} did not end within 30 s"))
-    .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), command(args).output())
+        .await
+        .unwrap_or_else(|_| panic!("{args:?} did not end within 30 s"))
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.code().is_some(),
@@ -204,12 +206,12 @@ async fn one_shot(args: &[String]) -> (i32, String) {
 async fn daemon(args: &[String], ns: &str, broker: &str) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("daemon.log");
-    let mut child = command(args, &closed_port_addr())
+    let mut child = command(args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let probe = common::client();
+    let probe = client();
     eventually(&format!("{args:?} registers {broker}"), || {
         has_broker(&probe, ns, broker)
     })
@@ -253,22 +255,14 @@ where
     }
 }
 
-/// A master on a free port whose port − 2 (the VIP channel) is free too, both answering `{}`.
+/// A master on a port of its own whose port − 2 (the VIP channel) is its too, both answering
+/// `{}`.
 async fn master_with_vip_port() -> (Peer, Peer) {
-    for _ in 0..50 {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = probe.local_addr().unwrap().port();
-        drop(probe);
-        if port < 1026 || std::net::TcpListener::bind(("127.0.0.1", port - 2)).is_err() {
-            continue;
-        }
-        let reply =
-            |_: &RemotingCommand| Action::Reply(RemotingCommand::request(0).with_body("{}"));
-        let vip = Peer::start_on(&format!("127.0.0.1:{}", port - 2), reply).await;
-        let main = Peer::start_on(&format!("127.0.0.1:{port}"), reply).await;
-        return (main, vip);
-    }
-    panic!("no free pair of ports p, p - 2");
+    let (main, [vip]) = closed_port_with([-2]);
+    let reply = |_: &RemotingCommand| Action::Reply(RemotingCommand::request(0).with_body("{}"));
+    let vip = Peer::start_on(vip, reply).await;
+    let main = Peer::start_on(main, reply).await;
+    (main, vip)
 }
 
 #[tokio::test]
@@ -370,16 +364,13 @@ async fn every_command_the_readme_shows_runs_as_it_says() {
 
     // Without heartbeats: with them the keeper puts the broker back within a second of the
     // README's `unregister` (as it should), and that command's effect could not be seen.
-    let keeper = command(
-        &["--config".into(), place.config.clone()],
-        &closed_port_addr(),
-    )
-    .env("RMQ_REGISTRAR_REGISTER__HEARTBEAT", "off")
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let probe = common::client();
+    let keeper = command(&["--config".into(), place.config.clone()])
+        .env("RMQ_REGISTRAR_REGISTER__HEARTBEAT", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let probe = client();
     eventually("registered for the one-shot commands", || {
         has_broker(&probe, &ns.addr, "readme-broker")
     })

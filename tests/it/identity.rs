@@ -2,15 +2,18 @@
 //! the running daemon (what DLedger and controller elections look like), against the real
 //! NameServer; the registration request as a scripted NameServer sees it (acting master).
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::daemon::Daemon;
-use common::{cluster_brokers, eventually, eventually_within, ok_reply, Action, NameServer, Peer};
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::RemotingCommand;
+
+use crate::support::daemon::{base_config, metric, Daemon};
+use crate::support::namesrv::{cluster_brokers, route_brokers, NameServer};
+use crate::support::ports::ClosedPort;
+use crate::support::remoting::client;
+use crate::support::scripted_peer::{ok_reply, Action, Peer};
+use crate::support::wait::{eventually, eventually_within};
 
 const TOPICS: &str = r#"{"topicConfigTable":{"RaftTopic":{"topicName":"RaftTopic","readQueueNums":4,"writeQueueNums":4,"perm":6,"topicFilterType":"SINGLE_TAG","topicSysFlag":0,"order":false},"RaftTopic2":{"topicName":"RaftTopic2","readQueueNums":4,"writeQueueNums":4,"perm":6,"topicFilterType":"SINGLE_TAG","topicSysFlag":0,"order":false}},"dataVersion":{"counter":3,"timestamp":1700000000000}}"#;
 
@@ -64,7 +67,7 @@ fn follower(broker: &str, ns: &str) -> Daemon {
 
 /// The broker's `brokerAddrs` in `ns` as `{id: addr}` (empty when it is not listed).
 async fn addrs_of(ns: &str, name: &str) -> serde_json::Value {
-    let c = common::client();
+    let c = client();
     let table = cluster_brokers(&c, ns).await;
     c.shutdown();
     table
@@ -118,13 +121,10 @@ async fn a_dledger_leader_change_is_followed_on_the_namesrv_with_no_stale_entry(
             "{logs}"
         );
         let (_, text) = d.get("/metrics").await.unwrap();
-        assert_eq!(
-            common::metric(&text, "rmq_registrar_identity_changes_total"),
-            2.0
-        );
+        assert_eq!(metric(&text, "rmq_registrar_identity_changes_total"), 2.0);
     }
     let (_, text) = d1.get("/metrics").await.unwrap();
-    assert_eq!(common::metric(&text, "rmq_registrar_broker_id"), 0.0);
+    assert_eq!(metric(&text, "rmq_registrar_broker_id"), 0.0);
     assert!(
         !d1.logs().contains("UNREGISTER"),
         "no unregistration of an old id"
@@ -144,7 +144,7 @@ async fn no_id_yet_registers_nothing_until_the_election() {
     })
     .await;
     let (_, text) = d.get("/metrics").await.unwrap();
-    assert_eq!(common::metric(&text, "rmq_registrar_broker_id"), -1.0);
+    assert_eq!(metric(&text, "rmq_registrar_broker_id"), -1.0);
     assert_eq!(addrs_of(&ns.addr, "raft-b").await, serde_json::json!({}));
     b.set("raft-b", 0, "SYNC_MASTER");
     eventually_within("registered once elected", FOLLOW_LIMIT, || async {
@@ -196,7 +196,7 @@ async fn the_namesrv_ignores_a_one_topic_registration_of_an_id_it_does_not_list(
             .collect();
         let port = 20911 + 1000 * id;
         Daemon::start(move |_, http| {
-            let mut c = common::daemon::base_config("pin", http, &[&ns], &format!("id = {id}"))
+            let mut c = base_config("pin", http, &[&ns], &format!("id = {id}"))
                 .replace("127.0.0.1:10911", &format!("127.0.0.1:{port}"));
             c.push_str(&inline);
             c
@@ -270,8 +270,8 @@ async fn check_config_names_the_broker_as_the_source_of_what_it_took_from_there(
     );
     assert!(!text.contains("never-logged"), "{text}");
     // A broker that cannot be asked: said so, not an error (the daemon asks at run time).
-    let gone = common::closed_port_addr();
-    let (out, text) = tokio::task::spawn_blocking(move || check_config(&gone, &[]))
+    let gone = ClosedPort::new();
+    let (out, text) = tokio::task::spawn_blocking(move || check_config(gone.addr(), &[]))
         .await
         .unwrap();
     assert!(out.status.success(), "{text}");
@@ -299,9 +299,9 @@ async fn the_command_line_sidecar_follows_the_broker_with_its_own_namesrv_list()
         addrs_of(&ns.addr, "raft-d").await == serde_json::json!({"0": b.peer.addr})
     })
     .await;
-    let c = common::client();
+    let c = client();
     assert_eq!(
-        common::route_brokers(&c, &ns.addr, "RaftTopic").await,
+        route_brokers(&c, &ns.addr, "RaftTopic").await,
         vec!["raft-d".to_string()],
         "the broker's own topics"
     );
@@ -365,12 +365,7 @@ async fn a_down_broker_is_not_unregistered_by_id_where_a_namesrv_removes_by_id()
 
 #[tokio::test]
 async fn acting_master_against_a_namesrv_that_supports_it() {
-    let port = common::closed_port_addr()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_string();
-    let ns = NameServer::start_with(&port, "supportActingMaster=true\n").await;
+    let ns = NameServer::start_with(ClosedPort::new(), "supportActingMaster=true\n").await;
     let (m, s) = (ScriptedBroker::start().await, ScriptedBroker::start().await);
     for (b, id, role) in [(&m, 0, "SYNC_MASTER"), (&s, 1, "SLAVE")] {
         b.set("acting-a", id, role);
@@ -386,7 +381,7 @@ async fn acting_master_against_a_namesrv_that_supports_it() {
         addrs_of(&ns.addr, "acting-a").await == both
     })
     .await;
-    let c = common::client();
+    let c = client();
     let table = cluster_brokers(&c, &ns.addr).await;
     assert_eq!(table["acting-a"]["enableActingMaster"], true, "{table}");
     // The master goes away: its sidecar withdraws it; the slave stays, acting.

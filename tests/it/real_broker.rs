@@ -2,20 +2,17 @@
 //! Each broker registers itself with a private "sink" NameServer (it will not start otherwise);
 //! the NameServer the tests check is registered by rmq-registrar alone.
 
-mod common;
-
 use std::time::Duration;
 
-use common::broker::{max_offset, producer_route, send_message, Broker};
-use common::daemon::{checked_config, Daemon};
-use common::{
-    client, cluster_brokers, eventually, eventually_within, has_broker, route_brokers, NameServer,
-};
 use tokio::time::Instant;
 
-const CLUSTER: &str = "E2ECluster";
+use crate::support::broker::{max_offset, producer_route, send_message, Broker};
+use crate::support::daemon::{checked_config, metric, Daemon};
+use crate::support::namesrv::{cluster_brokers, has_broker, route_brokers, NameServer};
+use crate::support::remoting::client;
+use crate::support::wait::{eventually, eventually_within};
 
-use common::metric;
+const CLUSTER: &str = "E2ECluster";
 
 /// A daemon config for `broker` (its real address), checked every `interval`.
 fn config_for(

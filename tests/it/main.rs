@@ -1,0 +1,24 @@
+//! The integration tests, in one binary (one link instead of one per file): the client, the
+//! broker API and the daemon against scripted peers and the real NameServer, broker and
+//! Prometheus. The harness is in `support/`, one file per concern.
+
+mod support;
+
+mod address_lookup;
+mod broker_api;
+mod cli;
+mod client;
+mod daemon;
+mod daemon_faults;
+mod faults;
+mod fuzz_corpus;
+mod heartbeat;
+mod identity;
+mod liveness;
+mod namesrv_interop;
+mod prometheus;
+mod readme;
+mod real_broker;
+mod slave_pull;
+mod tls;
+mod two_instances;

@@ -1,0 +1,12 @@
+//! The test harness, one file per concern: ports the tests hold, scripted peers, the real
+//! NameServer and broker, the daemon process, an address server, and waiting.
+
+pub mod broker;
+pub mod daemon;
+pub mod http;
+pub mod namesrv;
+pub mod ports;
+pub mod programs;
+pub mod remoting;
+pub mod scripted_peer;
+pub mod wait;
