@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 /// Environment variable naming the TOML config file (the same as `--config`).
 pub const ENV_CONFIG: &str = "RMQ_REGISTRAR_CONFIG";
 
+/// The command line (its help text is the `about` below and each argument's doc).
 #[derive(Parser)]
 #[command(
     name = "rmq-registrar",
@@ -25,10 +26,12 @@ pub struct Cli {
     /// are read from it at run time (broker.identity = "broker").
     #[arg(long, global = true, value_name = "ADDR")]
     pub broker: Option<String>,
+    /// What to do (run the daemon when absent).
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
 
+/// The subcommands.
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Run the daemon (the default).

@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod broker;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;

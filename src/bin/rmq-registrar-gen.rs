@@ -5,11 +5,6 @@
 //! Usage: `rmq-registrar-gen OUT_DIR` writes `OUT_DIR/man/*.1` (one page for the command and
 //! one per subcommand) and `OUT_DIR/completions/{rmq-registrar,_rmq-registrar,rmq-registrar.fish}`.
 
-// The generator reads the definition, never the parsed values: their fields go unread here.
-#[allow(dead_code)]
-#[path = "../cli.rs"]
-mod cli;
-
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -18,6 +13,7 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 use clap_complete::Shell;
 use clap_mangen::roff::{bold, italic, roman, Roff};
+use rmq_registrar::cli;
 
 /// The name users type, whatever this generator is called.
 const BIN: &str = "rmq-registrar";

@@ -1,0 +1,141 @@
+//! The command line's work: the daemon, `check-config` and the one-shot commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Cmd};
+use crate::config::{self, Config, LogFormat};
+use crate::daemon;
+
+/// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+mod check_config;
+mod oneshot;
+
+/// Exit code for a bad configuration.
+pub(crate) const EXIT_CONFIG: u8 = 2;
+
+/// Runs the command `cli` asks for: the daemon, or a one-shot command.
+pub fn main(cli: Cli) -> ExitCode {
+    if let Some(p) = &cli.broker_conf {
+        // The same as RMQ_REGISTRAR_BROKER__CONF_FILE, so that a SIGHUP reload reads it too.
+        // Set before any other thread exists.
+        std::env::set_var("RMQ_REGISTRAR_BROKER__CONF_FILE", p);
+    }
+    if let Some(addr) = &cli.broker {
+        // As the environment would say it (so that a SIGHUP reload keeps it). Set before any
+        // other thread exists.
+        std::env::set_var("RMQ_REGISTRAR_BROKER__IDENTITY", "broker");
+        std::env::set_var("RMQ_REGISTRAR_BROKER__HEALTH__ADDR", addr);
+        std::env::set_var("RMQ_REGISTRAR_BROKER__TOPICS__SOURCE", "broker");
+    }
+    // A one-shot pull needs no broker identity and no NameServers.
+    let load = match cli.command {
+        Some(Cmd::Pull { .. }) => config::load_for_pull,
+        _ => config::load,
+    };
+    let loaded = match load(cli.config.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("rmq-registrar: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Some(Cmd::CheckConfig { toml, show_secrets }) = cli.command {
+        for w in &loaded.warnings {
+            eprintln!("rmq-registrar: warning: {w}");
+        }
+        if toml {
+            return check_config::print_toml(&loaded.config, show_secrets);
+        }
+        let broker = check_config::from_broker(&loaded.config);
+        let mut flags = Vec::new();
+        if cli.broker_conf.is_some() {
+            flags.push(("broker.conf_file", "--broker-conf"));
+        }
+        if cli.broker.is_some() {
+            for key in [
+                "broker.identity",
+                "broker.health.addr",
+                "broker.topics.source",
+            ] {
+                flags.push((key, "--broker"));
+            }
+        }
+        check_config::print_config(&loaded, &broker, show_secrets, &flags);
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&loaded.config);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rmq-registrar: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command.unwrap_or(Cmd::Run) {
+            Cmd::Run | Cmd::CheckConfig { .. } => run(loaded, cli.config).await,
+            Cmd::Resolve => oneshot::resolve(&loaded.config).await,
+            Cmd::Unregister => oneshot::unregister(&loaded.config).await,
+            Cmd::Status { json } => oneshot::status(&loaded.config, json).await,
+            Cmd::Pull {
+                master,
+                out,
+                no_vip_channel,
+            } => {
+                // The flag can only turn the VIP channel off; the file may have done so already.
+                let vip = loaded.config.slave.vip_channel && !no_vip_channel;
+                oneshot::pull(&loaded.config, &master, &out, vip).await
+            }
+        }
+    });
+    // A topics parse still running on a blocking thread must not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
+}
+
+fn init_logging(cfg: &Config) {
+    // log.level was parsed when the config was loaded; "info" is only a fallback.
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match cfg.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(loaded: config::Loaded, path: Option<PathBuf>) -> ExitCode {
+    let controls = match daemon::signals() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
+    match daemon::run(loaded, path, controls).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            ExitCode::FAILURE
+        }
+    }
+}

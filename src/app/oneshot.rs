@@ -1,0 +1,171 @@
+//! The one-shot commands: `resolve`, `unregister`, `status` and `pull`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::EXIT_CONFIG;
+use crate::config::{self, Config};
+use crate::daemon::{self, slave};
+
+async fn name_servers(cfg: &Config) -> Result<Vec<String>, String> {
+    if let Some(url) = cfg.address_server_url() {
+        let server = cfg
+            .address_server(url, Duration::from_secs(3))
+            .map_err(|e| e.to_string())?;
+        match server.fetch().await {
+            Ok(list) => return Ok(list),
+            Err(e) if cfg.namesrv.addrs.is_empty() => return Err(e.to_string()),
+            Err(e) => eprintln!("address server failed ({e}); using namesrv.addrs"),
+        }
+    }
+    Ok(cfg.namesrv.addrs.clone())
+}
+
+pub(super) async fn resolve(cfg: &Config) -> ExitCode {
+    match name_servers_or_exit(cfg).await {
+        Ok(list) => {
+            for a in list {
+                say!("{a}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// The NameServer list, or the exit code after saying why there is none.
+async fn name_servers_or_exit(cfg: &Config) -> Result<Vec<String>, ExitCode> {
+    name_servers(cfg).await.map_err(|e| {
+        eprintln!("rmq-registrar: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Exit for a TLS client that cannot be built (the config's key and why).
+fn tls_failed(e: &crate::tls::TlsError) -> ExitCode {
+    eprintln!("rmq-registrar: `{}`: {}", e.key(), config::error_chain(e));
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The identity and NameServers a one-shot command works with (identity from the broker: the
+/// broker is asked), or the exit code after saying why there are none.
+async fn identity_or_exit(
+    cfg: &Config,
+    api: &crate::broker::BrokerApi,
+) -> Result<(crate::broker::BrokerIdentity, Vec<String>), ExitCode> {
+    let broker = cfg.broker_check_addr();
+    let (id, from_broker) = match daemon::identity_now(cfg, api).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            eprintln!("rmq-registrar: the broker at {broker} has no id yet (no election yet)");
+            return Err(ExitCode::FAILURE);
+        }
+        Err(e) => {
+            eprintln!("rmq-registrar: cannot ask the broker at {broker} who it is: {e}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    let mut addrs = name_servers_or_exit(cfg).await?;
+    if addrs.is_empty() {
+        addrs = from_broker;
+    }
+    Ok((id, addrs))
+}
+
+pub(super) async fn unregister(cfg: &Config) -> ExitCode {
+    let api = match daemon::build_api(cfg, None) {
+        Ok(a) => a,
+        Err(e) => return tls_failed(&e),
+    };
+    let (id, addrs) = match identity_or_exit(cfg, &api).await {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let outcomes = api.unregister_from(&addrs, &id, cfg.register.timeout).await;
+    let mut failed = false;
+    for o in outcomes {
+        match o.result {
+            Ok(()) => say!("{}\tok\t{}ms", o.addr, o.elapsed.as_millis()),
+            Err(e) => {
+                failed = true;
+                say!("{}\terror\t{e}", o.addr);
+            }
+        }
+    }
+    api.client().shutdown();
+    exit_code(!failed)
+}
+
+pub(super) async fn status(cfg: &Config, json: bool) -> ExitCode {
+    let api = match daemon::build_api(cfg, None) {
+        Ok(a) => a,
+        Err(e) => return tls_failed(&e),
+    };
+    let (id, addrs) = match identity_or_exit(cfg, &api).await {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let mut all_seen = true;
+    for addr in addrs {
+        let (registered, detail) = match api.cluster_brokers(&addr, cfg.register.timeout).await {
+            Ok(table) => match table.get(&id.name) {
+                Some(b) => (true, b.get("brokerAddrs").cloned().unwrap_or_default()),
+                None => (false, serde_json::Value::Null),
+            },
+            Err(e) => (false, serde_json::Value::String(e.to_string())),
+        };
+        all_seen &= registered;
+        if json {
+            let line = serde_json::json!({
+                "namesrv": addr,
+                "broker": id.name,
+                "registered": registered,
+                "brokerAddrs": if registered { detail.clone() } else { serde_json::Value::Null },
+                "error": if detail.is_string() { detail.clone() } else { serde_json::Value::Null },
+            });
+            say!("{line}");
+            continue;
+        }
+        let line = match (registered, &detail) {
+            (true, addrs) => format!("registered {addrs}"),
+            (false, serde_json::Value::String(e)) => format!("error {e}"),
+            (false, _) => "not registered".to_string(),
+        };
+        say!("{addr}\t{}\t{line}", id.name);
+    }
+    api.client().shutdown();
+    exit_code(all_seen)
+}
+
+pub(super) async fn pull(cfg: &Config, master: &str, out: &std::path::Path, vip: bool) -> ExitCode {
+    let api = match daemon::build_api(cfg, None) {
+        Ok(a) => a,
+        Err(e) => return tls_failed(&e),
+    };
+    let mode = cfg
+        .slave_file_mode()
+        .unwrap_or(crate::daemon::files::DEFAULT_MODE);
+    let (results, _) =
+        slave::pull_all(&api, master, vip, Some((out, mode)), cfg.register.timeout).await;
+    let mut failed = false;
+    for r in results {
+        match r.result {
+            Ok(true) => say!("{}\twritten\t{}", r.kind, out.join(r.file).display()),
+            Ok(false) => say!("{}\tunchanged\t{}", r.kind, out.join(r.file).display()),
+            Err(e) => {
+                failed = true;
+                say!("{}\terror\t{e}", r.kind);
+            }
+        }
+    }
+    api.client().shutdown();
+    exit_code(!failed)
+}
