@@ -123,6 +123,7 @@ impl Built {
     }
 
     /// The built configuration, when one was built.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn get(&self) -> Option<&Arc<rustls::ClientConfig>> {
         self.0.as_ref()
     }

@@ -165,6 +165,7 @@ fn load_with(file: Option<&Path>, fill: impl FnOnce(&mut Config)) -> Result<Load
 
 /// Reads a configuration from TOML text over the defaults alone (no environment, no files):
 /// what `load` does to a file's text, for the fuzzer and for tools.
+#[cfg(any(test, feature = "test-util"))]
 pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
     let figment = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
     extract_valid(&figment, |_| {})

@@ -13,25 +13,27 @@ mod model;
 mod serde_helpers;
 mod validate;
 
-pub use broker_section::{
-    BrokerConfig, HealthCheck, HealthConfig, IdentitySource, InlineTopic, TopicSource, TopicsConfig,
-};
-pub use brokerconf::local_address;
-pub use error::{error_chain, ConfigError};
-pub use load::{
-    describe, describe_key, env_var, figment, from_toml_str, load, load_for_pull, Loaded,
-    FROM_BROKER,
-};
-pub use model::{
-    AclConfig, Config, HeaderFormat, HttpConfig, LogConfig, LogFormat, NamesrvConfig,
-    RegisterConfig, RemotingConfig, SlaveConfig, DEFAULT_DOMAIN, DEFAULT_HEARTBEAT,
-    DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_MAX_REPLY_FRAME, DEFAULT_SUBGROUP, ENV_CONFIG, ENV_PREFIX,
-    SECRET_KEYS,
-};
-pub use serde_helpers::NEVER;
-pub use validate::{validate, Invalid};
+pub use broker_section::{HealthCheck, IdentitySource, InlineTopic, TopicSource, TopicsConfig};
+pub use error::error_chain;
+pub use load::{describe_key, env_var, load, load_for_pull, Loaded, FROM_BROKER};
+pub use model::{Config, LogFormat, DEFAULT_DOMAIN, DEFAULT_SUBGROUP, SECRET_KEYS};
 
-pub use crate::tls::TlsConfig;
+// What tests and benchmarks name from outside; the daemon reaches these through their files.
+#[cfg(any(test, feature = "test-util"))]
+pub use {
+    broker_section::{BrokerConfig, HealthConfig},
+    brokerconf::local_address,
+    error::ConfigError,
+    load::{describe, figment, from_toml_str},
+    model::{
+        AclConfig, HeaderFormat, HttpConfig, LogConfig, NamesrvConfig, RegisterConfig,
+        RemotingConfig, SlaveConfig, DEFAULT_HEARTBEAT, DEFAULT_HEARTBEAT_TIMEOUT,
+        DEFAULT_MAX_REPLY_FRAME, ENV_CONFIG, ENV_PREFIX,
+    },
+    serde_helpers::NEVER,
+    validate::{validate, Invalid},
+    crate::tls::TlsConfig,
+};
 
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error by value

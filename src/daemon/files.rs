@@ -6,12 +6,8 @@ use std::path::Path;
 /// Default mode of the files we write: the broker reading them often runs as another user.
 pub const DEFAULT_MODE: u32 = 0o644;
 
-/// Writes `contents` to `path` unless it already holds exactly that; true when written.
-pub fn write_if_changed(path: &Path, contents: &[u8]) -> std::io::Result<bool> {
-    write_if_changed_mode(path, contents, DEFAULT_MODE)
-}
-
-/// [`write_if_changed`] with the file created as `mode`.
+/// Writes `contents` to `path` (created as `mode`) unless it already holds exactly that; true
+/// when written.
 pub fn write_if_changed_mode(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<bool> {
     if std::fs::read(path).is_ok_and(|old| old == contents) {
         return Ok(false);
@@ -20,12 +16,8 @@ pub fn write_if_changed_mode(path: &Path, contents: &[u8], mode: u32) -> std::io
     Ok(true)
 }
 
-/// Replaces `path` with `contents` so that a reader sees the old file or the new one, never half.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    write_atomic_mode(path, contents, DEFAULT_MODE)
-}
-
-/// [`write_atomic`] with the file created as `mode` (the temp file is made 0600).
+/// Replaces `path` with `contents` so that a reader sees the old file or the new one, never half;
+/// the file is created as `mode` (the temp file is made 0600).
 pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = path
@@ -51,9 +43,10 @@ mod tests {
     fn writes_only_when_changed_and_leaves_no_temp_files() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub/topics.json");
-        assert!(write_if_changed(&p, b"{}").unwrap());
-        assert!(!write_if_changed(&p, b"{}").unwrap());
-        assert!(write_if_changed(&p, b"{\"a\":1}").unwrap());
+        let write = |text: &[u8]| write_if_changed_mode(&p, text, DEFAULT_MODE).unwrap();
+        assert!(write(b"{}"));
+        assert!(!write(b"{}"));
+        assert!(write(b"{\"a\":1}"));
         assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}");
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
         use std::os::unix::fs::PermissionsExt;

@@ -25,4 +25,6 @@ pub mod supervisor;
 pub mod topics;
 
 pub use api::{build_api, identity_now};
-pub use run::{run, signals, Control, StartError};
+pub use run::{run, signals};
+#[cfg(feature = "test-util")]
+pub use run::{Control, StartError};

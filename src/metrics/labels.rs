@@ -16,11 +16,6 @@ macro_rules! labels {
                 $($(#[$vdoc])* $variant),+
             }
 
-            impl $name {
-                /// Every value, for seeding series at 0.
-                pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            }
-
             impl Label for $name {
                 fn as_str(self) -> &'static str {
                     match self {
@@ -58,6 +53,11 @@ labels! {
         /// Failed.
         Error => "error",
     }
+}
+
+impl Outcome {
+    /// Both values, for seeding series at 0.
+    pub const ALL: &'static [Outcome] = &[Outcome::Ok, Outcome::Error];
 }
 
 /// How a registration with one NameServer went.

@@ -87,6 +87,7 @@ impl AddressServer {
     }
 
     /// A lookup against `url`, each attempt bounded by `timeout`.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn new(url: impl Into<String>, timeout: Duration) -> Result<Self, LookupError> {
         Self::with_tls(url, timeout, None)
     }

@@ -5,6 +5,7 @@ mod state;
 mod store;
 mod watch;
 
+#[cfg(feature = "test-util")]
 pub use state::{TopicState, TopicsError};
 pub(crate) use store::Topics;
 pub(crate) use watch::topics_watch;
