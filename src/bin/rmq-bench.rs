@@ -84,6 +84,9 @@ async fn main() -> Result<(), BoxError> {
     if what == "scale" {
         scale::run(arg_or(3)).await?;
     }
+    if what == "scale-150k" {
+        scale::run_plain(arg_or(3)).await?;
+    }
     if what == "soak" {
         soak::run(arg_or(2000)).await?;
     }

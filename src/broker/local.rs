@@ -5,7 +5,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::body::{parse_topics_json, TopicConfigWrapper};
-use super::{ApiError, BrokerApi, Request};
+use crate::broker::api::{BrokerApi, Request};
+use crate::broker::error::ApiError;
 use crate::protocol::code::{request, response};
 use crate::protocol::RemotingCommand;
 

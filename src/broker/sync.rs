@@ -5,7 +5,8 @@ use std::time::Duration;
 use super::body::{
     ConsumerOffsetWrapper, DelayOffsetTable, SubscriptionGroupWrapper, TopicConfigWrapper,
 };
-use super::{parse_body, ApiError, BrokerApi, Request};
+use crate::broker::api::{parse_body, BrokerApi, Request};
+use crate::broker::error::ApiError;
 use crate::protocol::code::request;
 use crate::protocol::RemotingCommand;
 

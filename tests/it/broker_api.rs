@@ -314,3 +314,36 @@ async fn oneway_registration_awaits_no_reply() {
     ));
     assert!(ns.next_received().await.is_oneway());
 }
+
+#[tokio::test]
+async fn an_unanswered_data_version_check_is_not_asked_again_before_a_split() {
+    // The check's QUERY_DATA_VERSION gets no answer, so the NameServer's form stays unknown;
+    // the table does not fit one frame. One question per exchange: the batches go next.
+    let ns = Peer::start(|cmd| match cmd.code {
+        request::QUERY_DATA_VERSION => Action::Silent,
+        _ => common::ok_reply(),
+    })
+    .await;
+    let api = api_for(&[&ns.addr]);
+    let names: Vec<String> = (0..1_000).map(|i| format!("SplitCheck{i:04}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let opts = RegisterOptions {
+        force: false,
+        timeout: Duration::from_millis(500),
+        max_frame: 64 * 1024,
+        ..RegisterOptions::default()
+    };
+    let out = api
+        .register_broker_all(&identity("b"), &topics(&names), &opts)
+        .await;
+    let registered = match &out.per_namesrv[0].result {
+        Ok(RegisterStatus::Registered(r)) => r.sent_as,
+        other => panic!("{other:?}"),
+    };
+    let seen = ns.drain_received();
+    let count = |code| seen.iter().filter(|c| c.code == code).count();
+    assert_eq!(count(request::QUERY_DATA_VERSION), 1, "{registered:?}");
+    let batches = count(request::REGISTER_BROKER);
+    assert!(batches >= 3, "{batches} batches");
+    assert_eq!(registered, rmq_registrar::broker::SentAs::Batches(batches));
+}

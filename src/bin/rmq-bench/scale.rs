@@ -1,4 +1,6 @@
-//! `rmq-bench scale`: the daemon with a 100k-topic topics.json, what it costs in time and memory.
+//! `rmq-bench scale`: the daemon with a 100k-topic topics.json, what it costs in time and memory;
+//! and (`rmq-bench scale-150k`, also the last table of `scale`) the peak memory of three rounds
+//! of 150k topics in plain JSON, split into batches.
 //!
 //! "Ready" is from process start to the first REGISTER_BROKER frame fully received by a
 //! NameServer stand-in that answers at once (so the NameServer's own processing is excluded);
@@ -86,6 +88,96 @@ async fn run_one(
     })
 }
 
+/// Topics in the plain-JSON memory row.
+const PLAIN_TOPICS: usize = 150_000;
+
+/// Peak RSS of that row before split batches were encoded one at a time (all batches and the
+/// whole plain body held at once; issue 15 quoted 88–90 MiB), and the target.
+const PLAIN_BEFORE: &str = "100 MiB";
+const PLAIN_TARGET_MIB: f64 = 40.0;
+
+/// Completed registration rounds, read from the daemon's /metrics.
+async fn rounds_done(client: &reqwest::Client, http: &str) -> Option<u64> {
+    let text = client
+        .get(format!("http://{http}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with("rmq_registrar_registration_round_duration_seconds_count"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+/// RSS (KiB) of one daemon registering `topics` topics in plain JSON with `ns`: `(between
+/// rounds, peak)`, the peak over its first three rounds (the first round's encoding included,
+/// unlike the steady figures). Peak less "between rounds" is what a round holds.
+async fn plain_peak(ns: &str, topics: usize) -> Result<(u64, u64), BoxError> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("topics.json"), java_topics_json(topics))?;
+    let http = super::free_addr()?;
+    let cfg = format!(
+        "[broker]\nname = \"scale-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n\
+         [broker.topics]\nfile = {:?}\n[namesrv]\naddrs = [{ns:?}]\n[register]\ninterval = \"10s\"\n\
+         compressed = false\ntimeout = \"10s\"\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
+        dir.path().join("topics.json"),
+    );
+    let child = spawn_registrar(dir.path(), &cfg)?;
+    let pid = child.id();
+    wait_ready(&http).await?;
+    let client = super::http_client()?;
+    let t0 = Instant::now();
+    while rounds_done(&client, &http).await.unwrap_or(0) < 3 {
+        if t0.elapsed() > Duration::from_secs(120) {
+            return Err("three rounds did not finish within 120 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The third round's body is gone a moment after its last answer.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let kib = rss_kib(pid);
+    child.stop().await?;
+    Ok(kib)
+}
+
+/// Prints the 150k-topic plain-JSON row: `runs` runs, each a fresh NameServer.
+pub async fn run_plain(runs: usize) -> Result<(), BoxError> {
+    super::registrar_exe()?;
+    let c = RemotingClient::new(ClientConfig::default(), None);
+    println!(
+        "\n{PLAIN_TOPICS} topics in plain JSON (topics.json {} bytes), one rocketmq-namesrv-rust, \
+         release build, {runs} runs",
+        java_topics_json(PLAIN_TOPICS).len()
+    );
+    println!(
+        "| peer | form | RSS between rounds | peak RSS over the first three rounds | before | target |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut peaks = Vec::new();
+    for _ in 0..runs {
+        // A fresh NameServer each run: its table (and so its speed) does not grow run by run.
+        let ns = start_namesrv(&c).await?;
+        peaks.push(plain_peak(&ns.1, PLAIN_TOPICS).await?);
+    }
+    let list = |f: &dyn Fn(&(u64, u64)) -> u64| {
+        peaks
+            .iter()
+            .map(|k| format!("{:.1} MiB", f(k) as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    println!(
+        "| rocketmq-namesrv-rust | plain JSON (split) | {} | {} | {PLAIN_BEFORE} | < {PLAIN_TARGET_MIB:.0} MiB |",
+        list(&|k| k.0),
+        list(&|k| k.1),
+    );
+    Ok(())
+}
+
 /// Prints the 100k-topic table: `runs` runs of each row, to show the spread.
 pub async fn run(runs: usize) -> Result<(), BoxError> {
     super::registrar_exe()?;
@@ -125,5 +217,5 @@ pub async fn run(runs: usize) -> Result<(), BoxError> {
             list(&|r| format!("{:.1} MiB", r.peak_kib as f64 / 1024.0)),
         );
     }
-    Ok(())
+    run_plain(runs).await
 }

@@ -1,0 +1,59 @@
+//! Why a broker API call failed.
+
+use std::time::Duration;
+
+use crate::broker::own_config::ReportError;
+use crate::client::ClientError;
+
+/// Why a broker API call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// The remoting layer failed (connect, send, timeout …).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The peer answered with a non-SUCCESS code (Java's MQBrokerException).
+    #[error("peer answered code {code}: {}", remark.as_deref().unwrap_or(""))]
+    Refused {
+        /// Response code.
+        code: i32,
+        /// Response remark.
+        remark: Option<String>,
+    },
+    /// The reply body is missing or does not parse.
+    #[error("bad {what} in reply: {reason}")]
+    Decode {
+        /// Which document.
+        what: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The whole operation ran out of time.
+    #[error("no outcome within {0:?}")]
+    Timeout(Duration),
+    /// A blocking parse task ended without an answer (it panicked or was cancelled).
+    #[error("the {what} parse task failed")]
+    Task {
+        /// Which document.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::sync::Arc<tokio::task::JoinError>,
+    },
+    /// The broker answered GET_BROKER_CONFIG without a usable identity.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+impl ApiError {
+    /// Short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Client(e) => e.kind(),
+            ApiError::Refused { .. } => "refused",
+            ApiError::Decode { .. } => "decode",
+            ApiError::Timeout(_) => "timeout",
+            ApiError::Report(_) => "identity",
+            ApiError::Task { .. } => "task",
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! REGISTER_BROKER, UNREGISTER_BROKER and QUERY_DATA_VERSION, fanned out to every NameServer:
+//! options and outcomes, the pure send plan, body encoding, the round's shared bodies, the
+//! requests, and the fan-out I/O, each in a file of its own.
+
+mod bodies;
+mod encode;
+mod fanout;
+mod options;
+mod outcome;
+mod plan;
+mod requests;
+
+pub use encode::{body_crc32, compressed_body, compressed_preimage};
+pub use options::{RegisterOptions, DEFAULT_SPLIT_SIZE};
+pub use outcome::{
+    NamesrvOutcome, RegisterBrokerResult, RegisterOutcome, RegisterStatus, SentAs,
+    UnregisterOutcome,
+};
+pub use plan::CompressionForm;
+pub use requests::DataVersionAnswer;
