@@ -321,7 +321,7 @@ async fn an_unanswered_data_version_check_is_not_asked_again_before_a_split() {
     // the table does not fit one frame. One question per exchange: the batches go next.
     let ns = Peer::start(|cmd| match cmd.code {
         request::QUERY_DATA_VERSION => Action::Silent,
-        _ => common::ok_reply(),
+        _ => crate::support::scripted_peer::ok_reply(),
     })
     .await;
     let api = api_for(&[&ns.addr]);
