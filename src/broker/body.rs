@@ -69,6 +69,7 @@ pub mod perm {
     pub const READ: u32 = 4;
     /// Writable.
     pub const WRITE: u32 = 2;
+    #[cfg(any(test, feature = "test-util"))]
     /// Inherited by new topics.
     pub const INHERIT: u32 = 1;
 }
@@ -81,11 +82,13 @@ pub mod perm {
 pub struct Attributes(Option<Box<BTreeMap<String, String>>>);
 
 impl Attributes {
+    #[cfg(any(test, feature = "test-util"))]
     /// The value of attribute `key`.
     pub fn get(&self, key: &str) -> Option<&String> {
         self.0.as_ref().and_then(|m| m.get(key))
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// Sets attribute `key`.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
         self.0
@@ -93,6 +96,7 @@ impl Attributes {
             .insert(key.into(), value.into());
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
         self.0.as_ref().is_none_or(|m| m.is_empty())
@@ -212,6 +216,7 @@ where
     d.deserialize_map(Entries(std::marker::PhantomData))
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// Body of REGISTER_BROKER.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

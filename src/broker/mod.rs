@@ -16,8 +16,16 @@ pub use api::{BrokerApi, CallObserver, Request};
 pub use error::ApiError;
 pub use identity::BrokerIdentity;
 pub use register::{
-    body_crc32, compressed_body, compressed_preimage, CompressionForm, DataVersionAnswer,
-    NamesrvOutcome, RegisterBrokerResult, RegisterOptions, RegisterOutcome, RegisterStatus, SentAs,
+    DataVersionAnswer, NamesrvOutcome, RegisterOptions, RegisterOutcome, RegisterStatus, SentAs,
     UnregisterOutcome, DEFAULT_SPLIT_SIZE,
 };
-pub use sync::{topic_config_addr, vip_addr, PullDoc, Pulled, SlavePull};
+pub use sync::{topic_config_addr, PullDoc};
+
+// What tests and benchmarks name from outside.
+#[cfg(any(test, feature = "test-util"))]
+pub use {
+    register::{
+        body_crc32, compressed_body, compressed_preimage, CompressionForm, RegisterBrokerResult,
+    },
+    sync::{vip_addr, Pulled, SlavePull},
+};

