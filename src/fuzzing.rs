@@ -1,5 +1,5 @@
 //! Fuzz targets: one function per parser that reads untrusted input. The AFL binaries in
-//! `fuzz/` and the corpus replay in `tests/fuzz_corpus.rs` call the same functions, so a crash
+//! `fuzz/` and the corpus replay in `tests/it/fuzz_corpus.rs` call the same functions, so a crash
 //! the fuzzer finds is a failing ordinary test once its input is saved.
 //!
 //! Each target must never panic on any input; where a parser has a round trip, the target
