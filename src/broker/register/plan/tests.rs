@@ -404,12 +404,9 @@ fn a_failed_first_query_is_not_repeated_before_a_split() {
 }
 
 #[test]
-fn batches_fit_three_quarters_of_a_frame_and_at_most_8_mib() {
-    // 16 MiB frames: the 8 MiB cap decides (a round holds one batch: its memory bound).
-    assert_eq!(
-        fitting_batch(28_500_000, 150_000, 16 * MIB),
-        8 * MIB / 190
-    );
+fn batches_fit_three_quarters_of_a_frame_and_at_most_4_mib() {
+    // 16 MiB frames: the 4 MiB cap decides (a round holds one batch: its memory bound).
+    assert_eq!(fitting_batch(28_500_000, 150_000, 16 * MIB), 4 * MIB / 190);
     // 4 MiB frames: three quarters of the frame decides.
     assert_eq!(
         fitting_batch(28_500_000, 150_000, 4 * MIB),
@@ -417,5 +414,5 @@ fn batches_fit_three_quarters_of_a_frame_and_at_most_8_mib() {
     );
     // Never zero, whatever the sizes.
     assert_eq!(fitting_batch(10 * MIB, 1, 1024), 1);
-    assert_eq!(fitting_batch(0, 0, 16 * MIB), 8 * MIB);
+    assert_eq!(fitting_batch(0, 0, 16 * MIB), 4 * MIB);
 }
