@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::command::{LanguageCode, RemotingCommand, SerializeType};
-use super::frame::FrameError;
+use super::error::FrameError;
 
 /// Fixed part of a binary header: code, language, version, opaque, flag, two length words.
 const BINARY_FIXED_LEN: usize = 2 + 1 + 2 + 4 + 4 + 4 + 4;
