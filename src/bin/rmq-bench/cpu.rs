@@ -164,11 +164,14 @@ fn heartbeat_shaped() -> RemotingCommand {
         .with_body(&br#"{"counter":1,"stateVersion":0,"timestamp":1700000000000}"#[..])
 }
 
+/// Builds one request of a shape.
+type MakeRequest = fn() -> RemotingCommand;
+
 /// Heap allocations per request, one in flight: `n` requests from `make`, built beforehand so
 /// that only the client's own allocations (send, reply, decode) are counted.
 async fn allocations<F, Fut>(
     n: usize,
-    make: fn() -> RemotingCommand,
+    make: MakeRequest,
     call: F,
 ) -> Result<f64, BoxError>
 where
@@ -266,7 +269,7 @@ pub async fn run(runs: usize) -> Result<(), BoxError> {
     println!("\nheap allocations per request, 1 in flight, {n} requests built beforehand");
     println!("| request | rmq-registrar client | minimal, writer task | minimal, no writer task |");
     println!("|---|---:|---:|---:|");
-    let shapes: [(&str, fn() -> RemotingCommand); 2] = [
+    let shapes: [(&str, MakeRequest); 2] = [
         (
             "GET_BROKER_CLUSTER_INFO (no fields, reply with a body)",
             cluster_info,
