@@ -113,9 +113,14 @@ impl RemotingClient {
                 hook,
                 waiting,
             } = sent;
-            let _waiting = waiting;
             let outcome = match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok(outcome)) => outcome,
+                Ok(Ok(outcome)) => {
+                    // Whoever sent the outcome took the entry out of the table already.
+                    if let Some(w) = waiting {
+                        w.disarm();
+                    }
+                    outcome
+                }
                 Ok(Err(_)) => Err(ClientError::ConnectionClosed {
                     addr: addr.to_string(),
                 }),
@@ -159,7 +164,7 @@ impl RemotingClient {
             };
             lock(&self.inner.pending).insert(request.opaque, entry);
             PendingGuard {
-                inner: self.inner.clone(),
+                inner: Some(self.inner.clone()),
                 opaque: request.opaque,
             }
         });
@@ -175,13 +180,23 @@ impl RemotingClient {
 
 /// Removes a waiter from the table when its caller stops waiting, whatever the reason.
 struct PendingGuard {
-    inner: Arc<Inner>,
+    /// None once the entry is known to be gone.
+    inner: Option<Arc<Inner>>,
     opaque: i32,
+}
+
+impl PendingGuard {
+    /// The entry left the table with its outcome: nothing to remove.
+    fn disarm(mut self) {
+        self.inner = None;
+    }
 }
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
-        lock(&self.inner.pending).remove(self.opaque);
+        if let Some(inner) = &self.inner {
+            lock(&inner.pending).remove(self.opaque);
+        }
     }
 }
 

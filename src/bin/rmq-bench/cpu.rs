@@ -119,7 +119,7 @@ impl Direct {
 
     async fn call(&self, mut req: RemotingCommand) -> Result<RemotingCommand, BoxError> {
         let rx = wait_for(&self.waiters, &self.next, &mut req)?;
-        let mut frame = BytesMut::new();
+        let mut frame = BytesMut::with_capacity(512);
         FrameCodec::default().encode(&req, &mut frame)?;
         self.write.lock().await.write_all(&frame).await?;
         Ok(tokio::time::timeout(Duration::from_secs(5), rx).await??)
@@ -167,13 +167,28 @@ fn heartbeat_shaped() -> RemotingCommand {
 /// Builds one request of a shape.
 type MakeRequest = fn() -> RemotingCommand;
 
-/// Heap allocations per request, one in flight: `n` requests from `make`, built beforehand so
-/// that only the client's own allocations (send, reply, decode) are counted.
-async fn allocations<F, Fut>(
-    n: usize,
-    make: MakeRequest,
-    call: F,
-) -> Result<f64, BoxError>
+/// Times this process's threads went to sleep waiting for something (voluntary context
+/// switches, all threads): each is a wake-up to pay for later, whatever else the machine runs.
+fn sleeps() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("voluntary_ctxt_switches:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// Heap allocations and thread sleeps per request, one in flight: `n` requests from `make`,
+/// built beforehand so that only the client's own allocations (send, reply, decode) are counted.
+async fn allocations<F, Fut>(n: usize, make: MakeRequest, call: F) -> Result<(f64, f64), BoxError>
 where
     F: Fn(RemotingCommand) -> Fut,
     Fut: std::future::Future<Output = Result<(), BoxError>>,
@@ -184,11 +199,14 @@ where
     for req in prepared.by_ref().take(100) {
         call(req).await?;
     }
+    let s0 = sleeps();
     let a0 = ALLOCATIONS.load(Ordering::Relaxed);
     for req in prepared {
         call(req).await?;
     }
-    Ok((ALLOCATIONS.load(Ordering::Relaxed) - a0) as f64 / n as f64)
+    let allocs = ALLOCATIONS.load(Ordering::Relaxed) - a0;
+    let slept = sleeps().saturating_sub(s0);
+    Ok((allocs as f64 / n as f64, slept as f64 / n as f64))
 }
 
 /// Median of `v` (sorted in place).
@@ -266,7 +284,7 @@ pub async fn run(runs: usize) -> Result<(), BoxError> {
         );
     }
     let n = 10_000;
-    println!("\nheap allocations per request, 1 in flight, {n} requests built beforehand");
+    println!("\nheap allocations / thread sleeps (voluntary context switches) per request, 1 in flight, {n} requests built beforehand");
     println!("| request | rmq-registrar client | minimal, writer task | minimal, no writer task |");
     println!("|---|---:|---:|---:|");
     let shapes: [(&str, MakeRequest); 2] = [
@@ -296,7 +314,10 @@ pub async fn run(runs: usize) -> Result<(), BoxError> {
             Ok(())
         })
         .await?;
-        println!("| {name} | {x:.1} | {y:.1} | {z:.1} |");
+        println!(
+            "| {name} | {:.1} / {:.2} | {:.1} / {:.2} | {:.1} / {:.2} |",
+            x.0, x.1, y.0, y.1, z.0, z.1
+        );
     }
     ours.shutdown();
     Ok(())
