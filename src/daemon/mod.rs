@@ -431,9 +431,7 @@ fn spawn_tasks(
     sup.spawn("slave-sync", move || slave::sync_loop(sh.clone()));
     let sh = shared.clone();
     let listener = Arc::new(tokio::sync::Mutex::new(Some(listener)));
-    sup.spawn("http", move || {
-        http::serve(sh.clone(), listener.clone(), bound)
-    });
+    sup.spawn("http", move || http::serve(sh.clone(), listener.clone(), bound));
 }
 
 /// Waits for Stop. Reloads run beside it, one at a time, so that a SIGTERM during a reload (an
