@@ -1,94 +1,53 @@
-//! Server-initiated requests, the RPC hook and channel events.
+//! What a connection's reader hands the client: replies to their waiters, server requests to
+//! their processors (under the RPC hook), the connection's end to its waiters, and channel
+//! events to the listener.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
-
-use super::connection::ConnHandle;
-use super::Inner;
+use super::connection::{ConnHandle, Slot};
+use super::error::ClientError;
+use super::hooks::{ChannelEvent, ChannelEventKind};
+use super::inner::Inner;
+use super::reader::Routes;
+use super::stats::PeerInfo;
 use crate::poison::lock;
 use crate::protocol::code::response;
 use crate::protocol::RemotingCommand;
 
-/// Boxed future returned by a [`RequestProcessor`].
-pub type ProcessFuture = Pin<Box<dyn Future<Output = Option<RemotingCommand>> + Send>>;
-
-/// Handles requests a server sends to this client; `None` means no reply.
-pub trait RequestProcessor: Send + Sync + 'static {
-    /// Processes one request from `remote`.
-    fn process(&self, remote: &str, request: RemotingCommand) -> ProcessFuture;
-}
-
-/// Called around every outgoing call and every handled incoming request.
-pub trait RpcHook: Send + Sync + 'static {
-    /// Before the request is written (outgoing) or processed (incoming); may add fields.
-    fn before_request(&self, remote: &str, request: &mut RemotingCommand);
-    /// After the response arrived (outgoing) or was produced (incoming).
-    fn after_response(
-        &self,
-        remote: &str,
-        request: &RemotingCommand,
-        response: Option<&RemotingCommand>,
-    );
-}
-
-/// What happened to a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChannelEventKind {
-    /// Connected.
-    Connect,
-    /// Closed, by either side.
-    Close,
-    /// Closed for being idle.
-    Idle,
-    /// Closed after an error (bad frame, socket error).
-    Exception,
-}
-
-/// A connection event, delivered to the [`ChannelEventListener`] on its own task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelEvent {
-    /// What happened.
-    pub kind: ChannelEventKind,
-    /// Peer address as configured (`host:port`).
-    pub remote: String,
-}
-
-/// Receives channel events; runs on a task of its own, never on the I/O tasks.
-pub trait ChannelEventListener: Send + Sync + 'static {
-    /// One event.
-    fn on_event(&self, event: ChannelEvent);
-}
-
-/// A processor and the pool bound that stands in for Java's executor.
-#[derive(Clone)]
-pub(crate) struct ProcessorEntry {
-    pub processor: Arc<dyn RequestProcessor>,
-    pub pool: Arc<Semaphore>,
-}
-
-impl Inner {
-    /// Routes a request from the server to its processor, or answers it with an error code.
-    pub(crate) fn request_received(
-        self: &Arc<Self>,
-        conn: &Arc<ConnHandle>,
-        request: RemotingCommand,
-    ) {
-        let entry = {
-            let table = lock(&self.processors);
-            table
-                .by_code
-                .get(&request.code)
-                .cloned()
-                .or_else(|| table.default.clone())
+impl Routes for Inner {
+    /// Hands a reply to the request it answers, if that request went out on `conn`; false
+    /// (and counted) otherwise: a peer can never complete another peer's request.
+    fn response(&self, conn: &ConnHandle, resp: RemotingCommand) -> bool {
+        let addr = &*conn.addr;
+        let info = PeerInfo {
+            language: resp.language,
+            version: resp.version,
         };
+        if lock(&self.peers).get(addr) != Some(&info) {
+            lock(&self.peers).insert(addr.to_string(), info);
+        }
+        let waiter = lock(&self.pending).remove_on(resp.opaque, conn.id);
+        match waiter {
+            Some(p) => {
+                p.finish(Ok(resp));
+                true
+            }
+            None => {
+                self.stats.unknown_replies.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%addr, opaque = resp.opaque, code = resp.code, "reply for no request on this connection, dropped");
+                false
+            }
+        }
+    }
+
+    /// Routes a request from the server to its processor, or answers it with an error code.
+    fn request(self: Arc<Self>, conn: &Arc<ConnHandle>, request: RemotingCommand) {
+        let entry = lock(&self.processors).get(request.code);
         let Some(entry) = entry else {
             let remark = format!(" request type {} not supported", request.code);
             reply(
-                self,
+                &self,
                 conn,
                 &request,
                 response::REQUEST_CODE_NOT_SUPPORTED,
@@ -98,12 +57,12 @@ impl Inner {
         };
         let Ok(permit) = entry.pool.clone().try_acquire_owned() else {
             let remark = "[OVERLOAD]system busy, too many requests, try another server".to_string();
-            reply(self, conn, &request, response::SYSTEM_BUSY, remark);
+            reply(&self, conn, &request, response::SYSTEM_BUSY, remark);
             return;
         };
         let hook = self.hook();
         let conn = conn.clone();
-        let inner = Arc::downgrade(self);
+        let inner = Arc::downgrade(&self);
         tokio::spawn(async move {
             let mut request = request;
             if let Some(h) = &hook {
@@ -124,8 +83,34 @@ impl Inner {
         });
     }
 
+    /// Forgets a dead connection and fails everyone waiting on it. `silent_plain`: a plain
+    /// connection closed before the peer sent anything, which a TLS-only server does.
+    fn closed(&self, conn: &ConnHandle, silent_plain: bool) {
+        {
+            let mut conns = lock(&self.conns);
+            if matches!(conns.get(&*conn.addr), Some(Slot::Connected(c)) if c.id == conn.id) {
+                conns.remove(&*conn.addr);
+            }
+        }
+        let failed = lock(&self.pending).take_conn(conn.id);
+        for p in failed {
+            let addr = conn.addr.to_string();
+            p.finish(Err(if silent_plain {
+                ClientError::ClosedBeforeReply { addr }
+            } else {
+                ClientError::ConnectionClosed { addr }
+            }));
+        }
+    }
+
+    fn event(&self, kind: ChannelEventKind, addr: &str) {
+        self.emit(kind, addr);
+    }
+}
+
+impl Inner {
     /// Queues an event for the listener; drops and counts it when the queue is full.
-    pub(crate) fn emit(&self, kind: ChannelEventKind, remote: &str) {
+    pub(super) fn emit(&self, kind: ChannelEventKind, remote: &str) {
         let Some(tx) = &self.events else { return };
         let event = ChannelEvent {
             kind,
@@ -155,11 +140,4 @@ fn write_reply(inner: &Inner, conn: &ConnHandle, resp: &RemotingCommand) {
         }
         Err(e) => tracing::warn!(addr = %conn.addr, error = %e, "cannot encode reply"),
     }
-}
-
-/// Processor registrations.
-#[derive(Default)]
-pub(crate) struct ProcessorTable {
-    pub by_code: std::collections::HashMap<i32, ProcessorEntry>,
-    pub default: Option<ProcessorEntry>,
 }

@@ -64,12 +64,13 @@ pub enum ClientError {
         addr: String,
     },
     /// The TLS handshake failed (or TLS could not be set up for this address).
-    #[error("TLS with {addr}: {reason}")]
+    #[error("TLS with {addr}: {source}")]
     Tls {
         /// Peer address.
         addr: String,
-        /// Why, in words (unknown issuer, name mismatch, not TLS …).
-        reason: String,
+        /// Why (its message says it in words: unknown issuer, name mismatch, not TLS …).
+        #[source]
+        source: Arc<TlsFailure>,
     },
     /// A plain connection was closed before any reply: typical of a TLS-only server.
     #[error("connection to {addr} reset during the first request: the server may require TLS (tls.enable)")]
@@ -83,6 +84,27 @@ pub enum ClientError {
     /// The request could not be encoded (e.g. larger than the frame limit).
     #[error("cannot encode request: {0}")]
     Encode(#[source] Arc<FrameError>),
+}
+
+/// Why TLS could not be set up with a peer.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsFailure {
+    /// The name to verify (`tls.server_name`, else the address's host) is not a DNS name or IP.
+    #[error("{name:?} is not a valid TLS server name: {source}")]
+    ServerName {
+        /// The name.
+        name: String,
+        /// rustls's reason.
+        #[source]
+        source: rustls::pki_types::InvalidDnsNameError,
+    },
+    /// The handshake failed; the message says what it means for the operator.
+    #[error("{}", crate::tls::explain(.source))]
+    Handshake {
+        /// The handshake's error; a rustls error inside when TLS itself refused.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl ClientError {

@@ -1,6 +1,7 @@
 //! The response table: requests waiting for a reply, keyed by opaque.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio::time::Instant;
@@ -9,14 +10,14 @@ use super::error::ClientError;
 use crate::protocol::RemotingCommand;
 
 /// What a waiter eventually receives.
-pub type Outcome = Result<RemotingCommand, ClientError>;
+pub(crate) type Outcome = Result<RemotingCommand, ClientError>;
 
 /// One request waiting for its reply.
-pub struct Pending {
+pub(crate) struct Pending {
     /// Connection the request went out on.
     pub conn_id: u64,
-    /// Peer address, for error messages.
-    pub addr: String,
+    /// Peer address, for error messages (shared with the connection: no copy per request).
+    pub addr: Arc<str>,
     /// When the sweeper gives up on it.
     pub deadline: Instant,
     /// The call's own timeout, for the error it gets.
@@ -37,7 +38,7 @@ impl Pending {
 
 /// Requests in flight, by opaque.
 #[derive(Default)]
-pub struct PendingTable {
+pub(crate) struct PendingTable {
     map: HashMap<i32, Pending>,
 }
 

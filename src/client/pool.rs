@@ -1,28 +1,43 @@
-//! The connection table and the NameServer choice.
+//! The connection table: finding, opening (TCP, TLS) and starting connections, and trying the
+//! NameServers in the order the NameServer choice names them.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use futures_util::future::FutureExt;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
-use super::connection::{self, ConnHandle};
-use super::{ChannelEventKind, ClientError, ConnectResult, Inner, Slot};
+use super::activity::Activity;
+use super::connection::{ConnHandle, ConnectResult, Slot};
+use super::error::{ClientError, TlsFailure};
+use super::hooks::ChannelEventKind;
+use super::inner::Inner;
+use super::reader::{BoxRead, Reader, Routes};
+use super::writer::{write_loop, BoxWrite};
 use crate::poison::{lock, read, write};
 
 impl Inner {
-    pub(super) fn live(&self, addr: &str) -> Option<Arc<ConnHandle>> {
-        match lock(&self.conns).get(addr) {
-            Some(Slot::Connected(c)) if c.is_ok() => Some(c.clone()),
-            _ => None,
+    /// The connection for `addr` (or a NameServer), given up at the request's deadline.
+    pub(super) async fn connection_by(
+        self: &Arc<Self>,
+        addr: Option<&str>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Arc<ConnHandle>, ClientError> {
+        match tokio::time::timeout_at(deadline, self.connection(addr)).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::ConnectTimeout {
+                addr: addr.unwrap_or("(a NameServer)").to_string(),
+                timeout,
+            }),
         }
     }
 
     /// The connection for `addr`, or for the chosen NameServer when `addr` is None.
-    pub(super) async fn connection(
-        self: &Arc<Self>,
-        addr: Option<&str>,
-    ) -> Result<Arc<ConnHandle>, ClientError> {
+    async fn connection(self: &Arc<Self>, addr: Option<&str>) -> ConnectResult {
         if self.shutdown.is_cancelled() {
             return Err(ClientError::Shutdown);
         }
@@ -32,25 +47,23 @@ impl Inner {
         }
     }
 
-    /// Sticks to the chosen NameServer while healthy, else tries the others round-robin.
-    /// No lock is held while connecting: concurrent callers share each address's attempt,
-    /// and the caller's deadline bounds the whole search.
-    async fn name_server_connection(self: &Arc<Self>) -> Result<Arc<ConnHandle>, ClientError> {
-        if let Some(c) = self.chosen_live() {
+    /// Sticks to the chosen NameServer while healthy, else tries the others in the order the
+    /// choice names them. No lock is held while connecting: concurrent callers share each
+    /// address's attempt, and the caller's deadline bounds the whole search.
+    async fn name_server_connection(self: &Arc<Self>) -> ConnectResult {
+        let chosen = read(&self.namesrv).chosen().and_then(|a| self.live(a));
+        if let Some(c) = chosen {
             return Ok(c);
         }
-        let list = read(&self.namesrv).list.clone();
+        let members = read(&self.namesrv).list().len();
         let mut last = ClientError::NoNameServer;
-        for _ in 0..list.len() {
-            let i = self
-                .namesrv_index
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_add(1)
-                % list.len();
-            let addr = &list[i];
-            match self.connect(addr).await {
+        for _ in 0..members {
+            let Some(addr) = write(&self.namesrv).next_candidate() else {
+                break;
+            };
+            match self.connect(&addr).await {
                 Ok(c) => {
-                    write(&self.namesrv).chosen = Some(addr.clone());
+                    write(&self.namesrv).choose(&addr);
                     return Ok(c);
                 }
                 Err(e) => {
@@ -62,15 +75,10 @@ impl Inner {
         Err(last)
     }
 
-    fn chosen_live(&self) -> Option<Arc<ConnHandle>> {
-        let chosen = read(&self.namesrv).chosen.clone()?;
-        self.live(&chosen)
-    }
-
     /// Gets or opens the connection to `addr`. The attempt runs as a task of its own, bounded
     /// by `connect_timeout`, so it progresses whether or not a caller still waits, and it
     /// settles its slot itself: a later caller never sees a finished or stale attempt.
-    async fn connect(self: &Arc<Self>, addr: &str) -> Result<Arc<ConnHandle>, ClientError> {
+    async fn connect(self: &Arc<Self>, addr: &str) -> ConnectResult {
         let attempt = {
             let mut conns = lock(&self.conns);
             match conns.get(addr) {
@@ -97,29 +105,46 @@ impl Inner {
         attempt.await
     }
 
-    /// Forgets a dead connection and fails everyone waiting on it. `silent_plain`: a plain
-    /// connection closed before the peer sent anything, which a TLS-only server does.
-    pub(crate) fn connection_closed(&self, conn: &ConnHandle, silent_plain: bool) {
-        {
-            let mut conns = lock(&self.conns);
-            if matches!(conns.get(&conn.addr), Some(Slot::Connected(c)) if c.id == conn.id) {
-                conns.remove(&conn.addr);
-            }
-        }
-        let failed = lock(&self.pending).take_conn(conn.id);
-        for p in failed {
-            let addr = conn.addr.clone();
-            p.finish(Err(if silent_plain {
-                ClientError::ClosedBeforeReply { addr }
-            } else {
-                ClientError::ConnectionClosed { addr }
-            }));
-        }
+    /// Starts the writer and reader tasks of a freshly connected socket.
+    fn start(
+        self: &Arc<Self>,
+        id: u64,
+        addr: &str,
+        (read_half, write_half): (BoxRead, BoxWrite),
+        secure: bool,
+    ) -> Arc<ConnHandle> {
+        let activity = Arc::new(Activity::new());
+        let (handle, side, queue) = ConnHandle::new(
+            id,
+            Arc::from(addr),
+            write_half,
+            self.shutdown.child_token(),
+            activity.clone(),
+        );
+        tokio::spawn(write_loop(side, queue));
+        // A NameServer never needs more than max_frame; a broker's topic table may.
+        let max = if read(&self.namesrv).contains(addr) {
+            self.config.max_frame
+        } else {
+            self.config.max_reply_frame.max(self.config.max_frame)
+        };
+        let routes: Weak<dyn Routes> = Arc::downgrade(self) as Weak<Inner>;
+        let reader = Reader::new(
+            handle.clone(),
+            read_half,
+            secure,
+            max,
+            self.config.idle_timeout,
+            activity,
+            routes,
+        );
+        tokio::spawn(reader.run());
+        handle
     }
 }
 
 /// Opens the connection and puts the outcome in its slot (if the slot is still this attempt's).
-async fn open_and_settle(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectResult {
+async fn open_and_settle(inner: Weak<Inner>, id: u64, addr: String) -> ConnectResult {
     let result = open(inner.clone(), id, addr.clone()).await;
     let Some(inner) = inner.upgrade() else {
         return Err(ClientError::Shutdown);
@@ -140,7 +165,23 @@ async fn open_and_settle(inner: std::sync::Weak<Inner>, id: u64, addr: String) -
     result
 }
 
-async fn open(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectResult {
+/// The name a TLS peer's certificate must carry: the configured one, else the address's host
+/// (an IP is checked against the certificate's IP SANs).
+fn tls_name(addr: &str, configured: Option<&str>) -> Result<ServerName<'static>, TlsFailure> {
+    let name = match configured {
+        Some(n) => n,
+        None => {
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            host.trim_start_matches('[').trim_end_matches(']')
+        }
+    };
+    ServerName::try_from(name.to_string()).map_err(|source| TlsFailure::ServerName {
+        name: name.to_string(),
+        source,
+    })
+}
+
+async fn open(inner: Weak<Inner>, id: u64, addr: String) -> ConnectResult {
     let Some(strong) = inner.upgrade() else {
         return Err(ClientError::Shutdown);
     };
@@ -148,7 +189,7 @@ async fn open(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectRe
     let tls = read(&strong.tls).clone().filter(|t| t.applies(&addr));
     drop(strong);
     // One bound for the TCP connect and the TLS handshake together.
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = Instant::now() + timeout;
     let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr.as_str())).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -161,38 +202,37 @@ async fn open(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectRe
     };
     // Small request/response frames: latency matters more than packet count.
     let _ = stream.set_nodelay(true);
-    let (read_half, write_half, secure): (connection::BoxRead, connection::BoxWrite, bool) =
-        match tls {
-            None => {
-                let (r, w) = stream.into_split();
-                (Box::new(r), Box::new(w), false)
-            }
-            Some(t) => {
-                let name =
-                    crate::tls::server_name(&addr, t.server_name.as_deref()).map_err(|reason| {
-                        ClientError::Tls {
-                            addr: addr.clone(),
-                            reason,
-                        }
-                    })?;
-                let connector = tokio_rustls::TlsConnector::from(t.config.clone());
-                match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
-                    Ok(Ok(s)) => {
-                        let (r, w) = tokio::io::split(s);
-                        (Box::new(r), Box::new(w), true)
-                    }
-                    Ok(Err(e)) => {
-                        let reason = crate::tls::explain(&e);
-                        // The error carries the reason to the caller, who logs it by its own
-                        // rule (the daemon: once, then a reminder per interval); a WARN here
-                        // repeated it at every attempt.
-                        tracing::debug!(%addr, %reason, "TLS handshake failed");
-                        return Err(ClientError::Tls { addr, reason });
-                    }
-                    Err(_) => return Err(ClientError::ConnectTimeout { addr, timeout }),
+    let (halves, secure): ((BoxRead, BoxWrite), bool) = match tls {
+        None => {
+            let (r, w) = stream.into_split();
+            ((Box::new(r), Box::new(w)), false)
+        }
+        Some(t) => {
+            let name = tls_name(&addr, t.server_name.as_deref()).map_err(|f| ClientError::Tls {
+                addr: addr.clone(),
+                source: Arc::new(f),
+            })?;
+            let connector = tokio_rustls::TlsConnector::from(t.config.clone());
+            match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
+                Ok(Ok(s)) => {
+                    let (r, w) = tokio::io::split(s);
+                    ((Box::new(r), Box::new(w)), true)
                 }
+                Ok(Err(source)) => {
+                    let failure = TlsFailure::Handshake { source };
+                    // The error carries the reason to the caller, who logs it by its own
+                    // rule (the daemon: once, then a reminder per interval); a WARN here
+                    // repeated it at every attempt.
+                    tracing::debug!(%addr, reason = %failure, "TLS handshake failed");
+                    return Err(ClientError::Tls {
+                        addr,
+                        source: Arc::new(failure),
+                    });
+                }
+                Err(_) => return Err(ClientError::ConnectTimeout { addr, timeout }),
             }
-        };
+        }
+    };
     let Some(inner) = inner.upgrade() else {
         return Err(ClientError::Shutdown);
     };
@@ -201,7 +241,34 @@ async fn open(inner: std::sync::Weak<Inner>, id: u64, addr: String) -> ConnectRe
     }
     inner.stats.connects.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(%addr, id, secure, "connected");
-    let handle = connection::spawn(&inner, id, addr.clone(), read_half, write_half, secure);
+    let handle = inner.start(id, &addr, halves, secure);
     inner.emit(ChannelEventKind::Connect, &addr);
     Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls_name_is_the_configured_one_or_the_host() {
+        assert_eq!(
+            tls_name("10.0.0.1:9876", None).ok(),
+            ServerName::try_from("10.0.0.1").ok()
+        );
+        assert_eq!(
+            tls_name("[::1]:9876", None).ok(),
+            ServerName::try_from("::1").ok()
+        );
+        assert_eq!(
+            tls_name("10.0.0.1:9876", Some("namesrv.test")).ok(),
+            ServerName::try_from("namesrv.test").ok()
+        );
+        let e = tls_name("a:1", Some("not a name")).unwrap_err();
+        assert!(matches!(e, TlsFailure::ServerName { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "\"not a name\" is not a valid TLS server name: invalid dns name"
+        );
+    }
 }

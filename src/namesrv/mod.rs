@@ -4,8 +4,6 @@ mod http;
 
 pub use http::{parse_answer, AddressServer, LookupError, DEFAULT_DOMAIN, DEFAULT_SUBGROUP};
 
-use std::collections::BTreeSet;
-
 /// Checks one `host:port`: a non-empty host without spaces, a port in 1..=65535.
 pub fn validate_addr(addr: &str) -> Result<(), String> {
     let (host, port) = addr
@@ -38,36 +36,12 @@ pub fn parse_list(text: &str) -> Result<Vec<String>, String> {
     Ok(addrs)
 }
 
-/// The last good NameServer list; reports a change only when the set of members differs.
-#[derive(Debug, Default, Clone)]
-pub struct AddressBook {
-    current: Vec<String>,
-}
-
-impl AddressBook {
-    /// Takes a new list; true when its membership differs from the current one.
-    pub fn update(&mut self, addrs: Vec<String>) -> bool {
-        let old: BTreeSet<&String> = self.current.iter().collect();
-        let new: BTreeSet<&String> = addrs.iter().collect();
-        if old == new {
-            return false;
-        }
-        self.current = addrs;
-        true
-    }
-
-    /// The current list.
-    pub fn current(&self) -> &[String] {
-        &self.current
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn lists_are_trimmed_validated_and_compared_as_sets() {
+    fn lists_are_trimmed_and_validated() {
         assert_eq!(parse_list(" a:1; b:2 ;;").unwrap(), vec!["a:1", "b:2"]);
         assert!(parse_list("a:1;b").is_err());
         assert!(parse_list("a:0").is_err());
@@ -75,10 +49,7 @@ mod tests {
         assert!(parse_list(" ; ").is_err());
         assert!(parse_list("<html>:80").is_ok_and(|v| v.len() == 1));
         assert!(parse_list("a b:1").is_err());
-        let mut book = AddressBook::default();
-        assert!(book.update(vec!["a:1".into(), "b:2".into()]));
-        assert!(!book.update(vec!["b:2".into(), "a:1".into()]));
-        assert!(book.update(vec!["a:1".into()]));
-        assert_eq!(book.current(), ["a:1".to_string()]);
+        // Whether a list differs from the last (as a set) is the client's NameServer choice:
+        // client/namesrvs.rs.
     }
 }

@@ -1,12 +1,13 @@
 //! Header serialization: Java's JSON form and the compact ROCKETMQ binary form (PROTOCOL.md §2).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bytes::{Buf, BufMut, BytesMut};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::command::{LanguageCode, RemotingCommand, SerializeType};
-use super::frame::FrameError;
+use super::error::FrameError;
 
 /// Fixed part of a binary header: code, language, version, opaque, flag, two length words.
 const BINARY_FIXED_LEN: usize = 2 + 1 + 2 + 4 + 4 + 4 + 4;
@@ -18,7 +19,7 @@ struct JsonHeaderOut<'a> {
     #[serde(rename = "extFields", skip_serializing_if = "BTreeMap::is_empty")]
     ext_fields: &'a BTreeMap<String, String>,
     flag: i32,
-    language: serde_json::Value,
+    language: LanguageOut,
     opaque: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     remark: Option<&'a str>,
@@ -27,17 +28,29 @@ struct JsonHeaderOut<'a> {
     version: i32,
 }
 
+/// A language as Java writes it: its enum name, or the bare code when it has none.
+struct LanguageOut(LanguageCode);
+
+impl Serialize for LanguageOut {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.name() {
+            Some(name) => s.serialize_str(name),
+            None => s.serialize_u8(self.0 .0),
+        }
+    }
+}
+
 /// JSON header as read: every key optional, unknown keys ignored.
 #[derive(Deserialize)]
 struct JsonHeaderIn {
     #[serde(default)]
     code: i32,
     #[serde(default, rename = "extFields")]
-    ext_fields: Option<HashMap<String, serde_json::Value>>,
+    ext_fields: Option<ExtFieldsIn>,
     #[serde(default)]
     flag: i32,
     #[serde(default)]
-    language: Option<serde_json::Value>,
+    language: Option<LanguageIn>,
     #[serde(default)]
     opaque: i32,
     #[serde(default)]
@@ -46,17 +59,137 @@ struct JsonHeaderIn {
     version: i32,
 }
 
+/// A language as read: a known name or a code, anything else unknown (OTHER); a value that
+/// cannot be a language at all (true, [], {}) is refused. Read without a copy of the text.
+enum LanguageIn {
+    Code(LanguageCode),
+    Invalid,
+}
+
+impl<'de> Deserialize<'de> for LanguageIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LanguageIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a language name or code")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LanguageIn, E> {
+                Ok(LanguageIn::Code(
+                    LanguageCode::from_name(v).unwrap_or(LanguageCode::OTHER),
+                ))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LanguageIn, E> {
+                Ok(LanguageIn::Code(
+                    u8::try_from(v).map_or(LanguageCode::OTHER, LanguageCode),
+                ))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LanguageIn, E> {
+                Ok(LanguageIn::Code(
+                    u8::try_from(v).map_or(LanguageCode::OTHER, LanguageCode),
+                ))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LanguageIn, E> {
+                Ok(LanguageIn::Code(LanguageCode::OTHER))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LanguageIn, E> {
+                Ok(LanguageIn::Invalid)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LanguageIn, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LanguageIn::Invalid)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LanguageIn, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(LanguageIn::Invalid)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `extFields` as read, straight into the command's map: strings as they are, other values as
+/// their JSON text, nulls absent (a later null removes an earlier value, as the last one wins).
+struct ExtFieldsIn(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for ExtFieldsIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ExtFieldsIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFieldsIn, A::Error> {
+                let mut fields = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    match map.next_value::<FieldIn>()?.0 {
+                        Some(v) => fields.insert(key, v),
+                        None => fields.remove(&key),
+                    };
+                }
+                Ok(ExtFieldsIn(fields))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One `extFields` value: a string, the JSON text of anything else, None for null.
+struct FieldIn(Option<String>);
+
+impl<'de> Deserialize<'de> for FieldIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FieldIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldIn, E> {
+                Ok(FieldIn(Some(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<FieldIn, E> {
+                Ok(FieldIn(Some(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<FieldIn, E> {
+                Ok(FieldIn(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<FieldIn, E> {
+                Ok(FieldIn(None))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<FieldIn, E> {
+                Ok(FieldIn(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<FieldIn, E> {
+                Ok(FieldIn(Some(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<FieldIn, E> {
+                Ok(FieldIn(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<FieldIn, E> {
+                Ok(FieldIn(Some(serde_json::Value::from(v).to_string())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<FieldIn, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(FieldIn(Some(v.to_string())))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldIn, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(FieldIn(Some(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Writes `cmd`'s header in JSON.
 pub fn encode_json(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), FrameError> {
-    let language = match cmd.language.name() {
-        Some(name) => serde_json::Value::from(name),
-        None => serde_json::Value::from(cmd.language.0),
-    };
     let out = JsonHeaderOut {
         code: cmd.code,
         ext_fields: &cmd.ext_fields,
         flag: cmd.flag,
-        language,
+        language: LanguageOut(cmd.language),
         opaque: cmd.opaque,
         remark: cmd.remark.as_deref().filter(|r| !r.is_empty()),
         serialize_type: SerializeType::Json.name(),
@@ -70,26 +203,9 @@ pub fn decode_json(src: &[u8]) -> Result<RemotingCommand, FrameError> {
     let h: JsonHeaderIn = serde_json::from_slice(src).map_err(FrameError::Json)?;
     let language = match h.language {
         None => LanguageCode::OTHER,
-        Some(serde_json::Value::String(s)) => {
-            LanguageCode::from_name(&s).unwrap_or(LanguageCode::OTHER)
-        }
-        Some(serde_json::Value::Number(n)) => n
-            .as_u64()
-            .and_then(|v| u8::try_from(v).ok())
-            .map(LanguageCode)
-            .unwrap_or(LanguageCode::OTHER),
-        Some(_) => return Err(FrameError::BadField("language")),
+        Some(LanguageIn::Code(c)) => c,
+        Some(LanguageIn::Invalid) => return Err(FrameError::BadField("language")),
     };
-    let ext_fields = h
-        .ext_fields
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| match v {
-            serde_json::Value::Null => None,
-            serde_json::Value::String(s) => Some((k, s)),
-            other => Some((k, other.to_string())),
-        })
-        .collect();
     Ok(RemotingCommand {
         code: h.code,
         language,
@@ -97,7 +213,7 @@ pub fn decode_json(src: &[u8]) -> Result<RemotingCommand, FrameError> {
         opaque: h.opaque,
         flag: h.flag,
         remark: h.remark.filter(|r| !r.is_empty()),
-        ext_fields,
+        ext_fields: h.ext_fields.map(|f| f.0).unwrap_or_default(),
         serialize_type: SerializeType::Json,
         body: None,
     })

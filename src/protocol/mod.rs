@@ -2,8 +2,10 @@
 
 pub mod code;
 pub mod command;
+mod error;
 pub mod frame;
 pub mod header;
 
 pub use command::{LanguageCode, RemotingCommand, SerializeType};
-pub use frame::{FrameCodec, FrameError, DEFAULT_MAX_FRAME};
+pub use error::FrameError;
+pub use frame::{FrameCodec, DEFAULT_MAX_FRAME};

@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmq_registrar::namesrv::{AddressBook, AddressServer, LookupError};
+use rmq_registrar::client::{ClientConfig, RemotingClient};
+use rmq_registrar::namesrv::{AddressServer, LookupError};
 
 use crate::support::http::{http_server, Script};
 
@@ -18,21 +19,22 @@ async fn lookup_reports_lists_changes_and_every_failure() {
     let url = AddressServer::url_for(&addr, "nsaddr");
     assert_eq!(url, format!("http://{addr}/rocketmq/nsaddr"));
     let server = AddressServer::new(url, Duration::from_millis(500)).unwrap();
-    let mut book = AddressBook::default();
+    // The client keeps the last good list and says whether a new one changes its members.
+    let book = RemotingClient::new(ClientConfig::default(), None);
 
     let list = server.fetch().await.unwrap();
     assert_eq!(list, vec!["127.0.0.1:9876", "127.0.0.1:9877"]);
-    assert!(book.update(list));
+    assert!(book.update_name_server_list(list));
 
     script.lock().unwrap().1 = " 127.0.0.1:9877;127.0.0.1:9876 ".into();
     assert!(
-        !book.update(server.fetch().await.unwrap()),
+        !book.update_name_server_list(server.fetch().await.unwrap()),
         "same set, other order: unchanged"
     );
 
     script.lock().unwrap().1 = "127.0.0.1:9878".into();
-    assert!(book.update(server.fetch().await.unwrap()));
-    assert_eq!(book.current(), ["127.0.0.1:9878".to_string()]);
+    assert!(book.update_name_server_list(server.fetch().await.unwrap()));
+    assert_eq!(book.name_server_list(), ["127.0.0.1:9878".to_string()]);
 
     script.lock().unwrap().1 = "".into();
     assert!(matches!(
@@ -62,6 +64,6 @@ async fn lookup_reports_lists_changes_and_every_failure() {
     assert!(t0.elapsed() < Duration::from_secs(2));
 
     // After every failure the caller still holds its last good list.
-    assert_eq!(book.current(), ["127.0.0.1:9878".to_string()]);
+    assert_eq!(book.name_server_list(), ["127.0.0.1:9878".to_string()]);
     task.abort();
 }

@@ -137,6 +137,69 @@ fn lenient_json_header_go_client_shape() {
     assert_eq!(cmd.field("z"), None);
 }
 
+fn json_header(header: &str) -> Result<RemotingCommand, FrameError> {
+    let mut wire = Vec::new();
+    wire.extend_from_slice(&((4 + header.len()) as u32).to_be_bytes());
+    wire.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    wire.extend_from_slice(header.as_bytes());
+    FrameCodec::default()
+        .decode(&mut BytesMut::from(&wire[..]))
+        .map(|c| c.unwrap_or_else(|| panic!("a whole frame")))
+}
+
+#[test]
+fn json_language_and_field_values_in_every_shape() {
+    let lang = |v: &str| json_header(&format!(r#"{{"language":{v}}}"#)).map(|c| c.language);
+    assert_eq!(lang("null").unwrap(), LanguageCode::OTHER);
+    assert_eq!(lang(r#""GO""#).unwrap(), LanguageCode(9));
+    assert_eq!(lang(r#""COBOL""#).unwrap(), LanguageCode::OTHER);
+    assert_eq!(lang("12").unwrap(), LanguageCode::RUST);
+    for unknown in ["300", "-1", "1.5"] {
+        assert_eq!(lang(unknown).unwrap(), LanguageCode::OTHER, "{unknown}");
+    }
+    for invalid in ["true", "[1]", r#"{"a":1}"#] {
+        assert!(
+            matches!(lang(invalid), Err(FrameError::BadField("language"))),
+            "{invalid}"
+        );
+    }
+    let cmd = json_header(
+        r#"{"extFields":{"o":{"b":[1,2.5],"a":"x"},"l":[true,null],"f":2.5,"i":-3,"d":"1","d":null,"e":"\u0041"}}"#,
+    )
+    .unwrap();
+    assert_eq!(cmd.field("o"), Some(r#"{"a":"x","b":[1,2.5]}"#));
+    assert_eq!(cmd.field("l"), Some("[true,null]"));
+    assert_eq!(cmd.field("f"), Some("2.5"));
+    assert_eq!(cmd.field("i"), Some("-3"));
+    assert_eq!(
+        cmd.field("d"),
+        None,
+        "the last value wins, and a null is no value"
+    );
+    assert_eq!(cmd.field("e"), Some("A"));
+    assert!(matches!(
+        json_header(r#"{"extFields":[1]}"#),
+        Err(FrameError::Json(_))
+    ));
+    assert!(json_header(r#"{"extFields":null}"#).is_ok_and(|c| c.ext_fields.is_empty()));
+}
+
+#[test]
+fn json_languages_are_written_by_name_or_code() {
+    let mut cmd = RemotingCommand::request(1);
+    let mut buf = BytesMut::new();
+    header::encode_json(&cmd, &mut buf).unwrap();
+    assert!(std::str::from_utf8(&buf)
+        .unwrap()
+        .contains(r#""language":"RUST""#));
+    cmd.language = LanguageCode(99);
+    buf.clear();
+    header::encode_json(&cmd, &mut buf).unwrap();
+    assert!(std::str::from_utf8(&buf)
+        .unwrap()
+        .contains(r#""language":99"#));
+}
+
 fn decode_all(bytes: &[u8]) -> Result<Option<RemotingCommand>, FrameError> {
     FrameCodec::default().decode(&mut BytesMut::from(bytes))
 }

@@ -1,0 +1,219 @@
+//! Sending: one path for every request (connection, RPC hook, frame, waiter, write), and the
+//! three ways to wait for it (sync, async under a permit, oneway under a permit).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use super::error::ClientError;
+use super::hooks::RpcHook;
+use super::inner::Inner;
+use super::pending::{Outcome, Pending};
+use super::remoting::RemotingClient;
+use crate::poison::lock;
+use crate::protocol::RemotingCommand;
+
+/// Where a tracked request's reply goes, and the async permit it holds until then.
+struct Reply {
+    tx: oneshot::Sender<Outcome>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+/// A request on the wire.
+struct Sent {
+    addr: Arc<str>,
+    /// The request as written (the hook may have added fields), for the hook's after-call.
+    request: RemotingCommand,
+    hook: Option<Arc<dyn RpcHook>>,
+    /// Keeps the waiter in the response table while the caller waits (tracked requests).
+    waiting: Option<PendingGuard>,
+}
+
+impl RemotingClient {
+    /// Sends `request` and waits up to `timeout` for its reply (`addr` None: a NameServer).
+    pub async fn invoke_sync(
+        &self,
+        addr: Option<&str>,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        let fut = self.send_tracked(addr, request, timeout, None).await?;
+        fut.await
+    }
+
+    /// Sends `request` under an async permit; the returned future resolves with the reply,
+    /// a timeout (from the sweeper) or the connection's death.
+    pub async fn invoke_async(
+        &self,
+        addr: Option<&str>,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<
+        impl Future<Output = Result<RemotingCommand, ClientError>> + Send + 'static,
+        ClientError,
+    > {
+        let permit = acquire(&self.inner.async_permits, timeout).await?;
+        self.send_tracked(addr, request, timeout, Some(permit))
+            .await
+    }
+
+    /// As [`invoke_async`](Self::invoke_async), delivering the outcome to `callback` on its own task.
+    pub async fn invoke_async_callback<F>(
+        &self,
+        addr: Option<&str>,
+        request: RemotingCommand,
+        timeout: Duration,
+        callback: F,
+    ) -> Result<(), ClientError>
+    where
+        F: FnOnce(Result<RemotingCommand, ClientError>) + Send + 'static,
+    {
+        let fut = self.invoke_async(addr, request, timeout).await?;
+        tokio::spawn(async move { callback(fut.await) });
+        Ok(())
+    }
+
+    /// Writes `request` marked oneway under a oneway permit; no reply is awaited.
+    pub async fn invoke_oneway(
+        &self,
+        addr: Option<&str>,
+        mut request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        request.mark_oneway();
+        let deadline = Instant::now() + timeout.max(Duration::from_millis(1));
+        let _permit = acquire(&self.inner.oneway_permits, timeout).await?;
+        self.send(addr, request, timeout, deadline, None).await?;
+        Ok(())
+    }
+
+    /// Registers a waiter, writes the request and returns the future of its reply.
+    async fn send_tracked(
+        &self,
+        addr: Option<&str>,
+        request: RemotingCommand,
+        timeout: Duration,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<
+        impl Future<Output = Result<RemotingCommand, ClientError>> + Send + 'static,
+        ClientError,
+    > {
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = oneshot::channel();
+        let sent = self
+            .send(addr, request, timeout, deadline, Some(Reply { tx, permit }))
+            .await?;
+        Ok(async move {
+            let Sent {
+                addr,
+                request,
+                hook,
+                waiting,
+            } = sent;
+            let outcome = match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(outcome)) => {
+                    // Whoever sent the outcome took the entry out of the table already.
+                    if let Some(w) = waiting {
+                        w.disarm();
+                    }
+                    outcome
+                }
+                Ok(Err(_)) => Err(ClientError::ConnectionClosed {
+                    addr: addr.to_string(),
+                }),
+                Err(_) => Err(ClientError::Timeout {
+                    addr: addr.to_string(),
+                    timeout,
+                }),
+            };
+            if let (Some(h), Ok(resp)) = (&hook, &outcome) {
+                h.after_response(&addr, &request, Some(resp));
+            }
+            outcome
+        })
+    }
+
+    /// The one send path: the connection (given up at `deadline`), the RPC hook, the frame
+    /// (refused before a byte is written when over the frame limit), the waiter when a reply
+    /// is expected, and the write, done by `deadline`.
+    async fn send(
+        &self,
+        addr: Option<&str>,
+        mut request: RemotingCommand,
+        timeout: Duration,
+        deadline: Instant,
+        reply: Option<Reply>,
+    ) -> Result<Sent, ClientError> {
+        let conn = self.inner.connection_by(addr, deadline, timeout).await?;
+        let hook = self.inner.hook();
+        if let Some(h) = &hook {
+            h.before_request(&conn.addr, &mut request);
+        }
+        let frame = self.inner.frame(&request)?;
+        let waiting = reply.map(|Reply { tx, permit }| {
+            let entry = Pending {
+                conn_id: conn.id,
+                addr: conn.addr.clone(),
+                deadline,
+                timeout,
+                tx,
+                _permit: permit,
+            };
+            lock(&self.inner.pending).insert(request.opaque, entry);
+            PendingGuard {
+                inner: Some(self.inner.clone()),
+                opaque: request.opaque,
+            }
+        });
+        self.inner.write(&conn, frame, timeout, deadline).await?;
+        Ok(Sent {
+            addr: conn.addr.clone(),
+            request,
+            hook,
+            waiting,
+        })
+    }
+}
+
+/// Removes a waiter from the table when its caller stops waiting, whatever the reason.
+struct PendingGuard {
+    /// None once the entry is known to be gone.
+    inner: Option<Arc<Inner>>,
+    opaque: i32,
+}
+
+impl PendingGuard {
+    /// The entry left the table with its outcome: nothing to remove.
+    fn disarm(mut self) {
+        self.inner = None;
+    }
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if let Some(inner) = &self.inner {
+            lock(&inner.pending).remove(self.opaque);
+        }
+    }
+}
+
+/// Takes a permit: at once when `timeout` is zero, else waiting up to `timeout`.
+async fn acquire(
+    sem: &Arc<Semaphore>,
+    timeout: Duration,
+) -> Result<OwnedSemaphorePermit, ClientError> {
+    if timeout.is_zero() {
+        return sem
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ClientError::TooManyRequests);
+    }
+    match tokio::time::timeout(timeout, sem.clone().acquire_owned()).await {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(_)) => Err(ClientError::Shutdown),
+        Err(_) => Err(ClientError::PermitTimeout(timeout)),
+    }
+}
