@@ -16,10 +16,10 @@ macro_rules! say {
 }
 
 mod check_config;
+mod exit;
 mod oneshot;
 
-/// Exit code for a bad configuration.
-pub(crate) const EXIT_CONFIG: u8 = 2;
+use exit::EXIT_CONFIG;
 
 /// Runs the command `cli` asks for: the daemon, or a one-shot command.
 pub fn main(cli: Cli) -> ExitCode {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::EXIT_CONFIG;
+use super::exit::EXIT_CONFIG;
 use crate::config::{self, Config};
 use crate::daemon::{self, slave};
 

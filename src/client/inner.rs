@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub(super) config: ClientConfig,
     pub(super) conns: Mutex<HashMap<String, Slot>>,
     pub(super) pending: Mutex<PendingTable>,
+    /// Read only by `invoke_async`, which the daemon does not use.
+    #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub(super) async_permits: Arc<Semaphore>,
     pub(super) oneway_permits: Arc<Semaphore>,
     pub(super) namesrv: RwLock<NameServers>,

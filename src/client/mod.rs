@@ -17,10 +17,17 @@ mod settings;
 mod stats;
 mod writer;
 
-pub use config::{ClientConfig, ClientTls, EVENT_QUEUE_CAPACITY};
-pub use error::{ClientError, TlsFailure};
-pub use hooks::{
-    ChannelEvent, ChannelEventKind, ChannelEventListener, ProcessFuture, RequestProcessor, RpcHook,
-};
+pub use config::{ClientConfig, ClientTls};
+pub use error::ClientError;
+pub use hooks::{ChannelEvent, ChannelEventKind, ChannelEventListener, RpcHook};
 pub use remoting::RemotingClient;
-pub use stats::{ClientStats, PeerInfo};
+pub use stats::PeerInfo;
+
+// What tests and benchmarks name from outside.
+#[cfg(any(test, feature = "test-util"))]
+pub use {
+    config::EVENT_QUEUE_CAPACITY,
+    error::TlsFailure,
+    hooks::{ProcessFuture, RequestProcessor},
+    stats::ClientStats,
+};

@@ -5,13 +5,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
+#[cfg(any(test, feature = "test-util"))]
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::config::{ClientConfig, ClientTls};
 use super::connection::Slot;
 use super::error::ClientError;
-use super::hooks::{ChannelEvent, ChannelEventListener, ProcessorEntry, RequestProcessor, RpcHook};
+use super::hooks::{ChannelEvent, ChannelEventListener, RpcHook};
+#[cfg(any(test, feature = "test-util"))]
+use super::hooks::{ProcessorEntry, RequestProcessor};
 use super::inner::Inner;
 use super::stats::{ClientStats, PeerInfo};
 use crate::poison::{lock, read, write};
@@ -101,6 +105,7 @@ impl RemotingClient {
         *h = Some(hook);
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// Routes server requests with `code` to `processor`, at most `pool` at a time.
     pub fn register_processor(&self, code: i32, processor: Arc<dyn RequestProcessor>, pool: usize) {
         let entry = ProcessorEntry {
@@ -110,6 +115,7 @@ impl RemotingClient {
         lock(&self.inner.processors).by_code.insert(code, entry);
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// Handles server requests no other processor claims.
     pub fn register_default_processor(&self, processor: Arc<dyn RequestProcessor>, pool: usize) {
         let entry = ProcessorEntry {
@@ -146,6 +152,7 @@ impl RemotingClient {
         v
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// True when a live connection to `addr` exists.
     pub fn is_connected(&self, addr: &str) -> bool {
         self.inner.live(addr).is_some()
@@ -176,6 +183,7 @@ impl RemotingClient {
         read(&self.inner.namesrv).list().to_vec()
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// The NameServer currently chosen for calls without an address.
     pub fn chosen_name_server(&self) -> Option<String> {
         read(&self.inner.namesrv).chosen().map(str::to_string)

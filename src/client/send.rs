@@ -44,6 +44,7 @@ impl RemotingClient {
         fut.await
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// Sends `request` under an async permit; the returned future resolves with the reply,
     /// a timeout (from the sweeper) or the connection's death.
     pub async fn invoke_async(
@@ -60,6 +61,7 @@ impl RemotingClient {
             .await
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// As [`invoke_async`](Self::invoke_async), delivering the outcome to `callback` on its own task.
     pub async fn invoke_async_callback<F>(
         &self,

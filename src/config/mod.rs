@@ -16,7 +16,7 @@ mod validate;
 pub use broker_section::{HealthCheck, IdentitySource, InlineTopic, TopicSource, TopicsConfig};
 pub use error::error_chain;
 pub use load::{describe_key, env_var, load, load_for_pull, Loaded, FROM_BROKER};
-pub use model::{Config, LogFormat, DEFAULT_DOMAIN, DEFAULT_SUBGROUP, SECRET_KEYS};
+pub use model::{Config, LogFormat, SECRET_KEYS};
 
 // What tests and benchmarks name from outside; the daemon reaches these through their files.
 #[cfg(any(test, feature = "test-util"))]
@@ -28,7 +28,7 @@ pub use {
     model::{
         AclConfig, HeaderFormat, HttpConfig, LogConfig, NamesrvConfig, RegisterConfig,
         RemotingConfig, SlaveConfig, DEFAULT_HEARTBEAT, DEFAULT_HEARTBEAT_TIMEOUT,
-        DEFAULT_MAX_REPLY_FRAME, ENV_CONFIG, ENV_PREFIX,
+        DEFAULT_DOMAIN, DEFAULT_MAX_REPLY_FRAME, DEFAULT_SUBGROUP, ENV_CONFIG, ENV_PREFIX,
     },
     serde_helpers::NEVER,
     validate::{validate, Invalid},

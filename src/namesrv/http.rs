@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 // The defaults of `namesrv.domain` and `namesrv.subgroup`: the configuration owns them.
+#[cfg(any(test, feature = "test-util"))]
 pub use crate::config::{DEFAULT_DOMAIN, DEFAULT_SUBGROUP};
 
 /// Why a lookup gave no list; the caller keeps its last good one.
@@ -64,8 +65,8 @@ pub enum AnswerError {
         limit: usize,
     },
     /// A piece that is not `host:port`.
-    #[error("{0}")]
-    NotAList(String),
+    #[error(transparent)]
+    NotAList(#[from] super::list::ListError),
 }
 
 /// An HTTP endpoint that serves the `;`-separated NameServer list.
@@ -183,7 +184,7 @@ pub fn parse_answer(text: &str) -> Result<Vec<String>, AnswerError> {
     if line.split(';').all(|p| p.trim().is_empty()) {
         return Err(AnswerError::Empty);
     }
-    super::parse_list(line).map_err(AnswerError::NotAList)
+    Ok(super::list::parse_list(line)?)
 }
 
 // The address server as this configuration names it: built here, next to the client it makes,

@@ -16,6 +16,7 @@ pub mod request {
     pub const REGISTER_BROKER: i32 = 103;
     /// UNREGISTER_BROKER: remove this broker from a NameServer.
     pub const UNREGISTER_BROKER: i32 = 104;
+    #[cfg(any(test, feature = "test-util"))]
     /// GET_ROUTEINFO_BY_TOPIC: route of one topic.
     pub const GET_ROUTEINFO_BY_TOPIC: i32 = 105;
     /// GET_BROKER_CLUSTER_INFO: every broker a NameServer knows.
@@ -30,6 +31,7 @@ pub mod request {
 pub mod response {
     /// The request succeeded.
     pub const SUCCESS: i32 = 0;
+    #[cfg(any(test, feature = "test-util"))]
     /// The server failed the request.
     pub const SYSTEM_ERROR: i32 = 1;
     /// The server's processor pool is saturated.

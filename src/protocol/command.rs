@@ -142,12 +142,14 @@ impl RemotingCommand {
         }
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// Adds one custom-header field.
     pub fn with_field(mut self, key: impl Into<String>, value: impl ToString) -> Self {
         self.ext_fields.insert(key.into(), value.to_string());
         self
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// Sets the body.
     pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = Some(body.into());

@@ -33,6 +33,7 @@ impl FrameCodec {
         }
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// The configured maximum frame size.
     pub fn max_frame(&self) -> usize {
         self.max_frame
@@ -152,6 +153,7 @@ impl FrameCodec {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// Encodes one command into a fresh buffer.
 pub fn encode_to_vec(cmd: &RemotingCommand) -> Result<Vec<u8>, FrameError> {
     let mut buf = BytesMut::new();
