@@ -20,8 +20,12 @@ use tokio_util::codec::Framed;
 
 #[path = "rmq-bench/cpu.rs"]
 mod cpu;
+#[path = "rmq-bench/daemon.rs"]
+mod daemon;
 #[path = "rmq-bench/heartbeat.rs"]
 mod heartbeat;
+#[path = "rmq-bench/remoting.rs"]
+mod remoting;
 #[path = "rmq-bench/scale.rs"]
 mod scale;
 #[path = "rmq-bench/soak.rs"]
@@ -66,14 +70,14 @@ async fn main() -> Result<(), BoxError> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     if what == "all" || what == "remoting" {
-        remoting().await?;
+        remoting::run().await?;
     }
     if what == "all" || what == "body" {
         parse()?;
         body();
     }
     if what == "all" || what == "healthz" {
-        healthz().await?;
+        daemon::healthz().await?;
     }
     if what == "cpu" {
         cpu::run(arg_or(5)).await?;
@@ -91,7 +95,7 @@ async fn main() -> Result<(), BoxError> {
         soak::run(arg_or(2000)).await?;
     }
     if what == "all" || what == "daemon" {
-        daemon(arg_or(60)).await?;
+        daemon::idle(arg_or(60)).await?;
     }
     Ok(())
 }
@@ -182,84 +186,6 @@ async fn start_namesrv_at(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Err("NameServer did not start".into())
-}
-
-fn cluster_info() -> RemotingCommand {
-    RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO)
-}
-
-async fn sync_rate(c: &RemotingClient, addr: &str, n: usize) -> Result<f64, BoxError> {
-    let t0 = Instant::now();
-    for _ in 0..n {
-        c.invoke_sync(Some(addr), cluster_info(), Duration::from_secs(5))
-            .await?;
-    }
-    Ok(n as f64 / t0.elapsed().as_secs_f64())
-}
-
-/// Replies per second with `in_flight` requests outstanding, and how many got no reply in 2 s.
-async fn async_rate(
-    c: &RemotingClient,
-    addr: &str,
-    in_flight: usize,
-    n: usize,
-) -> Result<(f64, usize), BoxError> {
-    let left = Arc::new(AtomicUsize::new(n));
-    let lost = Arc::new(AtomicUsize::new(0));
-    let t0 = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..in_flight {
-        let (c, addr, left, lost) = (c.clone(), addr.to_string(), left.clone(), lost.clone());
-        workers.push(tokio::spawn(async move {
-            while left
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1))
-                .is_ok()
-            {
-                let f = c
-                    .invoke_async(Some(&addr), cluster_info(), Duration::from_secs(2))
-                    .await?;
-                match f.await {
-                    Ok(_) => {}
-                    Err(e) if e.is_timeout() => {
-                        lost.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok::<(), rmq_registrar::client::ClientError>(())
-        }));
-    }
-    for w in workers {
-        w.await??;
-    }
-    let lost = lost.load(Ordering::Relaxed);
-    Ok(((n - lost) as f64 / t0.elapsed().as_secs_f64(), lost))
-}
-
-async fn remoting() -> Result<(), BoxError> {
-    let c = RemotingClient::new(ClientConfig::default(), None);
-    c.start();
-    let responder = responder().await?;
-    let ns = start_namesrv(&c).await?;
-    println!("\nremoting round trips (GET_BROKER_CLUSTER_INFO, requests per second)");
-    println!("(lost: requests the peer never answered within 2 s)");
-    println!(
-        "| peer | sync, 1 in flight | async, 64 in flight | lost | async, 1024 in flight | lost |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (name, addr, n) in [
-        ("loopback responder", responder.as_str(), 200_000),
-        ("rocketmq-namesrv-rust", ns.1.as_str(), 100_000),
-    ] {
-        // Warm up the connection and the peer.
-        sync_rate(&c, addr, 1000).await?;
-        let s = sync_rate(&c, addr, n / 10).await?;
-        let (a64, l64) = async_rate(&c, addr, 64, n).await?;
-        let (a1k, l1k) = async_rate(&c, addr, 1024, n).await?;
-        println!("| {name} | {s:.0} | {a64:.0} | {l64} | {a1k:.0} | {l1k} |");
-    }
-    c.shutdown();
-    Ok(())
 }
 
 fn wrapper(n: usize) -> TopicConfigWrapper {
@@ -464,123 +390,4 @@ fn http_client() -> Result<reqwest::Client, BoxError> {
     Ok(reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?)
-}
-
-async fn daemon(idle_secs: u64) -> Result<(), BoxError> {
-    registrar_exe()?;
-    let c = RemotingClient::new(ClientConfig::default(), None);
-    let nss = [
-        start_namesrv(&c).await?,
-        start_namesrv(&c).await?,
-        start_namesrv(&c).await?,
-    ];
-    let list: Vec<String> = nss.iter().map(|n| format!("{:?}", n.1)).collect();
-    let hz = clock_ticks_per_second();
-    println!("\ndaemon against 3 rocketmq-namesrv-rust processes (idle CPU over {idle_secs} s)");
-    println!(
-        "| process | topics | ready after | RSS idle | peak RSS | idle CPU | SIGTERM to exit |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (topics, measure_cpu) in [(2usize, true), (100_000, false)] {
-        let dir = tempfile::tempdir()?;
-        std::fs::write(dir.path().join("topics.json"), java_topics_json(topics))?;
-        let http = free_addr()?;
-        let cfg = format!(
-            "[broker]\nname = \"bench-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n[broker.topics]\nfile = {:?}\n\
-             [namesrv]\naddrs = [{}]\n[register]\ncompressed = {}\ntimeout = \"10s\"\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
-            dir.path().join("topics.json"),
-            list.join(", "),
-            topics > 10_000
-        );
-        let child = spawn_registrar(dir.path(), &cfg)?;
-        let pid = child.id();
-        let ready = wait_ready(&http).await?;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let (rss, _) = rss_kib(pid);
-        let cpu = if measure_cpu {
-            let t0 = cpu_ticks(pid);
-            tokio::time::sleep(Duration::from_secs(idle_secs)).await;
-            let used = (cpu_ticks(pid) - t0) as f64 / hz;
-            format!("{:.3} %", used / idle_secs as f64 * 100.0)
-        } else {
-            "-".into()
-        };
-        let (_, peak) = rss_kib(pid);
-        let t0 = Instant::now();
-        let status = child.stop().await?;
-        let stop = t0.elapsed();
-        println!(
-            "| rmq-registrar | {topics} | {:.0} ms | {:.1} MiB | {:.1} MiB | {cpu} | {:.0} ms (exit {}) |",
-            ready.as_secs_f64() * 1e3,
-            rss as f64 / 1024.0,
-            peak as f64 / 1024.0,
-            stop.as_secs_f64() * 1e3,
-            status.code().unwrap_or(-1)
-        );
-    }
-    for ns in &nss {
-        let (rss, peak) = rss_kib(ns.0.id());
-        println!(
-            "| rocketmq-namesrv-rust (peer) | - | - | {:.1} MiB | {:.1} MiB | - | - |",
-            rss as f64 / 1024.0,
-            peak as f64 / 1024.0
-        );
-    }
-    Ok(())
-}
-
-/// /healthz latency while 100k-topic rounds run: the rounds' parse and encode must not stall the
-/// async workers that serve it. Sequential GETs for 35 s with a round every 10 s, and a SIGHUP
-/// (a reload with a full re-parse) every 5 s.
-async fn healthz() -> Result<(), BoxError> {
-    registrar_exe()?;
-    let c = RemotingClient::new(ClientConfig::default(), None);
-    let ns = start_namesrv(&c).await?;
-    let dir = tempfile::tempdir()?;
-    std::fs::write(dir.path().join("topics.json"), java_topics_json(100_000))?;
-    let http = free_addr()?;
-    let cfg = format!(
-        "[broker]\nname = \"bench-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n\
-         [broker.topics]\nfile = {:?}\n[namesrv]\naddrs = [{:?}]\n[register]\ninterval = \"10s\"\ncompressed = true\n\
-         timeout = \"10s\"\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
-        dir.path().join("topics.json"),
-        ns.1,
-    );
-    let child = spawn_registrar(dir.path(), &cfg)?;
-    let pid = child.id();
-    wait_ready(&http).await?;
-    let client = http_client()?;
-    let url = format!("http://{http}/healthz");
-    let mut lat = Vec::new();
-    let t0 = Instant::now();
-    let mut next_hup = Duration::from_secs(5);
-    while t0.elapsed() < Duration::from_secs(35) {
-        if t0.elapsed() >= next_hup {
-            Command::new("kill")
-                .args(["-HUP", &pid.to_string()])
-                .status()?;
-            next_hup += Duration::from_secs(5);
-        }
-        let t = Instant::now();
-        let r = client.get(&url).send().await?;
-        r.bytes().await?;
-        lat.push(t.elapsed());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    child.stop().await?;
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    println!(
-        "\n/healthz during 100k-topic rounds (every 10 s) and reloads (every 5 s), {} requests",
-        lat.len()
-    );
-    println!("| p50 | p99 | max |");
-    println!("|---:|---:|---:|");
-    println!(
-        "| {:.2} ms | {:.2} ms | {:.2} ms |",
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        lat[lat.len() - 1].as_secs_f64() * 1e3
-    );
-    Ok(())
 }

@@ -21,7 +21,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Encoder, FramedRead, FramedWrite};
 
-use super::{clock_ticks_per_second, cluster_info, start_namesrv, BoxError, ALLOCATIONS};
+use super::remoting::cluster_info;
+use super::{clock_ticks_per_second, start_namesrv, BoxError, ALLOCATIONS};
 
 type Waiters = Arc<Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>>;
 

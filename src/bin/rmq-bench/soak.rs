@@ -12,7 +12,8 @@ use rmq_registrar::client::{ClientConfig, RemotingClient};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::{cluster_info, rss_kib, spawn_registrar, start_namesrv_at, wait_ready, BoxError};
+use super::remoting::cluster_info;
+use super::{rss_kib, spawn_registrar, start_namesrv_at, wait_ready, BoxError};
 
 const BROKER: &str = "soak-broker";
 

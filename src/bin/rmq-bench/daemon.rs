@@ -1,0 +1,123 @@
+//! `rmq-bench daemon [SECS]` (idle CPU against real NameServers) and `rmq-bench healthz`
+//! (/healthz latency while a large topics file is parsed).
+
+use super::*;
+
+pub async fn idle(idle_secs: u64) -> Result<(), BoxError> {
+    registrar_exe()?;
+    let c = RemotingClient::new(ClientConfig::default(), None);
+    let nss = [
+        start_namesrv(&c).await?,
+        start_namesrv(&c).await?,
+        start_namesrv(&c).await?,
+    ];
+    let list: Vec<String> = nss.iter().map(|n| format!("{:?}", n.1)).collect();
+    let hz = clock_ticks_per_second();
+    println!("\ndaemon against 3 rocketmq-namesrv-rust processes (idle CPU over {idle_secs} s)");
+    println!(
+        "| process | topics | ready after | RSS idle | peak RSS | idle CPU | SIGTERM to exit |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (topics, measure_cpu) in [(2usize, true), (100_000, false)] {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("topics.json"), java_topics_json(topics))?;
+        let http = free_addr()?;
+        let cfg = format!(
+            "[broker]\nname = \"bench-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n[broker.topics]\nfile = {:?}\n\
+             [namesrv]\naddrs = [{}]\n[register]\ncompressed = {}\ntimeout = \"10s\"\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
+            dir.path().join("topics.json"),
+            list.join(", "),
+            topics > 10_000
+        );
+        let child = spawn_registrar(dir.path(), &cfg)?;
+        let pid = child.id();
+        let ready = wait_ready(&http).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (rss, _) = rss_kib(pid);
+        let cpu = if measure_cpu {
+            let t0 = cpu_ticks(pid);
+            tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+            let used = (cpu_ticks(pid) - t0) as f64 / hz;
+            format!("{:.3} %", used / idle_secs as f64 * 100.0)
+        } else {
+            "-".into()
+        };
+        let (_, peak) = rss_kib(pid);
+        let t0 = Instant::now();
+        let status = child.stop().await?;
+        let stop = t0.elapsed();
+        println!(
+            "| rmq-registrar | {topics} | {:.0} ms | {:.1} MiB | {:.1} MiB | {cpu} | {:.0} ms (exit {}) |",
+            ready.as_secs_f64() * 1e3,
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            stop.as_secs_f64() * 1e3,
+            status.code().unwrap_or(-1)
+        );
+    }
+    for ns in &nss {
+        let (rss, peak) = rss_kib(ns.0.id());
+        println!(
+            "| rocketmq-namesrv-rust (peer) | - | - | {:.1} MiB | {:.1} MiB | - | - |",
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
+
+/// /healthz latency while 100k-topic rounds run: the rounds' parse and encode must not stall the
+/// async workers that serve it. Sequential GETs for 35 s with a round every 10 s, and a SIGHUP
+/// (a reload with a full re-parse) every 5 s.
+pub async fn healthz() -> Result<(), BoxError> {
+    registrar_exe()?;
+    let c = RemotingClient::new(ClientConfig::default(), None);
+    let ns = start_namesrv(&c).await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("topics.json"), java_topics_json(100_000))?;
+    let http = free_addr()?;
+    let cfg = format!(
+        "[broker]\nname = \"bench-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n\
+         [broker.topics]\nfile = {:?}\n[namesrv]\naddrs = [{:?}]\n[register]\ninterval = \"10s\"\ncompressed = true\n\
+         timeout = \"10s\"\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
+        dir.path().join("topics.json"),
+        ns.1,
+    );
+    let child = spawn_registrar(dir.path(), &cfg)?;
+    let pid = child.id();
+    wait_ready(&http).await?;
+    let client = http_client()?;
+    let url = format!("http://{http}/healthz");
+    let mut lat = Vec::new();
+    let t0 = Instant::now();
+    let mut next_hup = Duration::from_secs(5);
+    while t0.elapsed() < Duration::from_secs(35) {
+        if t0.elapsed() >= next_hup {
+            Command::new("kill")
+                .args(["-HUP", &pid.to_string()])
+                .status()?;
+            next_hup += Duration::from_secs(5);
+        }
+        let t = Instant::now();
+        let r = client.get(&url).send().await?;
+        r.bytes().await?;
+        lat.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.stop().await?;
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "\n/healthz during 100k-topic rounds (every 10 s) and reloads (every 5 s), {} requests",
+        lat.len()
+    );
+    println!("| p50 | p99 | max |");
+    println!("|---:|---:|---:|");
+    println!(
+        "| {:.2} ms | {:.2} ms | {:.2} ms |",
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        lat[lat.len() - 1].as_secs_f64() * 1e3
+    );
+    Ok(())
+}
