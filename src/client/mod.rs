@@ -15,6 +15,7 @@ mod remoting;
 mod send;
 mod settings;
 mod stats;
+mod sweeper;
 mod writer;
 
 pub use config::{ClientConfig, ClientTls};

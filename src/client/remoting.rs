@@ -1,14 +1,11 @@
 //! The remoting client's handle: its life (sweeper, shutdown), what can be plugged in, what it
 //! knows about its connections, and the NameServer list. Sending is in `send.rs`.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 #[cfg(any(test, feature = "test-util"))]
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
 
 use super::config::{ClientConfig, ClientTls};
 use super::connection::Slot;
@@ -41,43 +38,6 @@ impl RemotingClient {
         RemotingClient {
             inner: Arc::new(Inner::new(config, events)),
         }
-    }
-
-    /// Spawns the 1-second response-table sweeper; it stops at [`shutdown`](Self::shutdown).
-    pub fn start(&self) {
-        let me = self.clone();
-        tokio::spawn(async move { me.run_sweeper().await });
-    }
-
-    /// Runs the response-table sweeper until shutdown (for callers that supervise it).
-    pub async fn run_sweeper(&self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = self.inner.shutdown.cancelled() => return,
-                _ = tick.tick() => { self.sweep_response_table(); }
-            }
-        }
-    }
-
-    /// Fails every waiter past its deadline with a timeout; returns how many.
-    pub fn sweep_response_table(&self) -> usize {
-        let expired = lock(&self.inner.pending).take_expired(Instant::now());
-        let n = expired.len();
-        for p in expired {
-            let err = ClientError::Timeout {
-                addr: p.addr.to_string(),
-                timeout: p.timeout,
-            };
-            tracing::debug!(addr = %p.addr, "request expired in the response table");
-            p.finish(Err(err));
-        }
-        self.inner
-            .stats
-            .swept_timeouts
-            .fetch_add(n as u64, Ordering::Relaxed);
-        n
     }
 
     /// Stops the sweeper, closes every connection and fails in-flight requests at once.
@@ -187,43 +147,5 @@ impl RemotingClient {
     /// The NameServer currently chosen for calls without an address.
     pub fn chosen_name_server(&self) -> Option<String> {
         read(&self.inner.namesrv).chosen().map(str::to_string)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use tokio::sync::oneshot;
-
-    use super::super::pending::Pending;
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn sweeper_runs_every_second_and_times_out_expired_entries() {
-        let c = RemotingClient::new(ClientConfig::default(), None);
-        let sem = Arc::new(Semaphore::new(1));
-        let (tx, rx) = oneshot::channel();
-        let entry = Pending {
-            conn_id: 1,
-            addr: "a:1".into(),
-            deadline: Instant::now() + Duration::from_millis(2500),
-            timeout: Duration::from_millis(2500),
-            tx,
-            _permit: sem.clone().try_acquire_owned().ok(),
-        };
-        lock(&c.inner.pending).insert(7, entry);
-        c.start();
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert_eq!(c.in_flight(), 1, "not yet due at 2.1 s");
-        assert_eq!(sem.available_permits(), 0);
-        // Due at 2.5 s, swept by the tick at 3 s.
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        assert_eq!(c.in_flight(), 0);
-        assert_eq!(
-            sem.available_permits(),
-            1,
-            "the permit came back with the sweep"
-        );
-        assert!(matches!(rx.await, Ok(Err(ClientError::Timeout { .. }))));
-        c.shutdown();
     }
 }

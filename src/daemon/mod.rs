@@ -3,8 +3,8 @@
 //! Where things are: start-up, tasks and signals in `run`; SIGHUP in `reload`; SIGTERM's
 //! unregistration in `goodbye`; the health verdict in `liveness` (the checks in `health`);
 //! rounds, re-registration and outcome bookkeeping under `register`; heartbeats under
-//! `heartbeat`; each NameServer's state in `namesrvs`; the 1 s response sweeper is a
-//! supervised task started in `run`.
+//! `heartbeat`; each NameServer's state in `namesrvs`; the 1 s response sweeper
+//! (`client/sweeper.rs`) is a supervised task started in `run`.
 
 mod addresses;
 mod api;
