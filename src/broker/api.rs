@@ -31,8 +31,8 @@ pub trait Request {
 
 /// Sees the outcome of every call (for metrics): request code and an outcome label.
 pub trait CallObserver: Send + Sync + 'static {
-    /// One finished call; `outcome` is "ok", "refused" or an error kind.
-    fn observe(&self, code: i32, outcome: &'static str);
+    /// One finished call of request `code`: done, or the error it ended with.
+    fn observe(&self, code: i32, outcome: Result<(), &ApiError>);
 }
 
 /// Typed access to NameServers and a master broker over one shared [`RemotingClient`].
@@ -75,7 +75,7 @@ impl BrokerApi {
 
     fn observe<T>(&self, code: i32, r: &Result<T, ApiError>) {
         if let Some(o) = &self.observer {
-            o.observe(code, r.as_ref().map_or_else(ApiError::kind, |_| "ok"));
+            o.observe(code, r.as_ref().map(|_| ()));
         }
     }
 

@@ -45,6 +45,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// True for every flavour of "took too long" (counted as request timeouts).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            ApiError::Timeout(_) => true,
+            ApiError::Client(e) => e.is_timeout(),
+            _ => false,
+        }
+    }
+
     /// Short label for metrics and logs.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -108,7 +108,6 @@ pub enum TlsFailure {
 }
 
 impl ClientError {
-    #[cfg(any(test, feature = "test-util"))]
     /// True for every flavour of "took too long".
     pub fn is_timeout(&self) -> bool {
         matches!(

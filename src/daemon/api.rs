@@ -12,10 +12,10 @@ use crate::metrics::Metrics;
 pub(crate) struct RequestMetrics(pub(crate) Arc<Metrics>);
 
 impl CallObserver for RequestMetrics {
-    fn observe(&self, code: i32, outcome: &'static str) {
-        self.0
-            .remoting
-            .request(code, outcome, outcome.contains("timeout"));
+    fn observe(&self, code: i32, outcome: Result<(), &ApiError>) {
+        let label = outcome.map_or_else(ApiError::kind, |()| "ok");
+        let timed_out = outcome.is_err_and(ApiError::is_timeout);
+        self.0.remoting.request(code, label, timed_out);
     }
 }
 

@@ -99,8 +99,33 @@ async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
     }
 }
 
+/// Why a health check failed (what /readyz and the log say).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CheckError {
+    /// The TCP connect failed.
+    #[error("connect failed: {0}")]
+    Connect(#[source] std::io::Error),
+    /// The TCP connect did not finish in time.
+    #[error("connect timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    /// The request failed.
+    #[error(transparent)]
+    Api(#[from] crate::broker::ApiError),
+    /// No answer within the check's timeout.
+    #[error("no answer within {0:?}")]
+    NoAnswer(Duration),
+    /// The broker serves but has no id yet.
+    #[error("the broker at {addr} has no id yet ({role} with brokerId -1: no DLedger or controller election yet)")]
+    NoId {
+        /// The broker.
+        addr: String,
+        /// Its role.
+        role: &'static str,
+    },
+}
+
 /// One check. The deadline covers connecting: a hung host costs one timeout, no more.
-async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), String> {
+async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
     let addr = cfg.broker_check_addr();
     let t = cfg.broker.health.timeout;
     match cfg.broker.health.check {
@@ -108,15 +133,15 @@ async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), String> {
         HealthCheck::Tcp => {
             match tokio::time::timeout(t, tokio::net::TcpStream::connect(addr)).await {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(format!("connect failed: {e}")),
-                Err(_) => Err(format!("connect timed out after {t:?}")),
+                Ok(Err(e)) => Err(CheckError::Connect(e)),
+                Err(_) => Err(CheckError::ConnectTimeout(t)),
             }
         }
         HealthCheck::Remoting => {
             let r = match tokio::time::timeout(t, api.check_broker(addr, t)).await {
                 Ok(Ok(())) => return Ok(()),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no answer within {t:?}"),
+                Ok(Err(e)) => CheckError::Api(e),
+                Err(_) => CheckError::NoAnswer(t),
             };
             // A hung broker's socket is not reused: the next check starts afresh.
             api.client().close_connection(addr);
@@ -128,7 +153,7 @@ async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), String> {
 /// One check with the identity from the broker: GET_BROKER_CONFIG proves that it answers and
 /// says who it is now. A broker without an id yet (`-1`: no election) fails the check, so
 /// nothing is registered and /readyz says why; an unusable answer keeps the last identity.
-async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), String> {
+async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
     let addr = cfg.broker_check_addr();
     let t = cfg.broker.health.timeout;
     let report = match tokio::time::timeout(t, api.broker_report(addr, t)).await {
@@ -137,19 +162,19 @@ async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), S
             if !matches!(e, crate::broker::ApiError::Report(_)) {
                 api.client().close_connection(addr);
             }
-            return Err(e.to_string());
+            return Err(e.into());
         }
         Err(_) => {
             api.client().close_connection(addr);
-            return Err(format!("no answer within {t:?}"));
+            return Err(CheckError::NoAnswer(t));
         }
     };
     let before = sh.current();
     let Some(now) = Current::from_report(cfg, &report, before.as_ref()) else {
-        return Err(format!(
-            "the broker at {addr} has no id yet ({} with brokerId -1: no DLedger or controller election yet)",
-            report.role.as_str()
-        ));
+        return Err(CheckError::NoId {
+            addr: addr.to_string(),
+            role: report.role.as_str(),
+        });
     };
     sh.set_identity(Some(now)).await;
     // With no NameServer configured, the broker's own list is used.
@@ -165,14 +190,14 @@ async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), S
 
 /// Acts on what a check changed: registers when the broker comes up, unregisters when it goes
 /// down.
-async fn judged(sh: &Shared, cfg: &Config, outcome: Result<(), String>) {
+async fn judged(sh: &Shared, cfg: &Config, outcome: Result<(), CheckError>) {
     let addr = cfg.broker_check_addr();
     let threshold = cfg.broker.health.failures;
-    let why = outcome.as_ref().err().cloned().unwrap_or_default();
-    match sh.liveness.record(
-        outcome.as_ref().map(|_| ()).map_err(|e| e.as_str()),
-        threshold,
-    ) {
+    let why = outcome.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+    match sh
+        .liveness
+        .record(outcome.as_ref().map(|_| ()).map_err(|_| why.as_str()), threshold)
+    {
         Step::Same => {}
         Step::CameUp { downtime } => {
             sh.metrics.broker.set_up(true);
