@@ -80,12 +80,25 @@ async fn identity_or_exit(
     Ok((id, addrs))
 }
 
+/// The client, identity and NameServers `unregister` and `status` work with, or the exit code
+/// after saying why there are none.
+async fn api_and_identity(
+    cfg: &Config,
+) -> Result<
+    (
+        crate::broker::BrokerApi,
+        crate::broker::BrokerIdentity,
+        Vec<String>,
+    ),
+    ExitCode,
+> {
+    let api = daemon::build_api(cfg, None).map_err(|e| tls_failed(&e))?;
+    let (id, addrs) = identity_or_exit(cfg, &api).await?;
+    Ok((api, id, addrs))
+}
+
 pub(super) async fn unregister(cfg: &Config) -> ExitCode {
-    let api = match daemon::build_api(cfg, None) {
-        Ok(a) => a,
-        Err(e) => return tls_failed(&e),
-    };
-    let (id, addrs) = match identity_or_exit(cfg, &api).await {
+    let (api, id, addrs) = match api_and_identity(cfg).await {
         Ok(found) => found,
         Err(code) => return code,
     };
@@ -105,11 +118,7 @@ pub(super) async fn unregister(cfg: &Config) -> ExitCode {
 }
 
 pub(super) async fn status(cfg: &Config, json: bool) -> ExitCode {
-    let api = match daemon::build_api(cfg, None) {
-        Ok(a) => a,
-        Err(e) => return tls_failed(&e),
-    };
-    let (id, addrs) = match identity_or_exit(cfg, &api).await {
+    let (api, id, addrs) = match api_and_identity(cfg).await {
         Ok(found) => found,
         Err(code) => return code,
     };
