@@ -43,8 +43,8 @@ impl AclHook {
     /// The signature of `request` as it stands (its `Signature` field ignored).
     pub fn signature(&self, request: &RemotingCommand) -> String {
         let mut data = Vec::with_capacity(256);
-        // BTreeMap order is byte order, which is Java's TreeMap order for these keys.
-        for (k, v) in &request.ext_fields {
+        // Fields are in byte order, which is Java's TreeMap order for these keys.
+        for (k, v) in request.ext_fields.iter() {
             if k == "Signature" || (request.version <= 399 && k == UNIQUE_KEY_QUERY) {
                 continue;
             }
@@ -71,14 +71,14 @@ impl RpcHook for AclHook {
         }
         request
             .ext_fields
-            .insert("AccessKey".into(), self.access_key.clone());
+            .insert("AccessKey", self.access_key.as_str());
         if let Some(token) = &self.security_token {
             request
                 .ext_fields
-                .insert("SecurityToken".into(), token.clone());
+                .insert("SecurityToken", token.as_str());
         }
         let signature = self.signature(request);
-        request.ext_fields.insert("Signature".into(), signature);
+        request.ext_fields.insert("Signature", signature);
     }
 
     fn after_response(

@@ -7,9 +7,9 @@ use bytes::Bytes;
 
 use crate::broker::error::ApiError;
 use crate::broker::fastjson;
-use crate::client::RemotingClient;
+use crate::client::{ClientError, RemotingClient, Waiter};
 use crate::protocol::code::{response, VERSION_5_3_3};
-use crate::protocol::{RemotingCommand, SerializeType};
+use crate::protocol::{Prepared, RemotingCommand, SerializeType};
 
 /// One request type: its code, custom header, body and how to read the reply.
 pub trait Request {
@@ -27,6 +27,15 @@ pub trait Request {
     }
     /// Reads a SUCCESS reply.
     fn parse(reply: RemotingCommand) -> Result<Self::Response, ApiError>;
+}
+
+/// A request encoded once, to be sent again and again (the heartbeat): see
+/// [`BrokerApi::call_prepared`].
+#[derive(Debug, Clone)]
+pub struct PreparedCall<T> {
+    code: i32,
+    prepared: Prepared,
+    parse: fn(RemotingCommand) -> Result<T, ApiError>,
 }
 
 /// Sees the outcome of every call (for metrics): request code and an outcome label.
@@ -89,7 +98,7 @@ impl BrokerApi {
         let mut cmd = RemotingCommand::request(R::CODE).with_serialize_type(self.serialize);
         cmd.version = self.version;
         for (k, v) in req.fields() {
-            cmd.ext_fields.insert(k.to_string(), v);
+            cmd.ext_fields.insert(k, v);
         }
         cmd.body = req.body();
         cmd
@@ -117,13 +126,39 @@ impl BrokerApi {
             .client
             .invoke_sync(Some(addr), self.command(req), timeout)
             .await?;
-        if reply.code != response::SUCCESS {
-            return Err(ApiError::Refused {
-                code: reply.code,
-                remark: reply.remark,
-            });
-        }
-        R::parse(reply)
+        answer(reply, R::parse)
+    }
+
+    /// Encodes `req` once for [`call_prepared`](Self::call_prepared).
+    pub fn prepare<R: Request>(&self, req: &R) -> Result<PreparedCall<R::Response>, ApiError> {
+        let prepared = Prepared::new(self.command(req))
+            .map_err(|e| ClientError::Encode(std::sync::Arc::new(e)))?;
+        Ok(PreparedCall {
+            code: R::CODE,
+            prepared,
+            parse: R::parse,
+        })
+    }
+
+    /// Sends a prepared request to `addr` with its reply in `waiter`: as [`call`](Self::call),
+    /// with no allocation beyond the frame's head when the reply's fields are few and short.
+    pub async fn call_prepared<T>(
+        &self,
+        addr: &str,
+        call: &PreparedCall<T>,
+        timeout: Duration,
+        waiter: &mut Waiter,
+    ) -> Result<T, ApiError> {
+        let r = match self
+            .client
+            .invoke_prepared(addr, &call.prepared, timeout, waiter)
+            .await
+        {
+            Ok(reply) => answer(reply, call.parse),
+            Err(e) => Err(e.into()),
+        };
+        self.observe(call.code, &r);
+        r
     }
 
     /// Sends `req` to `addr` oneway.
@@ -143,12 +178,26 @@ impl BrokerApi {
     }
 }
 
+/// A reply read by `parse` when it says SUCCESS, refused with its code and remark otherwise.
+fn answer<T>(
+    reply: RemotingCommand,
+    parse: fn(RemotingCommand) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if reply.code != response::SUCCESS {
+        return Err(ApiError::Refused {
+            code: reply.code,
+            remark: reply.remark,
+        });
+    }
+    parse(reply)
+}
+
 /// Parses a JSON (or fastjson) reply body.
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
     what: &'static str,
     reply: &RemotingCommand,
 ) -> Result<T, ApiError> {
-    let body = reply.body.as_deref().ok_or(ApiError::Decode {
+    let body = reply.body.as_deref().ok_or_else(|| ApiError::Decode {
         what,
         reason: "no body".into(),
     })?;

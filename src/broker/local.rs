@@ -30,7 +30,7 @@ impl Request for TopicTableBytes {
     type Response = Bytes;
 
     fn parse(reply: RemotingCommand) -> Result<Bytes, ApiError> {
-        reply.body.ok_or(ApiError::Decode {
+        reply.body.ok_or_else(|| ApiError::Decode {
             what: "topics",
             reason: "no body".into(),
         })

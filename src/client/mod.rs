@@ -22,6 +22,7 @@ pub use config::{ClientConfig, ClientTls};
 pub use error::ClientError;
 pub use hooks::{ChannelEvent, ChannelEventKind, ChannelEventListener, RpcHook};
 pub use remoting::RemotingClient;
+pub use send::Waiter;
 pub use stats::PeerInfo;
 
 // What tests and benchmarks name from outside.

@@ -1,16 +1,58 @@
 //! The response table: requests waiting for a reply, keyed by opaque.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use super::error::ClientError;
+use crate::poison::lock;
 use crate::protocol::RemotingCommand;
 
 /// What a waiter eventually receives.
 pub(crate) type Outcome = Result<RemotingCommand, ClientError>;
+
+/// Where a reply goes: a channel made for the one request, or a caller's reusable slot.
+pub(crate) enum ReplyTo {
+    Once(oneshot::Sender<Outcome>),
+    Slot(Arc<Slot>),
+}
+
+/// A caller's reusable place for the outcome of its one request in flight: a request that
+/// goes out again and again (the heartbeat) needs no new channel each time.
+#[derive(Default)]
+pub(crate) struct Slot {
+    /// The outcome and the opaque of the request it ends; an earlier request's late outcome
+    /// is told apart by its opaque.
+    done: Mutex<Option<(i32, Outcome)>>,
+    ready: Notify,
+}
+
+impl Slot {
+    fn put(&self, opaque: i32, outcome: Outcome) {
+        *lock(&self.done) = Some((opaque, outcome));
+        // Stores a permit when nobody waits yet: the waiter then finds the outcome at once.
+        self.ready.notify_one();
+    }
+
+    /// Waits until `deadline` for the outcome of request `opaque`; `None` at the deadline.
+    pub(crate) async fn take(&self, opaque: i32, deadline: Instant) -> Option<Outcome> {
+        loop {
+            if let Some((o, outcome)) = lock(&self.done).take() {
+                if o == opaque {
+                    return Some(outcome);
+                }
+            }
+            if tokio::time::timeout_at(deadline, self.ready.notified())
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
+    }
+}
 
 /// One request waiting for its reply.
 pub(crate) struct Pending {
@@ -22,8 +64,10 @@ pub(crate) struct Pending {
     pub deadline: Instant,
     /// The call's own timeout, for the error it gets.
     pub timeout: std::time::Duration,
+    /// The request's opaque.
+    pub opaque: i32,
     /// Where the outcome goes.
-    pub tx: oneshot::Sender<Outcome>,
+    pub tx: ReplyTo,
     /// Async permit; released when the entry is dropped, so exactly once.
     pub _permit: Option<OwnedSemaphorePermit>,
 }
@@ -31,8 +75,13 @@ pub(crate) struct Pending {
 impl Pending {
     /// Delivers the outcome; the permit is released as `self` drops.
     pub fn finish(self, outcome: Outcome) {
-        // The waiter may have gone away (dropped future); nothing is owed to it then.
-        let _ = self.tx.send(outcome);
+        match self.tx {
+            // The waiter may have gone away (dropped future); nothing is owed to it then.
+            ReplyTo::Once(tx) => {
+                let _ = tx.send(outcome);
+            }
+            ReplyTo::Slot(slot) => slot.put(self.opaque, outcome),
+        }
     }
 }
 
@@ -117,7 +166,8 @@ mod tests {
                 addr: "a:1".into(),
                 deadline,
                 timeout: Duration::from_secs(1),
-                tx,
+                opaque: 0,
+                tx: ReplyTo::Once(tx),
                 _permit: permit,
             },
             rx,

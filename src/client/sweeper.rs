@@ -57,7 +57,7 @@ mod tests {
 
     use tokio::sync::Semaphore;
 
-    use super::super::pending::Pending;
+    use super::super::pending::{Pending, ReplyTo};
     use super::*;
     use crate::client::ClientConfig;
 
@@ -71,7 +71,8 @@ mod tests {
             addr: "a:1".into(),
             deadline: Instant::now() + Duration::from_millis(2500),
             timeout: Duration::from_millis(2500),
-            tx,
+            opaque: 7,
+            tx: ReplyTo::Once(tx),
             _permit: sem.clone().try_acquire_owned().ok(),
         };
         lock(&c.inner.pending).insert(7, entry);

@@ -89,6 +89,12 @@ impl Shared {
         self.identity.borrow().clone()
     }
 
+    /// `f` of the identity registrations carry now, borrowed (the heartbeat reads it every
+    /// beat and must not copy it).
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce(Option<&Current>) -> R) -> R {
+        f(self.identity.borrow().as_ref())
+    }
+
     /// When the last full round went out.
     pub(crate) fn last_full(&self) -> Option<Instant> {
         *lock(&self.last_full)

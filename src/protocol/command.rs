@@ -1,11 +1,13 @@
 //! The remoting command: one request or response on the wire.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use bytes::Bytes;
 
 use super::code::VERSION_5_3_3;
+#[cfg(any(test, feature = "test-util"))]
+use super::fields::Text;
+use super::fields::Fields;
 
 /// Flag bit set on every response.
 pub const FLAG_RESPONSE: i32 = 1;
@@ -104,7 +106,7 @@ pub struct RemotingCommand {
     /// Error text, mostly in responses. An empty remark is the same as none.
     pub remark: Option<String>,
     /// The custom header; sorted so the wire form is stable.
-    pub ext_fields: BTreeMap<String, String>,
+    pub ext_fields: Fields,
     /// How the header is serialized when this command is written.
     pub serialize_type: SerializeType,
     /// Opaque body bytes.
@@ -121,7 +123,7 @@ impl RemotingCommand {
             opaque: next_opaque(),
             flag: 0,
             remark: None,
-            ext_fields: BTreeMap::new(),
+            ext_fields: Fields::new(),
             serialize_type: SerializeType::Json,
             body: None,
         }
@@ -136,7 +138,7 @@ impl RemotingCommand {
             opaque: request.opaque,
             flag: FLAG_RESPONSE,
             remark,
-            ext_fields: BTreeMap::new(),
+            ext_fields: Fields::new(),
             serialize_type: request.serialize_type,
             body: None,
         }
@@ -144,8 +146,8 @@ impl RemotingCommand {
 
     #[cfg(any(test, feature = "test-util"))]
     /// Adds one custom-header field.
-    pub fn with_field(mut self, key: impl Into<String>, value: impl ToString) -> Self {
-        self.ext_fields.insert(key.into(), value.to_string());
+    pub fn with_field(mut self, key: impl Into<Text>, value: impl ToString) -> Self {
+        self.ext_fields.insert(key, value.to_string());
         self
     }
 
@@ -184,7 +186,7 @@ impl RemotingCommand {
 
     /// One custom-header field.
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.ext_fields.get(key).map(String::as_str)
+        self.ext_fields.get(key)
     }
 }
 

@@ -11,7 +11,7 @@ use super::header;
 pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 
 /// Largest header length the 24-bit field of the header mark can carry.
-const MAX_HEADER_LEN: usize = 0x00FF_FFFF;
+pub(crate) const MAX_HEADER_LEN: usize = 0x00FF_FFFF;
 
 /// Decoder and encoder of remoting frames.
 #[derive(Debug, Clone)]

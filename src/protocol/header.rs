@@ -1,12 +1,11 @@
 //! Header serialization: Java's JSON form and the compact ROCKETMQ binary form (PROTOCOL.md §2).
 
-use std::collections::BTreeMap;
-
 use bytes::{Buf, BufMut, BytesMut};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::command::{LanguageCode, RemotingCommand, SerializeType};
+use super::fields::{Fields, Text};
 use super::error::FrameError;
 
 /// Fixed part of a binary header: code, language, version, opaque, flag, two length words.
@@ -16,8 +15,8 @@ const BINARY_FIXED_LEN: usize = 2 + 1 + 2 + 4 + 4 + 4 + 4;
 #[derive(Serialize)]
 struct JsonHeaderOut<'a> {
     code: i32,
-    #[serde(rename = "extFields", skip_serializing_if = "BTreeMap::is_empty")]
-    ext_fields: &'a BTreeMap<String, String>,
+    #[serde(rename = "extFields", skip_serializing_if = "Fields::is_empty")]
+    ext_fields: &'a Fields,
     flag: i32,
     language: LanguageOut,
     opaque: i32,
@@ -108,9 +107,10 @@ impl<'de> Deserialize<'de> for LanguageIn {
     }
 }
 
-/// `extFields` as read, straight into the command's map: strings as they are, other values as
-/// their JSON text, nulls absent (a later null removes an earlier value, as the last one wins).
-struct ExtFieldsIn(BTreeMap<String, String>);
+/// `extFields` as read, straight into the command's fields: strings as they are, other values
+/// as their JSON text, nulls absent (a later null removes an earlier value, as the last one
+/// wins). Short keys and values are read without an allocation.
+struct ExtFieldsIn(Fields);
 
 impl<'de> Deserialize<'de> for ExtFieldsIn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -121,8 +121,8 @@ impl<'de> Deserialize<'de> for ExtFieldsIn {
                 f.write_str("an object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFieldsIn, A::Error> {
-                let mut fields = BTreeMap::new();
-                while let Some(key) = map.next_key::<String>()? {
+                let mut fields = Fields::new();
+                while let Some(key) = map.next_key::<Text>()? {
                     match map.next_value::<FieldIn>()?.0 {
                         Some(v) => fields.insert(key, v),
                         None => fields.remove(&key),
@@ -136,7 +136,7 @@ impl<'de> Deserialize<'de> for ExtFieldsIn {
 }
 
 /// One `extFields` value: a string, the JSON text of anything else, None for null.
-struct FieldIn(Option<String>);
+struct FieldIn(Option<Text>);
 
 impl<'de> Deserialize<'de> for FieldIn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -147,10 +147,10 @@ impl<'de> Deserialize<'de> for FieldIn {
                 f.write_str("a JSON value")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldIn, E> {
-                Ok(FieldIn(Some(v.to_string())))
+                Ok(FieldIn(Some(Text::from(v))))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<FieldIn, E> {
-                Ok(FieldIn(Some(v)))
+                Ok(FieldIn(Some(Text::from(v))))
             }
             fn visit_unit<E: de::Error>(self) -> Result<FieldIn, E> {
                 Ok(FieldIn(None))
@@ -159,24 +159,24 @@ impl<'de> Deserialize<'de> for FieldIn {
                 Ok(FieldIn(None))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<FieldIn, E> {
-                Ok(FieldIn(Some(v.to_string())))
+                Ok(FieldIn(Some(compact_str::format_compact!("{v}"))))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<FieldIn, E> {
-                Ok(FieldIn(Some(v.to_string())))
+                Ok(FieldIn(Some(compact_str::format_compact!("{v}"))))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<FieldIn, E> {
-                Ok(FieldIn(Some(v.to_string())))
+                Ok(FieldIn(Some(compact_str::format_compact!("{v}"))))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<FieldIn, E> {
-                Ok(FieldIn(Some(serde_json::Value::from(v).to_string())))
+                Ok(FieldIn(Some(Text::from(serde_json::Value::from(v).to_string()))))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<FieldIn, A::Error> {
                 let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-                Ok(FieldIn(Some(v.to_string())))
+                Ok(FieldIn(Some(compact_str::format_compact!("{v}"))))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldIn, A::Error> {
                 let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(FieldIn(Some(v.to_string())))
+                Ok(FieldIn(Some(compact_str::format_compact!("{v}"))))
             }
         }
         d.deserialize_any(V)
@@ -225,7 +225,7 @@ pub fn encode_binary(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), Fr
     let version = i16::try_from(cmd.version).map_err(|_| FrameError::BadField("version"))?;
     let remark = cmd.remark.as_deref().unwrap_or("");
     let mut map_len = 0usize;
-    for (k, v) in &cmd.ext_fields {
+    for (k, v) in cmd.ext_fields.iter() {
         if k.len() > i16::MAX as usize || k.is_empty() {
             return Err(FrameError::BadField("extFields key"));
         }
@@ -242,7 +242,7 @@ pub fn encode_binary(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), Fr
     dst.put_i32(remark_len);
     dst.put_slice(remark.as_bytes());
     dst.put_i32(map_len_i);
-    for (k, v) in &cmd.ext_fields {
+    for (k, v) in cmd.ext_fields.iter() {
         // Lengths were bounded above: keys fit i16, the whole map fits i32.
         dst.put_i16(k.len() as i16);
         dst.put_slice(k.as_bytes());
@@ -267,9 +267,9 @@ fn take_len(src: &mut &[u8], field: &'static str) -> Result<usize, FrameError> {
     usize::try_from(n).map_err(|_| FrameError::BadField(field))
 }
 
-fn take_str(src: &mut &[u8], n: usize, field: &'static str) -> Result<String, FrameError> {
+fn take_str<'a>(src: &mut &'a [u8], n: usize, field: &'static str) -> Result<&'a str, FrameError> {
     let raw = take(src, n, field)?;
-    String::from_utf8(raw.to_vec()).map_err(|_| FrameError::InvalidUtf8(field))
+    std::str::from_utf8(raw).map_err(|_| FrameError::InvalidUtf8(field))
 }
 
 /// Reads a ROCKETMQ binary header; every length is checked against what is left.
@@ -284,11 +284,11 @@ pub fn decode_binary(mut src: &[u8]) -> Result<RemotingCommand, FrameError> {
     let remark = if remark_len == 0 {
         None
     } else {
-        Some(take_str(&mut src, remark_len, "remark")?)
+        Some(take_str(&mut src, remark_len, "remark")?.to_string())
     };
     let map_len = take_len(&mut src, "extFields length")?;
     let mut map = take(&mut src, map_len, "extFields")?;
-    let mut ext_fields = BTreeMap::new();
+    let mut ext_fields = Fields::new();
     while !map.is_empty() {
         let mut klen = take(&mut map, 2, "extFields key length")?;
         let klen = usize::try_from(klen.get_i16()).map_err(|_| FrameError::BadField("key"))?;

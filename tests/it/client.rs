@@ -509,7 +509,7 @@ struct Tagger {
 
 impl RpcHook for Tagger {
     fn before_request(&self, _remote: &str, request: &mut RemotingCommand) {
-        request.ext_fields.insert("AccessKey".into(), "k".into());
+        request.ext_fields.insert("AccessKey", "k");
     }
     fn after_response(
         &self,

@@ -173,7 +173,7 @@ async fn acting_master_registrations_carry_the_flag_and_the_brokers_expiry() {
             break cmd;
         }
     };
-    let field = |k: &str| reg.ext_fields.get(k).cloned().unwrap_or_default();
+    let field = |k: &str| reg.ext_fields.get(k).unwrap_or_default().to_string();
     assert_eq!(field("brokerId"), "1");
     assert_eq!(field("brokerName"), "acting");
     assert_eq!(field("enableActingMaster"), "true");

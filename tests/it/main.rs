@@ -13,6 +13,7 @@ mod daemon_faults;
 mod faults;
 mod fuzz_corpus;
 mod heartbeat;
+mod heartbeat_cost;
 mod identity;
 mod liveness;
 mod namesrv_interop;

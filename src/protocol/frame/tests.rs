@@ -309,7 +309,7 @@ fn arb_command() -> impl Strategy<Value = RemotingCommand> {
                 opaque,
                 flag,
                 remark,
-                ext_fields: ext,
+                ext_fields: ext.into_iter().collect(),
                 serialize_type: if binary {
                     SerializeType::RocketMq
                 } else {

@@ -1,6 +1,7 @@
 //! The test harness, one file per concern: ports the tests hold, scripted peers, the real
 //! NameServer and broker, the daemon process, an address server, and waiting.
 
+pub mod alloc;
 pub mod broker;
 pub mod daemon;
 pub mod http;
