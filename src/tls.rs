@@ -269,18 +269,32 @@ fn client_config(cfg: &TlsConfig) -> Result<Arc<rustls::ClientConfig>, TlsError>
 
 /// The name a peer's certificate is checked against: `tls.server_name`, or the address's host
 /// (an IP is checked against the certificate's IP SANs).
-pub fn server_name(addr: &str, configured: Option<&str>) -> Result<ServerName<'static>, String> {
-    let host = match configured {
-        Some(n) => n.to_string(),
+pub fn server_name(
+    addr: &str,
+    configured: Option<&str>,
+) -> Result<ServerName<'static>, BadServerName> {
+    let name = match configured {
+        Some(n) => n,
         None => {
             let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string()
+            host.trim_start_matches('[').trim_end_matches(']')
         }
     };
-    ServerName::try_from(host.clone())
-        .map_err(|e| format!("{host:?} is not a valid TLS server name: {e}"))
+    ServerName::try_from(name.to_string()).map_err(|source| BadServerName {
+        name: name.to_string(),
+        source,
+    })
+}
+
+/// A name a certificate cannot be checked against (`tls.server_name`, else the address's host).
+#[derive(Debug, thiserror::Error)]
+#[error("{name:?} is not a valid TLS server name: {source}")]
+pub struct BadServerName {
+    /// The name.
+    pub name: String,
+    /// rustls's reason.
+    #[source]
+    pub source: rustls::pki_types::InvalidDnsNameError,
 }
 
 /// What a failed handshake means, in words an operator can act on.

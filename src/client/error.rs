@@ -90,14 +90,8 @@ pub enum ClientError {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsFailure {
     /// The name to verify (`tls.server_name`, else the address's host) is not a DNS name or IP.
-    #[error("{name:?} is not a valid TLS server name: {source}")]
-    ServerName {
-        /// The name.
-        name: String,
-        /// rustls's reason.
-        #[source]
-        source: rustls::pki_types::InvalidDnsNameError,
-    },
+    #[error(transparent)]
+    ServerName(#[from] crate::tls::BadServerName),
     /// The handshake failed; the message says what it means for the operator.
     #[error("{}", crate::tls::explain(.source))]
     Handshake {

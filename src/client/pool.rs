@@ -6,7 +6,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::future::FutureExt;
-use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -165,22 +164,6 @@ async fn open_and_settle(inner: Weak<Inner>, id: u64, addr: String) -> ConnectRe
     result
 }
 
-/// The name a TLS peer's certificate must carry: the configured one, else the address's host
-/// (an IP is checked against the certificate's IP SANs).
-fn tls_name(addr: &str, configured: Option<&str>) -> Result<ServerName<'static>, TlsFailure> {
-    let name = match configured {
-        Some(n) => n,
-        None => {
-            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-            host.trim_start_matches('[').trim_end_matches(']')
-        }
-    };
-    ServerName::try_from(name.to_string()).map_err(|source| TlsFailure::ServerName {
-        name: name.to_string(),
-        source,
-    })
-}
-
 async fn open(inner: Weak<Inner>, id: u64, addr: String) -> ConnectResult {
     let Some(strong) = inner.upgrade() else {
         return Err(ClientError::Shutdown);
@@ -208,9 +191,11 @@ async fn open(inner: Weak<Inner>, id: u64, addr: String) -> ConnectResult {
             ((Box::new(r), Box::new(w)), false)
         }
         Some(t) => {
-            let name = tls_name(&addr, t.server_name.as_deref()).map_err(|f| ClientError::Tls {
-                addr: addr.clone(),
-                source: Arc::new(f),
+            let name = crate::tls::server_name(&addr, t.server_name.as_deref()).map_err(|f| {
+                ClientError::Tls {
+                    addr: addr.clone(),
+                    source: Arc::new(TlsFailure::from(f)),
+                }
             })?;
             let connector = tokio_rustls::TlsConnector::from(t.config.clone());
             match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
@@ -248,24 +233,26 @@ async fn open(inner: Weak<Inner>, id: u64, addr: String) -> ConnectResult {
 
 #[cfg(test)]
 mod tests {
+    use rustls::pki_types::ServerName;
+
     use super::*;
 
     #[test]
     fn the_tls_name_is_the_configured_one_or_the_host() {
         assert_eq!(
-            tls_name("10.0.0.1:9876", None).ok(),
+            crate::tls::server_name("10.0.0.1:9876", None).ok(),
             ServerName::try_from("10.0.0.1").ok()
         );
         assert_eq!(
-            tls_name("[::1]:9876", None).ok(),
+            crate::tls::server_name("[::1]:9876", None).ok(),
             ServerName::try_from("::1").ok()
         );
         assert_eq!(
-            tls_name("10.0.0.1:9876", Some("namesrv.test")).ok(),
+            crate::tls::server_name("10.0.0.1:9876", Some("namesrv.test")).ok(),
             ServerName::try_from("namesrv.test").ok()
         );
-        let e = tls_name("a:1", Some("not a name")).unwrap_err();
-        assert!(matches!(e, TlsFailure::ServerName { .. }), "{e:?}");
+        let e = TlsFailure::from(crate::tls::server_name("a:1", Some("not a name")).unwrap_err());
+        assert!(matches!(e, TlsFailure::ServerName(_)), "{e:?}");
         assert_eq!(
             e.to_string(),
             "\"not a name\" is not a valid TLS server name: invalid dns name"

@@ -167,7 +167,8 @@ pub fn validate(c: &Config) -> Result<(), Invalid> {
         return Err(Invalid::new("http.listen", reason));
     }
     if let Some(name) = &c.tls.server_name {
-        crate::tls::server_name("", Some(name)).map_err(|r| Invalid::new("tls.server_name", r))?;
+        crate::tls::server_name("", Some(name))
+            .map_err(|r| Invalid::new("tls.server_name", r.to_string()))?;
     }
     acl(&c.acl)?;
     inline_topics(&c.broker.topics.inline)

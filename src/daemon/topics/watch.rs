@@ -16,13 +16,15 @@ pub(crate) async fn topics_watch(sh: Arc<Shared>) -> TaskResult {
             _ = sh.token.cancelled() => return Ok(()),
             _ = tick.tick() => {}
         }
-        let topics_cfg = sh.config().broker.topics.clone();
+        // The config shared, not its topics copied: this runs every 2 s for the daemon's life.
+        let cfg = sh.config();
         // The metadata look and any read and parse happen on a blocking thread.
         let r = sh
             .topics
             .update(move |t| {
-                if t.file_changed(&topics_cfg) {
-                    t.refresh(&topics_cfg, false)
+                let topics_cfg = &cfg.broker.topics;
+                if t.file_changed(topics_cfg) {
+                    t.refresh(topics_cfg, false)
                 } else {
                     Ok(false)
                 }
