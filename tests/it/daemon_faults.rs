@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::support::daemon::{base_config, metric, Daemon};
 use crate::support::namesrv::{cluster_brokers, has_broker, route_brokers, NameServer};
+use crate::support::ports::ClosedPort;
 use crate::support::remoting::client;
 use crate::support::scripted_peer::{never_reading_peer, Action, Peer};
 use crate::support::wait::{eventually, eventually_within};
@@ -283,6 +284,37 @@ async fn hostile_and_restarting_namesrvs_beside_a_healthy_one() {
     let (status, took) = d.wait_exit(Duration::from_millis(3500)).await;
     assert!(status.success());
     eprintln!("exit after {took:?}");
+}
+
+#[tokio::test]
+async fn reading_a_large_topics_json_never_holds_the_table_twice() {
+    // The only NameServer refuses connections, and each attempt encodes one batch of 800
+    // topics before it connects (~150 KB): the peak is the parse.
+    let refused = ClosedPort::new();
+    let n = 100_000;
+    let d = Daemon::start(|dir, http| {
+        std::fs::write(dir.join("topics.json"), topics_json(n, 1)).unwrap();
+        let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
+        base_config("parse-peak", http, &[refused.addr()], &extra)
+            .replace("[register]", "[register]\nalways_split = true")
+            .replace("level = \"debug\"", "level = \"info\"")
+    });
+    eventually_within("the table read", Duration::from_secs(60), || async {
+        let t = d.get("/metrics").await.map(|(_, t)| t).unwrap_or_default();
+        metric(&t, "rmq_registrar_topics") == n as f64
+    })
+    .await;
+    let pid = d.pid();
+    let (rss, peak) = (proc_status(&pid, "VmRSS:"), proc_status(&pid, "VmHWM:"));
+    eprintln!("{n} topics read: RSS {rss} KiB, peak {peak} KiB (debug build)");
+    // What the parse held beyond the table it left: a whole-table vector of entries beside the
+    // tree built from it was 8 MB at this size (the peak of `rmq-bench scale-150k`); a run of
+    // entries at a time is ~1 MB.
+    assert!(
+        peak.saturating_sub(rss) < 4 * 1024,
+        "the parse held {} KiB more than the table it left (peak {peak} KiB, RSS {rss} KiB)",
+        peak.saturating_sub(rss)
+    );
 }
 
 /// GET_ALL_TOPIC_LIST_FROM_NAMESERVER.
