@@ -23,15 +23,36 @@ pub(crate) enum ReplyTo {
 /// goes out again and again (the heartbeat) needs no new channel each time.
 #[derive(Default)]
 pub(crate) struct Slot {
-    /// The outcome and the opaque of the request it ends; an earlier request's late outcome
-    /// is told apart by its opaque.
-    done: Mutex<Option<(i32, Outcome)>>,
+    done: Mutex<Awaited>,
     ready: Notify,
 }
 
+/// The request a slot waits for, and its outcome once delivered. An earlier request's late
+/// outcome (a sweeper that took it out of the table just before the caller gave up) carries
+/// another opaque and is dropped, so it can never take the current one's place.
+#[derive(Default)]
+struct Awaited {
+    opaque: Option<i32>,
+    outcome: Option<Outcome>,
+}
+
 impl Slot {
+    /// From now on only request `opaque`'s outcome is kept; set before the request is sent.
+    pub(crate) fn expect(&self, opaque: i32) {
+        *lock(&self.done) = Awaited {
+            opaque: Some(opaque),
+            outcome: None,
+        };
+    }
+
     fn put(&self, opaque: i32, outcome: Outcome) {
-        *lock(&self.done) = Some((opaque, outcome));
+        {
+            let mut done = lock(&self.done);
+            if done.opaque != Some(opaque) {
+                return;
+            }
+            done.outcome = Some(outcome);
+        }
         // Stores a permit when nobody waits yet: the waiter then finds the outcome at once.
         self.ready.notify_one();
     }
@@ -39,9 +60,13 @@ impl Slot {
     /// Waits until `deadline` for the outcome of request `opaque`; `None` at the deadline.
     pub(crate) async fn take(&self, opaque: i32, deadline: Instant) -> Option<Outcome> {
         loop {
-            if let Some((o, outcome)) = lock(&self.done).take() {
-                if o == opaque {
-                    return Some(outcome);
+            {
+                let mut done = lock(&self.done);
+                if done.opaque == Some(opaque) {
+                    if let Some(outcome) = done.outcome.take() {
+                        done.opaque = None;
+                        return Some(outcome);
+                    }
                 }
             }
             if tokio::time::timeout_at(deadline, self.ready.notified())
@@ -146,6 +171,20 @@ impl PendingTable {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test(start_paused = true)]
+    async fn a_late_outcome_of_an_earlier_request_never_replaces_the_awaited_one() {
+        let slot = super::Slot::default();
+        let soon = Instant::now() + Duration::from_secs(1);
+        slot.expect(2);
+        slot.put(2, Err(ClientError::Shutdown));
+        // Request 1's outcome, delivered by a sweeper that stalled: dropped.
+        slot.put(1, Err(ClientError::TooManyRequests));
+        assert!(matches!(slot.take(2, soon).await, Some(Err(ClientError::Shutdown))));
+        // Once taken, nothing more is kept for it.
+        slot.put(2, Err(ClientError::Shutdown));
+        assert!(slot.take(2, soon).await.is_none());
+    }
+
     use std::sync::Arc;
     use std::time::Duration;
 

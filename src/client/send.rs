@@ -211,6 +211,9 @@ impl RemotingClient {
             }
         };
         let waiting = reply.map(|Reply { to, permit }| {
+            if let ReplyTo::Slot(slot) = &to {
+                slot.expect(opaque);
+            }
             let entry = Pending {
                 conn_id: conn.id,
                 addr: conn.addr.clone(),

@@ -16,6 +16,9 @@ pub type Text = CompactString;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Fields(SmallVec<[(Text, Text); INLINE]>);
 
+/// Fields in the order a peer sent them; `None`: a null, which removes an earlier value.
+pub(crate) type AsRead = SmallVec<[(Text, Option<Text>); INLINE]>;
+
 impl Fields {
     /// No fields.
     pub fn new() -> Self {
@@ -39,11 +42,30 @@ impl Fields {
         }
     }
 
+    /// The fields a peer sent, in its order: sorted once (stable, so for a repeated key the
+    /// last one wins), never shifted per field — a peer's many fields in reverse order cost
+    /// n log n, not n².
+    pub(crate) fn from_read(mut read: AsRead) -> Self {
+        read.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut fields = Fields::new();
+        let mut read = read.into_iter().peekable();
+        while let Some((key, value)) = read.next() {
+            if read.peek().is_some_and(|(next, _)| *next == key) {
+                continue;
+            }
+            if let Some(value) = value {
+                fields.0.push((key, value));
+            }
+        }
+        fields
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.position(key).ok().map(|i| self.0[i].1.as_str())
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// Removes `key`; the value it had, if any.
     pub fn remove(&mut self, key: &str) -> Option<Text> {
         self.position(key).ok().map(|i| self.0.remove(i).1)
@@ -120,5 +142,25 @@ mod tests {
         assert_eq!(serde_json::to_string(&f).unwrap(), r#"{"b":"4","c":"3"}"#);
         let g: Fields = [("c", "3"), ("b", "4")].into_iter().collect();
         assert_eq!(f, g);
+    }
+
+    proptest::proptest! {
+        /// Read fields end as inserting and removing them one by one would leave them.
+        #[test]
+        fn fields_as_read_are_the_fields_inserted_one_by_one(
+            read in proptest::collection::vec((0u8..12, proptest::option::of(0u8..5)), 0..60),
+        ) {
+            let mut one_by_one = Fields::new();
+            let mut as_read = AsRead::new();
+            for (k, v) in &read {
+                let (k, v) = (Text::from(k.to_string()), v.map(|v| Text::from(v.to_string())));
+                match &v {
+                    Some(v) => one_by_one.insert(k.clone(), v.clone()),
+                    None => one_by_one.remove(&k),
+                };
+                as_read.push((k, v));
+            }
+            proptest::prop_assert_eq!(Fields::from_read(as_read), one_by_one);
+        }
     }
 }

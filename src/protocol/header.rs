@@ -5,7 +5,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::command::{LanguageCode, RemotingCommand, SerializeType};
-use super::fields::{Fields, Text};
+use super::fields::{AsRead, Fields, Text};
 use super::error::FrameError;
 
 /// Fixed part of a binary header: code, language, version, opaque, flag, two length words.
@@ -121,14 +121,11 @@ impl<'de> Deserialize<'de> for ExtFieldsIn {
                 f.write_str("an object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFieldsIn, A::Error> {
-                let mut fields = Fields::new();
+                let mut read = AsRead::new();
                 while let Some(key) = map.next_key::<Text>()? {
-                    match map.next_value::<FieldIn>()?.0 {
-                        Some(v) => fields.insert(key, v),
-                        None => fields.remove(&key),
-                    };
+                    read.push((key, map.next_value::<FieldIn>()?.0));
                 }
-                Ok(ExtFieldsIn(fields))
+                Ok(ExtFieldsIn(Fields::from_read(read)))
             }
         }
         d.deserialize_map(V)
@@ -288,7 +285,7 @@ pub fn decode_binary(mut src: &[u8]) -> Result<RemotingCommand, FrameError> {
     };
     let map_len = take_len(&mut src, "extFields length")?;
     let mut map = take(&mut src, map_len, "extFields")?;
-    let mut ext_fields = Fields::new();
+    let mut read = AsRead::new();
     while !map.is_empty() {
         let mut klen = take(&mut map, 2, "extFields key length")?;
         let klen = usize::try_from(klen.get_i16()).map_err(|_| FrameError::BadField("key"))?;
@@ -297,9 +294,10 @@ pub fn decode_binary(mut src: &[u8]) -> Result<RemotingCommand, FrameError> {
         let value = take_str(&mut map, vlen, "extFields value")?;
         // Java reads a zero-length string as null, so the field is absent.
         if !value.is_empty() && !key.is_empty() {
-            ext_fields.insert(key, value);
+            read.push((key.into(), Some(value.into())));
         }
     }
+    let ext_fields = Fields::from_read(read);
     Ok(RemotingCommand {
         code,
         language,

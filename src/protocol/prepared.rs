@@ -49,10 +49,16 @@ impl Prepared {
                 (BINARY_OPAQUE_AT, BINARY_OPAQUE_AT + 4)
             }
         };
-        // Room for the longest opaque, so no send can overflow the header mark.
-        if head.len() + 11 > MAX_HEADER_LEN {
+        // Room for the longest opaque ("0" becomes at most 11 characters; binary: same size),
+        // so no send can overflow the header mark.
+        let longest = head.len()
+            + match command.serialize_type {
+                SerializeType::Json => 10,
+                SerializeType::RocketMq => 0,
+            };
+        if longest > MAX_HEADER_LEN {
             return Err(FrameError::HeaderTooLong {
-                header: head.len() + 11,
+                header: longest,
                 available: MAX_HEADER_LEN,
             });
         }

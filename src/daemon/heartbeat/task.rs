@@ -19,8 +19,10 @@ use crate::daemon::shared::Shared;
 use crate::daemon::supervisor::TaskResult;
 use crate::metrics::labels::Heartbeat as Outcome;
 
-/// How often the list is looked at while heartbeats are off.
+/// How often the list is looked at while heartbeats are off (and at least, while on).
 const OFF_LOOK: Duration = Duration::from_secs(1);
+/// How much later than its own deadline a heartbeat is given up from outside.
+const OUTER_SLACK: Duration = Duration::from_millis(250);
 
 /// Keeps one beater per listed NameServer, and fails (to be restarted) when one panics.
 pub(crate) async fn heartbeat_loop(sh: Arc<Shared>) -> TaskResult {
@@ -51,8 +53,13 @@ pub(crate) async fn heartbeat_loop(sh: Arc<Shared>) -> TaskResult {
                 }
             }
         }
-        // The list changes rarely: looking once a beat finds a new member by its first beat.
-        let look = sh.config().register.heartbeat.unwrap_or(OFF_LOOK);
+        // The list changes rarely: looking once a beat (at least once a second) starts a new
+        // member's beats within a second and a beat.
+        let look = sh
+            .config()
+            .register
+            .heartbeat
+            .map_or(OFF_LOOK, |p| p.min(OFF_LOOK));
         tokio::select! {
             _ = sh.token.cancelled() => return Ok(()),
             Some(ended) = beaters.join_next(), if !beaters.is_empty() => {
@@ -67,10 +74,17 @@ pub(crate) async fn heartbeat_loop(sh: Arc<Shared>) -> TaskResult {
     }
 }
 
-/// One NameServer's heartbeats, every `register.heartbeat` (re-read at each beat).
+/// One NameServer's heartbeats, every `register.heartbeat` (a reload takes effect at once).
 async fn beater(sh: Arc<Shared>, addr: String) {
-    let mut waiter = Waiter::new();
-    let mut request: Option<Heartbeat> = None;
+    let mut beat = Beat {
+        addr,
+        waiter: Waiter::new(),
+        request: None,
+        unencodable: false,
+    };
+    // Re-registrations it causes run beside its beats, which the plan skips meanwhile (counted).
+    let mut reregs: JoinSet<()> = JoinSet::new();
+    let mut reloads = sh.config.subscribe();
     let mut period = None;
     let mut tick: Option<Interval> = None;
     loop {
@@ -99,11 +113,28 @@ async fn beater(sh: Arc<Shared>, addr: String) {
         };
         tokio::select! {
             _ = sh.token.cancelled() => return,
+            reloaded = reloads.changed() => if reloaded.is_err() {
+                return;
+            },
+            Some(_) = reregs.join_next(), if !reregs.is_empty() => {}
             on = due => if on {
-                beat(&sh, &addr, &mut request, &mut waiter).await;
+                if let Some(lost) = beat.send(&sh).await {
+                    reregs.spawn(reregister_lost(sh.clone(), lost));
+                }
             }
         }
     }
+}
+
+/// What a NameServer's beater keeps from beat to beat, so that a beat allocates nothing else.
+struct Beat {
+    addr: String,
+    /// Where its answers land.
+    waiter: Waiter,
+    /// The request, encoded for the identity and data version it was last sent with.
+    request: Option<Heartbeat>,
+    /// The last encoding failed (told once, not every beat).
+    unencodable: bool,
 }
 
 /// Clears a NameServer's in-flight mark however its heartbeat ends (an answer, a timeout, the
@@ -121,19 +152,31 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Sends `addr` one heartbeat unless the plan says skip, and acts on its answer.
-async fn beat(sh: &Arc<Shared>, addr: &str, request: &mut Option<Heartbeat>, waiter: &mut Waiter) {
-    let Some(period) = sh.config().register.heartbeat else {
-        return;
-    };
-    // While the broker is down nothing keeps it listed: it expires as Java's would.
-    if !sh.liveness.is_up() || sh.token.is_cancelled() || !sh.client.is_name_server(addr) {
-        return;
+impl Beat {
+    /// Sends one heartbeat unless the plan says skip, and acts on its answer; the NameServer
+    /// to register with again, when the answer calls for it.
+    async fn send(&mut self, sh: &Arc<Shared>) -> Option<String> {
+        let period = sh.config().register.heartbeat?;
+        let addr = self.addr.as_str();
+        // While the broker is down nothing keeps it listed: it expires as Java's would.
+        if !sh.liveness.is_up() || sh.token.is_cancelled() || !sh.client.is_name_server(addr) {
+            return None;
+        }
+        let version = sh.topics.table().data_version;
+        let req = encoded(sh, &mut self.request, &mut self.unencodable, version)?;
+        beat(sh, addr, req, &mut self.waiter, period, version).await
     }
-    let version = sh.topics.table().data_version;
-    let Some(req) = encoded(sh, request, version) else {
-        return;
-    };
+}
+
+/// Sends `addr` the heartbeat `req` unless the plan says skip, and acts on its answer.
+async fn beat(
+    sh: &Arc<Shared>,
+    addr: &str,
+    req: &Heartbeat,
+    waiter: &mut Waiter,
+    period: Duration,
+    version: DataVersion,
+) -> Option<String> {
     let p = sh.namesrvs.with(addr, |r| {
         let p = plan(&r.beat, Due::Beat, version);
         r.beat.in_flight |= p == Plan::Heartbeat;
@@ -141,15 +184,19 @@ async fn beat(sh: &Arc<Shared>, addr: &str, request: &mut Option<Heartbeat>, wai
     });
     if p != Plan::Heartbeat {
         sh.metrics.namesrv.heartbeat(addr, Outcome::Skipped);
-        return;
+        return None;
     }
     let in_flight = InFlight { sh, addr };
-    // The heartbeat's own period bounds it: the next one is due then.
-    let result = tokio::time::timeout(period, sh.api.heartbeat(addr, req, period, waiter))
-        .await
-        .unwrap_or(Err(ApiError::Timeout(period)));
+    // The heartbeat's own period bounds it (the next one is due then), at every step inside;
+    // the outer bound, a little later, only guards against a step that forgot its deadline.
+    let result = tokio::time::timeout(
+        period + OUTER_SLACK,
+        sh.api.heartbeat(addr, req, period, waiter),
+    )
+    .await
+    .unwrap_or(Err(ApiError::Timeout(period)));
     drop(in_flight);
-    answered(sh, addr, version, result).await;
+    answered(sh, addr, version, result)
 }
 
 /// The heartbeat for the identity and data version registrations carry now: the one encoded
@@ -157,6 +204,7 @@ async fn beat(sh: &Arc<Shared>, addr: &str, request: &mut Option<Heartbeat>, wai
 fn encoded<'a>(
     sh: &Shared,
     request: &'a mut Option<Heartbeat>,
+    unencodable: &mut bool,
     version: DataVersion,
 ) -> Option<&'a Heartbeat> {
     let fresh = sh.with_current(|cur| {
@@ -165,9 +213,14 @@ fn encoded<'a>(
             return Some(None);
         }
         match sh.api.prepare_heartbeat(id, version) {
-            Ok(r) => Some(Some(r)),
+            Ok(r) => {
+                *unencodable = false;
+                Some(Some(r))
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot encode the heartbeat");
+                if !std::mem::replace(unencodable, true) {
+                    tracing::warn!(error = %e, "cannot encode the heartbeat");
+                }
                 None
             }
         }
@@ -178,27 +231,25 @@ fn encoded<'a>(
     request.as_ref()
 }
 
-/// Acts on one heartbeat's answer.
-async fn answered(
+/// Acts on one heartbeat's answer; the NameServer to register with again, if it lost us.
+fn answered(
     sh: &Arc<Shared>,
     addr: &str,
     version: DataVersion,
     result: Result<DataVersionAnswer, ApiError>,
-) {
+) -> Option<String> {
     let m = &sh.metrics;
     let interval = sh.config().register.interval;
     let after = {
         let mut records = sh.namesrvs.lock();
         // Gone from the list meanwhile: nothing of it is kept.
-        let Some(b) = records.get_mut(addr).map(|r| &mut r.beat) else {
-            return;
-        };
+        let b = &mut records.get_mut(addr)?.beat;
         let answer = match result {
             Ok(a) => a,
             Err(e) => {
                 m.namesrv.heartbeat(addr, Outcome::Failed(e.kind()));
                 tracing::debug!(namesrv = %addr, error = %e, "heartbeat failed");
-                return;
+                return None;
             }
         };
         let outcome = if answer.changed {
@@ -219,9 +270,13 @@ async fn answered(
         after
     };
     match after {
-        AfterBeat::Current => note_ok(sh, addr),
+        AfterBeat::Current => {
+            note_ok(sh, addr);
+            None
+        }
         AfterBeat::Limited => {
             tracing::debug!(namesrv = %addr, "heartbeat: registration due, but one went out within register.interval");
+            None
         }
         AfterBeat::Reregister { lost, repeat } => {
             if !lost {
@@ -231,8 +286,7 @@ async fn answered(
             } else {
                 tracing::info!(namesrv = %addr, "the NameServer had lost the broker: registering again");
             }
-            // Beats to it are skipped meanwhile (a registration is in flight), as before.
-            reregister_lost(sh.clone(), addr.to_string()).await;
+            Some(addr.to_string())
         }
     }
 }
