@@ -59,6 +59,28 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
     }
 }
 
+/// An idle daemon's config: `topics` topics in `dir`/topics.json (compressed above 10k), the
+/// NameServers `list` (quoted), `register` keys added, a free HTTP port, warnings only; the
+/// config text and its HTTP address.
+fn idle_config(
+    name: &str,
+    dir: &std::path::Path,
+    topics: usize,
+    list: &[String],
+    register: &str,
+) -> Result<(String, String), BoxError> {
+    let file = dir.join("topics.json");
+    std::fs::write(&file, java_topics_json(topics))?;
+    let http = free_addr()?;
+    let cfg = format!(
+        "[broker]\nname = \"{name}\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n[broker.topics]\nfile = {file:?}\n\
+         [namesrv]\naddrs = [{}]\n[register]\ncompressed = {}\ntimeout = \"10s\"\n{register}[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
+        list.join(", "),
+        topics > 10_000
+    );
+    Ok((cfg, http))
+}
+
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 

@@ -20,15 +20,7 @@ pub async fn idle(idle_secs: u64) -> Result<(), BoxError> {
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (topics, measure_cpu) in [(2usize, true), (100_000, false)] {
         let dir = tempfile::tempdir()?;
-        std::fs::write(dir.path().join("topics.json"), java_topics_json(topics))?;
-        let http = free_addr()?;
-        let cfg = format!(
-            "[broker]\nname = \"bench-broker\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n[broker.topics]\nfile = {:?}\n\
-             [namesrv]\naddrs = [{}]\n[register]\ncompressed = {}\ntimeout = \"10s\"\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
-            dir.path().join("topics.json"),
-            list.join(", "),
-            topics > 10_000
-        );
+        let (cfg, http) = super::idle_config("bench-broker", dir.path(), topics, &list, "")?;
         let child = spawn_registrar(dir.path(), &cfg)?;
         let pid = child.id();
         let ready = wait_ready(&http).await?;

@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::{
-    clock_ticks_per_second, cpu_ticks, free_addr, java_topics_json, spawn_registrar, start_namesrv,
-    wait_ready, wrapper, BoxError, ALLOCATIONS,
+    clock_ticks_per_second, cpu_ticks, spawn_registrar, start_namesrv, wait_ready, wrapper,
+    BoxError, ALLOCATIONS,
 };
 
 /// Copies `from` to `to`, adding every byte to `count`; one buffer for the connection's life.
@@ -151,15 +151,8 @@ async fn idle_cpu(secs: u64) -> Result<(), BoxError> {
             ("off", "heartbeat = \"off\"\nheartbeat_timeout = \"off\"\n"),
         ] {
             let dir = tempfile::tempdir()?;
-            std::fs::write(dir.path().join("topics.json"), java_topics_json(topics))?;
-            let http = free_addr()?;
-            let cfg = format!(
-                "[broker]\nname = \"bench-hb\"\naddr = \"127.0.0.1:10911\"\n[broker.health]\ncheck = \"none\"\n[broker.topics]\nfile = {:?}\n\
-                 [namesrv]\naddrs = [{}]\n[register]\ncompressed = {}\ntimeout = \"10s\"\nheartbeat_timeout = \"30s\"\n{keys}[http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
-                dir.path().join("topics.json"),
-                list.join(", "),
-                topics > 10_000
-            );
+            let keys = format!("heartbeat_timeout = \"30s\"\n{keys}");
+            let (cfg, http) = super::idle_config("bench-hb", dir.path(), topics, &list, &keys)?;
             // `heartbeat_timeout` 30 s: at least timeout (10 s, for 100k topics) + 2 beats.
             let cfg = if keys.is_empty() {
                 cfg
