@@ -16,7 +16,7 @@ pub use api::{BrokerApi, CallObserver, Request};
 pub use error::ApiError;
 pub use identity::BrokerIdentity;
 pub use register::{
-    DataVersionAnswer, Heartbeat, NamesrvOutcome, RegisterOptions, RegisterOutcome, RegisterStatus, SentAs,
+    DataVersionAnswer, Heartbeat, NamesrvOutcome, RegisterOptions, RegisterOutcome, RegisterStatus, RoundBodies, SentAs,
     UnregisterOutcome, DEFAULT_SPLIT_SIZE,
 };
 pub use sync::{topic_config_addr, PullDoc};

@@ -10,9 +10,6 @@ pub(crate) struct NameServers {
     chosen: Option<String>,
     /// Where the next search starts; random, so that many clients do not all start at one.
     next: usize,
-    /// Bumped at every membership change: a reader that keeps per-member state checks this
-    /// instead of copying the list.
-    generation: u64,
 }
 
 impl Default for NameServers {
@@ -21,7 +18,6 @@ impl Default for NameServers {
             list: Vec::new(),
             chosen: None,
             next: fastrand::usize(0..999),
-            generation: 0,
         }
     }
 }
@@ -48,13 +44,7 @@ impl NameServers {
             self.chosen = None;
         }
         self.list = addrs;
-        self.generation += 1;
         true
-    }
-
-    /// Which membership this is: it changes whenever the membership does.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation
     }
 
     /// The current list.

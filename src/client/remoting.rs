@@ -138,16 +138,6 @@ impl RemotingClient {
         write(&self.inner.namesrv).update(addrs)
     }
 
-    /// Changes whenever the NameServer list's membership does (a copy of the list is then due).
-    pub fn name_server_generation(&self) -> u64 {
-        read(&self.inner.namesrv).generation()
-    }
-
-    /// True when `addr` is on the NameServer list.
-    pub fn is_name_server(&self, addr: &str) -> bool {
-        read(&self.inner.namesrv).contains(addr)
-    }
-
     /// The current NameServer list.
     pub fn name_server_list(&self) -> Vec<String> {
         read(&self.inner.namesrv).list().to_vec()

@@ -1,51 +1,39 @@
-//! The NameServer list: applied from config or fetched from the address server.
+//! The NameServer list: one task publishes it, from whichever source the configuration names:
+//! the address server (fetched at start and every `refresh_interval`, the last good list kept;
+//! `namesrv.addrs` until its first answer), `namesrv.addrs`, or, with neither, the list the
+//! broker itself names.
 
 use std::sync::Arc;
 
-use super::goodbye::{count_unregistrations, goodbye};
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::metrics::labels::Outcome;
 use crate::namesrv::AddressServer;
 
-/// Installs a new list and registers at once; NameServers that left it get an UNREGISTER and
-/// lose their connection.
-pub(crate) async fn apply_list(sh: &Shared, addrs: Vec<String>) {
-    if install_list(sh, &addrs).await {
-        sh.register_now.notify_one();
-    }
-}
-
-/// Installs a new list without asking for a registration; true if it changed.
-pub(crate) async fn install_list(sh: &Shared, addrs: &[String]) -> bool {
-    let old = sh.client.name_server_list();
-    if !sh.client.update_name_server_list(addrs.to_vec()) {
-        return false;
-    }
-    sh.metrics.daemon.set_namesrv_list_size(addrs.len());
-    for a in addrs {
-        sh.metrics.namesrv.seed(a);
-    }
-    let removed: Vec<String> = old.into_iter().filter(|a| !addrs.contains(a)).collect();
-    tracing::info!(namesrvs = ?addrs, removed = ?removed, "NameServer list changed");
-    if !removed.is_empty() {
-        let cfg = sh.config();
-        let outcomes = goodbye(sh, &removed, cfg.register.timeout).await;
-        count_unregistrations(sh, &outcomes);
-        for addr in &removed {
-            sh.namesrvs.forget(addr);
-        }
-    }
-    true
-}
-
-/// Asks the address server at start and then every `refresh_interval`; keeps the last good list.
+/// Publishes the NameServer list until shutdown.
 pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
     // One HTTP client, made again only when a reload changes the URL or timeout.
     let mut server: Option<AddressServer> = None;
+    let mut configs = sh.config.subscribe();
+    let mut reports = sh.report.subscribe();
+    let mut next = tokio::time::Instant::now();
     loop {
-        let cfg = sh.config();
-        if let Some(url) = cfg.address_server_url() {
+        let cfg = configs.borrow_and_update().clone();
+        let url = cfg.address_server_url();
+        if url.is_none() && !cfg.namesrv.addrs.is_empty() {
+            sh.want_namesrvs(&cfg.namesrv.addrs);
+        } else if url.is_none() {
+            // With no NameServer configured, the broker's own list is used.
+            let broker_list = reports
+                .borrow_and_update()
+                .as_ref()
+                .map(|r| r.namesrv_addrs.clone())
+                .filter(|l| !l.is_empty());
+            if let Some(l) = broker_list {
+                sh.want_namesrvs(&l);
+            }
+        }
+        if let Some(url) = url.filter(|_| tokio::time::Instant::now() >= next) {
             let timeout = cfg.register.timeout.max(std::time::Duration::from_secs(3));
             let current = match server.take() {
                 Some(s) if s.url() == url && s.timeout() == timeout => s,
@@ -54,7 +42,7 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
             match current.fetch().await {
                 Ok(list) => {
                     sh.metrics.daemon.address_refresh(Outcome::Ok);
-                    apply_list(&sh, list).await;
+                    sh.want_namesrvs(&list);
                 }
                 Err(e) => {
                     sh.metrics.daemon.address_refresh(Outcome::Error);
@@ -62,10 +50,13 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
                 }
             }
             server = Some(current);
+            next = tokio::time::Instant::now() + cfg.namesrv.refresh_interval;
         }
         tokio::select! {
             _ = sh.token.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(cfg.namesrv.refresh_interval) => {}
+            () = tokio::time::sleep_until(next) => {}
+            r = configs.changed() => r?,
+            r = reports.changed() => r?,
         }
     }
 }

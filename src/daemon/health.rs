@@ -1,19 +1,19 @@
-//! Broker liveness: the broker is advertised only while it answers its health checks.
+//! Broker health: the broker is advertised only while it answers its health checks. This task
+//! checks and publishes a verdict (and, with the identity from the broker, its answer); what
+//! follows from them is the register and identity tasks' business.
 //!
 //! A Java broker's registration dies with its process (its connections close). A sidecar
 //! outlives the broker, so it has to find out: checks every `broker.health.interval` while the
 //! broker is up, every 250 ms while it is down (so that it is registered again within a second
-//! of answering). After `broker.health.failures` consecutive failures it unregisters from every
-//! NameServer and pauses registration until a check passes again.
+//! of answering). After `broker.health.failures` consecutive failures the broker is withdrawn
+//! from every NameServer and registration pauses until a check passes again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::goodbye::count_unregistrations;
-use super::identity::Current;
-use super::liveness::Step;
+use super::liveness::{Step, Verdicts};
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::broker::BrokerApi;
@@ -50,6 +50,8 @@ impl Drop for StopOnDrop {
 async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
     let mut first = true;
     let mut mode = None;
+    // The verdict is this task's own; every change is published for the others.
+    let mut verdicts = sh.verdict.borrow().clone();
     let start = sh.config();
     let mut tls = (start.tls_client.clone(), start.broker.health.tls);
     loop {
@@ -79,7 +81,7 @@ async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
         } else {
             Outcome::Error
         });
-        judged(sh, &cfg, outcome).await;
+        judged(sh, &cfg, &mut verdicts, outcome);
         if first {
             first = false;
             // systemd Type=notify: ready once the first check is done, whatever it said, so
@@ -87,7 +89,7 @@ async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         }
         let next = started
-            + if sh.liveness.is_up() {
+            + if verdicts.is_up() {
                 h.interval
             } else {
                 DOWN_PROBE
@@ -151,8 +153,9 @@ async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
 }
 
 /// One check with the identity from the broker: GET_BROKER_CONFIG proves that it answers and
-/// says who it is now. A broker without an id yet (`-1`: no election) fails the check, so
-/// nothing is registered and /readyz says why; an unusable answer keeps the last identity.
+/// says who it is now (published for the identity task). A broker without an id yet (`-1`: no
+/// election) fails the check, so nothing is registered and /readyz says why; an unusable
+/// answer keeps the last identity.
 async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
     let addr = cfg.broker_check_addr();
     let t = cfg.broker.health.timeout;
@@ -169,40 +172,44 @@ async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), C
             return Err(CheckError::NoAnswer(t));
         }
     };
-    let before = sh.current();
-    let Some(now) = Current::from_report(cfg, &report, before.as_ref()) else {
+    if report.id.is_none() {
         return Err(CheckError::NoId {
             addr: addr.to_string(),
             role: report.role.as_str(),
         });
-    };
-    sh.set_identity(Some(now)).await;
-    // With no NameServer configured, the broker's own list is used.
-    if cfg.namesrv.addrs.is_empty()
-        && cfg.address_server_url().is_none()
-        && !report.namesrv_addrs.is_empty()
-        && sh.client.name_server_list() != report.namesrv_addrs
-    {
-        super::addresses::apply_list(sh, report.namesrv_addrs).await;
     }
+    sh.report.send_if_modified(|known| {
+        let changed = known.as_deref() != Some(&report);
+        if changed {
+            *known = Some(Arc::new(report));
+        }
+        changed
+    });
     Ok(())
 }
 
-/// Acts on what a check changed: registers when the broker comes up, unregisters when it goes
-/// down.
-async fn judged(sh: &Shared, cfg: &Config, outcome: Result<(), CheckError>) {
+/// Judges a check's outcome and publishes the verdict when it changed; the register task acts
+/// on it (registers when the broker comes up, withdraws it when it goes down).
+fn judged(sh: &Shared, cfg: &Config, verdicts: &mut Verdicts, outcome: Result<(), CheckError>) {
     let addr = cfg.broker_check_addr();
     let threshold = cfg.broker.health.failures;
     let why = outcome.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
-    match sh
-        .liveness
-        .record(outcome.as_ref().map(|_| ()).map_err(|_| why.as_str()), threshold)
-    {
+    let now = Instant::now();
+    let step = match outcome {
+        Ok(()) => verdicts.passed(now),
+        Err(_) => verdicts.failed(&why, threshold, now),
+    };
+    sh.verdict.send_if_modified(|v| {
+        let changed = v != verdicts;
+        if changed {
+            *v = verdicts.clone();
+        }
+        changed
+    });
+    match step {
         Step::Same => {}
         Step::CameUp { downtime } => {
             sh.metrics.broker.set_up(true);
-            // The NameServers forgot the broker: the next round must be a full registration.
-            sh.set_last_full(None);
             match downtime {
                 Some(t) => {
                     tracing::info!(broker = %addr, downtime = ?t, "broker is serving again: registering with every NameServer")
@@ -211,7 +218,6 @@ async fn judged(sh: &Shared, cfg: &Config, outcome: Result<(), CheckError>) {
                     tracing::info!(broker = %addr, "broker is serving: registering with every NameServer")
                 }
             }
-            sh.register_now.notify_one();
         }
         Step::NotYetUp => {
             tracing::warn!(broker = %addr, reason = %why, "broker not serving yet: registration waits for its first good health check");
@@ -222,47 +228,8 @@ async fn judged(sh: &Shared, cfg: &Config, outcome: Result<(), CheckError>) {
         Step::WentDown => {
             sh.metrics.broker.set_up(false);
             tracing::warn!(broker = %addr, reason = %why, failures = threshold, "broker is not serving: unregistering from every NameServer");
-            unregister_everywhere(sh, cfg).await;
         }
     }
-}
-
-/// The goodbye while the broker is down: after any round in flight, bounded by one timeout.
-async fn unregister_everywhere(sh: &Shared, cfg: &Config) {
-    let started = Instant::now();
-    let _exclusive = sh.liveness.gate.write().await;
-    let addrs = sh.client.name_server_list();
-    // With ids that move (identity from the broker), an UNREGISTER for this broker's last id
-    // could remove the master elected since, where a NameServer removes by id (Java up to 5.0).
-    // Closing the connection there makes it drop what this connection registered, by address.
-    let (by_id, asked): (Vec<String>, Vec<String>) = addrs.iter().cloned().partition(|a| {
-        cfg.broker.identity == IdentitySource::Broker && removes_by_id(sh.client.peer_info(a))
-    });
-    for a in &by_id {
-        tracing::info!(namesrv = %a, "this NameServer removes brokers by id: closing the connection instead of UNREGISTER (it then drops the broker by address)");
-        sh.client.close_connection(a);
-    }
-    let outcomes = match sh.current() {
-        Some(cur) => {
-            sh.api
-                .unregister_from(&asked, &cur.id, cfg.register.timeout)
-                .await
-        }
-        None => Vec::new(),
-    };
-    let ok = count_unregistrations(sh, &outcomes);
-    sh.namesrvs.none_hold_it(&addrs);
-    sh.set_last_full(None);
-    tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "broker unregistered while it is down");
-}
-
-/// Whether a NameServer that answered as `peer` removes brokers by id on UNREGISTER_BROKER (Java
-/// before 5.1); one never heard from is taken as removing by address.
-fn removes_by_id(peer: Option<crate::client::PeerInfo>) -> bool {
-    peer.is_some_and(|p| {
-        p.language == crate::protocol::LanguageCode::JAVA
-            && p.version < crate::protocol::code::VERSION_5_1_0
-    })
 }
 
 #[cfg(test)]

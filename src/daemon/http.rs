@@ -49,6 +49,9 @@ async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
 async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
     match sh.readiness() {
         Ok(()) => (StatusCode::OK, "ready\n".to_string()),
-        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+        Err(why) => {
+            let lines: String = why.iter().map(|w| format!("{w}\n")).collect();
+            (StatusCode::SERVICE_UNAVAILABLE, lines)
+        }
     }
 }

@@ -1,17 +1,12 @@
-//! Whether the broker serves: the verdict of its health checks, as a small state machine, and
-//! the gate that keeps registrations and the goodbye apart.
+//! Whether the broker serves: the verdict of its health checks, as a small state machine that
+//! the health task owns and publishes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::HealthCheck;
-use crate::poison::lock;
-
 /// What the checks have said so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Verdicts {
     /// The broker may be advertised.
     up: bool,
@@ -56,6 +51,11 @@ impl Verdicts {
             up,
             ..Verdicts::default()
         }
+    }
+
+    /// True while the broker may be advertised.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up
     }
 
     /// A check passed at `now`.
@@ -117,60 +117,6 @@ impl Verdicts {
     }
 }
 
-/// Whether the broker serves, and the gate that keeps registrations and the goodbye apart.
-pub(crate) struct Liveness {
-    /// A copy of the verdict's `up`, read without a lock on every path that registers.
-    up: AtomicBool,
-    /// Held shared by every registration and exclusively while unregistering, so that no
-    /// registration that started before the broker went down lands after the goodbye.
-    pub(crate) gate: tokio::sync::RwLock<()>,
-    verdicts: Mutex<Verdicts>,
-}
-
-impl Liveness {
-    /// Starts down (nothing is registered before the first good check) unless checks are off.
-    pub(crate) fn new(check: HealthCheck) -> Self {
-        let up = check == HealthCheck::None;
-        Liveness {
-            up: AtomicBool::new(up),
-            gate: tokio::sync::RwLock::new(()),
-            verdicts: Mutex::new(Verdicts::new(up)),
-        }
-    }
-
-    /// True while the broker may be advertised.
-    pub(crate) fn is_up(&self) -> bool {
-        self.up.load(Ordering::SeqCst)
-    }
-
-    /// Records a check's outcome (`Err`: why it failed) and says what it changes.
-    pub(crate) fn record(&self, outcome: Result<(), &str>, threshold: u32) -> Step {
-        let mut v = lock(&self.verdicts);
-        let now = Instant::now();
-        let step = match outcome {
-            Ok(()) => v.passed(now),
-            Err(why) => v.failed(why, threshold, now),
-        };
-        self.up.store(v.up, Ordering::SeqCst);
-        step
-    }
-
-    /// Leave to register: a shared hold on the gate, given only while the broker serves and the
-    /// daemon is not stopping (checked once the gate is held, so no goodbye can slip between).
-    pub(crate) async fn may_register(
-        &self,
-        stopping: &tokio_util::sync::CancellationToken,
-    ) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
-        let held = self.gate.read().await;
-        (self.is_up() && !stopping.is_cancelled()).then_some(held)
-    }
-
-    /// Why the broker is not advertised, when it is not.
-    pub(crate) fn down_reason(&self, addr: &str) -> Option<String> {
-        lock(&self.verdicts).down_reason(addr, Instant::now())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,10 +161,10 @@ mod tests {
 
     #[test]
     fn with_checks_off_it_starts_up() {
-        let l = Liveness::new(HealthCheck::None);
-        assert!(l.is_up());
-        assert!(!Liveness::new(HealthCheck::Remoting).is_up());
-        assert_eq!(l.record(Err("x"), 1), Step::WentDown);
-        assert!(!l.is_up());
+        let mut v = Verdicts::new(true);
+        assert!(v.is_up());
+        assert!(!Verdicts::new(false).is_up());
+        assert_eq!(v.failed("x", 1, Instant::now()), Step::WentDown);
+        assert!(!v.is_up());
     }
 }

@@ -1,10 +1,13 @@
 //! The daemon: supervised tasks that keep the broker registered, and a clean goodbye.
 //!
-//! Where things are: start-up, tasks and signals in `run`; SIGHUP in `reload`; SIGTERM's
-//! unregistration in `goodbye`; the health verdict in `liveness` (the checks in `health`);
-//! rounds, re-registration and outcome bookkeeping under `register`; heartbeats under
-//! `heartbeat`; each NameServer's state in `namesrvs`; the 1 s response sweeper
-//! (`client/sweeper.rs`) is a supervised task started in `run`.
+//! Where things are: start-up, tasks and signals in `run`; SIGHUP in `reload`; the read-only
+//! context and its watches in `shared`; the goodbye rule in `goodbye`; the health verdict in
+//! `liveness` (the checks in `health`); who the broker is in `identity` (its one publisher);
+//! the NameServer list's publisher in `addresses`; rounds and the advertised value under
+//! `register` (the register task owns the round state and the NameServers' tasks); each
+//! NameServer's task and record under `namesrv`; the heartbeat plan and beat under
+//! `heartbeat`; the 1 s response sweeper (`client/sweeper.rs`) is a supervised task started
+//! in `run`.
 
 mod addresses;
 mod api;
@@ -15,7 +18,7 @@ mod heartbeat;
 mod http;
 mod identity;
 mod liveness;
-mod namesrvs;
+mod namesrv;
 mod register;
 mod reload;
 mod run;

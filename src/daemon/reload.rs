@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use super::addresses;
-use super::identity::Current;
 use super::shared::Shared;
-use crate::config::{self, IdentitySource};
+use crate::config;
 
 /// SIGHUP: re-reads the config; a bad one is reported and the old one kept.
 pub(crate) async fn reload(shared: Arc<Shared>) {
@@ -38,14 +36,9 @@ pub(crate) async fn reload(shared: Arc<Shared>) {
     }
     // Certificates as read by this load: connections opened from now on use them.
     shared.client.set_tls(tls);
+    // The identity task registers a changed permission, id or address (with a new data
+    // version) at once; the list task applies a changed NameServer list.
     shared.config.send_replace(new.clone());
-    if new.broker.identity == IdentitySource::Config {
-        // A changed permission, id or address is registered (with a new data version) at once.
-        shared.set_identity(Some(Current::from_config(&new))).await;
-    }
-    if new.namesrv.addrs != old.namesrv.addrs && !new.namesrv.addrs.is_empty() {
-        addresses::apply_list(shared, new.namesrv.addrs.clone()).await;
-    }
     let topics_cfg = new.broker.topics.clone();
     let changed = shared
         .topics

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use futures_util::{Stream, StreamExt};
 
 use super::api::{build_api, RequestMetrics};
-use super::identity::Current;
-use super::register::{OnClose, Retries};
+use super::namesrv::CloseRoutes;
 use super::shared::Shared;
 use super::supervisor::Supervisor;
-use super::{addresses, goodbye, health, heartbeat, http, register, reload, slave, topics};
+use super::{addresses, goodbye, health, http, identity, register, reload, slave, topics};
 use crate::config::{self, IdentitySource};
 use crate::metrics::Metrics;
 
@@ -51,8 +50,8 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let cfg = Arc::new(loaded.config);
     let metrics = Arc::new(Metrics::new()?);
-    let retries = Arc::new(Retries::default());
-    let api = build_api(&cfg, Some(Arc::new(OnClose(retries.clone()))))?
+    let routes = Arc::new(CloseRoutes::default());
+    let api = build_api(&cfg, Some(routes.clone()))?
         .with_observer(Arc::new(RequestMetrics(metrics.clone())));
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
@@ -71,43 +70,29 @@ pub async fn run(
             "tls.verify = false: NameServer certificates are not checked (test setups only)"
         );
     }
-    let shared = Arc::new(Shared::new(
-        cfg.clone(),
-        config_path,
-        api,
-        metrics.clone(),
-        retries,
-    ));
-    if cfg.broker.identity == IdentitySource::Config {
-        shared.set_identity(Some(Current::from_config(&cfg))).await;
-    } else {
-        metrics.broker.set_id(None);
-    }
+    let shared = Arc::new(Shared::new(cfg.clone(), config_path, api, metrics.clone()));
+    metrics.broker.set_id(None);
     metrics
         .broker
         .set_up(cfg.broker.health.check == config::HealthCheck::None);
-    if !cfg.namesrv.addrs.is_empty() {
-        addresses::install_list(&shared, &cfg.namesrv.addrs).await;
-    }
     shared.metrics.daemon.seed_tasks(&TASKS);
     if cfg.broker.id != 0 && cfg.broker.identity == IdentitySource::Config {
         shared.metrics.broker.seed_slave_pulls(&slave::KINDS);
     }
     let sup = Supervisor::new(shared.token.clone(), metrics);
-    spawn_tasks(&sup, &shared, listener, bound);
+    spawn_tasks(&sup, &shared, &routes, listener, bound);
     wait_for_stop(&shared, controls).await;
     goodbye::shutdown(&shared, &sup).await;
     Ok(())
 }
 
 /// Names of the supervised tasks.
-const TASKS: [&str; 9] = [
+const TASKS: [&str; 8] = [
     "sweeper",
     "health",
+    "identity",
     "register",
-    "heartbeat",
     "topics",
-    "reconnect",
     "address-refresh",
     "slave-sync",
     "http",
@@ -116,6 +101,7 @@ const TASKS: [&str; 9] = [
 fn spawn_tasks(
     sup: &Supervisor,
     shared: &Arc<Shared>,
+    routes: &Arc<CloseRoutes>,
     listener: tokio::net::TcpListener,
     bound: std::net::SocketAddr,
 ) {
@@ -133,13 +119,18 @@ fn spawn_tasks(
     let sh = shared.clone();
     sup.spawn("health", move || health::health_loop(sh.clone()));
     let sh = shared.clone();
-    sup.spawn("register", move || register::register_loop(sh.clone()));
-    let sh = shared.clone();
-    sup.spawn("heartbeat", move || heartbeat::heartbeat_loop(sh.clone()));
+    sup.spawn("identity", move || identity::identity_loop(sh.clone()));
+    let (sh, routes) = (shared.clone(), routes.clone());
+    let config = shared.config.subscribe();
+    // The register task says every goodbye once the token is cancelled: it gets the time
+    // that takes before it is aborted.
+    sup.spawn_with_grace(
+        "register",
+        move || goodbye::stop_grace(config.borrow().register.timeout),
+        move || register::register_loop(sh.clone(), routes.clone()),
+    );
     let sh = shared.clone();
     sup.spawn("topics", move || topics::topics_watch(sh.clone()));
-    let sh = shared.clone();
-    sup.spawn("reconnect", move || register::reconnect_loop(sh.clone()));
     let sh = shared.clone();
     sup.spawn("address-refresh", move || {
         addresses::refresh_loop(sh.clone())

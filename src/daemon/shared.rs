@@ -1,27 +1,28 @@
-//! The state the daemon's tasks share: each concern in a part of its own, owned by the task that
-//! changes it; configuration, identity and the master's address published in watch channels.
+//! The daemon's read-only context: handles every task uses (client, API, metrics, topics store,
+//! shutdown token) and the watch channels through which state travels. Nothing here is written
+//! by more than one task: each watch names its one publisher; "register now" is the one
+//! request, and it merges.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::{watch, Notify};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::identity::{self, Current};
-use super::liveness::Liveness;
-use super::namesrvs::Namesrvs;
-use super::register::Retries;
+use super::identity::Current;
+use super::liveness::Verdicts;
+use super::namesrv::Members;
+use super::register::Advert;
 use super::topics::Topics;
+use crate::broker::own_config::BrokerReport;
 use crate::broker::BrokerApi;
 use crate::client::RemotingClient;
-use crate::config::Config;
+use crate::config::{Config, HealthCheck};
 use crate::metrics::Metrics;
-use crate::poison::lock;
 
-/// State shared by the daemon's tasks.
+/// Context shared by the daemon's tasks: handles and watches, no state of its own.
 pub(crate) struct Shared {
-    /// The configuration in force; a reload publishes a new one.
+    /// The configuration in force; published at start and by a reload.
     pub(crate) config: watch::Sender<Arc<Config>>,
     /// Where a reload reads it from.
     pub(crate) config_path: Option<PathBuf>,
@@ -31,49 +32,75 @@ pub(crate) struct Shared {
     pub(crate) api: BrokerApi,
     /// Every metric.
     pub(crate) metrics: Arc<Metrics>,
-    /// The topics to register.
+    /// The topic store (its own lock; the tasks that read sources update it).
     pub(crate) topics: Arc<Topics>,
-    /// Asks the register task for a round now.
+    /// Asks the register task for a round now (merging: many asks make one round).
     pub(crate) register_now: Notify,
-    /// NameServers to register with again as soon as they accept a connection.
-    pub(crate) retries: Arc<Retries>,
-    /// What is known of each NameServer.
-    pub(crate) namesrvs: Namesrvs,
-    /// Last full (forced) registration round; `None` makes the next round a full one.
-    last_full: Mutex<Option<Instant>>,
-    /// masterAddr from the NameServers (slave), for the slave's pulls.
-    pub(crate) master: watch::Sender<Option<String>>,
-    /// Whether the broker serves; nothing is registered while it does not.
-    pub(crate) liveness: Liveness,
-    /// Who the broker is now; `None` (nothing registered) until the broker said so.
+    /// The broker's verdict; published by the health task.
+    pub(crate) verdict: watch::Sender<Verdicts>,
+    /// The broker's last usable GET_BROKER_CONFIG answer; published by the health task.
+    pub(crate) report: watch::Sender<Option<Arc<BrokerReport>>>,
+    /// Who the broker is now (`None`: nothing to register yet); published by the identity task.
     pub(crate) identity: watch::Sender<Option<Current>>,
+    /// The NameServer list wanted; published by whichever source the configuration names.
+    pub(crate) namesrv_list: watch::Sender<Arc<Vec<String>>>,
+    /// What every NameServer is told; published by the register task.
+    pub(crate) advert: watch::Sender<Option<Arc<Advert>>>,
+    /// Each listed NameServer's state as its task publishes it; the set published by the
+    /// register task.
+    pub(crate) members: watch::Sender<Members>,
+    /// masterAddr from the NameServers (slave), for the slave's pulls; by the register task.
+    pub(crate) master: watch::Sender<Option<String>>,
     /// Cancelled at shutdown.
     pub(crate) token: CancellationToken,
 }
 
+/// Why the daemon is not ready (`/readyz`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NotReady {
+    /// The broker does not serve (or was not checked yet): the text says why.
+    BrokerDown(String),
+    /// The broker serves but has not said who it is.
+    NoIdentity,
+    /// No NameServer held the broker within two intervals.
+    NotRegistered,
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::BrokerDown(why) => f.write_str(why),
+            NotReady::NoIdentity => f.write_str("the broker has not said who it is yet"),
+            NotReady::NotRegistered => f.write_str("not registered with any NameServer"),
+        }
+    }
+}
+
 impl Shared {
-    /// State for a daemon that starts with `cfg`, registering through `api`.
+    /// Context for a daemon that starts with `cfg`, registering through `api`.
     pub(crate) fn new(
         cfg: Arc<Config>,
         config_path: Option<PathBuf>,
         api: BrokerApi,
         metrics: Arc<Metrics>,
-        retries: Arc<Retries>,
     ) -> Self {
         let client = api.client().clone();
         Shared {
-            liveness: Liveness::new(cfg.broker.health.check),
+            verdict: watch::Sender::new(Verdicts::new(
+                cfg.broker.health.check == HealthCheck::None,
+            )),
+            report: watch::Sender::new(None),
             identity: watch::Sender::new(None),
+            namesrv_list: watch::Sender::new(Arc::new(cfg.namesrv.addrs.clone())),
+            advert: watch::Sender::new(None),
+            members: watch::Sender::new(Members::default()),
             config: watch::Sender::new(cfg),
             config_path,
-            namesrvs: Namesrvs::new(metrics.clone(), client.clone()),
             client,
             api,
             metrics,
             topics: Arc::default(),
             register_now: Notify::new(),
-            retries,
-            last_full: Mutex::new(None),
             master: watch::Sender::new(None),
             token: CancellationToken::new(),
         }
@@ -89,86 +116,57 @@ impl Shared {
         self.identity.borrow().clone()
     }
 
-    /// `f` of the identity registrations carry now, borrowed (the heartbeat reads it every
-    /// beat and must not copy it).
-    pub(crate) fn with_current<R>(&self, f: impl FnOnce(Option<&Current>) -> R) -> R {
-        f(self.identity.borrow().as_ref())
+    /// Whether the broker serves (the last verdict).
+    pub(crate) fn broker_up(&self) -> bool {
+        self.verdict.borrow().is_up()
     }
 
-    /// When the last full round went out.
-    pub(crate) fn last_full(&self) -> Option<Instant> {
-        *lock(&self.last_full)
-    }
-
-    /// Records a full round (`None`: the next round must be a full one).
-    pub(crate) fn set_last_full(&self, at: Option<Instant>) {
-        *lock(&self.last_full) = at;
-    }
-
-    /// Publishes a new identity; anything registered that changed advances the data version
-    /// (NameServers update their tables only on a new version) and registers at once.
-    pub(crate) async fn set_identity(self: &Arc<Self>, new: Option<Current>) -> identity::Change {
-        let before = self.identity.send_replace(new.clone());
-        let Some(new) = new else {
-            self.metrics.broker.set_id(None);
-            return identity::Change::None;
-        };
-        self.metrics.broker.set_id(Some(new.id.id));
-        let change = new.change_from(before.as_ref());
-        match (change, &before) {
-            (identity::Change::None, _) => return change,
-            (identity::Change::Role, Some(old)) => {
-                self.metrics.broker.identity_changed();
-                tracing::info!(
-                    old = %identity::describe(&old.id), new = %identity::describe(&new.id),
-                    old_role = old.role.map_or("", |r| r.as_str()), new_role = new.role.map_or("", |r| r.as_str()),
-                    "the broker's id or role changed: registering the new identity with every NameServer"
-                );
+    /// Publishes a new NameServer list (a no-op when it is the same).
+    pub(crate) fn want_namesrvs(&self, addrs: &[String]) {
+        self.namesrv_list.send_if_modified(|l| {
+            let changed = l.as_slice() != addrs;
+            if changed {
+                *l = Arc::new(addrs.to_vec());
             }
-            (identity::Change::First, _) if new.role.is_some() => {
-                tracing::info!(identity = %identity::describe(&new.id), role = new.role.map_or("", |r| r.as_str()), "identity from the broker");
-            }
-            _ => {}
-        }
-        if change == identity::Change::First {
-            // The first round registers it: at start, or when the broker first serves.
-            return change;
-        }
-        self.topics.update(|t| t.advance_version()).await;
-        self.set_last_full(None);
-        self.register_now.notify_one();
-        change
+            changed
+        });
     }
 
-    /// Ready: the broker serves and was registered with at least one NameServer within the
-    /// last two intervals. Otherwise, why not.
-    pub(crate) fn readiness(&self) -> Result<(), String> {
+    /// Ready: the broker serves, has an identity, and was registered with at least one
+    /// NameServer within the last two intervals. Otherwise every reason why not.
+    pub(crate) fn readiness(&self) -> Result<(), Vec<NotReady>> {
         let cfg = self.config();
-        if let Some(why) = self.liveness.down_reason(cfg.broker_check_addr()) {
-            return Err(why);
+        let mut why = Vec::new();
+        let down = self
+            .verdict
+            .borrow()
+            .down_reason(cfg.broker_check_addr(), tokio::time::Instant::now());
+        if let Some(d) = down {
+            why.push(NotReady::BrokerDown(d));
+        } else if self.identity.borrow().is_none() {
+            why.push(NotReady::NoIdentity);
         }
-        let window = cfg.register.interval * 2;
-        if self.namesrvs.any_ok_within(window) {
+        if why.is_empty() && !self.members.borrow().any_ok_within(cfg.register.interval * 2) {
+            why.push(NotReady::NotRegistered);
+        }
+        if why.is_empty() {
             Ok(())
         } else {
-            Err("not registered with any NameServer".into())
+            Err(why)
         }
     }
 }
 
 #[cfg(test)]
 impl Shared {
-    /// State for unit tests: checks off, identity from `cfg`, no NameServer.
+    /// Context for unit tests: checks off, identity from `cfg`, no NameServer.
     pub(crate) fn for_tests(mut cfg: Config) -> Arc<Self> {
-        cfg.broker.health.check = crate::config::HealthCheck::None;
+        cfg.broker.health.check = HealthCheck::None;
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let api = super::api::build_api(&cfg, None).expect("api");
         let id = Current::from_config(&cfg);
-        let sh = Shared::new(Arc::new(cfg), None, api, metrics, Arc::default());
+        let sh = Shared::new(Arc::new(cfg), None, api, metrics);
         sh.identity.send_replace(Some(id));
         Arc::new(sh)
     }
 }
-
-#[cfg(test)]
-mod tests;

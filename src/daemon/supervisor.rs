@@ -21,6 +21,8 @@ pub struct Supervisor {
     metrics: Arc<Metrics>,
 }
 
+/// How long a task has to end on its own once the token is cancelled (it watches it too).
+const STOP_GRACE: Duration = Duration::from_millis(500);
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A task that ran this long before failing starts again from the first backoff.
@@ -38,10 +40,21 @@ impl Supervisor {
 
     /// Runs `make()` as task `name`; a failure or panic is logged, counted and restarted
     /// (with a new `make()`: what a task must keep across restarts lives outside it).
-    pub fn spawn<F, Fut>(&self, name: &'static str, mut make: F)
+    pub fn spawn<F, Fut>(&self, name: &'static str, make: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = TaskResult> + Send + 'static,
+    {
+        self.spawn_with_grace(name, || STOP_GRACE, make);
+    }
+
+    /// As [`Supervisor::spawn`], for a task that has work to finish once the token is
+    /// cancelled (a goodbye): it gets `grace()` to end on its own before it is aborted.
+    pub fn spawn_with_grace<F, Fut, G>(&self, name: &'static str, grace: G, mut make: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = TaskResult> + Send + 'static,
+        G: Fn() -> Duration + Send + 'static,
     {
         let token = self.token.clone();
         let metrics = self.metrics.clone();
@@ -54,7 +67,7 @@ impl Supervisor {
                 let outcome = tokio::select! {
                     _ = token.cancelled() => {
                         // Give the task a moment to finish on its own (it watches the token too).
-                        if tokio::time::timeout(Duration::from_millis(500), &mut run).await.is_err() {
+                        if tokio::time::timeout(grace(), &mut run).await.is_err() {
                             run.abort();
                         }
                         return;

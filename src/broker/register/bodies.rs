@@ -23,7 +23,7 @@ const KEEP_BEHIND: usize = 1;
 
 /// The bodies of one round (cheap to clone: one `Arc`).
 #[derive(Clone)]
-pub(crate) struct RoundBodies(Arc<Inner>);
+pub struct RoundBodies(Arc<Inner>);
 
 struct Inner {
     topics: Arc<TopicConfigWrapper>,
@@ -70,7 +70,7 @@ fn task_failed(e: tokio::task::JoinError) -> ApiError {
 
 impl RoundBodies {
     /// Bodies of `topics`, none encoded yet.
-    pub(crate) fn new(topics: Arc<TopicConfigWrapper>) -> Self {
+    pub fn new(topics: Arc<TopicConfigWrapper>) -> Self {
         RoundBodies(Arc::new(Inner {
             topics,
             whole: Default::default(),
@@ -80,7 +80,7 @@ impl RoundBodies {
     }
 
     /// The table.
-    pub(crate) fn topics(&self) -> &TopicConfigWrapper {
+    pub fn topics(&self) -> &TopicConfigWrapper {
         &self.0.topics
     }
 

@@ -1,19 +1,24 @@
 //! Registering with, asking and leaving every NameServer at once: the I/O the send plan names.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use crate::broker::api::BrokerApi;
-use crate::broker::body::{DataVersion, TopicConfigWrapper};
+use crate::broker::body::DataVersion;
+#[cfg(any(test, feature = "test-util"))]
+use crate::broker::body::TopicConfigWrapper;
+#[cfg(any(test, feature = "test-util"))]
+use crate::broker::register::outcome::RegisterOutcome;
+#[cfg(any(test, feature = "test-util"))]
+use std::sync::Arc;
 use crate::broker::error::ApiError;
 use crate::broker::identity::BrokerIdentity;
 use crate::broker::register::bodies::RoundBodies;
 use crate::broker::register::options::RegisterOptions;
 use crate::broker::register::outcome::{
-    NamesrvOutcome, RegisterOutcome, RegisterStatus, SentAs, UnregisterOutcome,
+    NamesrvOutcome, RegisterStatus, SentAs, UnregisterOutcome,
 };
 use crate::broker::register::plan::{plan, Asked, CompressionForm, Facts, Step};
 use crate::broker::register::requests::{
@@ -34,6 +39,7 @@ impl BrokerApi {
             .await
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// Registers with each of `addrs` concurrently, each bounded by `opts.timeout`.
     pub async fn register_to(
         &self,
@@ -43,20 +49,33 @@ impl BrokerApi {
         opts: &RegisterOptions,
     ) -> RegisterOutcome {
         let bodies = RoundBodies::new(topics.clone());
+        let per_namesrv = join_all(
+            addrs
+                .iter()
+                .map(|addr| self.register_shared(addr, id, &bodies, opts)),
+        )
+        .await;
+        RegisterOutcome::merge(per_namesrv)
+    }
+
+    /// Registers with one NameServer, from bodies that other NameServers' registrations of
+    /// the same table share (encoded once), bounded as [`BrokerApi::register_to`] bounds each.
+    pub async fn register_shared(
+        &self,
+        addr: &str,
+        id: &BrokerIdentity,
+        bodies: &RoundBodies,
+        opts: &RegisterOptions,
+    ) -> NamesrvOutcome<RegisterStatus> {
         // A split registration is bounded per batch, so its whole exchange gets one timeout
         // per batch (and one for learning the NameServer's form).
-        let batches = topics
+        let batches = bodies
+            .topics()
             .topic_config_table
             .len()
             .div_ceil(opts.split_size.max(1));
         let bound = opts.timeout * u32::try_from(batches.max(1) + 1).unwrap_or(u32::MAX);
-        let per_namesrv = join_all(
-            addrs
-                .iter()
-                .map(|addr| bounded(addr, bound, self.register_one(addr, id, &bodies, opts))),
-        )
-        .await;
-        RegisterOutcome::merge(per_namesrv)
+        bounded(addr, bound, self.register_one(addr, id, bodies, opts)).await
     }
 
     /// One NameServer's registration: the send plan asked until it names what to send, with

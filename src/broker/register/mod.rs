@@ -11,6 +11,7 @@ mod outcome;
 mod plan;
 mod requests;
 
+pub use bodies::RoundBodies;
 pub use heartbeat::Heartbeat;
 pub use options::{RegisterOptions, DEFAULT_SPLIT_SIZE};
 pub use outcome::{NamesrvOutcome, RegisterOutcome, RegisterStatus, SentAs, UnregisterOutcome};

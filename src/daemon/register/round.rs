@@ -1,22 +1,19 @@
 //! The registration round: at start, every `register.interval`, and whenever something asks.
 
 use std::sync::Arc;
-use std::time::Duration;
-
 use tokio::time::Instant;
 
-use super::record::{record, Registering};
 use crate::broker::body::TopicConfigWrapper;
-use crate::broker::{NamesrvOutcome, RegisterOptions, RegisterStatus};
+use crate::broker::{BrokerIdentity, RegisterOptions, RegisterOutcome, RegisterStatus};
 use crate::config::{Config, TopicSource};
-use crate::daemon::heartbeat::{plan, Due, Plan};
-use crate::daemon::identity::Current;
+use crate::daemon::identity::{Change, Current};
+use crate::daemon::namesrv::{CloseRoutes, Fleet};
 use crate::daemon::shared::Shared;
 use crate::daemon::supervisor::TaskResult;
-use crate::metrics::labels::Reload;
+use crate::metrics::labels::{Label, Registration, Reload};
 
 /// The options a registration of `cur` goes out with.
-pub(super) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptions {
+pub(crate) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptions {
     RegisterOptions {
         timeout: cfg.register.timeout,
         oneway: cfg.register.oneway,
@@ -30,25 +27,116 @@ pub(super) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptio
     }
 }
 
-/// Registers at once, then every interval, and whenever something asks for it.
-pub(crate) async fn register_loop(sh: Arc<Shared>) -> TaskResult {
+/// What every NameServer is told: who the broker is, its topic table (already restricted by
+/// its permission) with the data version, and the options registrations go out with. Each
+/// NameServer's task re-applies the one published now whenever it registers on its own
+/// (joining the list, a reconnect, a heartbeat that found the broker lost).
+#[derive(Debug)]
+pub(crate) struct Advert {
+    /// Who the broker is.
+    pub(crate) id: BrokerIdentity,
+    /// The table, with its data version.
+    pub(crate) table: Arc<TopicConfigWrapper>,
+    /// The options (`force` is set per registration).
+    pub(crate) opts: RegisterOptions,
+}
+
+/// The round state the register task owns.
+#[derive(Default)]
+struct Rounds {
+    /// Last full (forced) round; `None` makes the next round a full one.
+    last_full: Option<Instant>,
+    /// The identity last advertised.
+    advertised: Option<Current>,
+    /// The broker served at the last look.
+    up: bool,
+}
+
+/// Registers at once, then every interval, and whenever something asks for it; starts and
+/// stops the NameServers' tasks as the list changes; withdraws the broker when it goes down;
+/// and says goodbye everywhere when the daemon stops.
+pub(crate) async fn register_loop(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> TaskResult {
+    let mut fleet = Fleet::new(sh.clone(), routes);
+    let mut rounds = Rounds {
+        up: sh.broker_up(),
+        ..Rounds::default()
+    };
+    let mut list = sh.namesrv_list.subscribe();
+    let mut identity = sh.identity.subscribe();
+    let mut verdict = sh.verdict.subscribe();
+    let first = list.borrow_and_update().clone();
+    fleet.set(&first).await;
+    rounds.advertised = identity.borrow_and_update().clone();
+    let mut due = true;
+    let mut next = Instant::now();
     loop {
-        let cfg = sh.config();
-        sh.metrics
-            .daemon
-            .set_register_interval(cfg.register.interval);
-        round(&sh, &cfg).await;
+        if due {
+            due = false;
+            let cfg = sh.config();
+            tokio::select! {
+                _ = sh.token.cancelled() => break,
+                () = round(&sh, &cfg, &fleet, &mut rounds) => {}
+            }
+            next = Instant::now() + cfg.register.interval;
+        }
         tokio::select! {
-            _ = sh.token.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(cfg.register.interval) => {}
-            _ = sh.register_now.notified() => {}
+            _ = sh.token.cancelled() => break,
+            () = tokio::time::sleep_until(next) => due = true,
+            () = sh.register_now.notified() => due = true,
+            Ok(()) = list.changed() => {
+                let l = list.borrow_and_update().clone();
+                fleet.set(&l).await;
+            }
+            Ok(()) = identity.changed() => {
+                let new = identity.borrow_and_update().clone();
+                due |= on_identity(&sh, &mut rounds, new).await;
+            }
+            Ok(()) = verdict.changed() => {
+                let up = verdict.borrow_and_update().is_up();
+                if std::mem::replace(&mut rounds.up, up) != up {
+                    // Either way the NameServers' tables no longer hold what was registered:
+                    // the next round is a full one.
+                    rounds.last_full = None;
+                    if up {
+                        due = true;
+                    } else {
+                        fleet.withdraw_all().await;
+                    }
+                }
+            }
+        }
+    }
+    let started = Instant::now();
+    let (ok, total) = fleet.leave_all().await;
+    super::super::goodbye::said(ok, total, started);
+    Ok(())
+}
+
+/// A new identity: anything registered that changed advances the data version (NameServers
+/// update their tables only on a new version) and forces a full round at once. True when a
+/// round is due.
+async fn on_identity(sh: &Shared, rounds: &mut Rounds, new: Option<Current>) -> bool {
+    let Some(new) = new else { return false };
+    let change = new.change_from(rounds.advertised.as_ref());
+    match change {
+        Change::None => false,
+        // The first round registers it: at start, or when the broker first serves.
+        Change::First => true,
+        Change::Role | Change::Settings => {
+            sh.topics.update(|t| t.advance_version()).await;
+            rounds.last_full = None;
+            rounds.advertised = Some(new);
+            true
         }
     }
 }
 
 /// One registration round with every NameServer; nothing while the broker does not serve.
-async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
-    if !sh.liveness.is_up() {
+async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>, fleet: &Fleet, rounds: &mut Rounds) {
+    sh.metrics
+        .daemon
+        .set_register_interval(cfg.register.interval);
+    if !sh.broker_up() {
         tracing::debug!("broker not serving: registration paused");
         return;
     }
@@ -61,50 +149,60 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
     };
     let table = restricted(table, cur.permission).await;
     sh.metrics.broker.set_topics(table.topic_config_table.len());
-    let addrs = sh.client.name_server_list();
-    if addrs.is_empty() {
+    let advert = Arc::new(Advert {
+        id: cur.id.clone(),
+        table,
+        opts: options(cfg, false, &cur),
+    });
+    sh.advert.send_replace(Some(advert.clone()));
+    rounds.advertised = Some(cur);
+    if fleet.is_empty() {
         tracing::warn!("no NameServer known yet, registration skipped");
         return;
     }
-    let Some(_shared) = sh.liveness.may_register(&sh.token).await else {
-        return;
-    };
     let force = match cfg.register.force_every {
         None => true,
-        Some(every) => sh.last_full().is_none_or(|t| t.elapsed() >= every),
-    };
-    // With heartbeats on, they already ask each NameServer for the data version every
-    // second: an unforced round registers only where the current one is not confirmed, and
-    // sends no QUERY_DATA_VERSION of its own.
-    let (full, current) = if cfg.register.heartbeat.is_some() {
-        let records = sh.namesrvs.lock();
-        let version = table.data_version;
-        addrs.into_iter().partition(|a| {
-            let b = records.get(a).map(|r| r.beat.clone()).unwrap_or_default();
-            plan(&b, Due::Round { force }, version) == Plan::Full
-        })
-    } else {
-        (addrs, Vec::new())
+        Some(every) => rounds.last_full.is_none_or(|t| t.elapsed() >= every),
     };
     let started = Instant::now();
-    let mut out = {
-        let _registering = Registering::new(sh, &full);
-        let force = force || cfg.register.heartbeat.is_some();
-        sh.api
-            .register_to(&full, &cur.id, &table, &options(cfg, force, &cur))
-            .await
-    };
-    out.per_namesrv
-        .extend(current.into_iter().map(|addr| NamesrvOutcome {
-            addr,
-            result: Ok(RegisterStatus::Current),
-            elapsed: Duration::ZERO,
-        }));
+    let out = RegisterOutcome::merge(fleet.round(&advert, force).await);
     sh.metrics.daemon.round_took(started.elapsed());
     if force && out.per_namesrv.iter().any(|o| o.result.is_ok()) {
-        sh.set_last_full(Some(started));
+        rounds.last_full = Some(started);
     }
-    record(sh, &out, &cur.id, table.data_version, true);
+    summary(sh, &out);
+}
+
+/// The round's one-line summary, and the master's address it learnt (slave pulls).
+fn summary(sh: &Shared, out: &RegisterOutcome) {
+    if let Some(master) = out.merged.as_ref().and_then(|m| m.master_addr.clone()) {
+        sh.master.send_if_modified(|known| {
+            let changed = known.as_deref() != Some(master.as_str());
+            if changed {
+                *known = Some(master);
+            }
+            changed
+        });
+    }
+    let mut ok = 0;
+    let mut outcomes = Vec::with_capacity(out.per_namesrv.len());
+    for o in &out.per_namesrv {
+        let label = match &o.result {
+            Ok(RegisterStatus::Registered(_)) => Registration::Ok,
+            Ok(RegisterStatus::Current) => Registration::Current,
+            Ok(RegisterStatus::Sent) => Registration::Sent,
+            Err(e) => Registration::Failed(e.kind()),
+        };
+        ok += usize::from(o.result.is_ok());
+        outcomes.push(format!(
+            "{}={} ({}ms)",
+            o.addr,
+            label.as_str(),
+            o.elapsed.as_millis()
+        ));
+    }
+    let total = out.per_namesrv.len();
+    tracing::info!(ok, total, outcomes = %outcomes.join(" "), "registration round");
 }
 
 /// The table to register this round, from the configured source. None: nothing to register
@@ -163,7 +261,7 @@ async fn current_topics(sh: &Arc<Shared>, cfg: &Arc<Config>) -> Option<Arc<Topic
 
 /// The table as Java registers it under `brokerPermission`: a broker that is not both readable
 /// and writable registers every topic's perm ANDed with its own.
-pub(super) async fn restricted(
+pub(crate) async fn restricted(
     table: Arc<TopicConfigWrapper>,
     permission: Option<u32>,
 ) -> Arc<TopicConfigWrapper> {
@@ -186,6 +284,8 @@ pub(super) async fn restricted(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::broker::body::TopicConfig;
     use crate::config::Config;
@@ -229,7 +329,7 @@ mod tests {
         cfg.broker.name = "b".into();
         cfg.broker.addr = "127.0.0.1:10911".into();
         let sh = Shared::for_tests(cfg);
-        let task = tokio::spawn(register_loop(sh.clone()));
+        let task = tokio::spawn(register_loop(sh.clone(), Arc::default()));
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(rounds(&sh), 1, "first round at once");
         tokio::time::sleep(Duration::from_secs(29)).await;
@@ -239,6 +339,61 @@ mod tests {
         sh.register_now.notify_one();
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(rounds(&sh), 3, "a request registers at once");
+        sh.token.cancel();
+        assert!(task.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn anything_registered_that_changes_advances_the_data_version() {
+        let mut cfg = Config::default();
+        cfg.broker.name = "b".into();
+        cfg.broker.addr = "10.0.0.1:10911".into();
+        let sh = Shared::for_tests(cfg.clone());
+        let mut rounds = Rounds::default();
+        let v = || sh.topics.table().data_version.counter;
+        assert!(on_identity(&sh, &mut rounds, Some(Current::from_config(&cfg))).await);
+        rounds.advertised = Some(Current::from_config(&cfg));
+        let first = v();
+        // The same again (a reload that changed nothing registered): no new version, no round.
+        assert!(!on_identity(&sh, &mut rounds, Some(Current::from_config(&cfg))).await);
+        assert_eq!(v(), first);
+        // broker.permission changed at SIGHUP: NameServers update queue data only on a new
+        // version, so it must advance although no topic changed, and the round is a full one.
+        rounds.last_full = Some(Instant::now());
+        cfg.broker.permission = Some(4);
+        assert!(on_identity(&sh, &mut rounds, Some(Current::from_config(&cfg))).await);
+        assert!(v() > first, "{} -> {}", first, v());
+        assert_eq!(rounds.last_full, None);
+        cfg.broker.id = 1;
+        let before = v();
+        assert!(on_identity(&sh, &mut rounds, Some(Current::from_config(&cfg))).await);
+        assert!(v() > before);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_register_now_neither_blocks_nor_drops_a_state_change() {
+        let mut cfg = Config::default();
+        cfg.broker.name = "b".into();
+        cfg.broker.addr = "127.0.0.1:10911".into();
+        let sh = Shared::for_tests(cfg.clone());
+        let task = tokio::spawn(register_loop(sh.clone(), Arc::default()));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // Ten thousand asks while nothing runs: they merge into one round, and the caller never
+        // waits.
+        for _ in 0..10_000 {
+            sh.register_now.notify_one();
+        }
+        // A state change in the middle of the flood is still seen: a new id advances the
+        // version the next round advertises.
+        cfg.broker.id = 1;
+        sh.identity.send_replace(Some(Current::from_config(&cfg)));
+        for _ in 0..10_000 {
+            sh.register_now.notify_one();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(rounds(&sh) <= 4, "{} rounds for a flood of asks", rounds(&sh));
+        let advert = sh.advert.borrow().clone().expect("advertised");
+        assert_eq!(advert.id.id, 1, "the new identity is advertised");
         sh.token.cancel();
         assert!(task.await.unwrap().is_ok());
     }

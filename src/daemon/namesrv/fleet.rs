@@ -1,0 +1,219 @@
+//! The listed NameServers' tasks, owned by the register task: started when a NameServer joins
+//! the list, told to leave (and awaited) when it goes, asked for rounds and goodbyes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+
+use super::task::{self, Cmd, Link, Status};
+use crate::broker::{NamesrvOutcome, RegisterStatus, RoundBodies};
+use crate::client::{ChannelEvent, ChannelEventKind, ChannelEventListener};
+use crate::daemon::goodbye::succeeded;
+use crate::daemon::register::Advert;
+use crate::daemon::shared::Shared;
+use crate::poison::lock;
+
+/// How long a registration in flight may still finish when its NameServer leaves the list or
+/// the daemon stops: a round stuck on a stalled peer must not hold up the goodbye.
+pub(crate) const LEAVE_WAIT: Duration = Duration::from_millis(300);
+
+/// Where the client's "connection closed" events go: the NameServer's task, by address.
+/// Written only by the [`Fleet`]; the client's listener only looks up and notifies.
+#[derive(Default)]
+pub(crate) struct CloseRoutes(Mutex<HashMap<String, Arc<Notify>>>);
+
+impl ChannelEventListener for CloseRoutes {
+    fn on_event(&self, event: ChannelEvent) {
+        if event.kind == ChannelEventKind::Close {
+            if let Some(n) = lock(&self.0).get(&event.remote) {
+                n.notify_one();
+            }
+        }
+    }
+}
+
+/// Every listed NameServer's published status, for readiness.
+#[derive(Clone, Default)]
+pub(crate) struct Members(Arc<Vec<watch::Receiver<Status>>>);
+
+impl Members {
+    /// True if any NameServer held the broker within `window`.
+    pub(crate) fn any_ok_within(&self, window: Duration) -> bool {
+        self.0.iter().any(|s| {
+            s.borrow()
+                .last_ok
+                .is_some_and(|t| t.elapsed() <= window)
+        })
+    }
+}
+
+/// One listed NameServer's task, from the outside.
+struct Member {
+    cmds: mpsc::Sender<Cmd>,
+    status: watch::Receiver<Status>,
+    task: AbortHandle,
+}
+
+/// The listed NameServers' tasks. Dropping it (the register task ending) aborts them.
+pub(crate) struct Fleet {
+    sh: Arc<Shared>,
+    routes: Arc<CloseRoutes>,
+    members: BTreeMap<String, Member>,
+    tasks: JoinSet<()>,
+}
+
+impl Fleet {
+    /// No NameServer yet.
+    pub(crate) fn new(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> Self {
+        Fleet {
+            sh,
+            routes,
+            members: BTreeMap::new(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// True with no NameServer listed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Makes `list` the NameServer list: new ones get a task (which registers what is
+    /// advertised now); ones that left are told to leave with a goodbye, and awaited, so
+    /// nothing of theirs can come back.
+    pub(crate) async fn set(&mut self, list: &[String]) {
+        // As the client takes lists: duplicates collapse, an empty list changes nothing.
+        let mut seen = std::collections::HashSet::new();
+        let list: Vec<String> = list.iter().filter(|a| seen.insert(*a)).cloned().collect();
+        if list.is_empty() {
+            return;
+        }
+        let sh = self.sh.clone();
+        // Tasks that left earlier: reaped here, so the set does not grow with list changes.
+        while self.tasks.try_join_next().is_some() {}
+        let old: Vec<String> = self.members.keys().cloned().collect();
+        if old.len() == list.len() && list.iter().all(|a| self.members.contains_key(a)) {
+            return;
+        }
+        // The client's list: NameServer choice for calls that name none.
+        sh.client.update_name_server_list(list.clone());
+        sh.metrics.daemon.set_namesrv_list_size(list.len());
+        let removed: Vec<String> = old.into_iter().filter(|a| !list.contains(a)).collect();
+        tracing::info!(namesrvs = ?list, removed = ?removed, "NameServer list changed");
+        let leaving: Vec<Member> = removed
+            .iter()
+            .filter_map(|a| self.members.remove(a))
+            .collect();
+        for a in &removed {
+            lock(&self.routes.0).remove(a);
+        }
+        leave(leaving, true, LEAVE_WAIT).await;
+        for a in &list {
+            if !self.members.contains_key(a) {
+                let m = self.spawn(a);
+                self.members.insert(a.clone(), m);
+            }
+        }
+        self.publish();
+    }
+
+    fn spawn(&mut self, addr: &str) -> Member {
+        let (tx, rx) = mpsc::channel(4);
+        let closed = Arc::new(Notify::new());
+        lock(&self.routes.0).insert(addr.to_string(), closed.clone());
+        let (status, status_rx) = watch::channel(Status::default());
+        let link = Link {
+            addr: Arc::from(addr),
+            cmds: rx,
+            closed,
+            status,
+        };
+        let task = self.tasks.spawn(task::run(self.sh.clone(), link));
+        Member {
+            cmds: tx,
+            status: status_rx,
+            task,
+        }
+    }
+
+    fn publish(&self) {
+        let members = Members(Arc::new(
+            self.members.values().map(|m| m.status.clone()).collect(),
+        ));
+        self.sh.members.send_replace(members);
+    }
+
+    /// Asks every NameServer to register `advert` (bodies encoded once, shared), and waits
+    /// for each outcome. A task that ended meanwhile (it panicked) counts as not asked.
+    pub(crate) async fn round(
+        &self,
+        advert: &Arc<Advert>,
+        force: bool,
+    ) -> Vec<NamesrvOutcome<RegisterStatus>> {
+        let bodies = RoundBodies::new(advert.table.clone());
+        let asks = self.members.values().map(|m| {
+            let (reply, answer) = oneshot::channel();
+            let cmd = Cmd::Round {
+                advert: advert.clone(),
+                bodies: bodies.clone(),
+                force,
+                reply,
+            };
+            async move {
+                m.cmds.send(cmd).await.ok()?;
+                answer.await.ok()
+            }
+        });
+        let per = join_all(asks).await;
+        per.into_iter().flatten().collect()
+    }
+
+    /// The broker went down: every NameServer says goodbye after its registration in flight.
+    pub(crate) async fn withdraw_all(&self) {
+        let started = Instant::now();
+        let asks = self.members.values().map(|m| {
+            let (reply, answer) = oneshot::channel();
+            async move {
+                m.cmds.send(Cmd::Withdraw { reply }).await.ok()?;
+                answer.await.ok().flatten()
+            }
+        });
+        let outcomes: Vec<_> = join_all(asks).await.into_iter().flatten().collect();
+        let ok = succeeded(&outcomes);
+        tracing::info!(ok, total = outcomes.len(), took = ?started.elapsed(), "broker unregistered while it is down");
+    }
+
+    /// The daemon stops: every NameServer says goodbye (a registration in flight gets
+    /// [`LEAVE_WAIT`]) and its task ends. Returns (succeeded, asked).
+    pub(crate) async fn leave_all(&mut self) -> (usize, usize) {
+        let members = std::mem::take(&mut self.members);
+        lock(&self.routes.0).clear();
+        let outcomes = leave(members.into_values().collect(), true, LEAVE_WAIT).await;
+        self.publish();
+        (succeeded(&outcomes), outcomes.len())
+    }
+}
+
+/// Tells `members` to leave and waits until each has (its goodbye said, its series gone).
+async fn leave(
+    members: Vec<Member>,
+    goodbye: bool,
+    wait: Duration,
+) -> Vec<NamesrvOutcome<()>> {
+    let asks = members.into_iter().map(|m| async move {
+        let (reply, answer) = oneshot::channel();
+        if m.cmds.send(Cmd::Leave { goodbye, wait, reply }).await.is_err() {
+            m.task.abort();
+            return None;
+        }
+        let out = answer.await.ok().flatten();
+        m.task.abort();
+        out
+    });
+    join_all(asks).await.into_iter().flatten().collect()
+}
