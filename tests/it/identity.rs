@@ -364,6 +364,53 @@ async fn a_down_broker_is_not_unregistered_by_id_where_a_namesrv_removes_by_id()
 }
 
 #[tokio::test]
+async fn sigterm_is_not_an_unregister_by_id_where_a_namesrv_removes_by_id() {
+    // The same rule as when the broker goes down, at SIGTERM: a lagging Java 5.0 NameServer
+    // would remove a newly elected master by id, so there the connection is closed instead.
+    let java50 = Peer::start(|_| {
+        let mut r = RemotingCommand::request(0);
+        r.language = rmq_registrar::protocol::LanguageCode::JAVA;
+        r.version = rmq_registrar::protocol::code::VERSION_5_0_0;
+        Action::Reply(r)
+    })
+    .await;
+    let rust = Peer::start(|_| ok_reply()).await;
+    let b = ScriptedBroker::start().await;
+    b.set("raft-t", 0, "SYNC_MASTER");
+    let (j, r) = (java50.addr.clone(), rust.addr.clone());
+    let mut d = Daemon::start_with(&["--broker", &b.peer.addr], move |_, http| {
+        format!(
+            "[broker.health]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n\
+             [namesrv]\naddrs = [{j:?}, {r:?}]\n[http]\nlisten = \"{http}\"\n"
+        )
+    });
+    eventually("registered with both", || async {
+        d.logs().contains("registration round ok=2 total=2")
+    })
+    .await;
+    d.signal("TERM");
+    let (status, _) = d.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{}", d.logs());
+    let codes = |p: &Peer| -> Vec<i32> { p.drain_received().iter().map(|c| c.code).collect() };
+    assert!(
+        !codes(&java50).contains(&request::UNREGISTER_BROKER),
+        "{}",
+        d.logs()
+    );
+    assert!(
+        codes(&rust).contains(&request::UNREGISTER_BROKER),
+        "{}",
+        d.logs()
+    );
+    assert!(
+        d.logs()
+            .contains("closing the connection instead of UNREGISTER"),
+        "{}",
+        d.logs()
+    );
+}
+
+#[tokio::test]
 async fn acting_master_against_a_namesrv_that_supports_it() {
     let ns = NameServer::start_with(ClosedPort::new(), "supportActingMaster=true\n").await;
     let (m, s) = (ScriptedBroker::start().await, ScriptedBroker::start().await);

@@ -17,6 +17,7 @@ mod heartbeat_cost;
 mod identity;
 mod liveness;
 mod namesrv_interop;
+mod ownership;
 mod prometheus;
 mod readme;
 mod real_broker;
