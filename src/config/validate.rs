@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::broker_section::{HealthCheck, HealthConfig, IdentitySource, InlineTopic, TopicSource};
 use super::model::{AclConfig, Config, RegisterConfig, RemotingConfig, ENV_CONFIG, ENV_PREFIX};
 use super::serde_helpers::NEVER;
+use crate::broker::SPLIT_SIZES;
 
 /// A value that breaks a rule: its dotted key and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,7 +127,7 @@ fn required(key: &str, broker_conf: &str) -> String {
 /// Checks what types cannot: addresses, ranges, required keys. The first problem is reported.
 pub fn validate(c: &Config) -> Result<(), Invalid> {
     broker_identity(c)?;
-    within("register.split_size", c.register.split_size, 1..=100_000)?;
+    within("register.split_size", c.register.split_size, SPLIT_SIZES)?;
     if let Some(p) = c.broker.permission {
         within("broker.permission", p, PERM_BITS).map_err(perm_bits)?;
     }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::broker::own_config::{BrokerReport, BrokerRole};
-use crate::broker::BrokerIdentity;
+use crate::broker::{BrokerIdentity, SPLIT_SIZES};
 use crate::config::Config;
 
 /// What registrations carry now.
@@ -127,7 +127,7 @@ impl Current {
             acting_master: report.acting_master,
             heartbeat_timeout,
             split_size: match report.split_size {
-                Some(n) if !pinned("register.split_size") && (1..=100_000).contains(&n) => n,
+                Some(n) if !pinned("register.split_size") && SPLIT_SIZES.contains(&n) => n,
                 _ => cfg.register.split_size,
             },
             always_split: match report.always_split {

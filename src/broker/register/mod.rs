@@ -12,7 +12,7 @@ mod plan;
 mod requests;
 
 pub use heartbeat::Heartbeat;
-pub use options::{RegisterOptions, DEFAULT_SPLIT_SIZE};
+pub use options::{RegisterOptions, DEFAULT_SPLIT_SIZE, SPLIT_SIZES};
 pub use outcome::{NamesrvOutcome, RegisterOutcome, RegisterStatus, SentAs, UnregisterOutcome};
 pub use requests::DataVersionAnswer;
 
