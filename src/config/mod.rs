@@ -10,6 +10,7 @@ mod brokerconf;
 mod error;
 mod load;
 mod model;
+mod pinned;
 mod serde_helpers;
 mod validate;
 
@@ -17,6 +18,7 @@ pub use broker_section::{HealthCheck, IdentitySource, InlineTopic, TopicSource, 
 pub use error::error_chain;
 pub use load::{describe_key, env_var, load, load_for_pull, Loaded, FROM_BROKER};
 pub use model::{Config, LogFormat, SECRET_KEYS};
+pub use pinned::Pinned;
 
 // What tests and benchmarks name from outside; the daemon reaches these through their files.
 #[cfg(any(test, feature = "test-util"))]

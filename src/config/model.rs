@@ -58,10 +58,6 @@ pub struct Config {
     /// of the certificate files for this (re)load.
     #[serde(skip)]
     pub tls_client: Built,
-    /// Keys set in the TOML file or the environment: with identity from the broker, these win
-    /// over what the broker says.
-    #[serde(skip)]
-    pub pinned: std::collections::BTreeSet<String>,
 }
 
 /// `[acl]`: signing is on when both keys are set.

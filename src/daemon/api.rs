@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::identity::Current;
+use super::settings::InForce;
 use crate::broker::{ApiError, BrokerApi, BrokerIdentity, CallObserver};
 use crate::client::{ChannelEventListener, RemotingClient};
 use crate::config::{Config, IdentitySource};
@@ -23,7 +24,7 @@ impl CallObserver for RequestMetrics {
 /// names: the configuration's, or (identity from the broker) the broker's own answer under the
 /// values the operator set. `Ok(None)`: the broker has no id yet.
 pub async fn identity_now(
-    cfg: &Config,
+    cfg: &InForce,
     api: &BrokerApi,
 ) -> Result<Option<(BrokerIdentity, Vec<String>)>, ApiError> {
     if cfg.broker.identity == IdentitySource::Config {
@@ -33,7 +34,7 @@ pub async fn identity_now(
         .broker_report(cfg.broker_check_addr(), cfg.register.timeout)
         .await?;
     let namesrvs = report.namesrv_addrs.clone();
-    Ok(Current::from_report(cfg, &report, None).map(|c| (c.id, namesrvs)))
+    Ok(Current::from_report(cfg, &cfg.pinned, &report, None).map(|c| (c.id, namesrvs)))
 }
 
 /// Builds the client and API the way the daemon and the one-shot commands use them.

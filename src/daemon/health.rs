@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::goodbye::count_unregistrations;
 use super::identity::Current;
 use super::liveness::Step;
+use super::settings::InForce;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::broker::BrokerApi;
@@ -153,7 +154,7 @@ async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
 /// One check with the identity from the broker: GET_BROKER_CONFIG proves that it answers and
 /// says who it is now. A broker without an id yet (`-1`: no election) fails the check, so
 /// nothing is registered and /readyz says why; an unusable answer keeps the last identity.
-async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
+async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &InForce) -> Result<(), CheckError> {
     let addr = cfg.broker_check_addr();
     let t = cfg.broker.health.timeout;
     let report = match tokio::time::timeout(t, api.broker_report(addr, t)).await {
@@ -170,7 +171,7 @@ async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), C
         }
     };
     let before = sh.current();
-    let Some(now) = Current::from_report(cfg, &report, before.as_ref()) else {
+    let Some(now) = Current::from_report(cfg, &cfg.pinned, &report, before.as_ref()) else {
         return Err(CheckError::NoId {
             addr: addr.to_string(),
             role: report.role.as_str(),

@@ -19,6 +19,7 @@ mod namesrvs;
 mod register;
 mod reload;
 mod run;
+pub mod settings;
 mod shared;
 pub mod slave;
 pub mod supervisor;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::addresses;
 use super::identity::Current;
+use super::settings::InForce;
 use super::shared::Shared;
 use crate::config::{self, IdentitySource};
 
@@ -17,7 +18,7 @@ pub(crate) async fn reload(shared: Arc<Shared>) {
             return;
         }
     };
-    let new = Arc::new(loaded.config);
+    let new = Arc::new(InForce::new(loaded));
     // Built from the files read by this load: a reload whose TLS cannot be built is rejected
     // here, before anything of it is applied.
     let tls = match new.client_tls() {

@@ -8,6 +8,7 @@ use futures_util::{Stream, StreamExt};
 use super::api::{build_api, RequestMetrics};
 use super::identity::Current;
 use super::register::{OnClose, Retries};
+use super::settings::InForce;
 use super::shared::Shared;
 use super::supervisor::Supervisor;
 use super::{addresses, goodbye, health, heartbeat, http, register, reload, slave, topics};
@@ -45,11 +46,11 @@ pub enum StartError {
 
 /// Runs the daemon until `controls` says Stop (or ends), then unregisters everywhere.
 pub async fn run(
-    loaded: config::Loaded,
+    start: InForce,
     config_path: Option<PathBuf>,
     controls: impl Stream<Item = Control> + Unpin,
 ) -> Result<(), StartError> {
-    let cfg = Arc::new(loaded.config);
+    let cfg = Arc::new(start);
     let metrics = Arc::new(Metrics::new()?);
     let retries = Arc::new(Retries::default());
     let api = build_api(&cfg, Some(Arc::new(OnClose(retries.clone()))))?

@@ -12,9 +12,11 @@ use super::identity::{self, Current};
 use super::liveness::Liveness;
 use super::namesrvs::Namesrvs;
 use super::register::Retries;
+use super::settings::InForce;
 use super::topics::Topics;
 use crate::broker::BrokerApi;
 use crate::client::RemotingClient;
+#[cfg(test)]
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::poison::lock;
@@ -22,7 +24,7 @@ use crate::poison::lock;
 /// State shared by the daemon's tasks.
 pub(crate) struct Shared {
     /// The configuration in force; a reload publishes a new one.
-    pub(crate) config: watch::Sender<Arc<Config>>,
+    pub(crate) config: watch::Sender<Arc<InForce>>,
     /// Where a reload reads it from.
     pub(crate) config_path: Option<PathBuf>,
     /// The registration client (also `api`'s).
@@ -54,7 +56,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// State for a daemon that starts with `cfg`, registering through `api`.
     pub(crate) fn new(
-        cfg: Arc<Config>,
+        cfg: Arc<InForce>,
         config_path: Option<PathBuf>,
         api: BrokerApi,
         metrics: Arc<Metrics>,
@@ -80,7 +82,7 @@ impl Shared {
     }
 
     /// The configuration in force.
-    pub(crate) fn config(&self) -> Arc<Config> {
+    pub(crate) fn config(&self) -> Arc<InForce> {
         self.config.borrow().clone()
     }
 
@@ -164,7 +166,13 @@ impl Shared {
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let api = super::api::build_api(&cfg, None).expect("api");
         let id = Current::from_config(&cfg);
-        let sh = Shared::new(Arc::new(cfg), None, api, metrics, Arc::default());
+        let sh = Shared::new(
+            Arc::new(InForce::unpinned(cfg)),
+            None,
+            api,
+            metrics,
+            Arc::default(),
+        );
         sh.identity.send_replace(Some(id));
         Arc::new(sh)
     }

@@ -47,7 +47,7 @@ pub(crate) async fn register_loop(sh: Arc<Shared>) -> TaskResult {
 }
 
 /// One registration round with every NameServer; nothing while the broker does not serve.
-async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
+async fn round(sh: &Arc<Shared>, cfg: &Config) {
     if !sh.liveness.is_up() {
         tracing::debug!("broker not serving: registration paused");
         return;
@@ -110,7 +110,7 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>) {
 /// The table to register this round, from the configured source. None: nothing to register
 /// yet (the broker's topics were never read: registering an empty table would withdraw its
 /// routes).
-async fn current_topics(sh: &Arc<Shared>, cfg: &Arc<Config>) -> Option<Arc<TopicConfigWrapper>> {
+async fn current_topics(sh: &Arc<Shared>, cfg: &Config) -> Option<Arc<TopicConfigWrapper>> {
     let topics_cfg = cfg.broker.topics.clone();
     let read = if topics_cfg.source == TopicSource::Broker {
         let addr = cfg.broker_check_addr();
