@@ -49,7 +49,14 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     if let Some(Cmd::CheckConfig { toml, show_secrets }) = cli.command {
-        let cfg = InForce::new(loaded.clone());
+        // The TLS files are read as the daemon would read them: a bad one fails here too.
+        let cfg = match InForce::new(loaded.clone()) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                eprintln!("rmq-registrar: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
         for w in &loaded.warnings {
             eprintln!("rmq-registrar: warning: {w}");
         }
@@ -74,7 +81,13 @@ pub fn main(cli: Cli) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let warnings = std::mem::take(&mut loaded.warnings);
-    let cfg = InForce::new(loaded);
+    let cfg = match InForce::new(loaded) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("rmq-registrar: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     init_logging(&cfg);
     for w in &warnings {
         tracing::warn!("{w}");

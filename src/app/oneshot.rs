@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use super::exit::EXIT_CONFIG;
 use crate::config;
-use crate::daemon::settings::InForce;
+use crate::daemon::settings::{self, InForce};
 use crate::daemon::{self, slave};
 
 async fn name_servers(cfg: &InForce) -> Result<Vec<String>, String> {
     if let Some(url) = cfg.address_server_url() {
-        let server = cfg
-            .address_server(url, Duration::from_secs(3))
+        let server = settings::address_server(cfg, url, Duration::from_secs(3))
             .map_err(|e| e.to_string())?;
         match server.fetch().await {
             Ok(list) => return Ok(list),

@@ -10,8 +10,8 @@ use figment::value::{Dict, Map, Value};
 use figment::{Metadata, Profile, Provider};
 
 use super::error::ConfigError;
-use super::model::DEFAULT_DOMAIN;
 use crate::broker::SPLIT_SIZES;
+use crate::namesrv::DEFAULT_DOMAIN;
 
 /// One mapped value and the broker.conf properties it came from.
 #[derive(Debug)]

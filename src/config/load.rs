@@ -1,5 +1,5 @@
 //! Loading: the figment source stack (defaults < NAMESRV_ADDR < broker.conf < TOML file <
-//! environment), extraction, validation, the one build of the TLS client, and where each value
+//! environment), extraction, validation, which keys the operator set, and where each value
 //! came from for messages.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use figment::{Figment, Metadata};
 
 use super::broker_section::TopicSource;
 use super::brokerconf;
-use super::error::{error_chain, ConfigError};
+use super::error::ConfigError;
 use super::model::{Config, ENV_PREFIX};
 use super::pinned::Pinned;
 use super::validate::{heartbeat_timeout_floor, validate};
@@ -25,6 +25,18 @@ pub struct Loaded {
     pub figment: Figment,
     /// Values adjusted on the way in (e.g. a clamped broker.conf period), to log once.
     pub warnings: Vec<String>,
+}
+
+impl Loaded {
+    /// A problem with `key` found after loading (a TLS file that cannot be read), named with
+    /// where the key's value came from, as a loading error would be.
+    pub fn error(&self, key: &str, reason: String) -> ConfigError {
+        ConfigError {
+            key: key.into(),
+            source_name: describe_in(&self.figment, key),
+            reason,
+        }
+    }
 }
 
 /// Where a value came from, for messages: a file path, an environment variable, or the defaults.
@@ -195,16 +207,6 @@ fn extract_valid(
         key: e.key,
         reason: e.reason,
     })?;
-    if needs_tls(&config) {
-        config.tls_client = crate::tls::Built::build(&config.tls).map_err(|e| {
-            let key = e.key();
-            ConfigError {
-                key: key.into(),
-                source_name: describe_in(figment, key),
-                reason: error_chain(&e),
-            }
-        })?;
-    }
     Ok((config, pinned))
 }
 
@@ -254,10 +256,3 @@ fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
     }
 }
 
-/// Whether anything `c` connects to uses TLS (so the files must be read).
-fn needs_tls(c: &Config) -> bool {
-    let https = c
-        .address_server_url()
-        .is_some_and(|u| u.starts_with("https://"));
-    c.tls.enable || c.broker_tls() || https
-}

@@ -15,9 +15,9 @@ mod serde_helpers;
 mod validate;
 
 pub use broker_section::{HealthCheck, IdentitySource, InlineTopic, TopicSource, TopicsConfig};
-pub use error::error_chain;
+pub use error::{error_chain, ConfigError};
 pub use load::{describe_key, env_var, load, load_for_pull, Loaded, FROM_BROKER};
-pub use model::{Config, LogFormat, SECRET_KEYS};
+pub use model::{Config, HeaderFormat, LogFormat, SECRET_KEYS};
 pub use pinned::Pinned;
 
 // What tests and benchmarks name from outside; the daemon reaches these through their files.
@@ -25,12 +25,11 @@ pub use pinned::Pinned;
 pub use {
     broker_section::{BrokerConfig, HealthConfig},
     brokerconf::local_address,
-    error::ConfigError,
     load::{describe, figment, from_toml_str},
     model::{
-        AclConfig, HeaderFormat, HttpConfig, LogConfig, NamesrvConfig, RegisterConfig,
+        AclConfig, HttpConfig, LogConfig, NamesrvConfig, RegisterConfig,
         RemotingConfig, SlaveConfig, DEFAULT_HEARTBEAT, DEFAULT_HEARTBEAT_TIMEOUT,
-        DEFAULT_DOMAIN, DEFAULT_MAX_REPLY_FRAME, DEFAULT_SUBGROUP, ENV_CONFIG, ENV_PREFIX,
+        DEFAULT_MAX_REPLY_FRAME, ENV_CONFIG, ENV_PREFIX,
     },
     serde_helpers::NEVER,
     validate::{validate, Invalid},

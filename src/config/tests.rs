@@ -202,17 +202,6 @@ fn broker_conf_sits_between_namesrv_addr_and_the_toml_file() {
     });
 }
 
-#[test]
-fn a_garbage_ca_is_refused_at_load_naming_the_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, "garbage").unwrap();
-    let text = format!("{MIN}\n[tls]\nenable = true\nca_file = {ca:?}\n");
-    let e = from_toml_str(&text).unwrap_err();
-    assert_eq!(e.key, "tls.ca_file");
-    assert!(e.reason.contains("holds no PEM certificate"), "{e}");
-}
-
 /// Every key the example names, commented out or not: `section.key` from `key = …` and
 /// `# key = …` lines under `[section]` or `# [[section]]` headers.
 fn example_keys(text: &str) -> std::collections::BTreeSet<String> {

@@ -108,7 +108,7 @@ mod tests {
         let mut cfg = Config::default();
         cfg.broker.name = "b".into();
         cfg.broker.addr = "10.0.0.1:10911".into();
-        let old = cfg.identity();
+        let old = crate::daemon::settings::identity(&cfg);
         cfg.broker.id = 1;
         let now = Current::from_config(&cfg);
         let addrs: Vec<String> = ["n1", "n2", "n3"].map(String::from).into();

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::broker::own_config::{BrokerReport, BrokerRole};
+use super::settings;
 use crate::broker::{BrokerIdentity, SPLIT_SIZES};
 use crate::config::{Config, Pinned};
 
@@ -45,7 +46,7 @@ impl Current {
     /// The configuration's identity (`broker.identity = "config"`).
     pub(crate) fn from_config(cfg: &Config) -> Current {
         Current {
-            id: cfg.identity(),
+            id: settings::identity(cfg),
             role: None,
             permission: cfg.broker.permission,
             acting_master: false,

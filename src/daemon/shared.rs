@@ -164,10 +164,11 @@ impl Shared {
     pub(crate) fn for_tests(mut cfg: Config) -> Arc<Self> {
         cfg.broker.health.check = crate::config::HealthCheck::None;
         let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let cfg = InForce::unpinned(cfg).expect("TLS");
         let api = super::api::build_api(&cfg, None).expect("api");
         let id = Current::from_config(&cfg);
         let sh = Shared::new(
-            Arc::new(InForce::unpinned(cfg)),
+            Arc::new(cfg),
             None,
             api,
             metrics,
