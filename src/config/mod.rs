@@ -3,7 +3,9 @@
 //! `model.rs` and `broker_section.rs` hold the types and their defaults, `serde_helpers.rs` how
 //! their special values are written, `load.rs` the source stack, `validate.rs` every check a
 //! type cannot make (every range in one style), `brokerconf.rs` the broker's own properties file
-//! as a source, `error.rs` the error they all return.
+//! as a source, `pinned.rs` which values the operator set, `error.rs` the error they all return.
+//! The configuration is plain data: the daemon turns it into each component's settings
+//! (`daemon/settings.rs`), and nothing below the daemon names it.
 
 mod broker_section;
 mod brokerconf;

@@ -4,7 +4,8 @@
 //! unregistration in `goodbye`; the health verdict in `liveness` (the checks in `health`);
 //! rounds, re-registration and outcome bookkeeping under `register`; heartbeats under
 //! `heartbeat`; each NameServer's state in `namesrvs`; the 1 s response sweeper
-//! (`client/sweeper.rs`) is a supervised task started in `run`.
+//! (`client/sweeper.rs`) is a supervised task started in `run`; the configuration turned into
+//! each component's settings, and what travels beside it, in `settings`.
 
 mod addresses;
 mod api;
