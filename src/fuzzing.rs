@@ -131,7 +131,13 @@ pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Err(e) = crate::config::from_toml_str(text) {
-        assert!(!e.key.is_empty(), "a config error names no key: {e}");
+    match crate::config::from_toml_str(text) {
+        Err(e) => assert!(!e.key.is_empty(), "a config error names no key: {e}"),
+        // The TLS files are read after loading now, by the daemon's settings: still checked.
+        Ok(cfg) => {
+            if let Err(e) = crate::daemon::settings::tls(&cfg) {
+                assert!(!e.key().is_empty(), "a TLS error names no key: {e}");
+            }
+        }
     }
 }

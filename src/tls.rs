@@ -1,8 +1,8 @@
 //! TLS for remoting connections and the address server: rustls with the ring provider, no
 //! OpenSSL. Trust comes from `tls.ca_file` or the system's roots; `tls.cert_file` and
 //! `tls.key_file` give a client certificate for mutual TLS. The certificate files are read once
-//! per (re)load, into a [`Built`] that travels with the validated configuration: nothing reads
-//! them a second time, so nothing can fall back to plain text when a file turns bad later.
+//! per (re)load, into a [`Built`] that travels beside the configuration: nothing reads them a
+//! second time, so nothing can fall back to plain text when a file turns bad later.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -92,8 +92,8 @@ pub enum TlsError {
         /// Why.
         what: &'static str,
     },
-    /// TLS is on but the configuration carries no built TLS client: it was never validated.
-    /// Refused rather than connecting in plain text.
+    /// TLS is on but no TLS client was built with the configuration. Refused rather than
+    /// connecting in plain text.
     #[error("TLS is on but no TLS client was built with this configuration (not validated)")]
     NotBuilt,
 }
@@ -112,7 +112,7 @@ impl TlsError {
 }
 
 /// The rustls client configuration built from the files of one (re)load, or none when no TLS
-/// is used. Two are equal when they are the same build: comparing configs compares `[tls]`.
+/// is used. Two are equal when they are the same build, not when their files are.
 #[derive(Debug, Clone, Default)]
 pub struct Built(Option<Arc<rustls::ClientConfig>>);
 

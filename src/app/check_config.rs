@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use crate::config::{self, Config};
 use crate::daemon;
+use crate::daemon::settings::InForce;
 
 /// With the identity from the broker, the values it gives now, by config key (those the
 /// operator set are not asked); or why it could not be asked.
 pub(super) type BrokerValues = Option<(String, Result<Vec<(&'static str, String)>, String>)>;
 
 /// Asks the broker (identity from the broker) for what `check-config` shows as its values.
-pub(super) fn from_broker(cfg: &Config) -> BrokerValues {
+pub(super) fn from_broker(cfg: &InForce) -> BrokerValues {
     if cfg.broker.identity != config::IdentitySource::Broker {
         return None;
     }
@@ -53,7 +54,7 @@ pub(super) fn from_broker(cfg: &Config) -> BrokerValues {
         if cfg.namesrv.addrs.is_empty() && cfg.address_server_url().is_none() {
             v.push(("namesrv.addrs", format!("{:?}", r.namesrv_addrs)));
         }
-        v.retain(|(k, _)| !cfg.pinned.contains(*k));
+        v.retain(|(k, _)| !cfg.pinned.contains(k));
         v
     });
     Some((addr, values))
@@ -83,8 +84,7 @@ pub(super) fn print_config(
                 None => (val, source),
             },
             Some((addr, Err(why)))
-                if config::FROM_BROKER.contains(&key.as_str())
-                    && !loaded.config.pinned.contains(&key) =>
+                if config::FROM_BROKER.contains(&key.as_str()) && !loaded.pinned.contains(&key) =>
             {
                 (
                     val,

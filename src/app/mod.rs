@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Cmd};
 use crate::config::{self, Config, LogFormat};
 use crate::daemon;
+use crate::daemon::settings::InForce;
 
 /// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
 macro_rules! say {
@@ -40,7 +41,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Some(Cmd::Pull { .. }) => config::load_for_pull,
         _ => config::load,
     };
-    let loaded = match load(cli.config.as_deref()) {
+    let mut loaded = match load(cli.config.as_deref()) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("rmq-registrar: {e}");
@@ -48,13 +49,21 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     if let Some(Cmd::CheckConfig { toml, show_secrets }) = cli.command {
+        // The TLS files are read as the daemon would read them: a bad one fails here too.
+        let cfg = match InForce::new(loaded.clone()) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                eprintln!("rmq-registrar: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
         for w in &loaded.warnings {
             eprintln!("rmq-registrar: warning: {w}");
         }
         if toml {
             return check_config::print_toml(&loaded.config, show_secrets);
         }
-        let broker = check_config::from_broker(&loaded.config);
+        let broker = check_config::from_broker(&cfg);
         let mut flags = Vec::new();
         if cli.broker_conf.is_some() {
             flags.push(("broker.conf_file", "--broker-conf"));
@@ -71,8 +80,16 @@ pub fn main(cli: Cli) -> ExitCode {
         check_config::print_config(&loaded, &broker, show_secrets, &flags);
         return ExitCode::SUCCESS;
     }
-    init_logging(&loaded.config);
-    for w in &loaded.warnings {
+    let warnings = std::mem::take(&mut loaded.warnings);
+    let cfg = match InForce::new(loaded) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("rmq-registrar: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_logging(&cfg);
+    for w in &warnings {
         tracing::warn!("{w}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -88,18 +105,18 @@ pub fn main(cli: Cli) -> ExitCode {
     };
     let code = runtime.block_on(async move {
         match cli.command.unwrap_or(Cmd::Run) {
-            Cmd::Run | Cmd::CheckConfig { .. } => run(loaded, cli.config).await,
-            Cmd::Resolve => oneshot::resolve(&loaded.config).await,
-            Cmd::Unregister => oneshot::unregister(&loaded.config).await,
-            Cmd::Status { json } => oneshot::status(&loaded.config, json).await,
+            Cmd::Run | Cmd::CheckConfig { .. } => run(cfg, cli.config).await,
+            Cmd::Resolve => oneshot::resolve(&cfg).await,
+            Cmd::Unregister => oneshot::unregister(&cfg).await,
+            Cmd::Status { json } => oneshot::status(&cfg, json).await,
             Cmd::Pull {
                 master,
                 out,
                 no_vip_channel,
             } => {
                 // The flag can only turn the VIP channel off; the file may have done so already.
-                let vip = loaded.config.slave.vip_channel && !no_vip_channel;
-                oneshot::pull(&loaded.config, &master, &out, vip).await
+                let vip = cfg.slave.vip_channel && !no_vip_channel;
+                oneshot::pull(&cfg, &master, &out, vip).await
             }
         }
     });
@@ -123,7 +140,7 @@ fn init_logging(cfg: &Config) {
     }
 }
 
-async fn run(loaded: config::Loaded, path: Option<PathBuf>) -> ExitCode {
+async fn run(cfg: InForce, path: Option<PathBuf>) -> ExitCode {
     let controls = match daemon::signals() {
         Ok(s) => s,
         Err(e) => {
@@ -131,7 +148,7 @@ async fn run(loaded: config::Loaded, path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match daemon::run(loaded, path, controls).await {
+    match daemon::run(cfg, path, controls).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");

@@ -4,13 +4,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::exit::EXIT_CONFIG;
-use crate::config::{self, Config};
+use crate::config;
+use crate::daemon::settings::{self, InForce};
 use crate::daemon::{self, slave};
 
-async fn name_servers(cfg: &Config) -> Result<Vec<String>, String> {
+async fn name_servers(cfg: &InForce) -> Result<Vec<String>, String> {
     if let Some(url) = cfg.address_server_url() {
-        let server = cfg
-            .address_server(url, Duration::from_secs(3))
+        let server = settings::address_server(cfg, url, Duration::from_secs(3))
             .map_err(|e| e.to_string())?;
         match server.fetch().await {
             Ok(list) => return Ok(list),
@@ -21,7 +21,7 @@ async fn name_servers(cfg: &Config) -> Result<Vec<String>, String> {
     Ok(cfg.namesrv.addrs.clone())
 }
 
-pub(super) async fn resolve(cfg: &Config) -> ExitCode {
+pub(super) async fn resolve(cfg: &InForce) -> ExitCode {
     match name_servers_or_exit(cfg).await {
         Ok(list) => {
             for a in list {
@@ -34,7 +34,7 @@ pub(super) async fn resolve(cfg: &Config) -> ExitCode {
 }
 
 /// The NameServer list, or the exit code after saying why there is none.
-async fn name_servers_or_exit(cfg: &Config) -> Result<Vec<String>, ExitCode> {
+async fn name_servers_or_exit(cfg: &InForce) -> Result<Vec<String>, ExitCode> {
     name_servers(cfg).await.map_err(|e| {
         eprintln!("rmq-registrar: {e}");
         ExitCode::FAILURE
@@ -58,7 +58,7 @@ fn exit_code(ok: bool) -> ExitCode {
 /// The identity and NameServers a one-shot command works with (identity from the broker: the
 /// broker is asked), or the exit code after saying why there are none.
 async fn identity_or_exit(
-    cfg: &Config,
+    cfg: &InForce,
     api: &crate::broker::BrokerApi,
 ) -> Result<(crate::broker::BrokerIdentity, Vec<String>), ExitCode> {
     let broker = cfg.broker_check_addr();
@@ -83,7 +83,7 @@ async fn identity_or_exit(
 /// The client, identity and NameServers `unregister` and `status` work with, or the exit code
 /// after saying why there are none.
 async fn api_and_identity(
-    cfg: &Config,
+    cfg: &InForce,
 ) -> Result<
     (
         crate::broker::BrokerApi,
@@ -97,7 +97,7 @@ async fn api_and_identity(
     Ok((api, id, addrs))
 }
 
-pub(super) async fn unregister(cfg: &Config) -> ExitCode {
+pub(super) async fn unregister(cfg: &InForce) -> ExitCode {
     let (api, id, addrs) = match api_and_identity(cfg).await {
         Ok(found) => found,
         Err(code) => return code,
@@ -117,7 +117,7 @@ pub(super) async fn unregister(cfg: &Config) -> ExitCode {
     exit_code(!failed)
 }
 
-pub(super) async fn status(cfg: &Config, json: bool) -> ExitCode {
+pub(super) async fn status(cfg: &InForce, json: bool) -> ExitCode {
     let (api, id, addrs) = match api_and_identity(cfg).await {
         Ok(found) => found,
         Err(code) => return code,
@@ -154,7 +154,12 @@ pub(super) async fn status(cfg: &Config, json: bool) -> ExitCode {
     exit_code(all_seen)
 }
 
-pub(super) async fn pull(cfg: &Config, master: &str, out: &std::path::Path, vip: bool) -> ExitCode {
+pub(super) async fn pull(
+    cfg: &InForce,
+    master: &str,
+    out: &std::path::Path,
+    vip: bool,
+) -> ExitCode {
     let api = match daemon::build_api(cfg, None) {
         Ok(a) => a,
         Err(e) => return tls_failed(&e),

@@ -17,7 +17,7 @@ pub use error::ApiError;
 pub use identity::BrokerIdentity;
 pub use register::{
     DataVersionAnswer, Heartbeat, NamesrvOutcome, RegisterOptions, RegisterOutcome, RegisterStatus, RoundBodies, SentAs,
-    UnregisterOutcome, DEFAULT_SPLIT_SIZE,
+    UnregisterOutcome, DEFAULT_SPLIT_SIZE, SPLIT_SIZES,
 };
 pub use sync::{topic_config_addr, PullDoc};
 

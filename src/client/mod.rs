@@ -13,7 +13,6 @@ mod pool;
 mod reader;
 mod remoting;
 mod send;
-mod settings;
 mod stats;
 mod sweeper;
 mod writer;

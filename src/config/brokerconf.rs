@@ -10,7 +10,8 @@ use figment::value::{Dict, Map, Value};
 use figment::{Metadata, Profile, Provider};
 
 use super::error::ConfigError;
-use super::model::DEFAULT_DOMAIN;
+use crate::broker::SPLIT_SIZES;
+use crate::namesrv::DEFAULT_DOMAIN;
 
 /// One mapped value and the broker.conf properties it came from.
 #[derive(Debug)]
@@ -230,7 +231,7 @@ fn map(
             Value::from(java_bool(v)),
         );
     }
-    if let Some(n) = number("splitRegistrationSize", 100_000)? {
+    if let Some(n) = number("splitRegistrationSize", *SPLIT_SIZES.end() as u64)? {
         put(
             "splitRegistrationSize",
             "register.split_size",

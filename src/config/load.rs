@@ -1,5 +1,5 @@
 //! Loading: the figment source stack (defaults < NAMESRV_ADDR < broker.conf < TOML file <
-//! environment), extraction, validation, the one build of the TLS client, and where each value
+//! environment), extraction, validation, which keys the operator set, and where each value
 //! came from for messages.
 
 use std::path::{Path, PathBuf};
@@ -9,8 +9,9 @@ use figment::{Figment, Metadata};
 
 use super::broker_section::TopicSource;
 use super::brokerconf;
-use super::error::{error_chain, ConfigError};
+use super::error::ConfigError;
 use super::model::{Config, ENV_PREFIX};
+use super::pinned::Pinned;
 use super::validate::{heartbeat_timeout_floor, validate};
 
 /// A loaded, validated configuration and where each value came from.
@@ -18,10 +19,24 @@ use super::validate::{heartbeat_timeout_floor, validate};
 pub struct Loaded {
     /// The configuration.
     pub config: Config,
+    /// Which of the values the broker also gives the operator set.
+    pub pinned: Pinned,
     /// The merged sources, for `check-config`.
     pub figment: Figment,
     /// Values adjusted on the way in (e.g. a clamped broker.conf period), to log once.
     pub warnings: Vec<String>,
+}
+
+impl Loaded {
+    /// A problem with `key` found after loading (a TLS file that cannot be read), named with
+    /// where the key's value came from, as a loading error would be.
+    pub fn error(&self, key: &str, reason: String) -> ConfigError {
+        ConfigError {
+            key: key.into(),
+            source_name: describe_in(&self.figment, key),
+            reason,
+        }
+    }
 }
 
 /// Where a value came from, for messages: a file path, an environment variable, or the defaults.
@@ -150,7 +165,7 @@ fn load_with(file: Option<&Path>, fill: impl FnOnce(&mut Config)) -> Result<Load
     let file_from_conf = figment
         .find_metadata("broker.topics.file")
         .is_some_and(|m| m.name.starts_with("broker.conf"));
-    let config = extract_valid(&figment, |config| {
+    let (config, pinned) = extract_valid(&figment, |config| {
         fill(config);
         if config.broker.topics.source == TopicSource::Broker && file_from_conf {
             config.broker.topics.file = None;
@@ -158,6 +173,7 @@ fn load_with(file: Option<&Path>, fill: impl FnOnce(&mut Config)) -> Result<Load
     })?;
     Ok(Loaded {
         config,
+        pinned,
         figment,
         warnings,
     })
@@ -168,41 +184,30 @@ fn load_with(file: Option<&Path>, fill: impl FnOnce(&mut Config)) -> Result<Load
 #[cfg(any(test, feature = "test-util"))]
 pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
     let figment = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
-    extract_valid(&figment, |_| {})
+    extract_valid(&figment, |_| {}).map(|(config, _)| config)
 }
 
 fn extract_valid(
     figment: &Figment,
     adjust: impl FnOnce(&mut Config),
-) -> Result<Config, ConfigError> {
+) -> Result<(Config, Pinned), ConfigError> {
     let mut config: Config = figment.extract().map_err(|e| extract_error(figment, e))?;
     adjust(&mut config);
-    config.pinned = pinnable()
-        .filter(|k| figment.find_metadata(k).is_some_and(set_by_operator))
-        .map(|k| k.to_string())
-        .collect();
-    if !config.pinned.contains("register.heartbeat_timeout") {
+    let pinned = Pinned::from_keys(pinnable(), |k| {
+        figment.find_metadata(k).is_some_and(set_by_operator)
+    });
+    if !pinned.heartbeat_timeout {
         // The default expiry follows the timings up to what they need, so that a config valid
         // before heartbeats (register.timeout = 10s, say) is not refused for a default.
         let floor = heartbeat_timeout_floor(&config.register);
         config.register.heartbeat_timeout = config.register.heartbeat_timeout.map(|t| t.max(floor));
     }
-    validate(&config).map_err(|e| ConfigError {
+    validate(&config, &pinned).map_err(|e| ConfigError {
         source_name: describe_in(figment, &e.key),
         key: e.key,
         reason: e.reason,
     })?;
-    if needs_tls(&config) {
-        config.tls_client = crate::tls::Built::build(&config.tls).map_err(|e| {
-            let key = e.key();
-            ConfigError {
-                key: key.into(),
-                source_name: describe_in(figment, key),
-                reason: error_chain(&e),
-            }
-        })?;
-    }
-    Ok(config)
+    Ok((config, pinned))
 }
 
 /// Keys the broker's own answer gives (identity from the broker): set in the TOML file or the
@@ -220,7 +225,7 @@ pub const FROM_BROKER: [&str; 8] = [
 
 /// Keys whose operator-set value wins over the broker's: those it gives, and the expiry it
 /// gives with acting master on.
-fn pinnable() -> impl Iterator<Item = &'static str> {
+pub(super) fn pinnable() -> impl Iterator<Item = &'static str> {
     FROM_BROKER
         .into_iter()
         .chain(std::iter::once("register.heartbeat_timeout"))
@@ -251,10 +256,3 @@ fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
     }
 }
 
-/// Whether anything `c` connects to uses TLS (so the files must be read).
-fn needs_tls(c: &Config) -> bool {
-    let https = c
-        .address_server_url()
-        .is_some_and(|u| u.starts_with("https://"));
-    c.tls.enable || c.broker_tls() || https
-}

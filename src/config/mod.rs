@@ -3,32 +3,35 @@
 //! `model.rs` and `broker_section.rs` hold the types and their defaults, `serde_helpers.rs` how
 //! their special values are written, `load.rs` the source stack, `validate.rs` every check a
 //! type cannot make (every range in one style), `brokerconf.rs` the broker's own properties file
-//! as a source, `error.rs` the error they all return.
+//! as a source, `pinned.rs` which values the operator set, `error.rs` the error they all return.
+//! The configuration is plain data: the daemon turns it into each component's settings
+//! (`daemon/settings.rs`), and nothing below the daemon names it.
 
 mod broker_section;
 mod brokerconf;
 mod error;
 mod load;
 mod model;
+mod pinned;
 mod serde_helpers;
 mod validate;
 
 pub use broker_section::{HealthCheck, IdentitySource, InlineTopic, TopicSource, TopicsConfig};
-pub use error::error_chain;
+pub use error::{error_chain, ConfigError};
 pub use load::{describe_key, env_var, load, load_for_pull, Loaded, FROM_BROKER};
-pub use model::{Config, LogFormat, SECRET_KEYS};
+pub use model::{Config, HeaderFormat, LogFormat, SECRET_KEYS};
+pub use pinned::Pinned;
 
 // What tests and benchmarks name from outside; the daemon reaches these through their files.
 #[cfg(any(test, feature = "test-util"))]
 pub use {
     broker_section::{BrokerConfig, HealthConfig},
     brokerconf::local_address,
-    error::ConfigError,
     load::{describe, figment, from_toml_str},
     model::{
-        AclConfig, HeaderFormat, HttpConfig, LogConfig, NamesrvConfig, RegisterConfig,
+        AclConfig, HttpConfig, LogConfig, NamesrvConfig, RegisterConfig,
         RemotingConfig, SlaveConfig, DEFAULT_HEARTBEAT, DEFAULT_HEARTBEAT_TIMEOUT,
-        DEFAULT_DOMAIN, DEFAULT_MAX_REPLY_FRAME, DEFAULT_SUBGROUP, ENV_CONFIG, ENV_PREFIX,
+        DEFAULT_MAX_REPLY_FRAME, ENV_CONFIG, ENV_PREFIX,
     },
     serde_helpers::NEVER,
     validate::{validate, Invalid},

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::broker_section::BrokerConfig;
 use super::serde_helpers::{addr_list, force_every_serde, off_serde};
-use crate::protocol::{SerializeType, DEFAULT_MAX_FRAME};
-use crate::tls::{Built, TlsConfig};
+use crate::namesrv::{AddressServer, DEFAULT_SUBGROUP};
+use crate::protocol::DEFAULT_MAX_FRAME;
+use crate::tls::TlsConfig;
 
 /// Default `remoting.max_reply_frame`: a 100k-topic table is 18–27 MB.
 pub const DEFAULT_MAX_REPLY_FRAME: usize = 128 * 1024 * 1024;
@@ -26,11 +27,6 @@ pub const ENV_PREFIX: &str = "RMQ_REGISTRAR_";
 
 /// Environment variable naming the TOML config file.
 pub const ENV_CONFIG: &str = "RMQ_REGISTRAR_CONFIG";
-
-/// RocketMQ's default address-server domain (`rmqAddressServerDomain`).
-pub const DEFAULT_DOMAIN: &str = "jmenv.tbsite.net";
-/// RocketMQ's default address-server subgroup (`namesrv.subgroup`).
-pub const DEFAULT_SUBGROUP: &str = "nsaddr";
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -54,14 +50,6 @@ pub struct Config {
     pub acl: AclConfig,
     /// TLS to NameServers, the master, the broker and the address server.
     pub tls: TlsConfig,
-    /// The TLS client built from `[tls]` when this configuration was validated: the one read
-    /// of the certificate files for this (re)load.
-    #[serde(skip)]
-    pub tls_client: Built,
-    /// Keys set in the TOML file or the environment: with identity from the broker, these win
-    /// over what the broker says.
-    #[serde(skip)]
-    pub pinned: std::collections::BTreeSet<String>,
 }
 
 /// `[acl]`: signing is on when both keys are set.
@@ -190,15 +178,6 @@ pub enum HeaderFormat {
     Json,
     /// ROCKETMQ binary headers.
     Rocketmq,
-}
-
-impl From<HeaderFormat> for SerializeType {
-    fn from(s: HeaderFormat) -> Self {
-        match s {
-            HeaderFormat::Json => SerializeType::Json,
-            HeaderFormat::Rocketmq => SerializeType::RocketMq,
-        }
-    }
 }
 
 /// `[http]`.
@@ -332,20 +311,19 @@ impl Config {
         }
     }
 
-    /// This broker as the API names it.
-    pub fn identity(&self) -> crate::broker::BrokerIdentity {
-        crate::broker::BrokerIdentity {
-            cluster: self.broker.cluster.clone(),
-            name: self.broker.name.clone(),
-            id: self.broker.id,
-            addr: self.broker.addr.clone(),
-            ha_addr: self.ha_addr(),
-            zone: self.broker.zone.clone(),
-        }
-    }
-
     /// Whether connections to the broker itself use TLS.
     pub fn broker_tls(&self) -> bool {
         self.broker.health.tls.unwrap_or(self.tls.enable)
+    }
+
+    /// The address-server URL, when one is configured.
+    pub fn address_server_url(&self) -> Option<String> {
+        if let Some(url) = &self.namesrv.address_server {
+            return Some(url.clone());
+        }
+        self.namesrv
+            .domain
+            .as_ref()
+            .map(|d| AddressServer::url_for(d, &self.namesrv.subgroup))
     }
 }

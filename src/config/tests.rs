@@ -202,17 +202,6 @@ fn broker_conf_sits_between_namesrv_addr_and_the_toml_file() {
     });
 }
 
-#[test]
-fn a_garbage_ca_is_refused_at_load_naming_the_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, "garbage").unwrap();
-    let text = format!("{MIN}\n[tls]\nenable = true\nca_file = {ca:?}\n");
-    let e = from_toml_str(&text).unwrap_err();
-    assert_eq!(e.key, "tls.ca_file");
-    assert!(e.reason.contains("holds no PEM certificate"), "{e}");
-}
-
 /// Every key the example names, commented out or not: `section.key` from `key = …` and
 /// `# key = …` lines under `[section]` or `# [[section]]` headers.
 fn example_keys(text: &str) -> std::collections::BTreeSet<String> {
@@ -361,12 +350,13 @@ fn identity_from_the_broker_needs_only_its_address_and_keeps_the_id_its_own() {
         jail.set_env("RMQ_REGISTRAR_BROKER__IDENTITY", "broker");
         jail.set_env("RMQ_REGISTRAR_BROKER__HEALTH__ADDR", "127.0.0.1:10911");
         jail.set_env("RMQ_REGISTRAR_BROKER__TOPICS__SOURCE", "broker");
-        let c = load(None).map(|l| l.config).unwrap();
-        assert_eq!(c.broker.identity, IdentitySource::Broker);
-        assert!(c.pinned.is_empty(), "{:?}", c.pinned);
+        let l = load(None).unwrap();
+        assert_eq!(l.config.broker.identity, IdentitySource::Broker);
+        assert_eq!(l.pinned, Pinned::default());
         // The pod IP set by the operator wins over what the broker says; the id may not be set.
-        let c = load_in(jail, "[broker]\naddr = \"10.1.1.1:10911\"\n").unwrap();
-        assert!(c.pinned.contains("broker.addr"));
+        jail.create_file("c.toml", "[broker]\naddr = \"10.1.1.1:10911\"\n")?;
+        let pinned = load(Some(Path::new("c.toml"))).unwrap().pinned;
+        assert!(pinned.addr);
         let e = load_in(jail, "[broker]\nid = 1\n").unwrap_err();
         assert_eq!(e.key, "broker.id");
         let e = load_in(jail, "[broker.health]\ncheck = \"tcp\"\n").unwrap_err();

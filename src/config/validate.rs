@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::broker_section::{HealthCheck, HealthConfig, IdentitySource, InlineTopic, TopicSource};
 use super::model::{AclConfig, Config, RegisterConfig, RemotingConfig, ENV_CONFIG, ENV_PREFIX};
+use super::pinned::Pinned;
 use super::serde_helpers::NEVER;
+use crate::broker::SPLIT_SIZES;
 
 /// A value that breaks a rule: its dotted key and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,9 +126,9 @@ fn required(key: &str, broker_conf: &str) -> String {
 }
 
 /// Checks what types cannot: addresses, ranges, required keys. The first problem is reported.
-pub fn validate(c: &Config) -> Result<(), Invalid> {
-    broker_identity(c)?;
-    within("register.split_size", c.register.split_size, 1..=100_000)?;
+pub fn validate(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
+    broker_identity(c, pinned)?;
+    within("register.split_size", c.register.split_size, SPLIT_SIZES)?;
     if let Some(p) = c.broker.permission {
         within("broker.permission", p, PERM_BITS).map_err(perm_bits)?;
     }
@@ -176,10 +178,10 @@ pub fn validate(c: &Config) -> Result<(), Invalid> {
 
 /// Who the broker is: its name, cluster and addresses, or, with the identity from the broker,
 /// how to ask it.
-fn broker_identity(c: &Config) -> Result<(), Invalid> {
+fn broker_identity(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
     let from_broker = c.broker.identity == IdentitySource::Broker;
     if from_broker {
-        identity_from_broker(c)?;
+        identity_from_broker(c, pinned)?;
     } else if c.broker.name.trim().is_empty() {
         return Err(Invalid::new("broker.name", required("name", "brokerName")));
     }
@@ -202,14 +204,14 @@ fn broker_identity(c: &Config) -> Result<(), Invalid> {
 
 /// With the identity from the broker: it must be asked (a remoting check at a known address),
 /// and its id is its own.
-fn identity_from_broker(c: &Config) -> Result<(), Invalid> {
+fn identity_from_broker(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
     if c.broker.health.check != HealthCheck::Remoting {
         return Err(Invalid::new(
             "broker.health.check",
             "must be \"remoting\" with broker.identity = \"broker\": the identity is read by the health check (GET_BROKER_CONFIG)",
         ));
     }
-    if c.pinned.contains("broker.id") {
+    if pinned.id {
         return Err(Invalid::new(
             "broker.id",
             "cannot be set with broker.identity = \"broker\": the id is the broker's own (DLedger and controller elections change it)",

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::settings;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::metrics::labels::Outcome;
@@ -37,7 +38,7 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
             let timeout = cfg.register.timeout.max(std::time::Duration::from_secs(3));
             let current = match server.take() {
                 Some(s) if s.url() == url && s.timeout() == timeout => s,
-                _ => cfg.address_server(url, timeout)?,
+                _ => settings::address_server(&cfg, url, timeout)?,
             };
             match current.fetch().await {
                 Ok(list) => {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::liveness::{Step, Verdicts};
+use super::settings;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::broker::BrokerApi;
@@ -62,7 +63,7 @@ async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
             tls = (cfg.tls_client.clone(), h.tls);
             // A configuration that reached here was validated with its TLS built; should
             // it still fail, the checks stop (the task is restarted) rather than go plain.
-            api.client().set_tls(cfg.client_tls()?);
+            api.client().set_tls(settings::client_tls(&cfg)?);
             api.client().close_connection(cfg.broker_check_addr());
         }
         if mode != Some(h.check) && h.check == HealthCheck::None {
@@ -252,7 +253,7 @@ mod tests {
         let sup = Supervisor::new(CancellationToken::new(), metrics.clone());
         let before = alive();
         sup.spawn("health", || async {
-            let api = crate::daemon::api::build_api(&Config::default(), None)?;
+            let api = crate::daemon::api::build_api(&crate::daemon::settings::InForce::default(), None)?;
             with_own_client(&api, async { panic!("a check panicked") }).await
         });
         // Backoff 0.2 s doubling: 8 runs in a minute.

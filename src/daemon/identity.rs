@@ -9,8 +9,9 @@ use std::time::Duration;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::broker::own_config::{BrokerReport, BrokerRole};
-use crate::broker::BrokerIdentity;
-use crate::config::{Config, IdentitySource};
+use super::settings;
+use crate::broker::{BrokerIdentity, SPLIT_SIZES};
+use crate::config::{Config, IdentitySource, Pinned};
 
 /// What registrations carry now.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +49,7 @@ impl Current {
     /// The configuration's identity (`broker.identity = "config"`).
     pub(crate) fn from_config(cfg: &Config) -> Current {
         Current {
-            id: cfg.identity(),
+            id: settings::identity(cfg),
             role: None,
             permission: cfg.broker.permission,
             acting_master: false,
@@ -64,27 +65,28 @@ impl Current {
     /// broker at run time, while ids and roles move with elections.
     pub(crate) fn from_report(
         cfg: &Config,
+        pinned: &Pinned,
         report: &BrokerReport,
         before: Option<&Current>,
     ) -> Option<Current> {
         let id = report.id?;
-        let pick = |key: &str, configured: String, reported: &str| {
-            if cfg.pinned.contains(key) {
+        let pick = |pinned: bool, configured: String, reported: &str| {
+            if pinned {
                 configured
             } else {
                 reported.to_string()
             }
         };
-        let ha_pinned = cfg.pinned.contains("broker.ha_addr") || cfg.pinned.contains("broker.addr");
+        let ha_pinned = pinned.ha_addr || pinned.addr;
         let mut identity = BrokerIdentity {
             cluster: pick(
-                "broker.cluster",
+                pinned.cluster,
                 cfg.broker.cluster.clone(),
                 &report.cluster,
             ),
-            name: pick("broker.name", cfg.broker.name.clone(), &report.name),
+            name: pick(pinned.name, cfg.broker.name.clone(), &report.name),
             id,
-            addr: pick("broker.addr", cfg.broker.addr.clone(), &report.addr),
+            addr: pick(pinned.addr, cfg.broker.addr.clone(), &report.addr),
             ha_addr: if ha_pinned {
                 cfg.ha_addr()
             } else {
@@ -111,10 +113,9 @@ impl Current {
                 identity.ha_addr = b.id.ha_addr.clone();
             }
         }
-        let pinned = |k: &str| cfg.pinned.contains(k);
         // Acting master (5.x): the broker's own expiry goes with it, as Java registers (a
         // broker that does not say keeps the configured one).
-        let heartbeat_timeout = if pinned("register.heartbeat_timeout") || !report.acting_master {
+        let heartbeat_timeout = if pinned.heartbeat_timeout || !report.acting_master {
             cfg.register.heartbeat_timeout
         } else {
             report.not_active_timeout.or(cfg.register.heartbeat_timeout)
@@ -122,7 +123,7 @@ impl Current {
         Some(Current {
             id: identity,
             role: Some(report.role),
-            permission: if pinned("broker.permission") {
+            permission: if pinned.permission {
                 cfg.broker.permission
             } else {
                 report.permission
@@ -130,11 +131,11 @@ impl Current {
             acting_master: report.acting_master,
             heartbeat_timeout,
             split_size: match report.split_size {
-                Some(n) if !pinned("register.split_size") && (1..=100_000).contains(&n) => n,
+                Some(n) if !pinned.split_size && SPLIT_SIZES.contains(&n) => n,
                 _ => cfg.register.split_size,
             },
             always_split: match report.always_split {
-                Some(b) if !pinned("register.always_split") => b,
+                Some(b) if !pinned.always_split => b,
                 _ => cfg.register.always_split,
             },
         })
@@ -164,7 +165,7 @@ pub(crate) async fn identity_loop(sh: Arc<Shared>) -> TaskResult {
         let now = match cfg.broker.identity {
             IdentitySource::Config => Some(Current::from_config(&cfg)),
             IdentitySource::Broker => report
-                .and_then(|r| Current::from_report(&cfg, &r, before.as_ref()))
+                .and_then(|r| Current::from_report(&cfg, &cfg.pinned, &r, before.as_ref()))
                 .or(before.clone()),
         };
         publish(&sh, before, now);
@@ -232,8 +233,12 @@ mod tests {
         let mut cfg = Config::default();
         cfg.broker.addr = "192.168.1.9:10911".into();
         cfg.broker.id = 7;
-        cfg.pinned.insert("broker.addr".into());
-        let c = Current::from_report(&cfg, &report(Some(1), BrokerRole::Slave), None).unwrap();
+        let pinned = Pinned {
+            addr: true,
+            ..Pinned::default()
+        };
+        let c = Current::from_report(&cfg, &pinned, &report(Some(1), BrokerRole::Slave), None)
+            .unwrap();
         assert_eq!(c.id.addr, "192.168.1.9:10911", "pinned: the pod IP");
         assert_eq!(
             c.id.ha_addr, "192.168.1.9:10912",
@@ -246,17 +251,17 @@ mod tests {
     #[test]
     fn no_id_yet_is_no_identity_and_elections_are_role_changes() {
         let cfg = Config::default();
-        assert!(Current::from_report(&cfg, &report(None, BrokerRole::AsyncMaster), None).is_none());
+        assert!(Current::from_report(&cfg, &Pinned::default(), &report(None, BrokerRole::AsyncMaster), None).is_none());
         let master =
-            Current::from_report(&cfg, &report(Some(0), BrokerRole::SyncMaster), None).unwrap();
+            Current::from_report(&cfg, &Pinned::default(), &report(Some(0), BrokerRole::SyncMaster), None).unwrap();
         assert_eq!(master.change_from(None), Change::First);
         let follower =
-            Current::from_report(&cfg, &report(Some(2), BrokerRole::Slave), Some(&master)).unwrap();
+            Current::from_report(&cfg, &Pinned::default(), &report(Some(2), BrokerRole::Slave), Some(&master)).unwrap();
         assert_eq!(follower.change_from(Some(&master)), Change::Role);
         assert_eq!(follower.change_from(Some(&follower)), Change::None);
         let mut ro = report(Some(2), BrokerRole::Slave);
         ro.permission = Some(4);
-        let ro = Current::from_report(&cfg, &ro, Some(&follower)).unwrap();
+        let ro = Current::from_report(&cfg, &Pinned::default(), &ro, Some(&follower)).unwrap();
         assert_eq!(ro.change_from(Some(&follower)), Change::Settings);
     }
 
@@ -264,11 +269,11 @@ mod tests {
     fn a_moved_broker_keeps_its_old_name_and_address() {
         let cfg = Config::default();
         let first =
-            Current::from_report(&cfg, &report(Some(0), BrokerRole::SyncMaster), None).unwrap();
+            Current::from_report(&cfg, &Pinned::default(), &report(Some(0), BrokerRole::SyncMaster), None).unwrap();
         let mut other = report(Some(0), BrokerRole::SyncMaster);
         other.name = "elsewhere".into();
         other.addr = "10.9.9.9:1".into();
-        let kept = Current::from_report(&cfg, &other, Some(&first)).unwrap();
+        let kept = Current::from_report(&cfg, &Pinned::default(), &other, Some(&first)).unwrap();
         assert_eq!(kept.id, first.id);
     }
 
@@ -277,7 +282,7 @@ mod tests {
         let cfg = Config::default();
         let mut r = report(Some(1), BrokerRole::Slave);
         r.acting_master = true;
-        let c = Current::from_report(&cfg, &r, None).unwrap();
+        let c = Current::from_report(&cfg, &Pinned::default(), &r, None).unwrap();
         assert!(c.acting_master);
         assert_eq!(c.heartbeat_timeout, Some(Duration::from_secs(10)));
     }
@@ -290,19 +295,19 @@ mod tests {
             Some(crate::config::DEFAULT_HEARTBEAT_TIMEOUT),
             "short expiry by default"
         );
-        let plain = Current::from_report(&cfg, &report(Some(1), BrokerRole::Slave), None).unwrap();
+        let plain = Current::from_report(&cfg, &Pinned::default(), &report(Some(1), BrokerRole::Slave), None).unwrap();
         assert_eq!(plain.heartbeat_timeout, Some(Duration::from_secs(10)));
         let mut r = report(Some(1), BrokerRole::Slave);
         r.acting_master = true;
         r.not_active_timeout = Some(Duration::from_secs(25));
-        let c = Current::from_report(&cfg, &r, None).unwrap();
+        let c = Current::from_report(&cfg, &Pinned::default(), &r, None).unwrap();
         assert_eq!(
             c.heartbeat_timeout,
             Some(Duration::from_secs(25)),
             "the broker's"
         );
         r.not_active_timeout = None;
-        let c = Current::from_report(&cfg, &r, None).unwrap();
+        let c = Current::from_report(&cfg, &Pinned::default(), &r, None).unwrap();
         assert_eq!(
             c.heartbeat_timeout,
             Some(Duration::from_secs(10)),
@@ -310,10 +315,13 @@ mod tests {
         );
         // "off", set by the operator: no heartbeatTimeoutMillis at all, even as acting master.
         cfg.register.heartbeat_timeout = None;
-        cfg.pinned.insert("register.heartbeat_timeout".into());
+        let pinned = Pinned {
+            heartbeat_timeout: true,
+            ..Pinned::default()
+        };
         r.not_active_timeout = Some(Duration::from_secs(25));
         assert_eq!(
-            Current::from_report(&cfg, &r, None)
+            Current::from_report(&cfg, &pinned, &r, None)
                 .unwrap()
                 .heartbeat_timeout,
             None

@@ -22,6 +22,7 @@ mod namesrv;
 mod register;
 mod reload;
 mod run;
+pub mod settings;
 mod shared;
 pub mod slave;
 pub mod supervisor;

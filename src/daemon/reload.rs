@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::settings::{self, InForce};
 use super::shared::Shared;
 use crate::config;
 
@@ -15,10 +16,18 @@ pub(crate) async fn reload(shared: Arc<Shared>) {
             return;
         }
     };
-    let new = Arc::new(loaded.config);
-    // Built from the files read by this load: a reload whose TLS cannot be built is rejected
-    // here, before anything of it is applied.
-    let tls = match new.client_tls() {
+    // The certificate files are read here, once: a reload whose TLS cannot be built is
+    // rejected as a bad configuration is.
+    let new = match InForce::new(loaded) {
+        Ok(new) => Arc::new(new),
+        Err(e) => {
+            tracing::error!(error = %e, "reload: new configuration rejected, keeping the old one");
+            return;
+        }
+    };
+    // The client's TLS from that one build: refused here (TLS on, nothing built), before
+    // anything of this reload is applied.
+    let tls = match settings::client_tls(&new) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %crate::config::error_chain(&e), "reload: TLS cannot be built, keeping the old configuration");

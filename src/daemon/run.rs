@@ -7,6 +7,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::api::{build_api, RequestMetrics};
 use super::namesrv::CloseRoutes;
+use super::settings::InForce;
 use super::shared::Shared;
 use super::supervisor::Supervisor;
 use super::{addresses, goodbye, health, http, identity, register, reload, slave, topics};
@@ -44,11 +45,11 @@ pub enum StartError {
 
 /// Runs the daemon until `controls` says Stop (or ends), then unregisters everywhere.
 pub async fn run(
-    loaded: config::Loaded,
+    start: InForce,
     config_path: Option<PathBuf>,
     controls: impl Stream<Item = Control> + Unpin,
 ) -> Result<(), StartError> {
-    let cfg = Arc::new(loaded.config);
+    let cfg = Arc::new(start);
     let metrics = Arc::new(Metrics::new()?);
     let routes = Arc::new(CloseRoutes::default());
     let api = build_api(&cfg, Some(routes.clone()))?

@@ -13,17 +13,20 @@ use super::identity::Current;
 use super::liveness::Verdicts;
 use super::namesrv::Members;
 use super::register::Advert;
+use super::settings::InForce;
 use super::topics::Topics;
 use crate::broker::own_config::BrokerReport;
 use crate::broker::BrokerApi;
 use crate::client::RemotingClient;
-use crate::config::{Config, HealthCheck};
+#[cfg(test)]
+use crate::config::Config;
+use crate::config::HealthCheck;
 use crate::metrics::Metrics;
 
 /// Context shared by the daemon's tasks: handles and watches, no state of its own.
 pub(crate) struct Shared {
     /// The configuration in force; published at start and by a reload.
-    pub(crate) config: watch::Sender<Arc<Config>>,
+    pub(crate) config: watch::Sender<Arc<InForce>>,
     /// Where a reload reads it from.
     pub(crate) config_path: Option<PathBuf>,
     /// The registration client (also `api`'s).
@@ -79,7 +82,7 @@ impl std::fmt::Display for NotReady {
 impl Shared {
     /// Context for a daemon that starts with `cfg`, registering through `api`.
     pub(crate) fn new(
-        cfg: Arc<Config>,
+        cfg: Arc<InForce>,
         config_path: Option<PathBuf>,
         api: BrokerApi,
         metrics: Arc<Metrics>,
@@ -107,7 +110,7 @@ impl Shared {
     }
 
     /// The configuration in force.
-    pub(crate) fn config(&self) -> Arc<Config> {
+    pub(crate) fn config(&self) -> Arc<InForce> {
         self.config.borrow().clone()
     }
 
@@ -163,6 +166,7 @@ impl Shared {
     pub(crate) fn for_tests(mut cfg: Config) -> Arc<Self> {
         cfg.broker.health.check = HealthCheck::None;
         let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let cfg = InForce::unpinned(cfg).expect("TLS");
         let api = super::api::build_api(&cfg, None).expect("api");
         let id = Current::from_config(&cfg);
         let sh = Shared::new(Arc::new(cfg), None, api, metrics);

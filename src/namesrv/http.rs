@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use crate::config::Config;
-// The defaults of `namesrv.domain` and `namesrv.subgroup`: the configuration owns them.
-#[cfg(any(test, feature = "test-util"))]
-pub use crate::config::{DEFAULT_DOMAIN, DEFAULT_SUBGROUP};
+
+/// RocketMQ's default address-server domain (`rmqAddressServerDomain`).
+pub const DEFAULT_DOMAIN: &str = "jmenv.tbsite.net";
+/// RocketMQ's default address-server subgroup (`namesrv.subgroup`).
+pub const DEFAULT_SUBGROUP: &str = "nsaddr";
 
 /// Why a lookup gave no list; the caller keeps its last good one.
 #[derive(Debug, thiserror::Error)]
@@ -185,43 +186,6 @@ pub fn parse_answer(text: &str) -> Result<Vec<String>, AnswerError> {
         return Err(AnswerError::Empty);
     }
     Ok(super::list::parse_list(line)?)
-}
-
-// The address server as this configuration names it: built here, next to the client it makes,
-// so that the configuration knows no HTTP client.
-impl Config {
-    /// The address-server client for this configuration (https uses the `[tls]` trust built at
-    /// validation; without it an https server is refused, not asked with other roots).
-    pub fn address_server(
-        &self,
-        url: String,
-        timeout: Duration,
-    ) -> Result<AddressServer, LookupError> {
-        let tls = if url.starts_with("https://") {
-            Some(
-                self.tls_client
-                    .require()
-                    .map_err(|source| LookupError::Tls {
-                        url: url.clone(),
-                        source: Box::new(source),
-                    })?,
-            )
-        } else {
-            None
-        };
-        AddressServer::with_tls(url, timeout, tls)
-    }
-
-    /// The address-server URL, when one is configured.
-    pub fn address_server_url(&self) -> Option<String> {
-        if let Some(url) = &self.namesrv.address_server {
-            return Some(url.clone());
-        }
-        self.namesrv
-            .domain
-            .as_ref()
-            .map(|d| AddressServer::url_for(d, &self.namesrv.subgroup))
-    }
 }
 
 #[cfg(test)]

@@ -97,7 +97,8 @@ fn an_idle_daemon_allocates_one_buffer_per_heartbeat() {
         )
         .expect("config");
         let loaded = config::load(Some(&path)).expect("valid config");
-        let running = tokio::spawn(daemon::run(loaded, None, futures_util::stream::pending()));
+        let start = daemon::settings::InForce::new(loaded).expect("valid TLS");
+        let running = tokio::spawn(daemon::run(start, None, futures_util::stream::pending()));
         let probe = client();
         for ns in &addrs {
             eventually("registered", || has_broker(&probe, ns, "hb-cost")).await;

@@ -15,6 +15,7 @@ mod fuzz_corpus;
 mod heartbeat;
 mod heartbeat_cost;
 mod identity;
+mod layering;
 mod liveness;
 mod namesrv_interop;
 mod ownership;

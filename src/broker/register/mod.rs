@@ -13,7 +13,7 @@ mod requests;
 
 pub use bodies::RoundBodies;
 pub use heartbeat::Heartbeat;
-pub use options::{RegisterOptions, DEFAULT_SPLIT_SIZE};
+pub use options::{RegisterOptions, DEFAULT_SPLIT_SIZE, SPLIT_SIZES};
 pub use outcome::{NamesrvOutcome, RegisterOutcome, RegisterStatus, SentAs, UnregisterOutcome};
 pub use requests::DataVersionAnswer;
 

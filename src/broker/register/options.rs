@@ -5,6 +5,10 @@ use std::time::Duration;
 /// Java's default `splitRegistrationSize`.
 pub const DEFAULT_SPLIT_SIZE: usize = 800;
 
+/// The split sizes accepted, from the configuration and from the broker's own answer alike:
+/// one range, so that a value the config refuses is never taken from the broker.
+pub const SPLIT_SIZES: std::ops::RangeInclusive<usize> = 1..=100_000;
+
 /// How a registration is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterOptions {

@@ -132,7 +132,7 @@ async fn on_identity(sh: &Shared, rounds: &mut Rounds, new: Option<Current>) -> 
 }
 
 /// One registration round with every NameServer; nothing while the broker does not serve.
-async fn round(sh: &Arc<Shared>, cfg: &Arc<Config>, fleet: &Fleet, rounds: &mut Rounds) {
+async fn round(sh: &Arc<Shared>, cfg: &Config, fleet: &Fleet, rounds: &mut Rounds) {
     sh.metrics
         .daemon
         .set_register_interval(cfg.register.interval);
@@ -208,7 +208,7 @@ fn summary(sh: &Shared, out: &RegisterOutcome) {
 /// The table to register this round, from the configured source. None: nothing to register
 /// yet (the broker's topics were never read: registering an empty table would withdraw its
 /// routes).
-async fn current_topics(sh: &Arc<Shared>, cfg: &Arc<Config>) -> Option<Arc<TopicConfigWrapper>> {
+async fn current_topics(sh: &Arc<Shared>, cfg: &Config) -> Option<Arc<TopicConfigWrapper>> {
     let topics_cfg = cfg.broker.topics.clone();
     let read = if topics_cfg.source == TopicSource::Broker {
         let addr = cfg.broker_check_addr();

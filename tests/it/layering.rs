@@ -1,0 +1,348 @@
+//! The library's layering, read from its source: the configuration stays plain data that the
+//! daemon converts, so no component below the daemon names it, and no module depends on
+//! itself through others. Every `crate::`, `super::` and `self::` path counts, not only `use`
+//! lines; test code (`#[cfg(test)]` items, `tests.rs` files) does not.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The components below the daemon: the daemon (or the app) hands them their settings.
+const BELOW_DAEMON: [&str; 6] = ["client", "tls", "namesrv", "broker", "protocol", "metrics"];
+
+/// Modules whose submodules may still depend on each other in a cycle, and why.
+// Shared (daemon/shared.rs) names the register, namesrvs and topics parts, which name Shared
+// back; the ownership rewrite of issue 23 (Deliver 1 and 2) takes that apart. Empty this when
+// it lands.
+const SUBMODULE_CYCLES_ALLOWED: [&str; 1] = ["daemon"];
+
+/// A module's path from the crate root (`["daemon", "register", "round"]`).
+type ModPath = Vec<String>;
+
+/// Every library module with its file's non-test text.
+fn modules() -> BTreeMap<ModPath, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    let mut out = BTreeMap::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).unwrap();
+        let mut parts: ModPath = rel
+            .with_extension("")
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        // The binaries are crates of their own; tests are not what ships.
+        if parts == ["main"] || parts[0] == "bin" || parts.iter().any(|p| p == "tests") {
+            continue;
+        }
+        if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+            parts.pop();
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        out.insert(parts, without_tests(&text));
+    }
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `text` without its `#[cfg(test)]` items (a `mod tests { … }`, an `impl` for tests, a `use`).
+fn without_tests(text: &str) -> String {
+    const MARK: &str = "#[cfg(test)]";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut at = 0;
+    while let Some(found) = text[at..].find(MARK) {
+        out.push_str(&text[at..at + found]);
+        let mut i = at + found + MARK.len();
+        let mut depth = 0usize;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        i += 1;
+                        break;
+                    }
+                }
+                b';' if depth == 0 => {
+                    i += 1;
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        at = i;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// `text` without `//` and `/* */` comments: a doc link is no dependency.
+fn without_comments(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    loop {
+        let line = rest.find("//");
+        let block = rest.find("/*");
+        match (line, block) {
+            (Some(l), b) if b.is_none_or(|b| l < b) => {
+                out.push_str(&rest[..l]);
+                rest = rest[l..].find('\n').map_or("", |n| &rest[l + n..]);
+            }
+            (_, Some(b)) => {
+                out.push_str(&rest[..b]);
+                rest = rest[b..].find("*/").map_or("", |e| &rest[b + e + 2..]);
+            }
+            _ => {
+                out.push_str(rest);
+                return out;
+            }
+        }
+    }
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The paths named in a `{ … }` group starting at `text[0] == '{'`, each as its segments.
+fn group(text: &str) -> Vec<Vec<String>> {
+    let mut depth = 0;
+    let mut items = vec![String::new()];
+    for c in text.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                if depth == 1 {
+                    continue;
+                }
+            }
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            ',' if depth == 1 => {
+                items.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        items.last_mut().unwrap().push(c);
+    }
+    items.iter().map(|i| segments(i.trim())).collect()
+}
+
+/// The leading `a::b::c` of `text`, as segments.
+fn segments(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    loop {
+        let end = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
+        if end == 0 {
+            return out;
+        }
+        out.push(rest[..end].to_string());
+        match rest[end..].strip_prefix("::") {
+            Some(next) if next.starts_with(is_ident) => rest = next,
+            _ => return out,
+        }
+    }
+}
+
+/// The modules `code` (the text of module `me`) names through paths.
+fn targets(me: &ModPath, code: &str, known: &BTreeSet<ModPath>) -> BTreeSet<ModPath> {
+    let mut out = BTreeSet::new();
+    for (i, _) in code.match_indices("::") {
+        // The path's first segment, and where the path starts.
+        let start = code[..i].rfind(|c: char| !is_ident(c)).map_or(0, |s| s + 1);
+        let head = &code[start..i];
+        if !matches!(head, "crate" | "super" | "self") {
+            continue;
+        }
+        let before = code[..start].chars().next_back();
+        if before.is_some_and(|c| c == ':' || c == '$') {
+            continue; // part of a longer path (`super::super::`) or `$crate`
+        }
+        // Walk `super::super::…` from the start.
+        let mut base: ModPath = if head == "crate" {
+            Vec::new()
+        } else {
+            me.clone()
+        };
+        let mut rest = &code[start..];
+        loop {
+            if let Some(r) = rest.strip_prefix("super::") {
+                base.pop();
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("self::") {
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("crate::") {
+                rest = r;
+            } else {
+                break;
+            }
+        }
+        let named = if rest.starts_with('{') {
+            group(rest)
+        } else {
+            vec![segments(rest)]
+        };
+        for segs in named {
+            let mut path = base.clone();
+            path.extend(segs);
+            // The deepest module the path goes through.
+            while !path.is_empty() && !known.contains(&path) {
+                path.pop();
+            }
+            out.insert(path);
+        }
+    }
+    out
+}
+
+/// `module -> module` edges between modules of the library.
+fn edges() -> BTreeSet<(ModPath, ModPath)> {
+    let modules = modules();
+    let known: BTreeSet<ModPath> = modules.keys().cloned().collect();
+    let mut out = BTreeSet::new();
+    for (me, text) in &modules {
+        for to in targets(me, &without_comments(text), &known) {
+            if &to != me {
+                out.insert((me.clone(), to));
+            }
+        }
+    }
+    out
+}
+
+/// The edges between children of one parent: `a::x::… -> a::y::…` as `x -> y` under `a`.
+fn sibling_edges(
+    edges: &BTreeSet<(ModPath, ModPath)>,
+) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for (from, to) in edges {
+        let common = from.iter().zip(to).take_while(|(a, b)| a == b).count();
+        if common < from.len() && common < to.len() {
+            let parent = if common == 0 {
+                "crate".to_string()
+            } else {
+                from[..common].join("::")
+            };
+            out.entry(parent)
+                .or_default()
+                .entry(from[common].clone())
+                .or_default()
+                .insert(to[common].clone());
+        }
+    }
+    out
+}
+
+/// A cycle in `graph`, when there is one.
+fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = stack.iter().position(|n| n == node) {
+            let mut found = stack[at..].to_vec();
+            found.push(node.to_string());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        stack.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, graph, stack, done) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
+}
+
+fn show(graph: &BTreeMap<String, BTreeSet<String>>) -> String {
+    graph
+        .iter()
+        .map(|(from, to)| {
+            let to: Vec<&str> = to.iter().map(String::as_str).collect();
+            format!("{from} -> {}\n", to.join(", "))
+        })
+        .collect()
+}
+
+#[test]
+fn no_component_below_the_daemon_names_the_configuration() {
+    for (module, text) in modules() {
+        let Some(top) = module.first() else { continue };
+        if BELOW_DAEMON.contains(&top.as_str()) {
+            // Comments too: a doc link to the configuration is a component that knows it.
+            assert!(
+                !text.contains("crate::config"),
+                "{} names crate::config: the daemon converts the configuration into its settings",
+                module.join("::")
+            );
+        }
+    }
+    let named: Vec<String> = edges()
+        .into_iter()
+        .filter(|(from, to)| {
+            from.first()
+                .is_some_and(|f| BELOW_DAEMON.contains(&f.as_str()))
+                && to.first().is_some_and(|t| t == "config")
+        })
+        .map(|(from, _)| from.join("::"))
+        .collect();
+    assert!(
+        named.is_empty(),
+        "below the daemon, naming config: {named:?}"
+    );
+}
+
+#[test]
+fn modules_have_no_dependency_cycle() {
+    let siblings = sibling_edges(&edges());
+    let top = siblings.get("crate").cloned().unwrap_or_default();
+    // cargo test -- --nocapture layering shows the graph.
+    println!("top-level modules:\n{}", show(&top));
+    assert!(
+        top.contains_key("daemon") && top.contains_key("config"),
+        "the source was not read"
+    );
+    assert_eq!(cycle(&top), None, "a cycle among the top-level modules");
+    for (parent, graph) in &siblings {
+        let found = cycle(graph);
+        if SUBMODULE_CYCLES_ALLOWED.contains(&parent.as_str()) {
+            println!(
+                "{parent} (cycles still allowed: {found:?}):\n{}",
+                show(graph)
+            );
+            continue;
+        }
+        println!("{parent}:\n{}", show(graph));
+        assert_eq!(found, None, "a cycle among the submodules of {parent}");
+    }
+}
