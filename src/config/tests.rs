@@ -433,3 +433,45 @@ fn the_default_expiry_rises_to_what_the_timings_need_and_a_set_one_is_checked() 
     .unwrap_err();
     assert_eq!(e.key, "register.heartbeat_timeout");
 }
+
+#[test]
+fn an_environment_value_is_the_text_written_where_the_key_takes_text() {
+    Jail::expect_with(|jail| {
+        // Each of these was read as a number and refused ("found unsigned int"): a numeric
+        // secret could not be passed the way the README recommends.
+        jail.set_env("RMQ_REGISTRAR_ACL__ACCESS_KEY", "ak");
+        jail.set_env("RMQ_REGISTRAR_ACL__SECRET_KEY", "123456");
+        jail.set_env("RMQ_REGISTRAR_SLAVE__FILE_MODE", "0644");
+        jail.set_env("RMQ_REGISTRAR_BROKER__NAME", "12345");
+        let c = load_in(jail, MIN).unwrap();
+        assert_eq!(c.acl.secret_key.as_deref(), Some("123456"));
+        assert_eq!(c.slave.file_mode, "0644", "a leading zero stays");
+        assert_eq!(c.slave_file_mode(), Some(0o644));
+        assert_eq!(c.broker.name, "12345");
+        // Text, never a number, whatever it looks like.
+        jail.set_env("RMQ_REGISTRAR_ACL__SECRET_KEY", "0123");
+        jail.set_env("RMQ_REGISTRAR_BROKER__CLUSTER", "true");
+        let c = load_in(jail, MIN).unwrap();
+        assert_eq!(c.acl.secret_key.as_deref(), Some("0123"));
+        assert_eq!(c.broker.cluster, "true");
+        // Numbers, booleans and lists still read as such where the key takes them.
+        jail.set_env("RMQ_REGISTRAR_BROKER__ID", "2");
+        jail.set_env("RMQ_REGISTRAR_REGISTER__SPLIT_SIZE", "100");
+        jail.set_env("RMQ_REGISTRAR_REGISTER__COMPRESSED", "true");
+        jail.set_env("RMQ_REGISTRAR_NAMESRV__ADDRS", r#"["a:1", "b:2"]"#);
+        let c = load_in(jail, MIN).unwrap();
+        assert_eq!(c.broker.id, 2);
+        assert_eq!(c.register.split_size, 100);
+        assert!(c.register.compressed);
+        assert_eq!(c.namesrv.addrs, vec!["a:1", "b:2"]);
+        // A number where a number is wanted is still checked, and named by its variable.
+        jail.set_env("RMQ_REGISTRAR_BROKER__ID", "two");
+        let e = load_in(jail, MIN).unwrap_err();
+        assert_eq!(e.key, "broker.id", "{e}");
+        assert_eq!(
+            e.source_name, "environment variable RMQ_REGISTRAR_BROKER__ID",
+            "{e}"
+        );
+        Ok(())
+    });
+}
