@@ -149,10 +149,13 @@ set -e
 grep -q 'broker.name' <<<"$out" && grep -q 'RMQ_REGISTRAR_BROKER__NAME' <<<"$out" \
   || fail "check-config does not name the missing identity and where to set it: $out"
 echo "   exit 2: $out"
-out=$(env -u NAMESRV_ADDR RMQ_REGISTRAR_BROKER__NAME=broker-a RMQ_REGISTRAR_BROKER__ADDR=10.0.0.1:10911 \
+# The conffile sets no key, NameServers included: they come from the environment here.
+out=$(NAMESRV_ADDR=10.0.0.2:9876 RMQ_REGISTRAR_BROKER__NAME=broker-a RMQ_REGISTRAR_BROKER__ADDR=10.0.0.1:10911 \
   "$bin" --config "$ETC/rmq-registrar.toml" check-config 2>&1) || fail "check-config with the identity from the environment: $out"
 grep -q 'broker-a' <<<"$out" || fail "check-config does not show broker.name = broker-a: $out"
-echo "   exit 0 with RMQ_REGISTRAR_BROKER__NAME and RMQ_REGISTRAR_BROKER__ADDR set"
+grep -q '^namesrv.addrs = \["10.0.0.2:9876"\] *# environment variable NAMESRV_ADDR' <<<"$out" \
+  || fail "the conffile overrides NAMESRV_ADDR: $out"
+echo "   exit 0 with NAMESRV_ADDR, RMQ_REGISTRAR_BROKER__NAME and RMQ_REGISTRAR_BROKER__ADDR set"
 
 echo ">> a changed conffile survives removal and reinstall"
 echo '# changed by the operator' >>"$ETC/rmq-registrar.toml"

@@ -118,7 +118,8 @@ fn shipped_examples_are_valid() {
 }
 
 /// The commented example is the package's conffile and the image's documentation: it carries
-/// no broker identity, so alone it is refused with where to set one; given one, it loads.
+/// no broker identity and no NameServer, so alone it is refused with where to set them; given
+/// them, it loads.
 #[test]
 fn the_full_example_has_no_identity_and_loads_with_one() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rmq-registrar.toml");
@@ -132,11 +133,16 @@ fn the_full_example_has_no_identity_and_loads_with_one() {
         assert_eq!(e.key, "broker.addr", "{e}");
         assert!(e.to_string().contains("RMQ_REGISTRAR_BROKER__ADDR"), "{e}");
         jail.set_env("RMQ_REGISTRAR_BROKER__ADDR", "10.0.0.1:10911");
+        // Nor a NameServer: those come from where the broker's own come from.
+        let e = load(Some(&path)).unwrap_err();
+        assert_eq!(e.key, "namesrv.addrs", "{e}");
+        jail.set_env("NAMESRV_ADDR", "10.0.0.2:9876");
         let c = load(Some(&path)).map_err(|e| e.to_string())?.config;
         assert_eq!(
             (c.broker.cluster.as_str(), c.broker.id),
             ("DefaultCluster", 0)
         );
+        assert_eq!(c.namesrv.addrs, vec!["10.0.0.2:9876"]);
         Ok(())
     });
 }
@@ -472,6 +478,52 @@ fn an_environment_value_is_the_text_written_where_the_key_takes_text() {
             e.source_name, "environment variable RMQ_REGISTRAR_BROKER__ID",
             "{e}"
         );
+        Ok(())
+    });
+}
+
+/// The packaged conffile (and the image's documentation) shows every key with its default, and
+/// sets none of them: an active line there would win over broker.conf, NAMESRV_ADDR and the
+/// broker's own answers, as `addrs = ["127.0.0.1:9876"]` did over every NameServer list.
+#[test]
+fn the_packaged_config_shows_every_default_and_sets_no_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rmq-registrar.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    fn set_keys(prefix: &str, t: &toml::Table, out: &mut Vec<String>) {
+        for (k, v) in t {
+            match v {
+                toml::Value::Table(inner) => set_keys(&format!("{prefix}{k}."), inner, out),
+                _ => out.push(format!("{prefix}{k}")),
+            }
+        }
+    }
+    let mut set = Vec::new();
+    set_keys("", &text.parse::<toml::Table>().unwrap(), &mut set);
+    assert!(
+        set.is_empty(),
+        "config/rmq-registrar.toml sets {set:?}: comment them out (as `# key = default`)"
+    );
+    // What an operator meets: broker.conf named by the packaged file is not overridden by it.
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "broker.conf",
+            "brokerName=conf-broker\nbrokerIP1=192.0.2.10\nnamesrvAddr=192.0.2.20:9876\n\
+             registerNameServerPeriod=45000\ncompressedRegister=true\n",
+        )?;
+        jail.create_file(
+            "rmq-registrar.toml",
+            &text.replace(
+                "# conf_file = \"/home/rocketmq/conf/broker.conf\"",
+                "conf_file = \"broker.conf\"",
+            ),
+        )?;
+        let c = load(Some(Path::new("rmq-registrar.toml")))
+            .map_err(|e| e.to_string())?
+            .config;
+        assert_eq!(c.broker.conf_file.as_deref(), Some(Path::new("broker.conf")));
+        assert_eq!(c.namesrv.addrs, vec!["192.0.2.20:9876"]);
+        assert_eq!(c.register.interval, Duration::from_secs(45));
+        assert!(c.register.compressed);
         Ok(())
     });
 }
