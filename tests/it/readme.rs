@@ -436,8 +436,8 @@ fn image_user() -> (String, String) {
     // The last USER is the one the running image has.
     let user = text
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("USER "))
-        .last()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("USER "))
         .expect("the Dockerfile sets USER");
     let (uid, gid) = user.trim().split_once(':').unwrap_or((user.trim(), ""));
     let numeric = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
