@@ -17,7 +17,10 @@ COPY config/rmq-registrar.toml /usr/share/doc/rmq-registrar/rmq-registrar.toml
 # In a pod the metrics/health port must be reachable by the kubelet.
 ENV RMQ_REGISTRAR_HTTP__LISTEN=0.0.0.0:9100
 EXPOSE 9100
-USER nonroot:nonroot
+# Numeric (distroless's nonroot user and group): the kubelet can check runAsNonRoot only for a
+# numeric user, and refuses to start a container with a name here. deploy/kubernetes/ asks
+# runAsUser/runAsGroup 65532 to match (tests/it/readme.rs checks that they agree).
+USER 65532:65532
 # No HEALTHCHECK: probes belong to Kubernetes (/healthz, /readyz).
 ENTRYPOINT ["/usr/local/bin/rmq-registrar"]
 CMD ["run"]

@@ -2,12 +2,14 @@
 # Installs the real peers the tests talk to, when missing: the Rust NameServer and the Rust
 # broker (pinned; both builds share one target directory: the broker's first build takes ~20 min
 # on 2 cores, later runs find the binaries in ~/.cargo/bin and return at once), and Debian's
-# prometheus package (a real Prometheus server and promtool, for the alert-rule tests).
-# For the package test (scripts/package-test.sh), not in the default set: `cargo-deb` (pinned)
-# and `systemd` (Debian's systemd and man-db: systemd-analyze verify, which also opens the
-# units' man: links).
-# Usage: scripts/install-peers.sh [namesrv|broker|prometheus|cargo-deb|systemd]...
-#        (default: namesrv broker prometheus)
+# prometheus package (a real Prometheus server and promtool, for the alert-rule tests), and
+# Debian's python3-seccomp (for /usr/bin/python3: the units' RestrictAddressFamilies= as a seccomp
+# filter, tests/sandbox/restrict-address-families.py).
+# For the package test (scripts/package-test.sh), not in the default set: `cargo-deb` (pinned),
+# `systemd` (Debian's systemd and man-db: systemd-analyze verify, which also opens the units'
+# man: links) and `lintian` (Debian's package checker).
+# Usage: scripts/install-peers.sh [namesrv|broker|prometheus|seccomp|cargo-deb|systemd|lintian]...
+#        (default: namesrv broker prometheus seccomp)
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 NAMESRV_VERSION=1.0.0
@@ -16,7 +18,7 @@ CARGO_DEB_VERSION=3.8.0
 export CARGO_TARGET_DIR="${RMQ_PEERS_TARGET_DIR:-${TMPDIR:-/tmp}/rmq-peers-target}"
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(namesrv broker prometheus)
+[ ${#want[@]} -eq 0 ] && want=(namesrv broker prometheus seccomp)
 # Installs Debian packages with apt-get.
 apt_install() {
   local sudo_=""
@@ -40,6 +42,23 @@ for peer in "${want[@]}"; do
       apt_install systemd man-db
     fi
     command -v systemd-analyze
+    continue
+  fi
+  if [ "$peer" = seccomp ]; then
+    # Debian's module is for Debian's python3, whatever python3 comes first on PATH.
+    if ! /usr/bin/python3 -c 'import seccomp' >/dev/null 2>&1; then
+      echo ">> installing Debian's python3-seccomp package"
+      apt_install python3 python3-seccomp
+    fi
+    echo /usr/bin/python3
+    continue
+  fi
+  if [ "$peer" = lintian ]; then
+    if ! command -v lintian >/dev/null 2>&1; then
+      echo ">> installing Debian's lintian package"
+      apt_install lintian
+    fi
+    command -v lintian
     continue
   fi
   case "$peer" in

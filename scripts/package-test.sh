@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Debian package as an operator meets it: builds it (scripts/package.sh), installs it on this
-# machine with `dpkg -i`, checks every file it holds, verifies both units with systemd-analyze,
+# The Debian package as an operator meets it: builds it (scripts/package.sh), has Debian's lintian
+# judge it (any error or warning fails), installs it on this machine with `dpkg -i`, checks every
+# file it holds, verifies both units with systemd-analyze,
 # runs the installed binary on the installed config, removes the package and checks that a
 # changed conffile survives a reinstall. The package is purged on exit, whatever happens.
 # Needs root. On a machine without dpkg it says so and exits 0; .ci/run runs it where dpkg is.
@@ -26,12 +27,18 @@ for p in "$ETC" /usr/bin/rmq-registrar "$UNITS/rmq-registrar.service"; do
   [ ! -e "$p" ] || fail "$p exists already (installed by hand?); the test would replace it"
 done
 
-scripts/install-peers.sh cargo-deb systemd >/dev/null
+scripts/install-peers.sh cargo-deb systemd lintian >/dev/null
 started=$(date +%s)
 deb=$(scripts/package.sh "$@" | tail -n 1)
 [ -f "$deb" ] || fail "scripts/package.sh printed no .deb path (got '$deb')"
 echo ">> built $deb in $(( $(date +%s) - started )) s: $(stat -c %s "$deb") bytes," \
   "Installed-Size $(dpkg-deb -f "$deb" Installed-Size) KiB"
+
+echo ">> lintian $(lintian --version | awk '{ print $2 }')"
+# Errors and warnings fail; a warning that is right for this package would be overridden in a
+# shipped lintian override, with the reason beside it. Informational tags are printed only.
+lintian --info --display-info --fail-on error,warning "$deb" || fail "lintian reports the above"
+echo "   no error, no warning"
 
 work=$(mktemp -d)
 purge() { dpkg --purge "$PKG" >/dev/null 2>&1 || true; rm -rf "$work"; }
@@ -55,8 +62,9 @@ expected=$(
     echo /usr/share/zsh/vendor-completions/_rmq-registrar
     echo /usr/share/fish/vendor_completions.d/rmq-registrar.fish
     echo /usr/share/man/man1/rmq-registrar.1.gz
+    echo /usr/share/lintian/overrides/rmq-registrar
     for s in $subcommands; do echo "/usr/share/man/man1/rmq-registrar-$s.1.gz"; done
-    for f in README.md operations.md copyright examples/minimal.toml examples/slave-files.conf \
+    for f in README.md operations.md copyright changelog.Debian.gz examples/minimal.toml examples/slave-files.conf \
       examples/prometheus-rules.yml examples/prometheus-scrape.yml; do
       echo "/usr/share/doc/rmq-registrar/$f"
     done
@@ -74,6 +82,14 @@ same config/minimal.toml /usr/share/doc/rmq-registrar/examples/minimal.toml
 same deploy/prometheus/rules.yml /usr/share/doc/rmq-registrar/examples/prometheus-rules.yml
 same deploy/prometheus/scrape.yml /usr/share/doc/rmq-registrar/examples/prometheus-scrape.yml
 same README.md /usr/share/doc/rmq-registrar/README.md
+same packaging/debian/copyright /usr/share/doc/rmq-registrar/copyright
+same packaging/debian/lintian-overrides /usr/share/lintian/overrides/rmq-registrar
+zcat /usr/share/doc/rmq-registrar/changelog.Debian.gz | cmp -s packaging/debian/changelog - \
+  || fail "changelog.Debian.gz is not packaging/debian/changelog"
+# The changelog's newest entry is this package's version (dpkg-deb's Version, revision included).
+newest=$(sed -n '1s/^rmq-registrar (\([^)]*\)).*/\1/p' packaging/debian/changelog)
+[ "$newest" = "$(dpkg-deb -f "$deb" Version)" ] \
+  || fail "packaging/debian/changelog's newest entry is $newest, the package is $(dpkg-deb -f "$deb" Version): add an entry"
 same docs/operations.md /usr/share/doc/rmq-registrar/operations.md
 same packaging/generated/completions/rmq-registrar /usr/share/bash-completion/completions/rmq-registrar
 same packaging/generated/completions/_rmq-registrar /usr/share/zsh/vendor-completions/_rmq-registrar
@@ -149,10 +165,13 @@ set -e
 grep -q 'broker.name' <<<"$out" && grep -q 'RMQ_REGISTRAR_BROKER__NAME' <<<"$out" \
   || fail "check-config does not name the missing identity and where to set it: $out"
 echo "   exit 2: $out"
-out=$(env -u NAMESRV_ADDR RMQ_REGISTRAR_BROKER__NAME=broker-a RMQ_REGISTRAR_BROKER__ADDR=10.0.0.1:10911 \
+# The conffile sets no key, NameServers included: they come from the environment here.
+out=$(NAMESRV_ADDR=10.0.0.2:9876 RMQ_REGISTRAR_BROKER__NAME=broker-a RMQ_REGISTRAR_BROKER__ADDR=10.0.0.1:10911 \
   "$bin" --config "$ETC/rmq-registrar.toml" check-config 2>&1) || fail "check-config with the identity from the environment: $out"
 grep -q 'broker-a' <<<"$out" || fail "check-config does not show broker.name = broker-a: $out"
-echo "   exit 0 with RMQ_REGISTRAR_BROKER__NAME and RMQ_REGISTRAR_BROKER__ADDR set"
+grep -q '^namesrv.addrs = \["10.0.0.2:9876"\] *# environment variable NAMESRV_ADDR' <<<"$out" \
+  || fail "the conffile overrides NAMESRV_ADDR: $out"
+echo "   exit 0 with NAMESRV_ADDR, RMQ_REGISTRAR_BROKER__NAME and RMQ_REGISTRAR_BROKER__ADDR set"
 
 echo ">> a changed conffile survives removal and reinstall"
 echo '# changed by the operator' >>"$ETC/rmq-registrar.toml"

@@ -83,8 +83,9 @@ fn extra_sections() -> Roff {
     for (path, what) in [
         (
             "/etc/rmq-registrar/rmq-registrar.toml",
-            "Configuration of rmq-registrar.service: every key with its default, no broker \
-             identity (set broker.name and broker.addr, or broker.conf_file).",
+            "Configuration of rmq-registrar.service: every key with its default, commented \
+             out, so that it overrides nothing; no broker identity and no NameServer (set \
+             broker.conf_file, or broker.name, broker.addr and namesrv.addrs).",
         ),
         (
             "/etc/rmq-registrar/INSTANCE.toml",

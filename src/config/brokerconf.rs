@@ -58,15 +58,15 @@ fn is_java_bool_literal(v: &str) -> bool {
 }
 
 /// This host's address as the Java broker picks `brokerIP1` when unset: not loopback; an IPv4
-/// outside the private ranges first, else the last private IPv4, else an IPv6.
-pub fn local_address() -> Option<IpAddr> {
-    let addrs: Vec<IpAddr> = if_addrs::get_if_addrs()
-        .ok()?
+/// outside the private ranges first, else the last private IPv4, else an IPv6. Err: the
+/// interfaces could not be listed (a sandbox without netlink sockets, say).
+pub fn local_address() -> std::io::Result<Option<IpAddr>> {
+    let addrs: Vec<IpAddr> = if_addrs::get_if_addrs()?
         .into_iter()
         .map(|i| i.ip())
         .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
         .collect();
-    pick_address(&addrs)
+    Ok(pick_address(&addrs))
 }
 
 fn pick_address(addrs: &[IpAddr]) -> Option<IpAddr> {
@@ -116,7 +116,7 @@ pub fn load(path: &Path) -> Result<Mapped, ConfigError> {
 fn map(
     path: &Path,
     props: &HashMap<String, String>,
-    local: impl Fn() -> Option<IpAddr>,
+    local: impl Fn() -> std::io::Result<Option<IpAddr>>,
 ) -> Result<Mapped, ConfigError> {
     let file = path.display();
     let get = |k: &str| props.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
@@ -166,12 +166,25 @@ fn map(
     let port = number("listenPort", 65_535)?.unwrap_or(10_911) as u32;
     let ip1 = match get("brokerIP1") {
         Some(ip) => ip.to_string(),
-        None => local().map(|a| a.to_string()).ok_or_else(|| {
-            bad(
-                "brokerIP1",
-                "unset, and this host has no address but loopback: set brokerIP1".into(),
-            )
-        })?,
+        // Which of the two it is tells the operator what to fix: the sandbox, or the file.
+        None => match local() {
+            Ok(Some(a)) => a.to_string(),
+            Ok(None) => {
+                return Err(bad(
+                    "brokerIP1",
+                    "unset, and this host has no address but loopback: set brokerIP1".into(),
+                ))
+            }
+            Err(e) => {
+                return Err(bad(
+                    "brokerIP1",
+                    format!(
+                        "unset, and this host's addresses cannot be listed ({e}; a sandbox \
+                         forbidding netlink sockets?): set brokerIP1"
+                    ),
+                ))
+            }
+        },
     };
     put(
         "brokerIP1, listenPort",

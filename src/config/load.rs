@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use figment::{Figment, Metadata};
 
 use super::broker_section::TopicSource;
@@ -114,7 +115,66 @@ fn figment_with(file: Option<&Path>, broker_conf: Vec<brokerconf::Prop>) -> Figm
     if let Some(path) = file {
         f = f.merge(Toml::file_exact(path));
     }
-    f.merge(Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__"))
+    f.merge(PrefixedEnv(
+        Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__"),
+    ))
+}
+
+/// The `RMQ_REGISTRAR_*` variables, each read as the key it sets takes it.
+///
+/// figment's `Env` reads every value as data: `0644` becomes the number 644 and `123456` a
+/// number, which a text key (`acl.secret_key`, `slave.file_mode`, `broker.name`) refuses, and
+/// a leading zero is lost. A value is read as data only where its key takes that; otherwise it
+/// is the text as written.
+struct PrefixedEnv(Env);
+
+impl figment::Provider for PrefixedEnv {
+    fn metadata(&self) -> Metadata {
+        // The same name as figment's own provider: messages name the variable from it.
+        self.0.metadata()
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (key, raw) in self.0.iter() {
+            let key = key.as_str();
+            let Ok(parsed) = raw.parse::<Value>();
+            let value = if matches!(parsed, Value::String(..)) || takes(key, &parsed) {
+                parsed
+            } else if takes(key, &Value::from(raw.clone())) {
+                Value::from(raw)
+            } else {
+                // Neither fits: the data reading, so that the error says what was expected.
+                parsed
+            };
+            if let Value::Dict(_, nested) = figment::util::nest(key, value) {
+                merge_into(&mut dict, nested);
+            }
+        }
+        Ok(self.0.profile.collect(dict))
+    }
+}
+
+/// Merges `from` into `into`, tables key by key (`A__B` and `A__C` both set), `from` winning.
+fn merge_into(into: &mut Dict, from: Dict) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(Value::Dict(_, old)), Value::Dict(_, new)) => merge_into(old, new),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Whether the configuration takes `value` at `key` (its type only: ranges are checked later).
+fn takes(key: &str, value: &Value) -> bool {
+    Figment::from(Serialized::defaults(Config::default()))
+        .merge(Serialized::default(key, value))
+        .extract::<Config>()
+        .is_ok()
 }
 
 /// Loads and validates the configuration from `file` (or none) and the environment.

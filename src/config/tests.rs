@@ -118,7 +118,8 @@ fn shipped_examples_are_valid() {
 }
 
 /// The commented example is the package's conffile and the image's documentation: it carries
-/// no broker identity, so alone it is refused with where to set one; given one, it loads.
+/// no broker identity and no NameServer, so alone it is refused with where to set them; given
+/// them, it loads.
 #[test]
 fn the_full_example_has_no_identity_and_loads_with_one() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rmq-registrar.toml");
@@ -132,11 +133,16 @@ fn the_full_example_has_no_identity_and_loads_with_one() {
         assert_eq!(e.key, "broker.addr", "{e}");
         assert!(e.to_string().contains("RMQ_REGISTRAR_BROKER__ADDR"), "{e}");
         jail.set_env("RMQ_REGISTRAR_BROKER__ADDR", "10.0.0.1:10911");
+        // Nor a NameServer: those come from where the broker's own come from.
+        let e = load(Some(&path)).unwrap_err();
+        assert_eq!(e.key, "namesrv.addrs", "{e}");
+        jail.set_env("NAMESRV_ADDR", "10.0.0.2:9876");
         let c = load(Some(&path)).map_err(|e| e.to_string())?.config;
         assert_eq!(
             (c.broker.cluster.as_str(), c.broker.id),
             ("DefaultCluster", 0)
         );
+        assert_eq!(c.namesrv.addrs, vec!["10.0.0.2:9876"]);
         Ok(())
     });
 }
@@ -422,4 +428,92 @@ fn the_default_expiry_rises_to_what_the_timings_need_and_a_set_one_is_checked() 
     ))
     .unwrap_err();
     assert_eq!(e.key, "register.heartbeat_timeout");
+}
+
+#[test]
+fn an_environment_value_is_the_text_written_where_the_key_takes_text() {
+    Jail::expect_with(|jail| {
+        // Each of these was read as a number and refused ("found unsigned int"): a numeric
+        // secret could not be passed the way the README recommends.
+        jail.set_env("RMQ_REGISTRAR_ACL__ACCESS_KEY", "ak");
+        jail.set_env("RMQ_REGISTRAR_ACL__SECRET_KEY", "123456");
+        jail.set_env("RMQ_REGISTRAR_SLAVE__FILE_MODE", "0644");
+        jail.set_env("RMQ_REGISTRAR_BROKER__NAME", "12345");
+        let c = load_in(jail, MIN).unwrap();
+        assert_eq!(c.acl.secret_key.as_deref(), Some("123456"));
+        assert_eq!(c.slave.file_mode, "0644", "a leading zero stays");
+        assert_eq!(c.slave_file_mode(), Some(0o644));
+        assert_eq!(c.broker.name, "12345");
+        // Text, never a number, whatever it looks like.
+        jail.set_env("RMQ_REGISTRAR_ACL__SECRET_KEY", "0123");
+        jail.set_env("RMQ_REGISTRAR_BROKER__CLUSTER", "true");
+        let c = load_in(jail, MIN).unwrap();
+        assert_eq!(c.acl.secret_key.as_deref(), Some("0123"));
+        assert_eq!(c.broker.cluster, "true");
+        // Numbers, booleans and lists still read as such where the key takes them.
+        jail.set_env("RMQ_REGISTRAR_BROKER__ID", "2");
+        jail.set_env("RMQ_REGISTRAR_REGISTER__SPLIT_SIZE", "100");
+        jail.set_env("RMQ_REGISTRAR_REGISTER__COMPRESSED", "true");
+        jail.set_env("RMQ_REGISTRAR_NAMESRV__ADDRS", r#"["a:1", "b:2"]"#);
+        let c = load_in(jail, MIN).unwrap();
+        assert_eq!(c.broker.id, 2);
+        assert_eq!(c.register.split_size, 100);
+        assert!(c.register.compressed);
+        assert_eq!(c.namesrv.addrs, vec!["a:1", "b:2"]);
+        // A number where a number is wanted is still checked, and named by its variable.
+        jail.set_env("RMQ_REGISTRAR_BROKER__ID", "two");
+        let e = load_in(jail, MIN).unwrap_err();
+        assert_eq!(e.key, "broker.id", "{e}");
+        assert_eq!(
+            e.source_name, "environment variable RMQ_REGISTRAR_BROKER__ID",
+            "{e}"
+        );
+        Ok(())
+    });
+}
+
+/// The packaged conffile (and the image's documentation) shows every key with its default, and
+/// sets none of them: an active line there would win over broker.conf, NAMESRV_ADDR and the
+/// broker's own answers, as `addrs = ["127.0.0.1:9876"]` did over every NameServer list.
+#[test]
+fn the_packaged_config_shows_every_default_and_sets_no_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rmq-registrar.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    fn set_keys(prefix: &str, t: &toml::Table, out: &mut Vec<String>) {
+        for (k, v) in t {
+            match v {
+                toml::Value::Table(inner) => set_keys(&format!("{prefix}{k}."), inner, out),
+                _ => out.push(format!("{prefix}{k}")),
+            }
+        }
+    }
+    let mut set = Vec::new();
+    set_keys("", &text.parse::<toml::Table>().unwrap(), &mut set);
+    assert!(
+        set.is_empty(),
+        "config/rmq-registrar.toml sets {set:?}: comment them out (as `# key = default`)"
+    );
+    // What an operator meets: broker.conf named by the packaged file is not overridden by it.
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "broker.conf",
+            "brokerName=conf-broker\nbrokerIP1=192.0.2.10\nnamesrvAddr=192.0.2.20:9876\n\
+             registerNameServerPeriod=45000\ncompressedRegister=true\n",
+        )?;
+        jail.create_file(
+            "rmq-registrar.toml",
+            &text.replace(
+                "# conf_file = \"/home/rocketmq/conf/broker.conf\"",
+                "conf_file = \"broker.conf\"",
+            ),
+        )?;
+        let c = load(Some(Path::new("rmq-registrar.toml")))
+            .map_err(|e| e.to_string())?
+            .config;
+        assert_eq!(c.broker.conf_file.as_deref(), Some(Path::new("broker.conf")));
+        assert_eq!(c.namesrv.addrs, vec!["192.0.2.20:9876"]);
+        assert_eq!(c.register.interval, Duration::from_secs(45));
+        assert!(c.register.compressed);
+        Ok(())
+    });
 }

@@ -412,3 +412,113 @@ fn without_any_config_the_missing_identity_names_where_to_set_it() {
         }
     }
 }
+
+/// `broker.addr` as `check-config` prints it (`broker.addr = "IP:PORT"    # source`).
+fn printed_broker_addr(stdout: &str) -> Option<String> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("broker.addr = \""))
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_string)
+}
+
+/// broker.conf without `brokerIP1` under each packaged unit's `RestrictAddressFamilies=`, as a
+/// seccomp filter read from the unit (tests/sandbox/restrict-address-families.py, Debian's
+/// python3-seccomp): this host's address is still found, as it is without the filter. The
+/// address lookup needs a netlink socket; the units forbade it, so the packaged service exited 2
+/// ("no address but loopback") and RestartPreventExitStatus=2 left it failed.
+#[test]
+fn the_units_sandbox_lets_check_config_find_this_hosts_address() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = "/usr/bin/python3";
+    let has_seccomp = Command::new(python)
+        .args(["-c", "import seccomp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_seccomp,
+        "{python} cannot import seccomp: run scripts/install-peers.sh seccomp (Debian's \
+         python3-seccomp; scripts/test.sh does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(&conf, "brokerName=b\nnamesrvAddr=127.0.0.1:9876\n").unwrap();
+    let check_config = |sandbox: Option<&std::path::Path>| {
+        let mut cmd = match sandbox {
+            Some(unit) => {
+                let mut c = Command::new(python);
+                c.arg(root.join("tests/sandbox/restrict-address-families.py"))
+                    .arg(unit)
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_rmq-registrar"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_rmq-registrar")),
+        };
+        let out = cmd
+            .env_remove("NAMESRV_ADDR")
+            .env_remove("RMQ_REGISTRAR_CONFIG")
+            .arg("--broker-conf")
+            .arg(&conf)
+            .arg("check-config")
+            .output()
+            .unwrap();
+        let text = format!(
+            "exit {:?}\n{}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let addr = out
+            .status
+            .success()
+            .then(|| printed_broker_addr(&String::from_utf8_lossy(&out.stdout)))
+            .flatten();
+        (addr, text)
+    };
+    // Outside the sandbox first: what the address is on this machine, if it has one.
+    let (expected, text) = check_config(None);
+    let Some(expected) = expected else {
+        panic!(
+            "this machine has no address but loopback (or none could be listed even without a \
+             sandbox), so the sandboxed lookup cannot be shown to find one:\n{text}"
+        );
+    };
+    let ip: std::net::IpAddr = expected
+        .rsplit_once(':')
+        .map(|(ip, _)| ip.trim_matches(|c| c == '[' || c == ']'))
+        .and_then(|ip| ip.parse().ok())
+        .unwrap_or_else(|| panic!("broker.addr {expected:?} is not IP:PORT\n{text}"));
+    assert!(!ip.is_loopback(), "{text}");
+    let mut units = 0;
+    for entry in std::fs::read_dir(root.join("systemd")).unwrap() {
+        let unit = entry.unwrap().path();
+        if unit.extension().is_none_or(|e| e != "service") {
+            continue;
+        }
+        let (addr, text) = check_config(Some(&unit));
+        assert_eq!(
+            addr.as_deref(),
+            Some(expected.as_str()),
+            "under {}'s RestrictAddressFamilies=, check-config must find this host's address \
+             ({expected}) as it does outside it:\n{text}",
+            unit.display()
+        );
+        units += 1;
+    }
+    assert!(units >= 2, "systemd/ holds the service and its template");
+    // Without AF_NETLINK (the units before it was allowed), the cause is named, not "no address
+    // but loopback".
+    let old_unit = dir.path().join("no-netlink.service");
+    std::fs::write(
+        &old_unit,
+        "[Service]\nRestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n",
+    )
+    .unwrap();
+    let (addr, text) = check_config(Some(&old_unit));
+    assert_eq!(addr, None, "{text}");
+    assert!(
+        text.contains("exit Some(2)") && text.contains("addresses cannot be listed"),
+        "{text}"
+    );
+}

@@ -428,3 +428,100 @@ async fn every_command_the_readme_shows_runs_as_it_says() {
     assert!(!master.drain_received().is_empty());
     eprintln!("ran {ran} README commands");
 }
+
+/// The image's `USER` (uid:gid), numeric as the kubelet needs it to verify `runAsNonRoot`.
+fn image_user() -> (String, String) {
+    let dockerfile = Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).expect("Dockerfile");
+    // The last USER is the one the running image has.
+    let user = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("USER "))
+        .expect("the Dockerfile sets USER");
+    let (uid, gid) = user.trim().split_once(':').unwrap_or((user.trim(), ""));
+    let numeric = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    assert!(
+        numeric(uid) && numeric(gid),
+        "Dockerfile: USER {user}: the kubelet refuses runAsNonRoot for a non-numeric user; \
+         write uid:gid as numbers"
+    );
+    (uid.to_string(), gid.to_string())
+}
+
+/// Each `securityContext` of a YAML file (block or `{ ... }` form): its own keys and values.
+fn security_contexts(yaml: &str) -> Vec<Vec<(String, String)>> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let pair = |s: &str| {
+        s.split_once(':')
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+    };
+    let lines: Vec<&str> = yaml.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.trim().strip_prefix("securityContext:") else {
+            continue;
+        };
+        let rest = rest.trim();
+        if let Some(inline) = rest.strip_prefix('{') {
+            out.push(
+                inline
+                    .trim_end_matches('}')
+                    .split(',')
+                    .filter_map(pair)
+                    .collect(),
+            );
+            continue;
+        }
+        let own = indent(line);
+        let body: Vec<&str> = lines[i + 1..]
+            .iter()
+            .copied()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .take_while(|l| indent(l) > own)
+            .collect();
+        let child = body.iter().map(|l| indent(l)).min().unwrap_or(0);
+        out.push(
+            body.iter()
+                .filter(|l| indent(l) == child)
+                .filter_map(|l| pair(l))
+                .collect(),
+        );
+    }
+    out
+}
+
+/// The Kubernetes example runs the image as the user the image has: a container asking
+/// `runAsNonRoot` of an image whose user is a name is refused by the kubelet ("image has
+/// non-numeric user (nonroot), cannot verify user is non-root").
+#[test]
+fn the_kubernetes_example_runs_the_image_as_its_numeric_user() {
+    let (uid, gid) = image_user();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("deploy/kubernetes") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a YAML file");
+        for context in security_contexts(&text) {
+            let get = |k: &str| context.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+            if get("runAsNonRoot").is_none_or(|v| v != "true") {
+                continue;
+            }
+            assert_eq!(
+                (get("runAsUser"), get("runAsGroup")),
+                (Some(&uid), Some(&gid)),
+                "{}: a securityContext with runAsNonRoot: true must say runAsUser: {uid} and \
+                 runAsGroup: {gid}, the Dockerfile's USER: {context:?}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 0,
+        "no container of deploy/kubernetes/ asks runAsNonRoot: the sidecar should"
+    );
+}

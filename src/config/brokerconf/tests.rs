@@ -31,7 +31,7 @@ fn java_properties_syntax_is_read_as_java_does() {
 
 #[test]
 fn addresses_follow_the_java_defaults() {
-    let local = || Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)));
+    let local = || Ok(Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))));
     let m = map(Path::new("b.conf"), &props("brokerName=b\n"), local).unwrap();
     let v = format!("{:?}", values(&m));
     assert!(v.contains("10.1.2.3:10911"), "{v}");
@@ -73,7 +73,7 @@ fn the_local_address_is_picked_as_java_picks_it() {
 
 #[test]
 fn a_value_that_cannot_be_mapped_names_the_property() {
-    let local = || None;
+    let local = || Ok(None);
     let e = map(
         Path::new("/etc/b.conf"),
         &props("brokerId=first\nbrokerIP1=h\n"),
@@ -91,6 +91,15 @@ fn a_value_that_cannot_be_mapped_names_the_property() {
     assert_eq!(e.key, "listenPort");
     let e = map(Path::new("b.conf"), &props("brokerName=b\n"), local).unwrap_err();
     assert_eq!(e.key, "brokerIP1", "no address to default to");
+    assert!(e.reason.contains("no address but loopback"), "{e}");
+    // Interfaces that cannot be listed are not a host without an address: the cause is named.
+    let unlisted = || Err(std::io::Error::from_raw_os_error(libc::EAFNOSUPPORT));
+    let e = map(Path::new("b.conf"), &props("brokerName=b\n"), unlisted).unwrap_err();
+    assert_eq!(e.key, "brokerIP1");
+    assert!(
+        e.reason.contains("cannot be listed") && e.reason.contains("os error 97"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -98,7 +107,7 @@ fn a_boolean_that_is_not_true_or_false_is_false_as_in_java_with_a_warning() {
     let m = map(
         Path::new("b.conf"),
         &props("brokerIP1=h\ncompressedRegister=maybe\nenableSplitRegistration=TRUE\n"),
-        || None,
+        || Ok(None),
     )
     .unwrap();
     let v = values(&m);
@@ -118,7 +127,7 @@ fn period_is_clamped_with_a_warning_and_store_root_expands_home() {
     let m = map(
         Path::new("b.conf"),
         &props("brokerIP1=h\nregisterNameServerPeriod=5000\nstorePathRootDir=${user.home}/data\nforceRegister=false\n"),
-        || None,
+        || Ok(None),
     )
     .unwrap();
     assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
@@ -239,7 +248,7 @@ mod distribution {
     }
 
     fn load(text: &str) -> Config {
-        let local = || Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)));
+        let local = || Ok(Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))));
         let p = java_properties::read(text.as_bytes()).unwrap();
         let mapped = map(Path::new("broker.conf"), &p, local).unwrap();
         let mut f = Figment::from(Serialized::defaults(Config::default()));
@@ -286,7 +295,7 @@ mod distribution {
                 .id,
             3
         );
-        let local = || Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)));
+        let local = || Ok(Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))));
         let refused = |text: &str| {
             let p = java_properties::read(text.as_bytes()).unwrap();
             map(Path::new("b.conf"), &p, local).unwrap_err()
