@@ -47,6 +47,10 @@ pub(crate) async fn say_goodbye(
     Some(out)
 }
 
+/// How long a registration in flight may still finish when its NameServer leaves the list or
+/// the daemon stops: a round stuck on a stalled peer must not hold up the goodbye.
+pub(crate) const LEAVE_WAIT: Duration = Duration::from_millis(300);
+
 /// Whether a NameServer that answered as `peer` removes brokers by id on UNREGISTER_BROKER (Java
 /// before 5.1); one never heard from is taken as removing by address.
 pub(crate) fn removes_by_id(peer: Option<PeerInfo>) -> bool {
@@ -73,7 +77,7 @@ pub(crate) async fn shutdown(shared: &Arc<Shared>, sup: &Supervisor) {
 /// How long the register task has to say goodbye once asked to stop: the wait for a round in
 /// flight, one UNREGISTER timeout, and a little for the tasks to end.
 pub(crate) fn stop_grace(timeout: Duration) -> Duration {
-    super::namesrv::LEAVE_WAIT + timeout + Duration::from_millis(150)
+    LEAVE_WAIT + timeout + Duration::from_millis(150)
 }
 
 /// How many of `outcomes` succeeded.

@@ -17,8 +17,10 @@ mod health;
 mod heartbeat;
 mod http;
 mod identity;
+mod identity_task;
 mod liveness;
 mod namesrv;
+mod published;
 mod register;
 mod reload;
 mod run;
@@ -27,6 +29,7 @@ mod shared;
 pub mod slave;
 pub mod supervisor;
 pub mod topics;
+mod topics_watch;
 
 pub use api::{build_api, identity_now};
 pub use run::{run, signals};

@@ -10,7 +10,9 @@ use super::namesrv::CloseRoutes;
 use super::settings::InForce;
 use super::shared::Shared;
 use super::supervisor::Supervisor;
-use super::{addresses, goodbye, health, http, identity, register, reload, slave, topics};
+use super::{
+    addresses, goodbye, health, http, identity_task, register, reload, slave, topics_watch,
+};
 use crate::config::{self, IdentitySource};
 use crate::metrics::Metrics;
 
@@ -120,7 +122,7 @@ fn spawn_tasks(
     let sh = shared.clone();
     sup.spawn("health", move || health::health_loop(sh.clone()));
     let sh = shared.clone();
-    sup.spawn("identity", move || identity::identity_loop(sh.clone()));
+    sup.spawn("identity", move || identity_task::identity_loop(sh.clone()));
     let (sh, routes) = (shared.clone(), routes.clone());
     let config = shared.config.subscribe();
     // The register task says every goodbye once the token is cancelled: it gets the time
@@ -131,7 +133,7 @@ fn spawn_tasks(
         move || register::register_loop(sh.clone(), routes.clone()),
     );
     let sh = shared.clone();
-    sup.spawn("topics", move || topics::topics_watch(sh.clone()));
+    sup.spawn("topics", move || topics_watch::topics_watch(sh.clone()));
     let sh = shared.clone();
     sup.spawn("address-refresh", move || {
         addresses::refresh_loop(sh.clone())

@@ -11,8 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::identity::Current;
 use super::liveness::Verdicts;
-use super::namesrv::Members;
-use super::register::Advert;
+use super::published::{Advert, Members};
 use super::settings::InForce;
 use super::topics::Topics;
 use crate::broker::own_config::BrokerReport;

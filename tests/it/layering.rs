@@ -9,11 +9,9 @@ use std::path::{Path, PathBuf};
 /// The components below the daemon: the daemon (or the app) hands them their settings.
 const BELOW_DAEMON: [&str; 6] = ["client", "tls", "namesrv", "broker", "protocol", "metrics"];
 
-/// Modules whose submodules may still depend on each other in a cycle, and why.
-// Shared (daemon/shared.rs) names the register, namesrvs and topics parts, which name Shared
-// back; the ownership rewrite of issue 23 (Deliver 1 and 2) takes that apart. Empty this when
-// it lands.
-const SUBMODULE_CYCLES_ALLOWED: [&str; 1] = ["daemon"];
+/// Modules whose submodules may still depend on each other in a cycle (none: the daemon's
+/// context names only value modules, and the tasks name it).
+const SUBMODULE_CYCLES_ALLOWED: [&str; 0] = [];
 
 /// A module's path from the crate root (`["daemon", "register", "round"]`).
 type ModPath = Vec<String>;

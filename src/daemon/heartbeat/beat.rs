@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::broker::{ApiError, BrokerApi, DataVersionAnswer, Heartbeat};
 use crate::client::Waiter;
-use crate::daemon::register::Advert;
+use crate::daemon::published::Advert;
 
 /// How much later than its own deadline a heartbeat is given up from outside.
 pub(crate) const OUTER_SLACK: Duration = Duration::from_millis(250);

@@ -10,17 +10,14 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
-use super::task::{self, Cmd, Link, Status};
+use super::task::{self, Cmd, Link};
+use crate::daemon::published::{Members, Status};
 use crate::broker::{NamesrvOutcome, RegisterStatus, RoundBodies};
 use crate::client::{ChannelEvent, ChannelEventKind, ChannelEventListener};
-use crate::daemon::goodbye::succeeded;
-use crate::daemon::register::Advert;
+use crate::daemon::goodbye::{succeeded, LEAVE_WAIT};
+use crate::daemon::published::Advert;
 use crate::daemon::shared::Shared;
 use crate::poison::lock;
-
-/// How long a registration in flight may still finish when its NameServer leaves the list or
-/// the daemon stops: a round stuck on a stalled peer must not hold up the goodbye.
-pub(crate) const LEAVE_WAIT: Duration = Duration::from_millis(300);
 
 /// Where the client's "connection closed" events go: the NameServer's task, by address.
 /// Written only by the [`Fleet`]; the client's listener only looks up and notifies.
@@ -34,21 +31,6 @@ impl ChannelEventListener for CloseRoutes {
                 n.notify_one();
             }
         }
-    }
-}
-
-/// Every listed NameServer's published status, for readiness.
-#[derive(Clone, Default)]
-pub(crate) struct Members(Arc<Vec<watch::Receiver<Status>>>);
-
-impl Members {
-    /// True if any NameServer held the broker within `window`.
-    pub(crate) fn any_ok_within(&self, window: Duration) -> bool {
-        self.0.iter().any(|s| {
-            s.borrow()
-                .last_ok
-                .is_some_and(|t| t.elapsed() <= window)
-        })
     }
 }
 

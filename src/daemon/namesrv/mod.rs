@@ -6,4 +6,4 @@ mod fleet;
 mod record;
 mod task;
 
-pub(crate) use fleet::{CloseRoutes, Fleet, Members, LEAVE_WAIT};
+pub(crate) use fleet::{CloseRoutes, Fleet};

@@ -17,7 +17,7 @@ use crate::broker::{
 };
 use crate::daemon::goodbye::say_goodbye;
 use crate::daemon::heartbeat::{after_answer, plan, AfterBeat, Beat, Due, Plan};
-use crate::daemon::register::Advert;
+use crate::daemon::published::{Advert, Status};
 use crate::daemon::shared::Shared;
 use crate::metrics::labels::Heartbeat as BeatOutcome;
 
@@ -50,13 +50,6 @@ pub(crate) enum Cmd {
         /// The goodbye's outcome.
         reply: oneshot::Sender<Option<NamesrvOutcome<()>>>,
     },
-}
-
-/// What a NameServer's task tells the rest of the daemon (readiness).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Status {
-    /// The last time it held the broker.
-    pub(crate) last_ok: Option<Instant>,
 }
 
 /// A task's ends of its channels.

@@ -3,4 +3,4 @@
 
 mod round;
 
-pub(crate) use round::{register_loop, Advert};
+pub(crate) use round::register_loop;

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::broker::body::TopicConfigWrapper;
-use crate::broker::{BrokerIdentity, RegisterOptions, RegisterOutcome, RegisterStatus};
+use crate::broker::{RegisterOptions, RegisterOutcome, RegisterStatus};
+use crate::daemon::published::Advert;
 use crate::config::{Config, TopicSource};
 use crate::daemon::identity::{Change, Current};
 use crate::daemon::namesrv::{CloseRoutes, Fleet};
@@ -25,20 +26,6 @@ pub(crate) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptio
         split_size: cur.split_size,
         always_split: cur.always_split,
     }
-}
-
-/// What every NameServer is told: who the broker is, its topic table (already restricted by
-/// its permission) with the data version, and the options registrations go out with. Each
-/// NameServer's task re-applies the one published now whenever it registers on its own
-/// (joining the list, a reconnect, a heartbeat that found the broker lost).
-#[derive(Debug)]
-pub(crate) struct Advert {
-    /// Who the broker is.
-    pub(crate) id: BrokerIdentity,
-    /// The table, with its data version.
-    pub(crate) table: Arc<TopicConfigWrapper>,
-    /// The options (`force` is set per registration).
-    pub(crate) opts: RegisterOptions,
 }
 
 /// The round state the register task owns.

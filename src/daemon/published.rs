@@ -1,0 +1,48 @@
+//! The values the daemon's tasks publish for each other (besides the configuration, the
+//! verdict and the identity): what every NameServer is told, and each NameServer's status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::broker::body::TopicConfigWrapper;
+use crate::broker::{BrokerIdentity, RegisterOptions};
+
+/// What every NameServer is told: who the broker is, its topic table (already restricted by
+/// its permission) with the data version, and the options registrations go out with. Each
+/// NameServer's task re-applies the one published now whenever it registers on its own
+/// (joining the list, a reconnect, a heartbeat that found the broker lost).
+#[derive(Debug)]
+pub(crate) struct Advert {
+    /// Who the broker is.
+    pub(crate) id: BrokerIdentity,
+    /// The table, with its data version.
+    pub(crate) table: Arc<TopicConfigWrapper>,
+    /// The options (`force` is set per registration).
+    pub(crate) opts: RegisterOptions,
+}
+
+/// What a NameServer's task tells the rest of the daemon (readiness).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Status {
+    /// The last time it held the broker.
+    pub(crate) last_ok: Option<Instant>,
+}
+
+/// Every listed NameServer's published status, for readiness.
+#[derive(Clone, Default)]
+pub(crate) struct Members(pub(crate) Arc<Vec<watch::Receiver<Status>>>);
+
+impl Members {
+    /// True if any NameServer held the broker within `window`.
+    pub(crate) fn any_ok_within(&self, window: Duration) -> bool {
+        self.0.iter().any(|s| {
+            s.borrow()
+                .last_ok
+                .is_some_and(|t| t.elapsed() <= window)
+        })
+    }
+}
+
