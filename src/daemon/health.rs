@@ -27,7 +27,8 @@ pub const DOWN_PROBE: Duration = Duration::from_millis(250);
 /// Runs the checks until shutdown.
 pub(crate) async fn health_loop(sh: Arc<Shared>) -> TaskResult {
     // A client of its own: a large topic-table read must never queue a health check behind it.
-    let api = super::api::build_api(&sh.config(), None)?;
+    let api = super::api::build_api(&sh.config(), None)?
+        .with_observer(Arc::new(super::api::RequestMetrics(sh.metrics.clone())));
     with_own_client(&api, run_checks(&sh, &api)).await
 }
 

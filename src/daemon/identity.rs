@@ -57,15 +57,19 @@ impl Current {
     }
 
     /// What the broker reported, under the values the operator set (TOML file or environment),
-    /// or `None` while it has no id. A change of cluster, name or addresses against `before`
-    /// is refused (logged as an ERROR, the old values kept): a sidecar is not moved to another
-    /// broker at run time, while ids and roles move with elections.
+    /// or `None` while it has no id; a change of cluster, name or addresses against `before`
+    /// is refused, the old values kept ([`Current::kept_in_place`]).
     pub(crate) fn from_report(
         cfg: &Config,
         pinned: &Pinned,
         report: &BrokerReport,
         before: Option<&Current>,
     ) -> Option<Current> {
+        Some(Self::reported(cfg, pinned, report)?.kept_in_place(before).0)
+    }
+
+    /// What the broker reported under the operator's values, taken as it is.
+    pub(crate) fn reported(cfg: &Config, pinned: &Pinned, report: &BrokerReport) -> Option<Current> {
         let id = report.id?;
         let pick = |pinned: bool, configured: String, reported: &str| {
             if pinned {
@@ -75,7 +79,7 @@ impl Current {
             }
         };
         let ha_pinned = pinned.ha_addr || pinned.addr;
-        let mut identity = BrokerIdentity {
+        let identity = BrokerIdentity {
             cluster: pick(
                 pinned.cluster,
                 cfg.broker.cluster.clone(),
@@ -91,25 +95,6 @@ impl Current {
             },
             zone: cfg.broker.zone.clone(),
         };
-        if let Some(b) = before {
-            let moved = (&b.id.cluster, &b.id.name, &b.id.addr, &b.id.ha_addr)
-                != (
-                    &identity.cluster,
-                    &identity.name,
-                    &identity.addr,
-                    &identity.ha_addr,
-                );
-            if moved {
-                tracing::error!(
-                    old = %describe(&b.id), new = %describe(&identity),
-                    "the broker reports another cluster, name or address: keeping the old ones (restart the daemon to move it)"
-                );
-                identity.cluster = b.id.cluster.clone();
-                identity.name = b.id.name.clone();
-                identity.addr = b.id.addr.clone();
-                identity.ha_addr = b.id.ha_addr.clone();
-            }
-        }
         // Acting master (5.x): the broker's own expiry goes with it, as Java registers (a
         // broker that does not say keeps the configured one).
         let heartbeat_timeout = if pinned.heartbeat_timeout || !report.acting_master {
@@ -136,6 +121,29 @@ impl Current {
                 _ => cfg.register.always_split,
             },
         })
+    }
+
+    /// `self` with the cluster, name and addresses of `before` when the broker reports others
+    /// (a sidecar is not moved to another broker at run time, while ids and roles move with
+    /// elections), and then what the broker reports instead, for the log and /readyz.
+    pub(crate) fn kept_in_place(mut self, before: Option<&Current>) -> (Current, Option<String>) {
+        let Some(b) = before else {
+            return (self, None);
+        };
+        let place = |c: &Current| {
+            (
+                c.id.cluster.clone(),
+                c.id.name.clone(),
+                c.id.addr.clone(),
+                c.id.ha_addr.clone(),
+            )
+        };
+        if place(b) == place(&self) {
+            return (self, None);
+        }
+        let elsewhere = describe(&self.id);
+        (self.id.cluster, self.id.name, self.id.addr, self.id.ha_addr) = place(b);
+        (self, Some(elsewhere))
     }
 
     /// How `self` differs from `before`.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::identity::{describe, Change, Current};
 use super::shared::Shared;
 use super::supervisor::TaskResult;
+use crate::broker::BrokerIdentity;
 use crate::config::IdentitySource;
 
 /// Publishes who the broker is, the one writer of the identity watch: the configuration's
@@ -18,10 +19,17 @@ pub(crate) async fn identity_loop(sh: Arc<Shared>) -> TaskResult {
         let report = reports.borrow_and_update().clone();
         let before = sh.current();
         let now = match cfg.broker.identity {
-            IdentitySource::Config => Some(Current::from_config(&cfg)),
+            IdentitySource::Config => Some((Current::from_config(&cfg), None)),
             IdentitySource::Broker => report
-                .and_then(|r| Current::from_report(&cfg, &cfg.pinned, &r, before.as_ref()))
-                .or(before.clone()),
+                .and_then(|r| Current::reported(&cfg, &cfg.pinned, &r))
+                .map(|c| c.kept_in_place(before.as_ref())),
+        };
+        let now = match now {
+            Some((c, elsewhere)) => {
+                refused(&sh, c.id.clone(), elsewhere);
+                Some(c)
+            }
+            None => before.clone(),
         };
         publish(&sh, before, now);
         tokio::select! {
@@ -30,6 +38,26 @@ pub(crate) async fn identity_loop(sh: Arc<Shared>) -> TaskResult {
             r = reports.changed() => r?,
         }
     }
+}
+
+/// The broker reports itself as `elsewhere` (another cluster, name or address than `kept`,
+/// still registered): one ERROR when that starts or changes, the gauge, and /readyz.
+fn refused(sh: &Shared, kept: BrokerIdentity, elsewhere: Option<String>) {
+    sh.metrics.broker.set_elsewhere(elsewhere.is_some());
+    sh.elsewhere.send_if_modified(|known| {
+        if *known == elsewhere {
+            return false;
+        }
+        match &elsewhere {
+            Some(new) => tracing::error!(
+                old = %describe(&kept), %new,
+                "the broker reports another cluster, name or address: keeping the old ones (restart the daemon to move it)"
+            ),
+            None => tracing::info!(identity = %describe(&kept), "the broker reports the registered cluster, name and address again"),
+        }
+        *known = elsewhere;
+        true
+    });
 }
 
 /// Publishes `now` if it differs from `before`, with its log line and metrics.

@@ -67,7 +67,16 @@ pub async fn run(
         addr: cfg.http.listen.clone(),
         source,
     })?;
-    tracing::info!(listen = %bound, broker = %cfg.broker.name, addr = %cfg.broker.addr, tls = cfg.tls.enable, "rmq-registrar starting");
+    match cfg.broker.identity {
+        IdentitySource::Config => {
+            tracing::info!(listen = %bound, broker = %cfg.broker.name, addr = %cfg.broker.addr, tls = cfg.tls.enable, "rmq-registrar starting")
+        }
+        // Nothing of the identity is known before the broker's first answer: say where it
+        // comes from instead of empty values.
+        IdentitySource::Broker => {
+            tracing::info!(listen = %bound, identity_from = %cfg.broker_check_addr(), tls = cfg.tls.enable, "rmq-registrar starting")
+        }
+    }
     if cfg.tls.enable && !cfg.tls.verify {
         tracing::warn!(
             "tls.verify = false: NameServer certificates are not checked (test setups only)"

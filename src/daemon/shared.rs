@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     pub(crate) report: watch::Sender<Option<Arc<BrokerReport>>>,
     /// Who the broker is now (`None`: nothing to register yet); published by the identity task.
     pub(crate) identity: watch::Sender<Option<Current>>,
+    /// What the broker reports itself as instead of the cluster, name or address registered
+    /// (`None` while they agree); published by the identity task.
+    pub(crate) elsewhere: watch::Sender<Option<String>>,
     /// The NameServer list wanted; published by whichever source the configuration names.
     pub(crate) namesrv_list: watch::Sender<Arc<Vec<String>>>,
     /// What every NameServer is told; published by the register task.
@@ -64,6 +67,13 @@ pub(crate) enum NotReady {
     BrokerDown(String),
     /// The broker serves but has not said who it is.
     NoIdentity,
+    /// The broker reports another cluster, name or address than the one registered.
+    Elsewhere {
+        /// What is registered.
+        registered: String,
+        /// What the broker says it is now.
+        reported: String,
+    },
     /// No NameServer held the broker within two intervals.
     NotRegistered,
 }
@@ -73,6 +83,10 @@ impl std::fmt::Display for NotReady {
         match self {
             NotReady::BrokerDown(why) => f.write_str(why),
             NotReady::NoIdentity => f.write_str("the broker has not said who it is yet"),
+            NotReady::Elsewhere { registered, reported } => write!(
+                f,
+                "the broker now reports itself as {reported}; the registration ({registered}) no longer describes it: restart rmq-registrar to follow it"
+            ),
             NotReady::NotRegistered => f.write_str("not registered with any NameServer"),
         }
     }
@@ -93,6 +107,7 @@ impl Shared {
             )),
             report: watch::Sender::new(None),
             identity: watch::Sender::new(None),
+            elsewhere: watch::Sender::new(None),
             namesrv_list: watch::Sender::new(Arc::new(cfg.namesrv.addrs.clone())),
             advert: watch::Sender::new(None),
             members: watch::Sender::new(Members::default()),
@@ -147,6 +162,12 @@ impl Shared {
             why.push(NotReady::BrokerDown(d));
         } else if self.identity.borrow().is_none() {
             why.push(NotReady::NoIdentity);
+        }
+        if let (Some(reported), Some(cur)) = (self.elsewhere.borrow().clone(), self.current()) {
+            why.push(NotReady::Elsewhere {
+                registered: super::identity::describe(&cur.id),
+                reported,
+            });
         }
         if why.is_empty() && !self.members.borrow().any_ok_within(cfg.register.interval * 2) {
             why.push(NotReady::NotRegistered);

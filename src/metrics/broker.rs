@@ -11,6 +11,7 @@ pub struct BrokerMetrics {
     pub(crate) health_checks: IntCounterVec,
     pub(crate) identity_changes: IntCounter,
     pub(crate) id: IntGauge,
+    pub(crate) elsewhere: IntGauge,
     pub(crate) topics: IntGauge,
     pub(crate) topic_reloads: IntCounterVec,
     pub(crate) slave_pulls: IntCounterVec,
@@ -35,6 +36,10 @@ impl BrokerMetrics {
             id: r.gauge(
                 "broker_id",
                 "The broker id registered now; -1 while the broker has none",
+            )?,
+            elsewhere: r.gauge(
+                "broker_identity_mismatch",
+                "1 while the broker reports another cluster, name or address than the one registered",
             )?,
             topics: r.gauge("topics", "Topics in the registered table")?,
             topic_reloads: r.counter_vec(
@@ -70,6 +75,11 @@ impl BrokerMetrics {
     pub fn set_id(&self, id: Option<u64>) {
         self.id
             .set(id.map_or(-1, |id| i64::try_from(id).unwrap_or(i64::MAX)));
+    }
+
+    /// Whether the broker reports another cluster, name or address than the one registered.
+    pub fn set_elsewhere(&self, elsewhere: bool) {
+        self.elsewhere.set(i64::from(elsewhere));
     }
 
     /// The broker's id or role changed and was followed.

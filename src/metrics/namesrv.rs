@@ -62,7 +62,7 @@ impl NamesrvMetrics {
             )?,
             reregistrations: r.counter_vec(
                 "reregistrations_total",
-                "Full registrations because a heartbeat found the NameServer without the broker",
+                "Full registrations because the NameServer lost the broker (a heartbeat found it without, or it came back after its connection dropped)",
                 ns,
             )?,
         })
@@ -124,7 +124,7 @@ impl NamesrvMetrics {
             .inc();
     }
 
-    /// A full registration because a heartbeat found the NameServer without the broker.
+    /// A full registration because the NameServer lost the broker.
     pub fn reregistration(&self, addr: &str) {
         self.reregistrations.with_label_values(&[addr]).inc();
     }

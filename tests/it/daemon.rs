@@ -7,7 +7,7 @@ use std::time::Duration;
 use rmq_registrar::protocol::code::request;
 use tokio::time::Instant;
 
-use crate::support::daemon::{base_config, Daemon, ANY_PORT};
+use crate::support::daemon::{base_config, metric, Daemon, ANY_PORT};
 use crate::support::http::http_server;
 use crate::support::namesrv::{cluster_brokers, has_broker, route_brokers, NameServer};
 use crate::support::ports::ClosedPort;
@@ -174,7 +174,7 @@ async fn sigterm_unregisters_from_every_namesrv_within_one_timeout() {
 #[tokio::test]
 async fn restarted_namesrv_sees_the_broker_again_within_2s() {
     let a = NameServer::start().await;
-    let _d = Daemon::start(|_, http| base_config("e2e-restart", http, &[&a.addr], ""));
+    let d = Daemon::start(|_, http| base_config("e2e-restart", http, &[&a.addr], ""));
     let probe = client();
     eventually("broker visible", || {
         has_broker(&probe, &a.addr, "e2e-restart")
@@ -192,6 +192,15 @@ async fn restarted_namesrv_sees_the_broker_again_within_2s() {
         took < Duration::from_secs(2),
         "broker back only after {took:?}"
     );
+    // A restarted NameServer lost the broker: the re-registration is counted (what the
+    // runbook and the RmqRegistrarNamesrvLosesBroker alert read), whichever path made it.
+    let series = format!("rmq_registrar_reregistrations_total{{namesrv=\"{addr}\"}}");
+    eventually("re-registration counted", || async {
+        d.get("/metrics")
+            .await
+            .is_some_and(|(_, t)| metric(&t, &series) >= 1.0)
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -299,6 +299,17 @@ async fn the_command_line_sidecar_follows_the_broker_with_its_own_namesrv_list()
         addrs_of(&ns.addr, "raft-d").await == serde_json::json!({"0": b.peer.addr})
     })
     .await;
+    // The start line says where the identity comes from, not empty values.
+    let start = d
+        .logs()
+        .lines()
+        .find(|l| l.contains("rmq-registrar starting"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(
+        start.contains(&format!("identity_from={}", b.peer.addr)) && !start.contains("broker= "),
+        "{start}"
+    );
     let c = client();
     assert_eq!(
         route_brokers(&c, &ns.addr, "RaftTopic").await,
@@ -310,6 +321,52 @@ async fn the_command_line_sidecar_follows_the_broker_with_its_own_namesrv_list()
         addrs_of(&ns.addr, "raft-d").await == serde_json::json!({})
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_broker_restarted_as_another_broker_is_one_error_a_metric_and_not_ready() {
+    let ns = NameServer::start().await;
+    let b = ScriptedBroker::start().await;
+    b.set("place-a", 0, "SYNC_MASTER");
+    let d = follower(&b.peer.addr, &ns.addr);
+    eventually("registered", || async {
+        addrs_of(&ns.addr, "place-a").await == serde_json::json!({"0": b.peer.addr})
+    })
+    .await;
+    eventually("/readyz 200", || async {
+        d.get("/readyz").await.is_some_and(|(s, _)| s == 200)
+    })
+    .await;
+    // The broker comes back under another brokerName at the same address.
+    b.set("place-b", 0, "SYNC_MASTER");
+    eventually("/readyz says why", || async {
+        d.get("/readyz").await.is_some_and(|(s, body)| {
+            s == 503 && body.contains("place-b") && body.contains("no longer describes it")
+        })
+    })
+    .await;
+    let (_, text) = d.get("/metrics").await.unwrap();
+    assert_eq!(metric(&text, "rmq_registrar_broker_identity_mismatch"), 1.0);
+    // Six more checks at 500 ms: still one ERROR, not one per check.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let errors = d
+        .logs()
+        .matches("the broker reports another cluster, name or address")
+        .count();
+    assert_eq!(errors, 1, "{}", d.logs());
+    assert_eq!(
+        addrs_of(&ns.addr, "place-a").await,
+        serde_json::json!({"0": b.peer.addr}),
+        "the registered name is kept"
+    );
+    // Back as it was: ready again, the gauge at 0.
+    b.set("place-a", 0, "SYNC_MASTER");
+    eventually("/readyz 200 again", || async {
+        d.get("/readyz").await.is_some_and(|(s, _)| s == 200)
+    })
+    .await;
+    let (_, text) = d.get("/metrics").await.unwrap();
+    assert_eq!(metric(&text, "rmq_registrar_broker_identity_mismatch"), 0.0);
 }
 
 #[tokio::test]

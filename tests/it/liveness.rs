@@ -106,6 +106,15 @@ async fn a_hung_or_closing_broker_is_unregistered_and_registered_again_once_it_a
         d.get("/readyz").await.is_some_and(|(s, _)| s == 200)
     })
     .await;
+    // Health checks are requests too: counted by code like every other.
+    let (_, text) = d.get("/metrics").await.unwrap();
+    assert!(
+        text.contains(&format!(
+            "rmq_registrar_remoting_requests_total{{code=\"{}\",outcome=\"ok\"}}",
+            request::GET_BROKER_RUNTIME_INFO
+        )),
+        "{text}"
+    );
     // Bound: interval × failures + 1 s (the last check's timeout and the goodbye fit in it).
     let bound = Duration::from_millis(500 * 3 + 1000);
     for (fault, name) in [(HUNG, "hung"), (CLOSING, "closing")] {

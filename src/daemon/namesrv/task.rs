@@ -256,6 +256,11 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
             o = maybe(reg.as_mut().map(|r| r.fut.as_mut())) => {
                 let Some(r) = reg.take() else { continue };
                 let reconnecting = matches!(r.why, Why::Reconnect);
+                if reconnecting && o.result.is_ok() {
+                    // It is back and had lost the broker (a restart): counted as a heartbeat's
+                    // finding is, once it holds the broker again.
+                    metrics.reregistration(&addr);
+                }
                 if learn(&mut rec, &teller, o, &r.advert, r.why) {
                     // Not there: again soon, backing off while it stays away.
                     if reconnecting {
