@@ -56,6 +56,16 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the running daemon to drain the broker: routed read-only on every NameServer, the
+    /// answer once no producer with a fresh route writes to it (before stopping the broker).
+    Drain {
+        /// How long the daemon waits after the NameServers took it (default: drain.wait).
+        #[arg(long, value_name = "DURATION")]
+        wait: Option<String>,
+        /// End the drain in force instead (the broker's true permissions are registered).
+        #[arg(long)]
+        cancel: bool,
+    },
     /// Pull the four documents from a master, once, and write them as the daemon does.
     Pull {
         /// Master address (host:port, its main port).

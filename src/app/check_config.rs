@@ -133,6 +133,7 @@ pub(super) fn print_toml(cfg: &Config, show_secrets: bool) -> ExitCode {
         for (key, slot) in [
             ("acl.secret_key", &mut shown.acl.secret_key),
             ("acl.security_token", &mut shown.acl.security_token),
+            ("drain.token", &mut shown.drain.token),
         ] {
             if slot.take().is_some() {
                 left_out.push(key);

@@ -17,6 +17,7 @@ macro_rules! say {
 }
 
 mod check_config;
+mod drain;
 mod exit;
 mod oneshot;
 
@@ -109,6 +110,7 @@ pub fn main(cli: Cli) -> ExitCode {
             Cmd::Resolve => oneshot::resolve(&cfg).await,
             Cmd::Unregister => oneshot::unregister(&cfg).await,
             Cmd::Status { json } => oneshot::status(&cfg, json).await,
+            Cmd::Drain { wait, cancel } => drain::drain(&cfg, wait.as_deref(), cancel).await,
             Cmd::Pull {
                 master,
                 out,

@@ -50,6 +50,49 @@ pub struct Config {
     pub acl: AclConfig,
     /// TLS to NameServers, the master, the broker and the address server.
     pub tls: TlsConfig,
+    /// Draining the broker before it stops (`POST /drain`, `rmq-registrar drain`).
+    pub drain: DrainConfig,
+}
+
+/// `[drain]`: routing the broker read-only on every NameServer before it stops, so that no
+/// producer is still writing to it then.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrainConfig {
+    /// How long a drain request waits after every NameServer routes the broker read-only:
+    /// longer than the producers' route poll (Java's default 30 s).
+    #[serde(with = "humantime_serde")]
+    pub wait: Duration,
+    /// A drain still held after this long ends by itself, with a WARN.
+    #[serde(with = "humantime_serde")]
+    pub max: Duration,
+    /// Bearer token every drain request must carry (the listener is often on the pod IP).
+    pub token: Option<String>,
+    /// A file holding the token (read at each request, so a rotated file takes effect).
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for DrainConfig {
+    fn default() -> Self {
+        DrainConfig {
+            wait: Duration::from_secs(40),
+            max: Duration::from_secs(15 * 60),
+            token: None,
+            token_file: None,
+        }
+    }
+}
+
+// By hand: the token is a secret.
+impl std::fmt::Debug for DrainConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DrainConfig")
+            .field("wait", &self.wait)
+            .field("max", &self.max)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("token_file", &self.token_file)
+            .finish()
+    }
 }
 
 /// `[acl]`: signing is on when both keys are set.
@@ -65,7 +108,7 @@ pub struct AclConfig {
 }
 
 /// Keys whose values are never printed.
-pub const SECRET_KEYS: [&str; 2] = ["acl.secret_key", "acl.security_token"];
+pub const SECRET_KEYS: [&str; 3] = ["acl.secret_key", "acl.security_token", "drain.token"];
 
 // By hand: a `{:?}` of the configuration (a log line, a panic message) must not carry secrets.
 impl std::fmt::Debug for AclConfig {

@@ -157,6 +157,8 @@ pub fn validate(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
     }
     frames(&c.remoting)?;
     health(&c.broker.health)?;
+    within("drain.wait", c.drain.wait, secs(0)..=secs(600))?;
+    within("drain.max", c.drain.max, secs(1)..=DAY)?;
     if c.broker.topics.source == TopicSource::Broker && c.broker.topics.file.is_some() {
         return Err(Invalid::new(
             "broker.topics.file",

@@ -1,11 +1,11 @@
-//! /metrics, /healthz and /readyz.
+//! /metrics, /healthz, /readyz and /drain.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, on, MethodFilter};
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -28,8 +28,18 @@ pub(crate) async fn serve(
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/drain",
+            on(
+                MethodFilter::GET
+                    .or(MethodFilter::POST)
+                    .or(MethodFilter::DELETE),
+                super::drain_endpoint::drain,
+            ),
+        )
         .with_state(sh.clone());
     let token = sh.token.clone();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(l, app)
         .with_graceful_shutdown(async move { token.cancelled().await })
         .await?;
@@ -48,7 +58,17 @@ async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
     match sh.readiness() {
-        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Ok(()) => match sh.draining.borrow().as_ref() {
+            Some(d) => (
+                StatusCode::OK,
+                format!(
+                    "ready; draining since {} (asked by {})\n",
+                    humantime::format_rfc3339_seconds(d.since),
+                    d.who
+                ),
+            ),
+            None => (StatusCode::OK, "ready\n".to_string()),
+        },
         Err(why) => {
             let lines: String = why.iter().map(|w| format!("{w}\n")).collect();
             (StatusCode::SERVICE_UNAVAILABLE, lines)

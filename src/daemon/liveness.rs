@@ -58,6 +58,11 @@ impl Verdicts {
         self.up
     }
 
+    /// Consecutive failed checks so far.
+    pub(crate) fn failures(&self) -> u32 {
+        self.failures
+    }
+
     /// A check passed at `now`.
     pub(crate) fn passed(&mut self, now: Instant) -> Step {
         self.checked = true;

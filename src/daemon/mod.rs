@@ -12,6 +12,7 @@
 mod addresses;
 mod api;
 pub mod files;
+pub(crate) mod drain_endpoint;
 mod goodbye;
 mod health;
 mod heartbeat;

@@ -22,6 +22,23 @@ pub(crate) struct Advert {
     pub(crate) table: Arc<TopicConfigWrapper>,
     /// The options (`force` is set per registration).
     pub(crate) opts: RegisterOptions,
+    /// Set while draining (since when): the table is read-only, every registration of it is
+    /// followed by WIPE_WRITE_PERM_OF_BROKER, heartbeats go every [`DRAIN_BEAT`], and a
+    /// NameServer that lost this version asks for a re-assertion at once.
+    pub(crate) drain: Option<std::time::SystemTime>,
+}
+
+/// The heartbeat period while draining: a broker that registers itself can make its route
+/// writable for at most one of these and a round trip.
+pub(crate) const DRAIN_BEAT: Duration = Duration::from_millis(200);
+
+/// A drain in force, as /readyz and the metrics tell it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Draining {
+    /// Since when.
+    pub(crate) since: std::time::SystemTime,
+    /// Who asked.
+    pub(crate) who: String,
 }
 
 /// What a NameServer's task tells the rest of the daemon (readiness).

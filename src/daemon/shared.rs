@@ -6,12 +6,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::identity::Current;
 use super::liveness::Verdicts;
-use super::published::{Advert, Members};
+use super::published::{Advert, Draining, Members};
+use super::register::DrainCmd;
 use super::settings::InForce;
 use super::topics::Topics;
 use crate::broker::own_config::BrokerReport;
@@ -54,6 +55,12 @@ pub(crate) struct Shared {
     /// Each listed NameServer's state as its task publishes it; the set published by the
     /// register task.
     pub(crate) members: watch::Sender<Members>,
+    /// Drain requests to the register task (from the HTTP listener).
+    pub(crate) drains: mpsc::Sender<DrainCmd>,
+    /// Their receiving end, held by the register task (taken over by a restarted one).
+    pub(crate) drain_requests: tokio::sync::Mutex<mpsc::Receiver<DrainCmd>>,
+    /// The drain in force; published by the register task.
+    pub(crate) draining: watch::Sender<Option<Draining>>,
     /// masterAddr from the NameServers (slave), for the slave's pulls; by the register task.
     pub(crate) master: watch::Sender<Option<String>>,
     /// Cancelled at shutdown.
@@ -101,7 +108,11 @@ impl Shared {
         metrics: Arc<Metrics>,
     ) -> Self {
         let client = api.client().clone();
+        let (drains, drain_requests) = mpsc::channel(8);
         Shared {
+            drains,
+            drain_requests: tokio::sync::Mutex::new(drain_requests),
+            draining: watch::Sender::new(None),
             verdict: watch::Sender::new(Verdicts::new(
                 cfg.broker.health.check == HealthCheck::None,
             )),

@@ -13,6 +13,8 @@ pub struct DaemonMetrics {
     pub(crate) namesrv_list_size: IntGauge,
     pub(crate) address_refreshes: IntCounterVec,
     pub(crate) runtime_tasks: IntGauge,
+    pub(crate) draining: IntGauge,
+    pub(crate) drain_started: IntGauge,
 }
 
 impl DaemonMetrics {
@@ -40,11 +42,28 @@ impl DaemonMetrics {
                 &["outcome"],
             )?,
             runtime_tasks: r.gauge("runtime_tasks", "Live async tasks in the daemon")?,
+            draining: r.gauge(
+                "draining",
+                "1 while the broker is drained: routed read-only on every NameServer",
+            )?,
+            drain_started: r.gauge(
+                "drain_started_timestamp_seconds",
+                "Unix time the drain in force began; 0 when none",
+            )?,
         };
         for o in Outcome::ALL {
             m.address_refreshes.with_label_values(&[o.as_str()]);
         }
         Ok(m)
+    }
+
+    /// A drain began at `since`, or (None) none is in force.
+    pub fn set_draining(&self, since: Option<std::time::SystemTime>) {
+        self.draining.set(i64::from(since.is_some()));
+        let secs = since
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.drain_started.set(secs);
     }
 
     /// The supervised tasks: their restart series start at 0.

@@ -18,6 +18,7 @@ pub struct NamesrvMetrics {
     registration_requests: IntGaugeVec,
     heartbeats: IntCounterVec,
     reregistrations: IntCounterVec,
+    drain_reassertions: IntCounterVec,
 }
 
 impl NamesrvMetrics {
@@ -65,6 +66,11 @@ impl NamesrvMetrics {
                 "Full registrations because the NameServer lost the broker (a heartbeat found it without, or it came back after its connection dropped)",
                 ns,
             )?,
+            drain_reassertions: r.counter_vec(
+                "drain_reassertions_total",
+                "Read-only registrations (and wipes) again during a drain because the NameServer lost the read-only version",
+                ns,
+            )?,
         })
     }
 
@@ -75,6 +81,7 @@ impl NamesrvMetrics {
             self.unregistrations.with_label_values(&[addr, o.as_str()]);
         }
         self.reregistrations.with_label_values(&[addr]);
+        self.drain_reassertions.with_label_values(&[addr]);
         for o in Heartbeat::SEEDED {
             self.heartbeats.with_label_values(&[addr, o.as_str()]);
         }
@@ -129,6 +136,11 @@ impl NamesrvMetrics {
         self.reregistrations.with_label_values(&[addr]).inc();
     }
 
+    /// During a drain the NameServer lost the read-only version: asserted again.
+    pub fn drain_reassertion(&self, addr: &str) {
+        self.drain_reassertions.with_label_values(&[addr]).inc();
+    }
+
     /// Drops every series of NameServer `addr` (it left the list): in Kubernetes NameServer
     /// addresses come and go, and their series must not pile up.
     pub fn forget(&self, addr: &str) {
@@ -140,6 +152,7 @@ impl NamesrvMetrics {
         remove_where(&self.registration_requests, addr);
         remove_where(&self.heartbeats, addr);
         remove_where(&self.reregistrations, addr);
+        remove_where(&self.drain_reassertions, addr);
     }
 
     /// Test access: a counter's value.

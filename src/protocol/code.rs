@@ -23,6 +23,8 @@ pub mod request {
     pub const GET_BROKER_CLUSTER_INFO: i32 = 106;
     /// GET_ALL_SUBSCRIPTIONGROUP_CONFIG: a slave pulls the master's groups.
     pub const GET_ALL_SUBSCRIPTIONGROUP_CONFIG: i32 = 201;
+    /// WIPE_WRITE_PERM_OF_BROKER: the NameServer routes a broker's topics read-only (a drain).
+    pub const WIPE_WRITE_PERM_OF_BROKER: i32 = 205;
     /// QUERY_DATA_VERSION: ask a NameServer which topic data version it holds.
     pub const QUERY_DATA_VERSION: i32 = 322;
 }

@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod daemon;
 mod daemon_faults;
+mod drain;
 mod faults;
 mod fuzz_corpus;
 mod heartbeat;

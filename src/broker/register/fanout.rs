@@ -22,7 +22,7 @@ use crate::broker::register::outcome::{
 };
 use crate::broker::register::plan::{plan, Asked, CompressionForm, Facts, Step};
 use crate::broker::register::requests::{
-    DataVersionAnswer, QueryDataVersion, RegisterBroker, UnregisterBroker,
+    DataVersionAnswer, QueryDataVersion, RegisterBroker, UnregisterBroker, WipeWritePerm,
 };
 
 impl BrokerApi {
@@ -187,6 +187,17 @@ impl BrokerApi {
             }
             None => RegisterStatus::Sent,
         })
+    }
+
+    /// Asks one NameServer to route `broker_name` read-only (WIPE_WRITE_PERM_OF_BROKER);
+    /// how many topics it wiped, when it says.
+    pub async fn wipe_write_perm(
+        &self,
+        addr: &str,
+        broker_name: &str,
+        timeout: Duration,
+    ) -> Result<Option<u64>, ApiError> {
+        self.call(addr, &WipeWritePerm(broker_name), timeout).await
     }
 
     /// Asks one NameServer which data version it holds for this broker.

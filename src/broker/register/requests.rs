@@ -122,3 +122,21 @@ impl Request for QueryDataVersion<'_> {
         Ok(DataVersionAnswer { changed, held })
     }
 }
+
+/// WIPE_WRITE_PERM_OF_BROKER: the NameServer clears the write bit of every queue it routes to
+/// this broker name (until the broker registers a new data version).
+pub(crate) struct WipeWritePerm<'a>(pub(crate) &'a str);
+
+impl Request for WipeWritePerm<'_> {
+    const CODE: i32 = request::WIPE_WRITE_PERM_OF_BROKER;
+    /// How many topics it wiped, when it says.
+    type Response = Option<u64>;
+
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![("brokerName", self.0.to_string())]
+    }
+
+    fn parse(reply: RemotingCommand) -> Result<Option<u64>, ApiError> {
+        Ok(reply.field("wipeTopicCount").and_then(|n| n.parse().ok()))
+    }
+}

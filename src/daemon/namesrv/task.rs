@@ -17,7 +17,8 @@ use crate::broker::{
 };
 use crate::daemon::goodbye::say_goodbye;
 use crate::daemon::heartbeat::{after_answer, plan, AfterBeat, Beat, Due, Plan};
-use crate::daemon::published::{Advert, Status};
+use crate::config::IdentitySource;
+use crate::daemon::published::{Advert, Status, DRAIN_BEAT};
 use crate::daemon::shared::Shared;
 use crate::metrics::labels::Heartbeat as BeatOutcome;
 
@@ -120,7 +121,19 @@ fn start(
     opts.force = force;
     let (api, a, ad) = (sh.api.clone(), addr.clone(), advert.clone());
     InFlight {
-        fut: Box::pin(async move { api.register_shared(&a, &ad.id, &bodies, &opts).await }),
+        fut: Box::pin(async move {
+            let mut o = api.register_shared(&a, &ad.id, &bodies, &opts).await;
+            // Draining: the read-only registration, then the wipe, which also clears what a
+            // broker registering itself under the same version made writable.
+            if ad.drain.is_some() && o.result.is_ok() {
+                let started = Instant::now();
+                if let Err(e) = api.wipe_write_perm(&a, &ad.id.name, opts.timeout).await {
+                    o.result = Err(e);
+                }
+                o.elapsed += started.elapsed();
+            }
+            o
+        }),
         advert,
         why,
     }
@@ -157,10 +170,16 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
     if let Some(a) = now_advert.filter(|_| may_register(&sh)) {
         reg = Some(start(&sh, &addr, a, None, true, Why::Join));
     }
+    let mut warned_drain = None;
     loop {
         let cfg = sh.config();
-        if cfg.register.heartbeat != period {
-            period = cfg.register.heartbeat;
+        let draining = sh.advert.borrow().as_ref().and_then(|a| a.drain);
+        let want = match draining {
+            Some(_) => Some(DRAIN_BEAT),
+            None => cfg.register.heartbeat,
+        };
+        if want != period {
+            period = want;
             tick = period.map(|p| {
                 let mut t = tokio::time::interval_at(Instant::now() + p, p);
                 // After a freeze (SIGSTOP) or a stall: one beat, not a burst.
@@ -276,9 +295,26 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
                 }
             }
             (b, result) = maybe(beating.as_mut().as_pin_mut()) => {
+                let result: Result<DataVersionAnswer, ApiError> = result;
                 beating.set(None);
                 kept = Some(b);
                 let Some(version) = beat_for.take() else { continue };
+                if let (Some(since), Ok(answer)) = (draining, &result) {
+                    if answer.changed {
+                        // The read-only version is gone there (a broker registering itself,
+                        // a restart): asserted again at once, outside the interval's limit.
+                        metrics.heartbeat(&addr, BeatOutcome::Changed);
+                        metrics.drain_reassertion(&addr);
+                        rec.beat.acked = None;
+                        if cfg.broker.identity == IdentitySource::Config
+                            && warned_drain.replace(since) != Some(since)
+                        {
+                            tracing::warn!(namesrv = %addr, "another registrar changed this NameServer's data during the drain (the broker itself?): a drain holds only while rmq-registrar is the only registrar; asserting it again");
+                        }
+                        sh.register_now.notify_one();
+                        continue;
+                    }
+                }
                 if answered(&mut rec, &teller, result, version) && reg.is_none() && may_register(&sh) {
                     let advert = sh.advert.borrow().clone();
                     if let Some(a) = advert {

@@ -1,7 +1,11 @@
 //! The registration round: at start, every `register.interval`, and whenever something asks.
 
 use std::sync::Arc;
+use std::time::SystemTime;
+
 use tokio::time::Instant;
+
+use super::drain::{self, Drain};
 
 use crate::broker::body::TopicConfigWrapper;
 use crate::broker::{RegisterOptions, RegisterOutcome, RegisterStatus};
@@ -30,13 +34,15 @@ pub(crate) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptio
 
 /// The round state the register task owns.
 #[derive(Default)]
-struct Rounds {
+pub(super) struct Rounds {
     /// Last full (forced) round; `None` makes the next round a full one.
-    last_full: Option<Instant>,
+    pub(super) last_full: Option<Instant>,
     /// The identity last advertised.
-    advertised: Option<Current>,
+    pub(super) advertised: Option<Current>,
     /// The broker served at the last look.
     up: bool,
+    /// The drain in force.
+    pub(super) drain: Option<Drain>,
 }
 
 /// Registers at once, then every interval, and whenever something asks for it; starts and
@@ -51,6 +57,8 @@ pub(crate) async fn register_loop(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> 
     let mut list = sh.namesrv_list.subscribe();
     let mut identity = sh.identity.subscribe();
     let mut verdict = sh.verdict.subscribe();
+    // Held for the task's life; a restarted task takes it over.
+    let mut drains = sh.drain_requests.lock().await;
     let first = list.borrow_and_update().clone();
     fleet.set(&first).await;
     rounds.advertised = identity.borrow_and_update().clone();
@@ -66,9 +74,18 @@ pub(crate) async fn register_loop(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> 
             }
             next = Instant::now() + cfg.register.interval;
         }
+        let drain_max = rounds
+            .drain
+            .as_ref()
+            .map(|d| d.deadline(&sh.config()));
         tokio::select! {
             _ = sh.token.cancelled() => break,
             () = tokio::time::sleep_until(next) => due = true,
+            Some(cmd) = drains.recv() => drain::on_cmd(&sh, &fleet, &mut rounds, cmd).await,
+            () = until(drain_max) => {
+                tracing::warn!(max = ?sh.config().drain.max, "drain still held after drain.max: ending it");
+                drain::end(&sh, &fleet, &mut rounds, "drain.max passed").await;
+            }
             () = sh.register_now.notified() => due = true,
             Ok(()) = list.changed() => {
                 let l = list.borrow_and_update().clone();
@@ -79,7 +96,17 @@ pub(crate) async fn register_loop(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> 
                 due |= on_identity(&sh, &mut rounds, new).await;
             }
             Ok(()) = verdict.changed() => {
-                let up = verdict.borrow_and_update().is_up();
+                let v = verdict.borrow_and_update().clone();
+                let up = v.is_up();
+                if let Some(d) = rounds.drain.as_mut() {
+                    if !up || v.failures() > 0 {
+                        d.saw_failure = true;
+                    } else if d.saw_failure {
+                        // It failed a check and passes again: it restarted (perhaps faster
+                        // than the down-detection), and must not stay read-only.
+                        drain::end(&sh, &fleet, &mut rounds, "the broker stopped and serves again").await;
+                    }
+                }
                 if std::mem::replace(&mut rounds.up, up) != up {
                     // Either way the NameServers' tables no longer hold what was registered:
                     // the next round is a full one.
@@ -97,6 +124,14 @@ pub(crate) async fn register_loop(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> 
     let (ok, total) = fleet.leave_all().await;
     super::super::goodbye::said(ok, total, started);
     Ok(())
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A new identity: anything registered that changed advances the data version (NameServers
@@ -120,37 +155,69 @@ async fn on_identity(sh: &Shared, rounds: &mut Rounds, new: Option<Current>) -> 
 
 /// One registration round with every NameServer; nothing while the broker does not serve.
 async fn round(sh: &Arc<Shared>, cfg: &Config, fleet: &Fleet, rounds: &mut Rounds) {
+    round_with(sh, cfg, fleet, rounds).await;
+}
+
+/// Reads the topics and publishes what every NameServer is told now: the table under the
+/// broker's permission, or read-only while `drain` (since when) is in force.
+pub(super) async fn publish_advert(
+    sh: &Arc<Shared>,
+    cfg: &Config,
+    rounds: &mut Rounds,
+    cur: &Current,
+    drain: Option<SystemTime>,
+) -> Option<Arc<Advert>> {
+    let table = current_topics(sh, cfg).await?;
+    let table = match drain {
+        Some(_) => super::drain::read_only(sh, cfg, table, cur).await,
+        None => restricted(table, cur.permission).await,
+    };
+    sh.metrics.broker.set_topics(table.topic_config_table.len());
+    let advert = Arc::new(Advert {
+        id: cur.id.clone(),
+        table,
+        opts: options(cfg, false, cur),
+        drain,
+    });
+    sh.advert.send_replace(Some(advert.clone()));
+    rounds.advertised = Some(cur.clone());
+    Some(advert)
+}
+
+/// A round; returns the NameServers that did not take it, with why (what a drain's answer
+/// names).
+pub(super) async fn round_with(
+    sh: &Arc<Shared>,
+    cfg: &Config,
+    fleet: &Fleet,
+    rounds: &mut Rounds,
+) -> Vec<String> {
     sh.metrics
         .daemon
         .set_register_interval(cfg.register.interval);
     if !sh.broker_up() {
         tracing::debug!("broker not serving: registration paused");
-        return;
+        return Vec::new();
     }
     let Some(cur) = sh.current() else {
         tracing::debug!("the broker has not said who it is yet: registration waits");
-        return;
+        return Vec::new();
     };
-    let Some(table) = current_topics(sh, cfg).await else {
-        return;
+    let drain = rounds.drain.as_ref().map(|d| d.since);
+    let Some(advert) = publish_advert(sh, cfg, rounds, &cur, drain).await else {
+        return vec!["the broker's topics could not be read".into()];
     };
-    let table = restricted(table, cur.permission).await;
-    sh.metrics.broker.set_topics(table.topic_config_table.len());
-    let advert = Arc::new(Advert {
-        id: cur.id.clone(),
-        table,
-        opts: options(cfg, false, &cur),
-    });
-    sh.advert.send_replace(Some(advert.clone()));
-    rounds.advertised = Some(cur);
     if fleet.is_empty() {
         tracing::warn!("no NameServer known yet, registration skipped");
-        return;
+        return Vec::new();
     }
-    let force = match cfg.register.force_every {
-        None => true,
-        Some(every) => rounds.last_full.is_none_or(|t| t.elapsed() >= every),
-    };
+    // A drain's round is always a full one: a NameServer that lost the read-only version
+    // asked for it.
+    let force = drain.is_some()
+        || match cfg.register.force_every {
+            None => true,
+            Some(every) => rounds.last_full.is_none_or(|t| t.elapsed() >= every),
+        };
     let started = Instant::now();
     let out = RegisterOutcome::merge(fleet.round(&advert, force).await);
     sh.metrics.daemon.round_took(started.elapsed());
@@ -158,6 +225,10 @@ async fn round(sh: &Arc<Shared>, cfg: &Config, fleet: &Fleet, rounds: &mut Round
         rounds.last_full = Some(started);
     }
     summary(sh, &out);
+    out.per_namesrv
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.addr)))
+        .collect()
 }
 
 /// The round's one-line summary, and the master's address it learnt (slave pulls).

@@ -175,6 +175,11 @@ impl TopicState {
         self.table = Arc::new(table);
     }
 
+    /// The data version of the broker's own topics as last read (`source = "broker"`).
+    pub fn broker_version(&self) -> Option<DataVersion> {
+        self.broker_version
+    }
+
     /// True once the broker's topics were read at least once.
     pub fn has_broker_topics(&self) -> bool {
         self.broker_version.is_some()

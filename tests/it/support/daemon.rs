@@ -154,6 +154,25 @@ impl Daemon {
         Some(self.http.get_or_init(|| addr).clone())
     }
 
+    /// `method` `path` on its HTTP endpoint with `headers`: status and body (a drain request).
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
+        let http = self
+            .bound_http()
+            .expect("the daemon named its HTTP address");
+        let mut req = reqwest::Client::new().request(method, format!("http://{http}{path}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.expect("the daemon answers");
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
     /// GET `path` from its HTTP endpoint: status and body, None while it cannot be asked.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
         let http = self.bound_http()?;
