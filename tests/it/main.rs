@@ -11,6 +11,7 @@ mod client;
 mod daemon;
 mod daemon_faults;
 mod drain;
+mod drain_broker;
 mod faults;
 mod fuzz_corpus;
 mod heartbeat;

@@ -8,6 +8,7 @@ pub mod http;
 pub mod namesrv;
 pub mod ports;
 pub mod programs;
+pub mod relay;
 pub mod remoting;
 pub mod scripted_peer;
 pub mod wait;
