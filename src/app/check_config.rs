@@ -60,23 +60,15 @@ pub(super) fn from_broker(cfg: &InForce) -> BrokerValues {
     Some((addr, values))
 }
 
-pub(super) fn print_config(
-    loaded: &config::Loaded,
-    broker: &BrokerValues,
-    show_secrets: bool,
-    flags: &[(&str, &'static str)],
-) {
+/// Prints every key's value and where it came from (`check-config`).
+pub(super) fn print_config(loaded: &config::Loaded, broker: &BrokerValues, show_secrets: bool) {
     let value = serde_json::to_value(&loaded.config).unwrap_or_default();
     let mut lines = Vec::new();
     leaves("", &value, &mut lines);
     for (key, val) in lines {
-        // main turns --broker-conf and --broker into environment variables (so that SIGHUP
-        // reads them too); the operator typed the flag, so name that.
-        let flag = flags.iter().find(|(k, _)| *k == key).map(|(_, f)| *f);
-        let source = match (flag, loaded.figment.find_metadata(&key)) {
-            (Some(f), _) => f.to_string(),
-            (None, Some(meta)) => config::describe_key(meta, &key),
-            (None, None) => "built-in default".into(),
+        let source = match loaded.figment.find_metadata(&key) {
+            Some(meta) => config::describe_key(meta, &key),
+            None => "built-in default".into(),
         };
         let (val, source) = match broker {
             Some((addr, Ok(values))) => match values.iter().find(|(k, _)| *k == key) {
@@ -97,6 +89,11 @@ pub(super) fn print_config(
         let (val, source) = match derived(&loaded.config, &key) {
             Some((value, from)) if val == "null" => (value.to_string(), from.to_string()),
             _ => (val, source),
+        };
+        // The expiry's default rises with the timings: that value is not the built-in one.
+        let source = match raised_expiry(loaded) {
+            Some(from) if key == "register.heartbeat_timeout" => from.to_string(),
+            _ => source,
         };
         let (val, source) =
             if config::SECRET_KEYS.contains(&key.as_str()) && val != "null" && !show_secrets {
@@ -124,9 +121,28 @@ fn derived(cfg: &Config, key: &str) -> Option<(serde_json::Value, &'static str)>
     })
 }
 
+/// Where `register.heartbeat_timeout` came from when the loader raised the unset default to
+/// what the timings need; `None` when it was set or is the default as built in.
+fn raised_expiry(loaded: &config::Loaded) -> Option<&'static str> {
+    let r = &loaded.config.register;
+    if loaded.pinned.heartbeat_timeout
+        || r.heartbeat_timeout == Config::default().register.heartbeat_timeout
+    {
+        return None;
+    }
+    Some(match r.heartbeat {
+        Some(_) => "derived: the 10s default raised to max(3 x register.heartbeat, register.timeout + 2 x register.heartbeat)",
+        None => "derived: the 10s default raised to 2 x register.interval + register.timeout (register.heartbeat = \"off\")",
+    })
+}
+
 /// The effective configuration as a TOML file that loads back to it. Secrets are left out
 /// unless asked for: the file is meant to be kept, and the secret belongs in the environment.
-pub(super) fn print_toml(cfg: &Config, show_secrets: bool) -> ExitCode {
+/// With the identity from the broker, the values the broker gives are left out unless the
+/// operator set them: written, they would be the operator's and win over the broker's (and a
+/// written `broker.id` is refused in that mode).
+pub(super) fn print_toml(loaded: &config::Loaded, show_secrets: bool) -> ExitCode {
+    let cfg = &loaded.config;
     let mut shown = cfg.clone();
     let mut left_out = Vec::new();
     if !show_secrets {
@@ -140,11 +156,28 @@ pub(super) fn print_toml(cfg: &Config, show_secrets: bool) -> ExitCode {
             }
         }
     }
-    match toml::to_string(&shown) {
+    let broker_gives: Vec<&str> = if cfg.broker.identity == config::IdentitySource::Broker {
+        loaded.pinned.not_set().collect()
+    } else {
+        Vec::new()
+    };
+    let text = toml::Table::try_from(&shown).and_then(|mut table| {
+        for key in &broker_gives {
+            remove(&mut table, key);
+        }
+        toml::to_string(&table)
+    });
+    match text {
         Ok(text) => {
             for key in left_out {
                 let var = config::env_var(key);
                 say!("# {key} left out: set {var}, or print it with --show-secrets");
+            }
+            if !broker_gives.is_empty() {
+                say!(
+                    "# left out, the broker gives them at run time (broker.identity = \"broker\"): {}",
+                    broker_gives.join(", ")
+                );
             }
             say!("{text}");
             ExitCode::SUCCESS
@@ -152,6 +185,20 @@ pub(super) fn print_toml(cfg: &Config, show_secrets: bool) -> ExitCode {
         Err(e) => {
             eprintln!("rmq-registrar: cannot write the configuration as TOML: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Removes the dotted `key` from `table`, if there.
+fn remove(table: &mut toml::Table, key: &str) {
+    match key.split_once('.') {
+        Some((section, rest)) => {
+            if let Some(toml::Value::Table(inner)) = table.get_mut(section) {
+                remove(inner, rest);
+            }
+        }
+        None => {
+            table.remove(key);
         }
     }
 }

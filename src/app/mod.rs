@@ -25,18 +25,12 @@ use exit::EXIT_CONFIG;
 
 /// Runs the command `cli` asks for: the daemon, or a one-shot command.
 pub fn main(cli: Cli) -> ExitCode {
-    if let Some(p) = &cli.broker_conf {
-        // The same as RMQ_REGISTRAR_BROKER__CONF_FILE, so that a SIGHUP reload reads it too.
-        // Set before any other thread exists.
-        std::env::set_var("RMQ_REGISTRAR_BROKER__CONF_FILE", p);
-    }
-    if let Some(addr) = &cli.broker {
-        // As the environment would say it (so that a SIGHUP reload keeps it). Set before any
-        // other thread exists.
-        std::env::set_var("RMQ_REGISTRAR_BROKER__IDENTITY", "broker");
-        std::env::set_var("RMQ_REGISTRAR_BROKER__HEALTH__ADDR", addr);
-        std::env::set_var("RMQ_REGISTRAR_BROKER__TOPICS__SOURCE", "broker");
-    }
+    // Sources of their own, above the environment, so that a message names the flag the
+    // operator typed; kept for every SIGHUP reload. Set before the first load.
+    config::set_command_line(config::CommandLine {
+        broker: cli.broker.clone(),
+        broker_conf: cli.broker_conf.clone(),
+    });
     // A one-shot pull needs no broker identity and no NameServers.
     let load = match cli.command {
         Some(Cmd::Pull { .. }) => config::load_for_pull,
@@ -62,23 +56,10 @@ pub fn main(cli: Cli) -> ExitCode {
             eprintln!("rmq-registrar: warning: {w}");
         }
         if toml {
-            return check_config::print_toml(&loaded.config, show_secrets);
+            return check_config::print_toml(&loaded, show_secrets);
         }
         let broker = check_config::from_broker(&cfg);
-        let mut flags = Vec::new();
-        if cli.broker_conf.is_some() {
-            flags.push(("broker.conf_file", "--broker-conf"));
-        }
-        if cli.broker.is_some() {
-            for key in [
-                "broker.identity",
-                "broker.health.addr",
-                "broker.topics.source",
-            ] {
-                flags.push((key, "--broker"));
-            }
-        }
-        check_config::print_config(&loaded, &broker, show_secrets, &flags);
+        check_config::print_config(&loaded, &broker, show_secrets);
         return ExitCode::SUCCESS;
     }
     let warnings = std::mem::take(&mut loaded.warnings);

@@ -1,8 +1,9 @@
 //! Loading: the figment source stack (defaults < NAMESRV_ADDR < broker.conf < TOML file <
-//! environment), extraction, validation, which keys the operator set, and where each value
+//! environment < command line), extraction, validation, which keys the operator set, and where each value
 //! came from for messages.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Value};
@@ -12,7 +13,7 @@ use super::broker_section::TopicSource;
 use super::brokerconf;
 use super::error::ConfigError;
 use super::model::{Config, ENV_PREFIX};
-use super::pinned::Pinned;
+use super::pinned::{pinnable, Pinned};
 use super::validate::{heartbeat_timeout_floor, validate};
 
 /// A loaded, validated configuration and where each value came from.
@@ -40,11 +41,15 @@ impl Loaded {
     }
 }
 
-/// Where a value came from, for messages: a file path, an environment variable, or the defaults.
+/// Where a value came from, for messages: a file path, an environment variable, a flag, or the
+/// defaults.
 pub fn describe(meta: &Metadata) -> String {
     match &meta.source {
         Some(figment::Source::File(path)) => format!("{} {}", meta.name, path.display()),
-        _ if meta.name.contains("environment") || meta.name.starts_with("broker.conf") => {
+        _ if meta.name.contains("environment")
+            || meta.name.starts_with("broker.conf")
+            || meta.name.ends_with(ON_THE_COMMAND_LINE) =>
+        {
             meta.name.to_string()
         }
         _ => "built-in default".into(),
@@ -99,12 +104,83 @@ impl figment::Provider for NamesrvAddrEnv {
     }
 }
 
+/// How a flag's values are named in messages: `--broker on the command line`.
+const ON_THE_COMMAND_LINE: &str = " on the command line";
+
+/// The configuration flags of the command line (`--broker`, `--broker-conf`): the keys they set,
+/// above every other source, and named as the flag in messages.
+#[derive(Debug, Clone, Default)]
+pub struct CommandLine {
+    /// `--broker ADDR`: `broker.identity = "broker"`, `broker.health.addr = ADDR`,
+    /// `broker.topics.source = "broker"`.
+    pub broker: Option<String>,
+    /// `--broker-conf FILE`: `broker.conf_file = FILE`.
+    pub broker_conf: Option<PathBuf>,
+}
+
+/// The flags of this process, for every load of it: the start and each SIGHUP reload (which
+/// loads as the start did, so the flags are kept as the process's environment is).
+static COMMAND_LINE: OnceLock<CommandLine> = OnceLock::new();
+
+/// Records the command line's configuration flags for every later load in this process. Set
+/// once, before the first load; a second call changes nothing.
+pub fn set_command_line(flags: CommandLine) {
+    let _ = COMMAND_LINE.set(flags);
+}
+
+/// One flag's values, named as the flag (figment would name them "Serialized").
+struct Flag {
+    name: &'static str,
+    values: Vec<(&'static str, Value)>,
+}
+
+impl figment::Provider for Flag {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("{}{ON_THE_COMMAND_LINE}", self.name))
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (key, value) in &self.values {
+            if let Value::Dict(_, nested) = figment::util::nest(key, value.clone()) {
+                merge_into(&mut dict, nested);
+            }
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// The flags of `cl` as sources, each on its own so that a message names the flag.
+fn flags(cl: &CommandLine) -> Vec<Flag> {
+    let mut out = Vec::new();
+    if let Some(p) = &cl.broker_conf {
+        out.push(Flag {
+            name: "--broker-conf",
+            values: vec![("broker.conf_file", p.display().to_string().into())],
+        });
+    }
+    if let Some(addr) = &cl.broker {
+        out.push(Flag {
+            name: "--broker",
+            values: vec![
+                ("broker.identity", "broker".into()),
+                ("broker.health.addr", addr.clone().into()),
+                ("broker.topics.source", "broker".into()),
+            ],
+        });
+    }
+    out
+}
+
 /// Builds the source stack (without a broker.conf).
 pub fn figment(file: Option<&Path>) -> Figment {
     figment_with(file, Vec::new())
 }
 
-/// The source stack: defaults < NAMESRV_ADDR < broker.conf < TOML file < environment.
+/// The source stack: defaults < NAMESRV_ADDR < broker.conf < TOML file < environment <
+/// command line.
 fn figment_with(file: Option<&Path>, broker_conf: Vec<brokerconf::Prop>) -> Figment {
     let mut f = Figment::from(Serialized::defaults(Config::default()));
     // RocketMQ's own variable, below the file as in Java (namesrvAddr > NAMESRV_ADDR).
@@ -115,9 +191,14 @@ fn figment_with(file: Option<&Path>, broker_conf: Vec<brokerconf::Prop>) -> Figm
     if let Some(path) = file {
         f = f.merge(Toml::file_exact(path));
     }
-    f.merge(PrefixedEnv(
+    f = f.merge(PrefixedEnv(
         Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__"),
-    ))
+    ));
+    // A flag typed for this run wins over the environment it runs in.
+    for flag in COMMAND_LINE.get().map(flags).unwrap_or_default() {
+        f = f.merge(flag);
+    }
+    f
 }
 
 /// The `RMQ_REGISTRAR_*` variables, each read as the key it sets takes it.
@@ -203,11 +284,8 @@ pub fn load_for_pull(file: Option<&Path>) -> Result<Loaded, ConfigError> {
 fn load_with(file: Option<&Path>, fill: impl FnOnce(&mut Config)) -> Result<Loaded, ConfigError> {
     if let Some(path) = file {
         if let Err(e) = std::fs::metadata(path) {
-            return Err(ConfigError {
-                key: "(file)".into(),
-                source_name: path.display().to_string(),
-                reason: e.to_string(),
-            });
+            let reason = format!("cannot read it: {e}");
+            return Err(ConfigError::whole(toml_file(path), reason));
         }
     }
     let base = figment(file);
@@ -270,27 +348,6 @@ fn extract_valid(
     Ok((config, pinned))
 }
 
-/// Keys the broker's own answer gives (identity from the broker): set in the TOML file or the
-/// environment, they win over it (`broker.id` is refused instead).
-pub const FROM_BROKER: [&str; 8] = [
-    "broker.cluster",
-    "broker.name",
-    "broker.id",
-    "broker.addr",
-    "broker.ha_addr",
-    "broker.permission",
-    "register.split_size",
-    "register.always_split",
-];
-
-/// Keys whose operator-set value wins over the broker's: those it gives, and the expiry it
-/// gives with acting master on.
-pub(super) fn pinnable() -> impl Iterator<Item = &'static str> {
-    FROM_BROKER
-        .into_iter()
-        .chain(std::iter::once("register.heartbeat_timeout"))
-}
-
 /// A value from the TOML file or the environment (not a default, not broker.conf).
 fn set_by_operator(meta: &Metadata) -> bool {
     !matches!(meta.source, Some(figment::Source::Code(_)))
@@ -309,10 +366,28 @@ fn extract_error(figment: &Figment, e: figment::Error) -> ConfigError {
         Some(meta) => describe_key(meta, &key),
         None => describe_in(figment, &key),
     };
-    ConfigError {
-        key: if key.is_empty() { "(root)".into() } else { key },
-        source_name,
-        reason: e.kind.to_string(),
+    let reason = e.kind.to_string();
+    if key.is_empty() {
+        // The source itself failed: a TOML file that cannot be read (a directory, not UTF-8,
+        // no permission) or parsed. figment says which file; the reason says what is wrong.
+        let reason = match &e.metadata {
+            Some(Metadata {
+                source: Some(figment::Source::File(_)),
+                ..
+            }) if !reason.starts_with("TOML parse error") => format!("cannot read it: {reason}"),
+            _ => reason,
+        };
+        return ConfigError::whole(source_name, reason);
     }
+    ConfigError {
+        key,
+        source_name,
+        reason,
+    }
+}
+
+/// A TOML config file as messages name it, the way figment names the file it reads.
+fn toml_file(path: &Path) -> String {
+    format!("TOML file {}", path.display())
 }
 

@@ -1,11 +1,12 @@
-//! Configuration: built-in defaults < NAMESRV_ADDR < TOML file < `RMQ_REGISTRAR_*` environment.
+//! Configuration: built-in defaults < NAMESRV_ADDR < broker.conf < TOML file <
+//! `RMQ_REGISTRAR_*` environment < command line (`--broker`, `--broker-conf`).
 //!
 //! `model.rs` and `broker_section.rs` hold the types and their defaults, `serde_helpers.rs` how
 //! their special values are written, `load.rs` the source stack, `validate.rs` every check a
 //! type cannot make (every range in one style), `brokerconf.rs` the broker's own properties file
-//! as a source, `pinned.rs` which values the operator set, `error.rs` the error they all return.
-//! The configuration is plain data: the daemon turns it into each component's settings
-//! (`daemon/settings.rs`), and nothing below the daemon names it.
+//! as a source, `pinned.rs` which values the operator set (and which keys can be),
+//! `error.rs` the error they all return. The configuration is plain data: the daemon turns it
+//! into each component's settings (`daemon/settings.rs`), and nothing below the daemon names it.
 
 mod broker_section;
 mod brokerconf;
@@ -18,9 +19,11 @@ mod validate;
 
 pub use broker_section::{HealthCheck, IdentitySource, InlineTopic, TopicSource, TopicsConfig};
 pub use error::{error_chain, ConfigError};
-pub use load::{describe_key, env_var, load, load_for_pull, Loaded, FROM_BROKER};
+pub use load::{
+    describe_key, env_var, load, load_for_pull, set_command_line, CommandLine, Loaded,
+};
 pub use model::{Config, HeaderFormat, LogFormat, SECRET_KEYS};
-pub use pinned::Pinned;
+pub use pinned::{Pinned, FROM_BROKER};
 
 // What tests and benchmarks name from outside; the daemon reaches these through their files.
 #[cfg(any(test, feature = "test-util"))]

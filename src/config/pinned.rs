@@ -60,6 +60,12 @@ impl Pinned {
         pinned
     }
 
+    /// The keys that can be pinned and are not: with the identity from the broker, those it
+    /// gives.
+    pub fn not_set(&self) -> impl Iterator<Item = &'static str> + '_ {
+        pinnable().filter(|k| !self.contains(k))
+    }
+
     /// Whether the key named `key` is pinned: for what goes through keys by name
     /// (`check-config`); code reads the fields.
     pub fn contains(&self, key: &str) -> bool {
@@ -68,13 +74,34 @@ impl Pinned {
     }
 }
 
+/// Keys the broker's own answer gives (identity from the broker): set in the TOML file or the
+/// environment, they win over it (`broker.id` is refused instead).
+pub const FROM_BROKER: [&str; 8] = [
+    "broker.cluster",
+    "broker.name",
+    "broker.id",
+    "broker.addr",
+    "broker.ha_addr",
+    "broker.permission",
+    "register.split_size",
+    "register.always_split",
+];
+
+/// Keys whose operator-set value wins over the broker's: those it gives, and the expiry it
+/// gives with acting master on.
+pub(super) fn pinnable() -> impl Iterator<Item = &'static str> {
+    FROM_BROKER
+        .into_iter()
+        .chain(std::iter::once("register.heartbeat_timeout"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_pinnable_key_has_its_own_field() {
-        let keys: Vec<&str> = super::super::load::pinnable().collect();
+        let keys: Vec<&str> = pinnable().collect();
         for key in &keys {
             let one = Pinned::from_keys(keys.iter().copied(), |k| k == *key);
             assert!(one.contains(key), "{key} has no field");

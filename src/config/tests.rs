@@ -372,6 +372,29 @@ fn identity_from_the_broker_needs_only_its_address_and_keeps_the_id_its_own() {
 }
 
 #[test]
+fn an_empty_name_or_addr_set_with_the_identity_from_the_broker_is_refused() {
+    Jail::expect_with(|jail| {
+        jail.set_env("RMQ_REGISTRAR_BROKER__IDENTITY", "broker");
+        jail.set_env("RMQ_REGISTRAR_BROKER__HEALTH__ADDR", "127.0.0.1:10911");
+        // Set empty, it would win over the broker's and be registered as it is.
+        for (text, key) in [
+            ("[broker]\nname = \"\"\n", "broker.name"),
+            ("[broker]\naddr = \"\"\n", "broker.addr"),
+            ("[broker]\nname = \"  \"\n", "broker.name"),
+        ] {
+            let e = load_in(jail, text).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.reason.contains("leave it unset"), "{e}");
+        }
+        jail.set_env("RMQ_REGISTRAR_BROKER__NAME", "");
+        let e = load(None).unwrap_err();
+        assert_eq!(e.key, "broker.name", "{e}");
+        assert!(e.source_name.contains("RMQ_REGISTRAR_BROKER__NAME"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
 fn a_dledger_broker_conf_follows_the_broker_and_refuses_no_check() {
     Jail::expect_with(|jail| {
         jail.create_file(

@@ -219,6 +219,20 @@ fn identity_from_broker(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
             "cannot be set with broker.identity = \"broker\": the id is the broker's own (DLedger and controller elections change it)",
         ));
     }
+    // A value set by the operator wins over the broker's: an empty one would be registered as
+    // it is (and refused by the NameServer), which no one means. Unset is how to take the
+    // broker's.
+    for (key, set, value) in [
+        ("broker.name", pinned.name, &c.broker.name),
+        ("broker.addr", pinned.addr, &c.broker.addr),
+    ] {
+        if set && value.trim().is_empty() {
+            return Err(Invalid::new(
+                key,
+                "is set but empty: with broker.identity = \"broker\" leave it unset (remove the key or the variable) to take the broker's, or give a value",
+            ));
+        }
+    }
     if c.broker_check_addr().is_empty() {
         return Err(Invalid::new(
             "broker.health.addr",
@@ -349,20 +363,25 @@ fn health(h: &HealthConfig) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Signing needs both keys.
+/// Signing needs both keys. The error names the key that is set, with its source: the one
+/// missing has none, and `check-config --toml` leaves the secret out on purpose.
 fn acl(a: &AclConfig) -> Result<(), Invalid> {
-    if a.access_key.is_some() == a.secret_key.is_some() {
-        return Ok(());
+    let secret_var = format!("{ENV_PREFIX}ACL__SECRET_KEY");
+    match (a.access_key.is_some(), a.secret_key.is_some()) {
+        (true, false) => Err(Invalid::new(
+            "acl.access_key",
+            format!(
+                "is set but acl.secret_key is not (they go together): set the secret in \
+                 {secret_var} (`check-config --toml` leaves it out of the file) or as \
+                 acl.secret_key"
+            ),
+        )),
+        (false, true) => Err(Invalid::new(
+            "acl.secret_key",
+            "is set but acl.access_key is not (they go together): set acl.access_key",
+        )),
+        _ => Ok(()),
     }
-    let missing = if a.access_key.is_none() {
-        "acl.access_key"
-    } else {
-        "acl.secret_key"
-    };
-    Err(Invalid::new(
-        missing,
-        "acl.access_key and acl.secret_key go together",
-    ))
 }
 
 fn inline_topics(topics: &[InlineTopic]) -> Result<(), Invalid> {

@@ -20,10 +20,16 @@ fn config(namesrv: &str) -> String {
 }
 
 fn run(cfg: Option<&str>, args: &[&str]) -> (Output, String) {
+    run_env(cfg, args, &[])
+}
+
+/// As [`run`], with these environment variables set.
+fn run_env(cfg: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"));
     cmd.env_remove("NAMESRV_ADDR")
-        .env_remove("RMQ_REGISTRAR_CONFIG");
+        .env_remove("RMQ_REGISTRAR_CONFIG")
+        .envs(env.iter().copied());
     if let Some(cfg) = cfg {
         let path = dir.path().join("rmq.toml");
         std::fs::write(&path, cfg).unwrap();
@@ -322,6 +328,113 @@ fn check_config_shows_what_derived_defaults_resolve_to() {
     }
 }
 
+/// `--broker ADDR` sets its keys as a source of its own: an error in them names the flag the
+/// operator typed, not the variable it used to be turned into.
+#[test]
+fn an_error_in_a_flags_value_names_the_command_line() {
+    let (out, _) = run(None, &["--broker", "127.0.0.1:0", "check-config"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`broker.health.addr` (from --broker on the command line)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("RMQ_REGISTRAR_"), "{stderr}");
+    // Still above the environment, as the flag is what the operator typed for this run.
+    let (out, text) = run_env(
+        None,
+        &["--broker", "127.0.0.1:10911", "check-config"],
+        &[("RMQ_REGISTRAR_BROKER__HEALTH__ADDR", "127.0.0.1:0")],
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("broker.health.addr = \"127.0.0.1:10911\"    # --broker on the command line"),
+        "{text}"
+    );
+}
+
+/// `--toml` leaves the secret out: the file alone is refused with a message naming the variable
+/// the secret goes in and the file that set the access key (not "built-in default"), and loads
+/// with that variable set.
+#[test]
+fn check_config_toml_without_the_secret_says_where_the_secret_goes() {
+    let cfg = config("addrs = \"127.0.0.1:9876\"")
+        + "[acl]\naccess_key = \"rocketmq2\"\nsecret_key = \"s3cr3t-key\"\n";
+    let (out, toml_text) = run(Some(&cfg), &["check-config", "--toml"]);
+    assert!(out.status.success());
+    let (out, _) = run(Some(&toml_text), &["check-config"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`acl.access_key` (from TOML file ")
+            && stderr.contains("set the secret in RMQ_REGISTRAR_ACL__SECRET_KEY"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("built-in default"), "{stderr}");
+    let (out, again) = run_env(
+        Some(&toml_text),
+        &["check-config", "--show-secrets"],
+        &[("RMQ_REGISTRAR_ACL__SECRET_KEY", "s3cr3t-key")],
+    );
+    assert!(out.status.success(), "{toml_text}");
+    assert!(again.contains("acl.secret_key = \"s3cr3t-key\""), "{again}");
+}
+
+/// The expiry's default raised by the timings is shown as derived, with from what, as the other
+/// derived defaults are: it is not the built-in 10s.
+#[test]
+fn check_config_shows_a_raised_expiry_as_derived() {
+    let cfg = config("addrs = \"127.0.0.1:9876\"") + "[register]\ntimeout = \"10s\"\n";
+    let (out, text) = run(Some(&cfg), &["check-config"]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "register.heartbeat_timeout = \"12s\"    # derived: the 10s default raised to max(3 x register.heartbeat, register.timeout + 2 x register.heartbeat)"
+        ),
+        "{text}"
+    );
+    // Not raised: the built-in default, as it is.
+    let (_, text) = run(
+        Some(&config("addrs = \"127.0.0.1:9876\"")),
+        &["check-config"],
+    );
+    assert!(
+        text.contains("register.heartbeat_timeout = \"10s\"    # built-in default"),
+        "{text}"
+    );
+}
+
+/// A config file that cannot be read (a directory, not UTF-8, missing) is named with the reason;
+/// no key is blamed (there was `(root)` and `(file)`).
+#[test]
+fn an_unreadable_config_file_is_named_with_the_reason_and_no_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_utf8 = dir.path().join("latin1.toml");
+    std::fs::write(&not_utf8, b"[broker]\nname = \"\xe9\"\n").unwrap();
+    for (path, reason) in [
+        (dir.path().to_path_buf(), "Is a directory"),
+        (not_utf8, "valid UTF-8"),
+        (dir.path().join("missing.toml"), "No such file"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"))
+            .env_remove("RMQ_REGISTRAR_CONFIG")
+            .arg("--config")
+            .arg(&path)
+            .arg("check-config")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        let expected = format!(
+            "config error: TOML file {}: cannot read it: ",
+            path.display()
+        );
+        assert!(stderr.contains(&expected), "{stderr}");
+        assert!(stderr.contains(reason), "{stderr}");
+        assert!(!stderr.contains('`'), "a key is blamed: {stderr}");
+    }
+}
+
 #[test]
 fn check_config_names_the_flag_and_the_variables_values_came_from() {
     let dir = tempfile::tempdir().unwrap();
@@ -343,8 +456,8 @@ fn check_config_names_the_flag_and_the_variables_values_came_from() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("broker.conf_file =") && l.ends_with("# --broker-conf")),
+        text.lines().any(|l| l.starts_with("broker.conf_file =")
+            && l.ends_with("# --broker-conf on the command line")),
         "{text}"
     );
     assert!(

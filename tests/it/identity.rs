@@ -222,10 +222,15 @@ async fn the_namesrv_ignores_a_one_topic_registration_of_an_id_it_does_not_list(
 }
 
 fn check_config(broker: &str, extra_env: &[(&str, &str)]) -> (std::process::Output, String) {
+    check_config_with(&["--broker", broker, "check-config"], extra_env)
+}
+
+/// The binary with `args` and these variables besides a clean environment.
+fn check_config_with(args: &[&str], extra_env: &[(&str, &str)]) -> (std::process::Output, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rmq-registrar"));
     cmd.env_remove("NAMESRV_ADDR")
         .env_remove("RMQ_REGISTRAR_CONFIG")
-        .args(["--broker", broker, "check-config"]);
+        .args(args);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -265,7 +270,7 @@ async fn check_config_names_the_broker_as_the_source_of_what_it_took_from_there(
         "the operator's value wins:\n{text}"
     );
     assert!(
-        text.contains("broker.identity = \"broker\"    # --broker"),
+        text.contains("broker.identity = \"broker\"    # --broker on the command line"),
         "{text}"
     );
     assert!(!text.contains("never-logged"), "{text}");
@@ -280,6 +285,79 @@ async fn check_config_names_the_broker_as_the_source_of_what_it_took_from_there(
             .any(|l| l.starts_with("broker.id = ") && l.contains("at run time (cannot ask it now")),
         "{text}"
     );
+}
+
+/// `check-config --toml` in `--broker` mode writes what loads back to the same configuration:
+/// what the broker gives is left out unless the operator set it (written, `broker.id` was
+/// refused and an empty name and address overrode the broker's).
+#[tokio::test]
+async fn check_config_toml_with_the_identity_from_the_broker_loads_back_to_it() {
+    let b = ScriptedBroker::start().await;
+    b.set("raft-t", 2, "SLAVE");
+    let addr = b.peer.addr.clone();
+    let pod = [("RMQ_REGISTRAR_BROKER__ADDR", "10.1.1.1:10911")];
+    let (listing, toml_text) = {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || {
+            let (out, listing) = check_config(&addr, &pod);
+            assert!(out.status.success(), "{listing}");
+            let (out, toml_text) =
+                check_config_with(&["--broker", &addr, "check-config", "--toml"], &pod);
+            assert!(out.status.success(), "{toml_text}");
+            (listing, toml_text)
+        })
+        .await
+        .unwrap()
+    };
+    for line in toml_text.lines() {
+        for key in ["id", "name", "cluster", "split_size", "heartbeat_timeout"] {
+            assert!(!line.starts_with(&format!("{key} =")), "{toml_text}");
+        }
+    }
+    assert!(
+        toml_text.contains("addr = \"10.1.1.1:10911\""),
+        "the operator's value stays: {toml_text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kept.toml");
+    std::fs::write(&file, &toml_text).unwrap();
+    let file = file.display().to_string();
+    let values = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(|l| l.split("    # ").next().unwrap_or("").to_string())
+            .collect()
+    };
+    // Loaded back with the flag as before, and alone (the file says where the broker is).
+    for args in [
+        vec![
+            "--broker",
+            addr.as_str(),
+            "--config",
+            file.as_str(),
+            "check-config",
+        ],
+        vec!["--config", file.as_str(), "check-config"],
+    ] {
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        let (out, again) = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            check_config_with(&args, &[])
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{toml_text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(values(&listing), values(&again), "{toml_text}");
+        assert!(
+            again.contains(&format!(
+                "broker.name = \"raft-t\"    # the broker at {addr}"
+            )),
+            "{again}"
+        );
+    }
 }
 
 #[tokio::test]
