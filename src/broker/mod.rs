@@ -4,6 +4,7 @@ pub mod acl;
 mod api;
 pub mod body;
 mod cluster;
+mod controller;
 mod error;
 pub mod fastjson;
 mod identity;

@@ -97,9 +97,36 @@ pub enum ReportError {
         expected: &'static str,
     },
     /// A Java 5.0.x slave in controller mode reports the id its file had, not the one the
-    /// controller gave it; the controller's answer is not asked here.
-    #[error("a Java 5.0.x slave in controller mode does not report its id (fixed in 5.1.0): identity from the broker needs 5.1 or later there")]
-    ControllerSlaveOn50,
+    /// controller gave it: the id is its controller's to say (see
+    /// [`BrokerApi::broker_report`](super::BrokerApi::broker_report)).
+    #[error("a Java 5.0.x slave in controller mode does not report its id (fixed in 5.1.0): its controller has to be asked")]
+    IdFromController(Box<ControllerSlave>),
+    /// A Java 5.0.x slave in controller mode whose id no controller gave: each controller
+    /// tried, with what it said (none when its `controllerAddr` names none).
+    #[error("a Java 5.0.x slave in controller mode does not report its id (fixed in 5.1.0) and no controller gave it: {}", tried_text(.tried))]
+    ControllerSlaveOn50 {
+        /// `(controller, what it said)`, in the order asked.
+        tried: Vec<(String, String)>,
+    },
+}
+
+/// A Java 5.0.x slave in controller mode as it reported itself: all but its id, and the
+/// controllers that know the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerSlave {
+    /// What the broker said, with `id` `None`.
+    pub report: BrokerReport,
+    /// `controllerAddr`, `;`-separated, in the broker's order.
+    pub controllers: Vec<String>,
+}
+
+/// The controllers tried and what each said, for the health check's reason.
+fn tried_text(tried: &[(String, String)]) -> String {
+    if tried.is_empty() {
+        return "its `controllerAddr` names no controller".to_string();
+    }
+    let each: Vec<String> = tried.iter().map(|(c, why)| format!("{c}: {why}")).collect();
+    format!("tried {}", each.join("; "))
 }
 
 /// Splits the body into properties: each line at its first `=` (Java) or `:` (Rust); no
@@ -153,6 +180,17 @@ impl Props<'_> {
     fn flag(&self, keys: &[&'static str]) -> Option<bool> {
         self.get(keys).map(|v| v.eq_ignore_ascii_case("true"))
     }
+
+    /// A `;`-separated list of addresses; blank entries name no address and are dropped.
+    fn list(&self, key: &'static str) -> Vec<String> {
+        self.get(&[key])
+            .unwrap_or("")
+            .split(';')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(String::from)
+            .collect()
+    }
 }
 
 impl BrokerReport {
@@ -176,10 +214,16 @@ impl BrokerReport {
         let ha_port: u16 = p
             .number(&["haListenPort"], "a port")?
             .unwrap_or(port.saturating_add(1));
-        Ok(BrokerReport {
-            cluster: p.required(&["brokerClusterName"])?.to_string(),
-            name: p.required(&["brokerName"])?.to_string(),
-            id: current_id(&p, role, version)?,
+        let cluster = p.required(&["brokerClusterName"])?.to_string();
+        let name = p.required(&["brokerName"])?.to_string();
+        let id = current_id(&p, role, version)?;
+        let report = BrokerReport {
+            cluster,
+            name,
+            id: match id {
+                Id::Known(id) => id,
+                Id::FromController => None,
+            },
             role,
             addr: join(ip1, port),
             ha_addr: join(ip2.unwrap_or(ip1), ha_port),
@@ -190,15 +234,15 @@ impl BrokerReport {
                 .map(Duration::from_millis),
             always_split: p.flag(&["enableSplitRegistration"]),
             split_size: p.number(&["splitRegistrationSize"], "a topic count")?,
-            namesrv_addrs: p
-                .get(&["namesrvAddr"])
-                .unwrap_or("")
-                .split(';')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(String::from)
-                .collect(),
-        })
+            namesrv_addrs: p.list("namesrvAddr"),
+        };
+        match id {
+            Id::Known(_) => Ok(report),
+            Id::FromController => Err(ReportError::IdFromController(Box::new(ControllerSlave {
+                report,
+                controllers: p.list("controllerAddr"),
+            }))),
+        }
     }
 }
 
@@ -211,10 +255,18 @@ fn join(ip: &str, port: u16) -> String {
     }
 }
 
+/// Where the id the broker runs as comes from.
+enum Id {
+    /// From its answer: the id, `None` while it has none.
+    Known(Option<u64>),
+    /// From its controller: a Java 5.0.x slave in controller mode.
+    FromController,
+}
+
 /// The id the broker runs as. Reported ids are current on 4.x and 5.1+; on 5.0.x the id of an
 /// HA broker is derived as Java sets it (master role: 0; DLedger follower: the number in
-/// `dLegerSelfId` + 1).
-fn current_id(p: &Props<'_>, role: BrokerRole, version: i32) -> Result<Option<u64>, ReportError> {
+/// `dLegerSelfId` + 1; controller-mode slave: its controller's id for its address).
+fn current_id(p: &Props<'_>, role: BrokerRole, version: i32) -> Result<Id, ReportError> {
     let dledger = p
         .flag(&["enableDLegerCommitLog", "enableDledgerCommitLog"])
         .unwrap_or(false);
@@ -223,15 +275,15 @@ fn current_id(p: &Props<'_>, role: BrokerRole, version: i32) -> Result<Option<u6
     let stale = JAVA_5_0.contains(&version) && (dledger || controller);
     if !stale {
         if let Some(id) = reported {
-            return Ok(u64::try_from(id).ok());
+            return Ok(Id::Known(u64::try_from(id).ok()));
         }
     }
     if dledger || stale {
         if role.is_master() {
-            return Ok(Some(0));
+            return Ok(Id::Known(Some(0)));
         }
         if controller {
-            return Err(ReportError::ControllerSlaveOn50);
+            return Ok(Id::FromController);
         }
         let self_id = p.required(&["dLegerSelfId"])?;
         let digits: String = self_id
@@ -242,9 +294,10 @@ fn current_id(p: &Props<'_>, role: BrokerRole, version: i32) -> Result<Option<u6
             .into_iter()
             .rev()
             .collect();
-        return match digits.parse::<u64>() {
-            Ok(n) => Ok(Some(n + 1)),
-            Err(_) => Err(ReportError::Invalid {
+        // A number too large for an id (n18446744073709551615) is as unusable as none.
+        return match digits.parse::<u64>().ok().and_then(|n| n.checked_add(1)) {
+            Some(id) => Ok(Id::Known(Some(id))),
+            None => Err(ReportError::Invalid {
                 key: "dLegerSelfId",
                 value: self_id.to_string(),
                 expected: "a name ending in a number (n0, n1, ...)",
@@ -268,9 +321,11 @@ impl Request for GetBrokerConfig {
 }
 
 impl BrokerApi {
-    /// Asks the broker at `addr` who it is now (GET_BROKER_CONFIG). An answer is proof that it
-    /// serves; an answer without a usable identity is an error.
-    pub async fn broker_report(
+    /// Asks the broker at `addr` who it says it is (GET_BROKER_CONFIG, one exchange). An answer
+    /// is proof that it serves; an answer without a usable identity is an error, and a Java
+    /// 5.0.x slave in controller mode is [`ReportError::IdFromController`]: its id is its
+    /// controller's to say ([`broker_report`](Self::broker_report) asks it).
+    pub async fn broker_config_report(
         &self,
         addr: &str,
         timeout: Duration,
@@ -354,8 +409,14 @@ mod tests {
                    enableControllerMode=true\nbrokerId=-1\n";
         let master = format!("{ctl}brokerRole=SYNC_MASTER\n");
         assert_eq!(report(&master, 413).unwrap().id, Some(0));
-        let slave = format!("{ctl}brokerRole=SLAVE\n");
-        assert_eq!(report(&slave, 413), Err(ReportError::ControllerSlaveOn50));
+        // A slave's is its controller's to say: all else reported, and the controllers named.
+        let slave = format!("{ctl}brokerRole=SLAVE\ncontrollerAddr= 10.0.0.1:9878;;10.0.0.2:9878 \n");
+        let Err(ReportError::IdFromController(ask)) = report(&slave, 413) else {
+            panic!("{:?}", report(&slave, 413));
+        };
+        assert_eq!(ask.controllers, ["10.0.0.1:9878", "10.0.0.2:9878"]);
+        assert_eq!((ask.report.id, ask.report.role), (None, BrokerRole::Slave));
+        assert_eq!((ask.report.name.as_str(), ask.report.addr.as_str()), ("b", "1.2.3.4:1"));
         // 5.1+: -1 means "not elected yet".
         assert_eq!(report(&slave, 433).unwrap().id, None);
     }
@@ -376,6 +437,15 @@ mod tests {
             report(no_port, 479),
             Err(ReportError::Missing("listenPort"))
         );
+        let huge = format!("{DLEDGER}brokerRole=SLAVE\n")
+            .replace("dLegerSelfId=n1", "dLegerSelfId=n18446744073709551615");
+        assert!(matches!(
+            report(&huge, 413),
+            Err(ReportError::Invalid {
+                key: "dLegerSelfId",
+                ..
+            })
+        ));
         let garbage_id = format!("{RUST_FORM}brokerId:x\n").replace("brokerId:1\n", "");
         assert!(matches!(
             report(&garbage_id, 479),

@@ -157,12 +157,17 @@ async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
 /// One check with the identity from the broker: GET_BROKER_CONFIG proves that it answers and
 /// says who it is now (published for the identity task). A broker without an id yet (`-1`: no
 /// election) fails the check, so nothing is registered and /readyz says why; an unusable
-/// answer keeps the last identity.
+/// answer keeps the last identity. A Java 5.0.x controller-mode slave's id is asked of its
+/// controller after the broker answered (outside the broker's deadline, each controller
+/// exchange with its own): a controller that fails is no reason to drop the broker's connection.
 async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
     let addr = cfg.broker_check_addr();
     let t = cfg.broker.health.timeout;
-    let report = match tokio::time::timeout(t, api.broker_report(addr, t)).await {
+    let report = match tokio::time::timeout(t, api.broker_config_report(addr, t)).await {
         Ok(Ok(r)) => r,
+        Ok(Err(crate::broker::ApiError::Report(
+            crate::broker::own_config::ReportError::IdFromController(slave),
+        ))) => api.id_from_controller(*slave, t).await?,
         Ok(Err(e)) => {
             if !matches!(e, crate::broker::ApiError::Report(_)) {
                 api.client().close_connection(addr);

@@ -27,6 +27,10 @@ pub mod request {
     pub const WIPE_WRITE_PERM_OF_BROKER: i32 = 205;
     /// QUERY_DATA_VERSION: ask a NameServer which topic data version it holds.
     pub const QUERY_DATA_VERSION: i32 = 322;
+    /// CONTROLLER_GET_REPLICA_INFO: a controller leader's ids for one broker name's addresses.
+    pub const CONTROLLER_GET_REPLICA_INFO: i32 = 1004;
+    /// CONTROLLER_GET_METADATA_INFO: whether a controller leads, and who does.
+    pub const CONTROLLER_GET_METADATA_INFO: i32 = 1005;
 }
 
 /// Response codes (RemotingSysResponseCode plus the few ResponseCode values we meet).
@@ -42,6 +46,10 @@ pub mod response {
     pub const REQUEST_CODE_NOT_SUPPORTED: i32 = 3;
     /// The server is draining and asks clients to go elsewhere.
     pub const GO_AWAY: i32 = 1500;
+    /// A controller that is not the leader refuses what only the leader answers.
+    pub const CONTROLLER_NOT_LEADER: i32 = 2007;
+    /// The controller leader knows nothing of that broker name (none registered yet).
+    pub const CONTROLLER_BROKER_METADATA_NOT_EXIST: i32 = 2008;
 }
 
 /// `MQVersion` ordinal of RocketMQ 5.3.3, the default request version.

@@ -6,6 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmq_registrar::protocol::code::request;
+use rmq_registrar::protocol::code::request::{
+    CONTROLLER_GET_METADATA_INFO, CONTROLLER_GET_REPLICA_INFO,
+};
+use rmq_registrar::protocol::code::response::CONTROLLER_NOT_LEADER;
 use rmq_registrar::protocol::RemotingCommand;
 
 use crate::support::daemon::{base_config, metric, Daemon};
@@ -26,12 +30,27 @@ struct ScriptedBroker {
 
 impl ScriptedBroker {
     async fn start() -> ScriptedBroker {
+        Self::start_as(None).await
+    }
+
+    /// A broker whose GET_BROKER_CONFIG answers say Java 5.0.0 (which reports `brokerId` as
+    /// its file had it).
+    async fn start_java50() -> ScriptedBroker {
+        Self::start_as(Some(rmq_registrar::protocol::code::VERSION_5_0_0)).await
+    }
+
+    async fn start_as(java_version: Option<i32>) -> ScriptedBroker {
         let props = Arc::new(Mutex::new(String::new()));
         let p = props.clone();
         let peer = Peer::start(move |cmd| match cmd.code {
             request::GET_BROKER_CONFIG => {
                 let body = p.lock().unwrap().clone();
-                Action::Reply(RemotingCommand::request(0).with_body(body.into_bytes()))
+                let mut r = RemotingCommand::request(0).with_body(body.into_bytes());
+                if let Some(v) = java_version {
+                    r.language = rmq_registrar::protocol::LanguageCode::JAVA;
+                    r.version = v;
+                }
+                Action::Reply(r)
             }
             request::GET_ALL_TOPIC_CONFIG => {
                 Action::Reply(RemotingCommand::request(0).with_body(TOPICS.as_bytes().to_vec()))
@@ -52,6 +71,76 @@ impl ScriptedBroker {
              enableDLegerCommitLog=true\ndLegerSelfId=n0\nsecretKey=never-logged\n"
         );
     }
+
+    /// What a Java 5.0.0 broker in controller mode says of itself: `brokerId=-1` (its file's,
+    /// in every state), the role the controller gave it, and its controllers.
+    fn set_controller_mode(&self, name: &str, role: &str, controllers: &str, namesrv: &str) {
+        let (ip, port) = self.peer.addr.rsplit_once(':').unwrap();
+        *self.props.lock().unwrap() = format!(
+            "brokerClusterName=CtlCluster\nbrokerName={name}\nbrokerId=-1\nbrokerRole={role}\n\
+             brokerIP1={ip}\nlistenPort={port}\nbrokerPermission=6\n\
+             enableControllerMode=true\ncontrollerAddr={controllers}\nnamesrvAddr={namesrv}\n\
+             secretKey=never-logged\n"
+        );
+    }
+}
+
+/// A controller that is not the leader: CONTROLLER_NOT_LEADER (2007) to everything.
+async fn controller_follower() -> Peer {
+    Peer::start(|cmd| {
+        Action::Reply(RemotingCommand::response_to(
+            cmd,
+            CONTROLLER_NOT_LEADER,
+            Some("The controller is not in leader state".into()),
+        ))
+    })
+    .await
+}
+
+/// The controller leader of one broker name: CONTROLLER_GET_METADATA_INFO says it leads,
+/// CONTROLLER_GET_REPLICA_INFO gives `ids` (address → id) as Java 5.0.0 does, -1 for an
+/// address it does not know.
+async fn controller_leader(name: &'static str, master: String, ids: Vec<(String, u64)>) -> Peer {
+    let me = Arc::new(Mutex::new(String::new()));
+    let m = me.clone();
+    let peer = Peer::start(move |cmd| match cmd.code {
+        CONTROLLER_GET_METADATA_INFO => Action::Reply(
+            RemotingCommand::request(0)
+                .with_field("group", "ctl")
+                .with_field("controllerLeaderId", "n1")
+                .with_field("controllerLeaderAddress", m.lock().unwrap().clone())
+                .with_field("isLeader", "true")
+                .with_field("peers", ""),
+        ),
+        CONTROLLER_GET_REPLICA_INFO if cmd.field("brokerName") == Some(name) => {
+            let asked = cmd.field("brokerAddress").unwrap_or_default();
+            let id = ids
+                .iter()
+                .find(|(a, _)| a == asked)
+                .map_or(-1, |(_, id)| *id as i64);
+            let set: Vec<&str> = ids.iter().map(|(a, _)| a.as_str()).collect();
+            Action::Reply(
+                RemotingCommand::request(0)
+                    .with_field("masterAddress", &master)
+                    .with_field("masterEpoch", 1)
+                    .with_field("brokerId", id)
+                    .with_body(
+                        serde_json::json!({"syncStateSet": set, "syncStateSetEpoch": 1})
+                            .to_string()
+                            .into_bytes(),
+                    ),
+            )
+        }
+        CONTROLLER_GET_REPLICA_INFO => Action::Reply(RemotingCommand::response_to(
+            cmd,
+            2008,
+            Some("Broker metadata is not existed".into()),
+        )),
+        _ => Action::Reply(RemotingCommand::request(3)),
+    })
+    .await;
+    *me.lock().unwrap() = peer.addr.clone();
+    peer
 }
 
 fn follower(broker: &str, ns: &str) -> Daemon {
@@ -591,4 +680,112 @@ async fn acting_master_against_a_namesrv_that_supports_it() {
         "{route}"
     );
     assert_eq!(route["queueDatas"][0]["perm"], 4, "{route}");
+}
+
+#[tokio::test]
+async fn a_java_5_0_controller_slave_is_registered_with_the_id_its_controller_leader_gave() {
+    let ns = NameServer::start().await;
+    let (m, s) = (
+        ScriptedBroker::start_java50().await,
+        ScriptedBroker::start_java50().await,
+    );
+    let not_leader = controller_follower().await;
+    // The first master's address got 1 when it joined, the slave's 2 (measured on 5.0.0).
+    let leader = controller_leader(
+        "ctl-a",
+        m.peer.addr.clone(),
+        vec![(m.peer.addr.clone(), 1), (s.peer.addr.clone(), 2)],
+    )
+    .await;
+    let controllers = format!("{};{}", not_leader.addr, leader.addr);
+    m.set_controller_mode("ctl-a", "SYNC_MASTER", &controllers, &ns.addr);
+    s.set_controller_mode("ctl-a", "SLAVE", &controllers, &ns.addr);
+    let _dm = follower(&m.peer.addr, &ns.addr);
+    let ds = follower(&s.peer.addr, &ns.addr);
+    let both = serde_json::json!({"0": m.peer.addr, "2": s.peer.addr});
+    eventually(
+        "the master as 0, the slave as its controller's 2",
+        || async { addrs_of(&ns.addr, "ctl-a").await == both },
+    )
+    .await;
+    let (_, text) = ds.get("/metrics").await.unwrap();
+    assert_eq!(metric(&text, "rmq_registrar_broker_id"), 2.0);
+    // The follower was asked first and passed over; the leader was asked for the slave's own
+    // address under its name.
+    let codes: Vec<i32> = not_leader.drain_received().iter().map(|c| c.code).collect();
+    assert!(codes.contains(&CONTROLLER_GET_METADATA_INFO), "{codes:?}");
+    assert!(!codes.contains(&CONTROLLER_GET_REPLICA_INFO), "{codes:?}");
+    let asked: Vec<RemotingCommand> = leader
+        .drain_received()
+        .into_iter()
+        .filter(|c| c.code == CONTROLLER_GET_REPLICA_INFO)
+        .collect();
+    assert!(!asked.is_empty());
+    for c in &asked {
+        assert_eq!(c.field("brokerName"), Some("ctl-a"));
+        assert_eq!(c.field("brokerAddress"), Some(s.peer.addr.as_str()));
+    }
+    assert!(!ds.logs().contains("never-logged"));
+
+    // The one-shot commands see the same id: check-config shows it, unregister sends it.
+    let oneshot_ns = Peer::start(|_| ok_reply()).await;
+    s.set_controller_mode("ctl-a", "SLAVE", &controllers, &oneshot_ns.addr);
+    let addr = s.peer.addr.clone();
+    let (out, text) = tokio::task::spawn_blocking(move || check_config(&addr, &[]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{text}");
+    let line = format!("broker.id = 2    # the broker at {}", s.peer.addr);
+    assert!(text.contains(&line), "no {line:?} in\n{text}");
+    let addr = s.peer.addr.clone();
+    let out = tokio::task::spawn_blocking(move || oneshot(&addr, "unregister"))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unregister = oneshot_ns
+        .drain_received()
+        .into_iter()
+        .find(|c| c.code == request::UNREGISTER_BROKER)
+        .expect("an UNREGISTER");
+    assert_eq!(unregister.field("brokerId"), Some("2"));
+    assert_eq!(unregister.field("brokerAddr"), Some(s.peer.addr.as_str()));
+}
+
+#[tokio::test]
+async fn a_java_5_0_controller_slave_no_controller_answers_for_is_not_registered_and_says_which_were_tried(
+) {
+    let ns = NameServer::start().await;
+    let s = ScriptedBroker::start_java50().await;
+    let not_leader = controller_follower().await;
+    let gone = ClosedPort::new();
+    let controllers = format!("{};{}", not_leader.addr, gone.addr());
+    s.set_controller_mode("ctl-b", "SLAVE", &controllers, &ns.addr);
+    let d = follower(&s.peer.addr, &ns.addr);
+    let (a, b) = (not_leader.addr.clone(), gone.addr().to_string());
+    eventually("/readyz names the controllers tried", || async {
+        d.get("/readyz").await.is_some_and(|(code, text)| {
+            code == 503
+                && text.contains("no controller gave it")
+                && text.contains(&format!("{a}: not the leader (code 2007)"))
+                && text.contains(&b)
+        })
+    })
+    .await;
+    assert_eq!(addrs_of(&ns.addr, "ctl-b").await, serde_json::json!({}));
+    let (_, text) = d.get("/metrics").await.unwrap();
+    assert_eq!(metric(&text, "rmq_registrar_broker_id"), -1.0);
+}
+
+/// `rmq-registrar --broker ADDR COMMAND`, with no configuration but the broker's.
+fn oneshot(broker: &str, command: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rmq-registrar"))
+        .env_remove("NAMESRV_ADDR")
+        .env_remove("RMQ_REGISTRAR_CONFIG")
+        .args(["--broker", broker, command])
+        .output()
+        .unwrap()
 }
