@@ -64,7 +64,7 @@ expected=$(
     echo /usr/share/man/man1/rmq-registrar.1.gz
     echo /usr/share/lintian/overrides/rmq-registrar
     for s in $subcommands; do echo "/usr/share/man/man1/rmq-registrar-$s.1.gz"; done
-    for f in README.md operations.md copyright changelog.Debian.gz examples/minimal.toml examples/slave-files.conf \
+    for f in README.md operations.md copyright changelog.Debian.gz examples/minimal.toml examples/slave-files.conf examples/broker-drain.conf \
       examples/prometheus-rules.yml examples/prometheus-scrape.yml; do
       echo "/usr/share/doc/rmq-registrar/$f"
     done
@@ -78,6 +78,7 @@ same config/rmq-registrar.toml "$ETC/rmq-registrar.toml"
 same systemd/rmq-registrar.service "$UNITS/rmq-registrar.service"
 same systemd/rmq-registrar@.service "$UNITS/rmq-registrar@.service"
 same systemd/slave-files.conf /usr/share/doc/rmq-registrar/examples/slave-files.conf
+same systemd/broker-drain.conf /usr/share/doc/rmq-registrar/examples/broker-drain.conf
 same config/minimal.toml /usr/share/doc/rmq-registrar/examples/minimal.toml
 same deploy/prometheus/rules.yml /usr/share/doc/rmq-registrar/examples/prometheus-rules.yml
 same deploy/prometheus/scrape.yml /usr/share/doc/rmq-registrar/examples/prometheus-scrape.yml

@@ -525,3 +525,61 @@ fn the_kubernetes_example_runs_the_image_as_its_numeric_user() {
         "no container of deploy/kubernetes/ asks runAsNonRoot: the sidecar should"
     );
 }
+
+/// The wiring a drain needs where operators run it: the Kubernetes broker drains in its
+/// `preStop` hook through the sidecar's listener with the header, and the pod's grace period
+/// covers the drain, the broker's shutdown and the goodbye; the systemd drop-in drains first
+/// and gives the stop as long.
+#[test]
+fn the_examples_drain_the_broker_before_it_stops() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let yaml = std::fs::read_to_string(root.join("deploy/kubernetes/broker-with-registrar.yaml"))
+        .expect("the Kubernetes example");
+    let broker = yaml
+        .split("- name: broker")
+        .nth(1)
+        .expect("a broker container");
+    let hook = broker
+        .split("preStop:")
+        .nth(1)
+        .expect("the broker container has a preStop hook");
+    assert!(hook.contains("path: /drain"), "{hook}");
+    assert!(
+        hook.contains("{ name: X-Rmq-Registrar, value: drain }"),
+        "the hook carries the header the daemon asks for: {hook}"
+    );
+    let port: u16 = hook
+        .split("port:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .expect("the hook's port");
+    assert!(
+        yaml.contains(&format!("listen = \"0.0.0.0:{port}\"")),
+        "the hook asks the sidecar where it listens ({port})"
+    );
+    let grace: u64 = yaml
+        .split("terminationGracePeriodSeconds:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|g| g.parse().ok())
+        .expect("terminationGracePeriodSeconds");
+    // drain.wait (40 s) + a Java broker's shutdown (~30 s) + the goodbye (register.timeout).
+    assert!(
+        grace >= 40 + 30 + 3,
+        "terminationGracePeriodSeconds {grace}"
+    );
+    let unit = std::fs::read_to_string(root.join("systemd/broker-drain.conf")).expect("drop-in");
+    assert!(
+        unit.lines()
+            .any(|l| l.starts_with("ExecStop=") && l.ends_with(" drain")),
+        "{unit}"
+    );
+    assert!(unit.contains("After=rmq-registrar.service"), "{unit}");
+    let stop: u64 = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("TimeoutStopSec");
+    assert!(stop >= 40 + 30, "TimeoutStopSec {stop}");
+}
