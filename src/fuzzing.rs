@@ -126,13 +126,17 @@ pub fn address(data: &[u8]) {
     }
 }
 
-/// The TOML config file's text: any text gives a config or a typed error naming a key.
+/// The TOML config file's text: any text gives a config or a typed error naming a key (or,
+/// for text that does not parse at all, the text itself as the source).
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     match crate::config::from_toml_str(text) {
-        Err(e) => assert!(!e.key.is_empty(), "a config error names no key: {e}"),
+        Err(e) => assert!(
+            !e.key.is_empty() || e.source_name == "TOML text",
+            "a config error names no key and blames another source: {e}"
+        ),
         // The TLS files are read after loading now, by the daemon's settings: still checked.
         Ok(cfg) => {
             if let Err(e) = crate::daemon::settings::tls(&cfg) {

@@ -46,6 +46,8 @@ impl Loaded {
 pub fn describe(meta: &Metadata) -> String {
     match &meta.source {
         Some(figment::Source::File(path)) => format!("{} {}", meta.name, path.display()),
+        // TOML given as text, not read from a file (figment: "TOML source string").
+        _ if meta.name.starts_with("TOML") => "TOML text".into(),
         _ if meta.name.contains("environment")
             || meta.name.starts_with("broker.conf")
             || meta.name.ends_with(ON_THE_COMMAND_LINE) =>

@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use tokio::sync::oneshot;
 
-use super::register::{DrainCmd, Started};
+use super::published::{DrainCmd, Started};
 use super::shared::Shared;
 use crate::config::Config;
 

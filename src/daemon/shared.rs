@@ -11,8 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::identity::Current;
 use super::liveness::Verdicts;
-use super::published::{Advert, Draining, Members};
-use super::register::DrainCmd;
+use super::published::{Advert, DrainCmd, Draining, Members};
 use super::settings::InForce;
 use super::topics::Topics;
 use crate::broker::own_config::BrokerReport;

@@ -10,85 +10,14 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::round::{publish_advert, round_with, Rounds};
-use crate::broker::body::{perm, TopicConfigWrapper};
+use super::round::{publish_advert, round_with};
+use super::state::{Drain, Rounds};
 use crate::config::{Config, IdentitySource};
-use crate::daemon::identity::Current;
 use crate::daemon::namesrv::Fleet;
-use crate::daemon::published::Draining;
+use crate::daemon::published::{DrainCmd, Draining, Refused, Started};
 use crate::daemon::shared::Shared;
-
-/// What the HTTP listener asks of the register task.
-pub(crate) enum DrainCmd {
-    /// Start a drain (or join the one in force).
-    Start {
-        /// Who asked, for the log and /readyz.
-        who: String,
-        /// Started, or why not.
-        reply: oneshot::Sender<Result<Started, Refused>>,
-    },
-    /// End the drain in force; the reply says since when it was held (None: there was none).
-    Cancel {
-        /// Who asked.
-        who: String,
-        /// Since when the drain ended now was held.
-        reply: oneshot::Sender<Option<SystemTime>>,
-    },
-}
-
-/// A drain in force after a start request.
-#[derive(Debug)]
-pub(crate) struct Started {
-    /// Since when.
-    pub(crate) since: SystemTime,
-    /// The request joined a drain already in force.
-    pub(crate) joined: bool,
-    /// NameServers that did not take the read-only registration or the wipe, with why.
-    pub(crate) refused: Vec<String>,
-}
-
-/// Why a drain was not started (nothing was changed).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Refused {
-    /// The broker does not serve.
-    #[error("the broker is not serving: nothing to drain")]
-    BrokerDown,
-    /// No identity yet.
-    #[error("the broker has not said who it is yet: nothing to drain")]
-    NoIdentity,
-    /// Not a master: 205 wipes by broker name, so a slave's sidecar would wipe its master.
-    #[error("this broker is id {0}, not a master: only a master drains (WIPE_WRITE_PERM_OF_BROKER goes by broker name and would wipe the master too)")]
-    NotMaster(u64),
-    /// The broker splits every registration (Rust `enableSplitRegistration`): its data version
-    /// advances at every one, so the read-only version would be undone every period.
-    #[error("the broker splits every registration (enableSplitRegistration=true): it advances its data version at each one, so a drain cannot hold")]
-    SplitRegistration,
-    /// No NameServer is listed.
-    #[error("no NameServer is listed: nothing to drain")]
-    NoNamesrv,
-}
-
-/// The drain in force, as the register task holds it.
-pub(crate) struct Drain {
-    /// Since when (wall clock, for the metric and /readyz).
-    pub(crate) since: SystemTime,
-    /// Since when (monotonic, for `drain.max`).
-    pub(crate) started: Instant,
-    /// Who asked.
-    pub(crate) who: String,
-    /// A health check failed since it began: the next passing one means the broker restarted.
-    pub(crate) saw_failure: bool,
-}
-
-impl Drain {
-    /// When `drain.max` ends it.
-    pub(crate) fn deadline(&self, cfg: &Config) -> Instant {
-        self.started + cfg.drain.max
-    }
-}
 
 /// Acts on one request.
 pub(crate) async fn on_cmd(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, cmd: DrainCmd) {
@@ -203,28 +132,3 @@ pub(crate) async fn end(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, wh
     fleet.round(&advert, true).await;
 }
 
-/// The table as a drain registers it: every topic without the write bit, under exactly the
-/// broker's own data version when the topics come from the broker (so that the broker's own
-/// registrations of that version rewrite nothing).
-pub(crate) async fn read_only(
-    sh: &Shared,
-    cfg: &Config,
-    table: Arc<TopicConfigWrapper>,
-    cur: &Current,
-) -> Arc<TopicConfigWrapper> {
-    let broker_version = if cfg.broker.topics.source == crate::config::TopicSource::Broker {
-        sh.topics.update(|t| t.broker_version()).await.flatten()
-    } else {
-        None
-    };
-    let mask = cur.permission.unwrap_or(perm::READ | perm::WRITE) & !perm::WRITE;
-    let masked = super::round::restricted(table, Some(mask)).await;
-    match broker_version {
-        Some(v) if v != masked.data_version => {
-            let mut t = (*masked).clone();
-            t.data_version = v;
-            Arc::new(t)
-        }
-        _ => masked,
-    }
-}

@@ -1,9 +1,9 @@
-//! Registration rounds: the register task owns the round state and the NameServers' tasks,
-//! and publishes what every NameServer is told.
+//! Registration rounds: the register task owns the round state, the drain and the NameServers'
+//! tasks, and publishes what every NameServer is told.
 
 mod drain;
 mod round;
+mod state;
+mod task;
 
-pub(crate) use drain::{DrainCmd, Started};
-
-pub(crate) use round::register_loop;
+pub(crate) use task::register_loop;

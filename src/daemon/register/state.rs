@@ -1,0 +1,41 @@
+//! The round state the register task owns, and the drain in force.
+
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::daemon::identity::Current;
+
+/// The round state the register task owns.
+#[derive(Default)]
+pub(super) struct Rounds {
+    /// Last full (forced) round; `None` makes the next round a full one.
+    pub(super) last_full: Option<Instant>,
+    /// The identity last advertised.
+    pub(super) advertised: Option<Current>,
+    /// The broker served at the last look.
+    pub(super) up: bool,
+    /// The drain in force.
+    pub(super) drain: Option<Drain>,
+}
+
+/// The drain in force, as the register task holds it.
+pub(crate) struct Drain {
+    /// Since when (wall clock, for the metric and /readyz).
+    pub(crate) since: SystemTime,
+    /// Since when (monotonic, for `drain.max`).
+    pub(crate) started: Instant,
+    /// Who asked.
+    pub(crate) who: String,
+    /// A health check failed since it began: the next passing one means the broker restarted.
+    pub(crate) saw_failure: bool,
+}
+
+impl Drain {
+    /// When `drain.max` ends it.
+    pub(crate) fn deadline(&self, cfg: &Config) -> Instant {
+        self.started + cfg.drain.max
+    }
+}
+
