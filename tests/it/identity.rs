@@ -536,11 +536,9 @@ async fn a_broker_restarted_as_another_broker_is_one_error_a_metric_and_not_read
     assert_eq!(metric(&text, "rmq_registrar_broker_identity_mismatch"), 0.0);
 }
 
-#[tokio::test]
-async fn a_down_broker_is_not_unregistered_by_id_where_a_namesrv_removes_by_id() {
-    // A Java 5.0 NameServer removes by id on UNREGISTER: with ids that move, the last id may be
-    // the new master's. There the connection is closed instead (it drops the broker by
-    // address); a NameServer that removes by address (here one answering as Rust) is asked.
+/// A Java 5.0 NameServer (it removes by id on UNREGISTER), one answering as Rust (by address),
+/// and a sidecar following a master `name`, registered with both.
+async fn by_id_and_by_address(name: &str) -> (Peer, Peer, ScriptedBroker, Daemon) {
     let java50 = Peer::start(|_| {
         let mut r = RemotingCommand::request(0);
         r.language = rmq_registrar::protocol::LanguageCode::JAVA;
@@ -550,7 +548,7 @@ async fn a_down_broker_is_not_unregistered_by_id_where_a_namesrv_removes_by_id()
     .await;
     let rust = Peer::start(|_| ok_reply()).await;
     let b = ScriptedBroker::start().await;
-    b.set("raft-e", 0, "SYNC_MASTER");
+    b.set(name, 0, "SYNC_MASTER");
     let (j, r) = (java50.addr.clone(), rust.addr.clone());
     let d = Daemon::start_with(&["--broker", &b.peer.addr], move |_, http| {
         format!(
@@ -562,20 +560,20 @@ async fn a_down_broker_is_not_unregistered_by_id_where_a_namesrv_removes_by_id()
         d.logs().contains("registration round ok=2 total=2")
     })
     .await;
-    // The broker stops answering with an identity: after 3 failed checks it is down.
-    b.props.lock().unwrap().clear();
-    eventually("withdrawn while down", || async {
-        d.logs().contains("broker unregistered while it is down")
-    })
-    .await;
+    (java50, rust, b, d)
+}
+
+/// The goodbye closed the connection to the NameServer that removes by id, and asked the one
+/// that removes by address.
+fn said_goodbye_by_address(java50: &Peer, rust: &Peer, d: &Daemon) {
     let codes = |p: &Peer| -> Vec<i32> { p.drain_received().iter().map(|c| c.code).collect() };
     assert!(
-        !codes(&java50).contains(&request::UNREGISTER_BROKER),
+        !codes(java50).contains(&request::UNREGISTER_BROKER),
         "{}",
         d.logs()
     );
     assert!(
-        codes(&rust).contains(&request::UNREGISTER_BROKER),
+        codes(rust).contains(&request::UNREGISTER_BROKER),
         "{}",
         d.logs()
     );
@@ -588,50 +586,29 @@ async fn a_down_broker_is_not_unregistered_by_id_where_a_namesrv_removes_by_id()
 }
 
 #[tokio::test]
+async fn a_down_broker_is_not_unregistered_by_id_where_a_namesrv_removes_by_id() {
+    // A Java 5.0 NameServer removes by id on UNREGISTER: with ids that move, the last id may be
+    // the new master's. There the connection is closed instead (it drops the broker by
+    // address); a NameServer that removes by address (here one answering as Rust) is asked.
+    let (java50, rust, b, d) = by_id_and_by_address("raft-e").await;
+    // The broker stops answering with an identity: after 3 failed checks it is down.
+    b.props.lock().unwrap().clear();
+    eventually("withdrawn while down", || async {
+        d.logs().contains("broker unregistered while it is down")
+    })
+    .await;
+    said_goodbye_by_address(&java50, &rust, &d);
+}
+
+#[tokio::test]
 async fn sigterm_is_not_an_unregister_by_id_where_a_namesrv_removes_by_id() {
     // The same rule as when the broker goes down, at SIGTERM: a lagging Java 5.0 NameServer
     // would remove a newly elected master by id, so there the connection is closed instead.
-    let java50 = Peer::start(|_| {
-        let mut r = RemotingCommand::request(0);
-        r.language = rmq_registrar::protocol::LanguageCode::JAVA;
-        r.version = rmq_registrar::protocol::code::VERSION_5_0_0;
-        Action::Reply(r)
-    })
-    .await;
-    let rust = Peer::start(|_| ok_reply()).await;
-    let b = ScriptedBroker::start().await;
-    b.set("raft-t", 0, "SYNC_MASTER");
-    let (j, r) = (java50.addr.clone(), rust.addr.clone());
-    let mut d = Daemon::start_with(&["--broker", &b.peer.addr], move |_, http| {
-        format!(
-            "[broker.health]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n\
-             [namesrv]\naddrs = [{j:?}, {r:?}]\n[http]\nlisten = \"{http}\"\n"
-        )
-    });
-    eventually("registered with both", || async {
-        d.logs().contains("registration round ok=2 total=2")
-    })
-    .await;
+    let (java50, rust, _b, mut d) = by_id_and_by_address("raft-t").await;
     d.signal("TERM");
     let (status, _) = d.wait_exit(Duration::from_secs(10)).await;
     assert!(status.success(), "{}", d.logs());
-    let codes = |p: &Peer| -> Vec<i32> { p.drain_received().iter().map(|c| c.code).collect() };
-    assert!(
-        !codes(&java50).contains(&request::UNREGISTER_BROKER),
-        "{}",
-        d.logs()
-    );
-    assert!(
-        codes(&rust).contains(&request::UNREGISTER_BROKER),
-        "{}",
-        d.logs()
-    );
-    assert!(
-        d.logs()
-            .contains("closing the connection instead of UNREGISTER"),
-        "{}",
-        d.logs()
-    );
+    said_goodbye_by_address(&java50, &rust, &d);
 }
 
 #[tokio::test]
