@@ -1,6 +1,6 @@
 //! The integration tests, in one binary (one link instead of one per file): the client, the
-//! broker API and the daemon against scripted peers and the real NameServer, broker and
-//! Prometheus. The harness is in `support/`, one file per concern.
+//! broker API and the daemon against scripted peers and the real NameServer, broker, load
+//! producer and Prometheus. The harness is in `support/`, one file per concern.
 
 mod support;
 
@@ -21,6 +21,7 @@ mod layering;
 mod liveness;
 mod namesrv_interop;
 mod ownership;
+mod producer;
 mod prometheus;
 mod readme;
 mod real_broker;

@@ -23,6 +23,8 @@ use super::remoting::client;
 pub const SEND_MESSAGE: i32 = 10;
 /// GET_MAX_OFFSET.
 pub const GET_MAX_OFFSET: i32 = 30;
+/// UPDATE_AND_CREATE_TOPIC.
+pub const UPDATE_AND_CREATE_TOPIC: i32 = 17;
 /// TOPIC_NOT_EXIST, the NameServer's answer for an unknown topic.
 pub const TOPIC_NOT_EXIST: i32 = 17;
 
@@ -58,7 +60,8 @@ impl Drop for Broker {
 
 impl Broker {
     /// Starts a broker registering itself with `sink` only, and waits until it answers.
-    /// `extra` holds more properties lines (brokerId, brokerRole …). A broker that exits
+    /// `extra` holds more properties lines (brokerId, brokerRole …); a key it sets replaces
+    /// the default line for it (e.g. `autoCreateTopicEnable=false`). A broker that exits
     /// during start-up is started again with new ports and a new store: its start-up fails now
     /// and then for reasons of its own (seen: "Service lifecycle operation failed", exit 70, on
     /// a loaded machine).
@@ -93,11 +96,27 @@ impl Broker {
         let (main, [vip, ha]) = closed_port_with([-2, 1]);
         let port = main.port();
         let store = dir.path().join("store");
-        let props = format!(
-            "brokerClusterName={cluster}\nbrokerName={name}\nnamesrvAddr={sink}\nbrokerIP1=127.0.0.1\nlistenPort={port}\nhaListenPort={ha}\nstorePathRootDir={store}\nstorePathCommitLog={store}/commitlog\nmappedFileSizeCommitLog=16777216\nmappedFileSizeConsumeQueue=60000\nautoCreateTopicEnable=true\n{extra}\n",
+        let defaults = format!(
+            "brokerClusterName={cluster}\nbrokerName={name}\nnamesrvAddr={sink}\nbrokerIP1=127.0.0.1\nlistenPort={port}\nhaListenPort={ha}\nstorePathRootDir={store}\nstorePathCommitLog={store}/commitlog\nmappedFileSizeCommitLog=16777216\nmappedFileSizeConsumeQueue=60000\nautoCreateTopicEnable=true\n",
             ha = ha.port(),
             store = store.display(),
         );
+        // The broker refuses a file that sets a key twice (it exits 70 with only "Service
+        // lifecycle operation failed"), so a key in `extra` drops the default line for it.
+        let key = |line: &str| {
+            line.split('=')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        let overridden: Vec<String> = extra.lines().map(key).collect();
+        let mut props: String = defaults
+            .lines()
+            .filter(|l| !overridden.contains(&key(l)))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        props.push_str(&format!("{extra}\n"));
         let conf = dir.path().join("broker.properties");
         std::fs::write(&conf, props).unwrap();
         Broker {
@@ -266,6 +285,26 @@ pub async fn send_message(
         .await
         .unwrap();
     (r.code, r.remark)
+}
+
+/// UPDATE_AND_CREATE_TOPIC: creates `topic` on `broker` with `queues` read and write queues,
+/// readable and writable, as `mqadmin updateTopic` does; the broker registers it with its
+/// NameServers itself.
+pub async fn create_topic(c: &RemotingClient, broker: &str, topic: &str, queues: i32) {
+    let req = RemotingCommand::request(UPDATE_AND_CREATE_TOPIC)
+        .with_field("topic", topic)
+        .with_field("defaultTopic", "TBW102")
+        .with_field("readQueueNums", queues)
+        .with_field("writeQueueNums", queues)
+        .with_field("perm", 6)
+        .with_field("topicFilterType", "SINGLE_TAG")
+        .with_field("topicSysFlag", 0)
+        .with_field("order", false);
+    let r = c
+        .invoke_sync(Some(broker), req, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "UPDATE_AND_CREATE_TOPIC {topic}: {:?}", r.remark);
 }
 
 /// GET_MAX_OFFSET of `topic`/`queue` on `broker`.

@@ -1,5 +1,5 @@
 //! The test harness, one file per concern: ports the tests hold, scripted peers, the real
-//! NameServer and broker, the daemon process, an address server, and waiting.
+//! NameServer, broker and load producer, the daemon process, an address server, and waiting.
 
 pub mod alloc;
 pub mod broker;
@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod http;
 pub mod namesrv;
 pub mod ports;
+pub mod producer;
 pub mod programs;
 pub mod relay;
 pub mod remoting;
