@@ -12,6 +12,7 @@ mod daemon;
 mod daemon_faults;
 mod drain;
 mod drain_broker;
+mod drain_rolling;
 mod faults;
 mod fuzz_corpus;
 mod heartbeat;
