@@ -53,9 +53,16 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
             server = Some(current);
             next = tokio::time::Instant::now() + cfg.namesrv.refresh_interval;
         }
+        // Without an address server there is nothing to fetch: only a change wakes it.
+        let timer = async {
+            match cfg.address_server_url() {
+                Some(_) => tokio::time::sleep_until(next).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = sh.token.cancelled() => return Ok(()),
-            () = tokio::time::sleep_until(next) => {}
+            () = timer => {}
             r = configs.changed() => r?,
             r = reports.changed() => r?,
         }

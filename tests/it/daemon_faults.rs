@@ -392,3 +392,35 @@ async fn a_150k_topic_registration_is_split_and_every_topic_is_routed() {
     })
     .await;
 }
+
+/// CPU time (user + system, in clock ticks) the process has used so far.
+fn cpu_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start at state: utime and
+    // stime are the 12th and 13th of them.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    fields.iter().sum()
+}
+
+#[tokio::test]
+async fn an_idle_daemon_does_not_spin() {
+    // A task whose timer never re-armed (the NameServer list's, with a static list) once
+    // spun a core: idle, the daemon sleeps between beats.
+    let ns = NameServer::start().await;
+    let d = Daemon::start(|_, http| base_config("idle-cpu", http, &[&ns.addr], ""));
+    let probe = client();
+    eventually("registered", || has_broker(&probe, &ns.addr, "idle-cpu")).await;
+    let pid = d.pid();
+    let before = cpu_ticks(&pid);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let used = cpu_ticks(&pid) - before;
+    // Ticks are 1/100 s: a spinning task takes ~400 in 4 s; heartbeats and a round, a few.
+    // A quarter of a core allows for a debug build on a shared machine.
+    assert!(used < 100, "{used} ticks of CPU in 4 s idle");
+}
