@@ -27,9 +27,23 @@ pub const DOWN_PROBE: Duration = Duration::from_millis(250);
 /// Runs the checks until shutdown.
 pub(crate) async fn health_loop(sh: Arc<Shared>) -> TaskResult {
     // A client of its own: a large topic-table read must never queue a health check behind it.
-    let api = super::api::build_api(&sh.config(), None)?
+    let closed = Arc::new(Closed::default());
+    let api = super::api::build_api(&sh.config(), Some(closed.clone()))?
         .with_observer(Arc::new(super::api::RequestMetrics(sh.metrics.clone())));
-    with_own_client(&api, run_checks(&sh, &api)).await
+    with_own_client(&api, run_checks(&sh, &api, &closed)).await
+}
+
+/// Set when the checks' connection to the broker closes (a broker that restarts between two
+/// checks fails none of them, but closes it).
+#[derive(Default)]
+struct Closed(std::sync::atomic::AtomicBool);
+
+impl crate::client::ChannelEventListener for Closed {
+    fn on_event(&self, event: crate::client::ChannelEvent) {
+        if event.kind == crate::client::ChannelEventKind::Close {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 /// Runs `work` with `api`'s client started; however `work` ends (return, error or panic), the
@@ -49,7 +63,7 @@ impl Drop for StopOnDrop {
     }
 }
 
-async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
+async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi, closed: &Closed) -> TaskResult {
     let mut first = true;
     let mut mode = None;
     // The verdict is this task's own; every change is published for the others.
@@ -83,6 +97,9 @@ async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi) -> TaskResult {
         } else {
             Outcome::Error
         });
+        if closed.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            verdicts.interrupted();
+        }
         judged(sh, &cfg, &mut verdicts, outcome);
         if first {
             first = false;

@@ -20,6 +20,9 @@ pub(crate) struct Verdicts {
     failures: u32,
     /// Why the last check failed.
     last_error: Option<String>,
+    /// Times the checks' connection to the broker closed: a broker restarted faster than a
+    /// check interval fails no check, but its connection closes.
+    interruptions: u64,
 }
 
 /// What a check's outcome changes.
@@ -56,6 +59,16 @@ impl Verdicts {
     /// True while the broker may be advertised.
     pub(crate) fn is_up(&self) -> bool {
         self.up
+    }
+
+    /// The checks' connection to the broker closed.
+    pub(crate) fn interrupted(&mut self) {
+        self.interruptions += 1;
+    }
+
+    /// How many times the checks' connection to the broker closed so far.
+    pub(crate) fn interruptions(&self) -> u64 {
+        self.interruptions
     }
 
     /// Consecutive failed checks so far.

@@ -58,6 +58,7 @@ async fn start(
         started: Instant::now(),
         who: who.clone(),
         saw_failure: false,
+        interruptions: sh.verdict.borrow().interruptions(),
     });
     sh.metrics.daemon.set_draining(Some(since));
     sh.draining.send_replace(Some(Draining {

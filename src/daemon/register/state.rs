@@ -30,6 +30,9 @@ pub(crate) struct Drain {
     pub(crate) who: String,
     /// A health check failed since it began: the next passing one means the broker restarted.
     pub(crate) saw_failure: bool,
+    /// The checks' connection interruptions when it began: one more, with a passing check,
+    /// means the broker restarted faster than a check failed.
+    pub(crate) interruptions: u64,
 }
 
 impl Drain {

@@ -70,7 +70,7 @@ pub(crate) async fn register_loop(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> 
                 if let Some(d) = rounds.drain.as_mut() {
                     if !up || v.failures() > 0 {
                         d.saw_failure = true;
-                    } else if d.saw_failure {
+                    } else if d.saw_failure || v.interruptions() != d.interruptions {
                         // It failed a check and passes again: it restarted (perhaps faster
                         // than the down-detection), and must not stay read-only.
                         drain::end(&sh, &fleet, &mut rounds, "the broker stopped and serves again").await;
