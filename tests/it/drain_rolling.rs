@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::drain::{route_perm, MARK};
 use crate::support::broker::{create_topic, Broker};
-use crate::support::daemon::Daemon;
+use crate::support::daemon::{follower, Daemon};
 use crate::support::namesrv::NameServer;
 use crate::support::producer::Producer;
 use crate::support::remoting::client;
@@ -19,18 +19,6 @@ const TOPIC: &str = "RollT";
 const POLL: Duration = Duration::from_secs(10);
 /// The drain's wait: longer than the poll.
 const WAIT: &str = "13s";
-
-/// A sidecar following `broker`, registering with `ns`.
-fn sidecar(broker: &str, ns: &str) -> Daemon {
-    let ns = ns.to_string();
-    Daemon::start_with(&["--broker", broker], move |_, http| {
-        format!(
-            "[broker.health]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n\
-             [namesrv]\naddrs = [{ns:?}]\n[register]\ntimeout = \"2s\"\n\
-             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"debug\"\n"
-        )
-    })
-}
 
 /// Waits until `name` is routed writable for the topic again.
 async fn writable(ns: &str, name: &str) -> Duration {
@@ -107,8 +95,8 @@ async fn a_rolling_restart_loses_sends_without_the_drain_and_none_with_it() {
     for broker in [&a, &b] {
         create_topic(&probe, &broker.addr, TOPIC, 4).await;
     }
-    let mut da = sidecar(&a.addr, &ns.addr);
-    let mut db = sidecar(&b.addr, &ns.addr);
+    let mut da = follower(&a.addr, &ns.addr);
+    let mut db = follower(&b.addr, &ns.addr);
     writable(&ns.addr, "roll-a").await;
     writable(&ns.addr, "roll-b").await;
     // Three producers, each its own poll phase: one alone loses or not by the luck of its

@@ -12,7 +12,7 @@ use rmq_registrar::protocol::code::request::{
 use rmq_registrar::protocol::code::response::CONTROLLER_NOT_LEADER;
 use rmq_registrar::protocol::RemotingCommand;
 
-use crate::support::daemon::{base_config, metric, Daemon};
+use crate::support::daemon::{base_config, follower, metric, Daemon};
 use crate::support::namesrv::{cluster_brokers, route_brokers, NameServer};
 use crate::support::ports::ClosedPort;
 use crate::support::remoting::client;
@@ -141,17 +141,6 @@ async fn controller_leader(name: &'static str, master: String, ids: Vec<(String,
     .await;
     *me.lock().unwrap() = peer.addr.clone();
     peer
-}
-
-fn follower(broker: &str, ns: &str) -> Daemon {
-    let ns = ns.to_string();
-    Daemon::start_with(&["--broker", broker], move |_, http| {
-        format!(
-            "[broker.health]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n\
-             [namesrv]\naddrs = [{ns:?}]\n[register]\ntimeout = \"2s\"\n\
-             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"debug\"\n"
-        )
-    })
 }
 
 /// The broker's `brokerAddrs` in `ns` as `{id: addr}` (empty when it is not listed).

@@ -182,6 +182,19 @@ impl Daemon {
     }
 }
 
+/// A sidecar following the broker at `broker` (`--broker`), registering with `ns`: checks
+/// every 500 ms, debug logs.
+pub fn follower(broker: &str, ns: &str) -> Daemon {
+    let ns = ns.to_string();
+    Daemon::start_with(&["--broker", broker], move |_, http| {
+        format!(
+            "[broker.health]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n\
+             [namesrv]\naddrs = [{ns:?}]\n[register]\ntimeout = \"2s\"\n\
+             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"debug\"\n"
+        )
+    })
+}
+
 /// The address in a daemon log's "rmq-registrar starting" line (text or JSON format).
 pub fn listen_addr(logs: &str) -> Option<String> {
     let line = logs
