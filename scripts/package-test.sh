@@ -2,7 +2,8 @@
 # The Debian package as an operator meets it: builds it (scripts/package.sh), has Debian's lintian
 # judge it (any error or warning fails), installs it on this machine with `dpkg -i`, checks every
 # file it holds, verifies both units with systemd-analyze,
-# runs the installed binary on the installed config, removes the package and checks that a
+# runs the installed binary on the installed config and, idle, next to a real broker and
+# NameServers (its RSS), removes the package and checks that a
 # changed conffile survives a reinstall. The package is purged on exit, whatever happens.
 # Needs root. On a machine without dpkg it says so and exits 0; .ci/run runs it where dpkg is.
 # Other arguments are passed to cargo deb (e.g. --profile NAME, for a quicker build).
@@ -27,7 +28,8 @@ for p in "$ETC" /usr/bin/rmq-registrar "$UNITS/rmq-registrar.service"; do
   [ ! -e "$p" ] || fail "$p exists already (installed by hand?); the test would replace it"
 done
 
-scripts/install-peers.sh cargo-deb systemd lintian >/dev/null
+# namesrv and broker: the idle-memory check below runs the installed binary next to them.
+scripts/install-peers.sh cargo-deb systemd lintian namesrv broker >/dev/null
 started=$(date +%s)
 deb=$(scripts/package.sh "$@" | tail -n 1)
 [ -f "$deb" ] || fail "scripts/package.sh printed no .deb path (got '$deb')"
@@ -173,6 +175,14 @@ grep -q 'broker-a' <<<"$out" || fail "check-config does not show broker.name = b
 grep -q '^namesrv.addrs = \["10.0.0.2:9876"\] *# environment variable NAMESRV_ADDR' <<<"$out" \
   || fail "the conffile overrides NAMESRV_ADDR: $out"
 echo "   exit 0 with NAMESRV_ADDR, RMQ_REGISTRAR_BROKER__NAME and RMQ_REGISTRAR_BROKER__ADDR set"
+
+echo ">> the installed binary, idle: RSS after the second round (README: at most 8 MiB)"
+# The README's minimal config next to a real broker and two real NameServers; the test build of
+# tests/it is reused when scripts/test.sh has built it.
+REGISTRAR_UNDER_TEST="$bin" cargo test --locked --test it idle_memory -- --nocapture 2>&1 \
+  | tee "$work/idle.log" | grep -E '^idle after|^test result' \
+  || true
+grep -q '^test result: ok' "$work/idle.log" || { cat "$work/idle.log"; fail "the installed binary's idle memory (above)"; }
 
 echo ">> a changed conffile survives removal and reinstall"
 echo '# changed by the operator' >>"$ETC/rmq-registrar.toml"

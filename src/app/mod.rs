@@ -74,11 +74,7 @@ pub fn main(cli: Cli) -> ExitCode {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("rmq-registrar: cannot start the runtime: {e}");
@@ -106,6 +102,27 @@ pub fn main(cli: Cli) -> ExitCode {
     // A topics parse still running on a blocking thread must not hold up the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     code
+}
+
+/// How long an idle blocking thread waits for more work before it exits.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The daemon's runtime: one thread for every async task, plus blocking threads that exist
+/// only while a parse, an encode or a file write runs.
+///
+/// Why one async thread: the async side only moves small frames and answers HTTP; everything
+/// that takes CPU (topics parse, body encode and compression, fsync) is already on blocking
+/// threads. The multi-thread scheduler cost an idle daemon two worker stacks and, through
+/// its poll-time average (`f64::powf`), all of libm mapped (~0.5 MiB of RSS) for one function:
+/// measured in the README's Performance section. Blocking threads live `BLOCKING_KEEP_ALIVE`
+/// instead of tokio's 10 s, so that between rounds (10-60 s apart) a round's are not left
+/// holding stacks; it is over the topics file's 2 s look and the broker check's 3 s, so those
+/// reuse one or two threads instead of making a new one each time.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .enable_all()
+        .build()
 }
 
 fn init_logging(cfg: &Config) {

@@ -18,6 +18,7 @@ mod fuzz_corpus;
 mod heartbeat;
 mod heartbeat_cost;
 mod identity;
+mod idle_memory;
 mod layering;
 mod liveness;
 mod namesrv_interop;

@@ -18,14 +18,24 @@ pub async fn idle(idle_secs: u64) -> Result<(), BoxError> {
         "| process | topics | ready after | RSS idle | peak RSS | idle CPU | SIGTERM to exit |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
+    let (mut idle_split, mut over) = (None, None);
     for (topics, measure_cpu) in [(2usize, true), (100_000, false)] {
         let dir = tempfile::tempdir()?;
         let (cfg, http) = super::idle_config("bench-broker", dir.path(), topics, &list, "")?;
         let child = spawn_registrar(dir.path(), &cfg)?;
         let pid = child.id();
         let ready = wait_ready(&http).await?;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Idle RSS from the second round on (the first grows the allocator's arenas), once the
+        // blocking threads that round used have exited (5 s keep-alive).
+        wait_rounds(&http, 2.0).await?;
+        tokio::time::sleep(Duration::from_secs(6)).await;
         let (rss, _) = rss_kib(pid);
+        if topics == 2 {
+            idle_split = Some((status_kib(pid, "RssAnon:"), status_kib(pid, "RssFile:")));
+            if rss > IDLE_RSS_BOUND_KIB {
+                over = Some(rss);
+            }
+        }
         let cpu = if measure_cpu {
             let t0 = cpu_ticks(pid);
             tokio::time::sleep(Duration::from_secs(idle_secs)).await;
@@ -55,7 +65,52 @@ pub async fn idle(idle_secs: u64) -> Result<(), BoxError> {
             peak as f64 / 1024.0
         );
     }
+    if let Some((anon, file)) = idle_split {
+        println!("idle, 2 topics: {anon} KiB anonymous + {file} KiB file-backed (executable and libc pages)");
+    }
+    if let Some(rss) = over {
+        return Err(
+            format!("idle RSS {rss} KiB is above the bound of {IDLE_RSS_BOUND_KIB} KiB").into(),
+        );
+    }
     Ok(())
+}
+
+/// The README's bound on an idle daemon's RSS (a few topics, release build, after the second
+/// round); tests/it/idle_memory.rs holds it too, for the packaged binary next to a real broker.
+const IDLE_RSS_BOUND_KIB: u64 = 8 * 1024;
+
+/// One `/proc/PID/status` field, in KiB.
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until the daemon at `http` has finished `n` registration rounds (at most 120 s).
+async fn wait_rounds(http: &str, n: f64) -> Result<(), BoxError> {
+    let client = http_client()?;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(120) {
+        if let Ok(r) = client.get(format!("http://{http}/metrics")).send().await {
+            let text = r.text().await.unwrap_or_default();
+            let rounds = text
+                .lines()
+                .find(|l| l.starts_with("rmq_registrar_registration_round_duration_seconds_count"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            if rounds >= n {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("fewer than {n} rounds in 120 s").into())
 }
 
 /// /healthz latency while 100k-topic rounds run: the rounds' parse and encode must not stall the

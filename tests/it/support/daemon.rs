@@ -59,6 +59,16 @@ level = "debug"
     )
 }
 
+/// The binary under test: `REGISTRAR_UNDER_TEST` when set (the package test points it at the
+/// installed release build), else the one cargo built beside these tests. (Not named
+/// `RMQ_REGISTRAR_…`: the daemon reads every such variable as a key, and refuses unknown ones.)
+pub fn binary() -> PathBuf {
+    std::env::var_os("REGISTRAR_UNDER_TEST")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rmq-registrar")))
+}
+
 impl Daemon {
     /// Starts the daemon with the config `config` writes, given the daemon's directory and the
     /// `http.listen` to use ([`ANY_PORT`]).
@@ -71,7 +81,7 @@ impl Daemon {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("rmq.toml"), config(dir.path(), ANY_PORT)).unwrap();
         let log = dir.path().join("daemon.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"))
+        let child = Command::new(binary())
             .args(args)
             .arg("--config")
             .arg(dir.path().join("rmq.toml"))
