@@ -108,6 +108,12 @@ done <<<"$installed"
 dpkg-query -W -f='${Conffiles}\n' "$PKG" | grep -q "^ $ETC/rmq-registrar.toml " || fail "$ETC/rmq-registrar.toml is not a conffile"
 [ "$("$bin" --version)" = "rmq-registrar $(dpkg-deb -f "$deb" Version | sed 's/-[^-]*$//')" ] || fail "rmq-registrar --version: $("$bin" --version)"
 
+# The loader the binary asks for is one the package depends on (packed relocations: glibc 2.36).
+if readelf -V "$bin" | grep -q GLIBC_ABI_DT_RELR; then
+  dpkg-deb -f "$deb" Depends | grep -q 'libc6 (>= 2.36)' \
+    || fail "the binary needs glibc 2.36 (GLIBC_ABI_DT_RELR), Depends: $(dpkg-deb -f "$deb" Depends)"
+fi
+
 echo ">> man pages and completions follow the CLI"
 # Every option the installed binary's --help shows is on its page (in the roff source, where
 # "-" is written "\-"); man finds the page and formats it without a complaint.
