@@ -22,7 +22,7 @@ impl Request for RuntimeInfo {
     }
 }
 
-/// GET_ALL_TOPIC_CONFIG whose body is handed back unparsed, to be parsed off the async workers.
+/// GET_ALL_TOPIC_CONFIG whose body is handed back unparsed, to be parsed off the async thread.
 struct TopicTableBytes;
 
 impl Request for TopicTableBytes {

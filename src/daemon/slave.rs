@@ -106,7 +106,7 @@ async fn pull_save<T: PullDoc>(
         Ok(p) => (Ok(p.raw), Some(p.doc)),
         Err(e) => (Err(e), None),
     };
-    // The write is fsynced twice (file, directory): blocking work, off the async workers.
+    // The write is fsynced twice (file, directory): blocking work, off the async thread.
     let out = out.map(|(dir, mode)| (dir.to_path_buf(), mode));
     let saved = tokio::task::spawn_blocking(move || {
         save(

@@ -114,7 +114,7 @@ async fn wait_rounds(http: &str, n: f64) -> Result<(), BoxError> {
 }
 
 /// /healthz latency while 100k-topic rounds run: the rounds' parse and encode must not stall the
-/// async workers that serve it. Sequential GETs for 35 s with a round every 10 s, and a SIGHUP
+/// async thread that serves it. Sequential GETs for 35 s with a round every 10 s, and a SIGHUP
 /// (a reload with a full re-parse) every 5 s.
 pub async fn healthz() -> Result<(), BoxError> {
     registrar_exe()?;

@@ -1,5 +1,5 @@
 //! The bodies of one registration round: each encoded at most once, on first use, off the
-//! async workers, and shared (`Bytes`) by every NameServer that sends it.
+//! async thread, and shared (`Bytes`) by every NameServer that sends it.
 //!
 //! A whole body (plain or in a compressed form) is kept for the round. Split batches are not:
 //! each NameServer walks the batches with a [`BatchCursor`]; a batch is encoded when the first
