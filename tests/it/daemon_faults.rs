@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmq_registrar::protocol::code::request;
 use tokio::time::Instant;
 
-use crate::support::daemon::{base_config, metric, Daemon};
+use crate::support::daemon::{base_config, metric, proc_status, Daemon};
 use crate::support::namesrv::{cluster_brokers, has_broker, route_brokers, NameServer};
 use crate::support::ports::ClosedPort;
 use crate::support::remoting::client;
@@ -30,16 +30,6 @@ fn topics_json(n: usize, counter: u64) -> String {
     }
     s.push_str("}}");
     s
-}
-
-fn proc_status(pid: &str, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn fds(pid: &str) -> usize {

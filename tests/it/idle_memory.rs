@@ -11,23 +11,12 @@
 use std::time::Duration;
 
 use crate::support::broker::Broker;
-use crate::support::daemon::{metric, Daemon};
+use crate::support::daemon::{metric, proc_status as status, Daemon};
 use crate::support::namesrv::NameServer;
 use crate::support::wait::eventually_within;
 
 /// The README's promise for an idle daemon's RSS (release build, a few topics).
 const IDLE_RSS_MAX_KIB: u64 = 8 * 1024;
-
-/// One `/proc/PID/status` field (KiB for the sizes).
-fn status(pid: &str, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// The names of the process's threads.
 fn thread_names(pid: &str) -> Vec<String> {

@@ -80,17 +80,6 @@ pub async fn idle(idle_secs: u64) -> Result<(), BoxError> {
 /// round); tests/it/idle_memory.rs holds it too, for the packaged binary next to a real broker.
 const IDLE_RSS_BOUND_KIB: u64 = 8 * 1024;
 
-/// One `/proc/PID/status` field, in KiB.
-fn status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Waits until the daemon at `http` has finished `n` registration rounds (at most 120 s).
 async fn wait_rounds(http: &str, n: f64) -> Result<(), BoxError> {
     let client = http_client()?;

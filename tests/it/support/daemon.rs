@@ -59,6 +59,17 @@ level = "debug"
     )
 }
 
+/// One `/proc/PID/status` field (KiB for the sizes; 0 when unreadable).
+pub fn proc_status(pid: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The binary under test: `REGISTRAR_UNDER_TEST` when set (the package test points it at the
 /// installed release build), else the one cargo built beside these tests. (Not named
 /// `RMQ_REGISTRAR_…`: the daemon reads every such variable as a key, and refuses unknown ones.)
