@@ -75,7 +75,7 @@ impl Broker {
                 Err(log) => failures.push(log),
             }
         }
-        // Seen on this project's machine: with the disk 75 % full or more, the Rust broker's
+        // Seen on this project's machine: with the disk 73 % full or more (df), the Rust broker's
         // start-up fails ("Service lifecycle operation failed", exit 70) every time.
         let df = std::process::Command::new("df")
             .args(["-P", &std::env::temp_dir().to_string_lossy()])
@@ -83,7 +83,7 @@ impl Broker {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
         panic!(
-            "the broker did not start in {START_ATTEMPTS} attempts (it fails at 75 % disk use \
+            "the broker did not start in {START_ATTEMPTS} attempts (it fails at ~73 % disk use \
              or more; df: {df}):\n{}",
             failures.join("\n---\n")
         );
