@@ -292,6 +292,23 @@ fn body() {
     }
 }
 
+/// Completed registration rounds, read from the daemon's /metrics.
+async fn rounds_done(client: &reqwest::Client, http: &str) -> Option<u64> {
+    let text = client
+        .get(format!("http://{http}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with("rmq_registrar_registration_round_duration_seconds_count"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
 /// `(VmRSS, VmHWM)` of a process, in KiB.
 fn rss_kib(pid: u32) -> (u64, u64) {
     (status_kib(pid, "VmRSS:"), status_kib(pid, "VmHWM:"))

@@ -27,7 +27,7 @@ pub async fn idle(idle_secs: u64) -> Result<(), BoxError> {
         let ready = wait_ready(&http).await?;
         // Idle RSS from the second round on (the first grows the allocator's arenas), once the
         // blocking threads that round used have exited (5 s keep-alive).
-        wait_rounds(&http, 2.0).await?;
+        wait_rounds(&http, 2).await?;
         tokio::time::sleep(Duration::from_secs(6)).await;
         let (rss, _) = rss_kib(pid);
         if topics == 2 {
@@ -81,21 +81,12 @@ pub async fn idle(idle_secs: u64) -> Result<(), BoxError> {
 const IDLE_RSS_BOUND_KIB: u64 = 8 * 1024;
 
 /// Waits until the daemon at `http` has finished `n` registration rounds (at most 120 s).
-async fn wait_rounds(http: &str, n: f64) -> Result<(), BoxError> {
+async fn wait_rounds(http: &str, n: u64) -> Result<(), BoxError> {
     let client = http_client()?;
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(120) {
-        if let Ok(r) = client.get(format!("http://{http}/metrics")).send().await {
-            let text = r.text().await.unwrap_or_default();
-            let rounds = text
-                .lines()
-                .find(|l| l.starts_with("rmq_registrar_registration_round_duration_seconds_count"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if rounds >= n {
-                return Ok(());
-            }
+        if rounds_done(&client, http).await.unwrap_or(0) >= n {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -16,7 +16,9 @@ use rmq_registrar::protocol::{FrameCodec, RemotingCommand};
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
-use super::{java_topics_json, rss_kib, spawn_registrar, start_namesrv, wait_ready, BoxError};
+use super::{
+    java_topics_json, rounds_done, rss_kib, spawn_registrar, start_namesrv, wait_ready, BoxError,
+};
 
 /// Answers everything with SUCCESS at once and notes when the first REGISTER_BROKER arrived.
 async fn recording_responder() -> Result<(String, Arc<OnceLock<Instant>>), BoxError> {
@@ -95,23 +97,6 @@ const PLAIN_TOPICS: usize = 150_000;
 /// whole plain body held at once; issue 15 quoted 88–90 MiB), and the target.
 const PLAIN_BEFORE: &str = "100 MiB";
 const PLAIN_TARGET_MIB: f64 = 40.0;
-
-/// Completed registration rounds, read from the daemon's /metrics.
-async fn rounds_done(client: &reqwest::Client, http: &str) -> Option<u64> {
-    let text = client
-        .get(format!("http://{http}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find(|l| l.starts_with("rmq_registrar_registration_round_duration_seconds_count"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|v| v as u64)
-}
 
 /// RSS (KiB) of one daemon registering `topics` topics in plain JSON with `ns`: `(between
 /// rounds, peak)`, the peak over its first three rounds (the first round's encoding included,
