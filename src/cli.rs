@@ -41,8 +41,8 @@ pub enum Cmd {
         /// Print it as a TOML file that loads back to the same configuration.
         #[arg(long)]
         toml: bool,
-        /// Include `acl.secret_key` and `acl.security_token` (masked, or left out of `--toml`,
-        /// otherwise).
+        /// Include the secrets `acl.secret_key`, `acl.security_token` and `drain.token` (masked,
+        /// or left out of `--toml`, otherwise).
         #[arg(long)]
         show_secrets: bool,
     },
@@ -55,6 +55,10 @@ pub enum Cmd {
         /// One JSON object per NameServer, for scripts.
         #[arg(long)]
         json: bool,
+        /// Exit 0 when at least one NameServer maps this broker's id to its address (the
+        /// package's restart rule), instead of when every NameServer lists it.
+        #[arg(long)]
+        any: bool,
     },
     /// Ask the running daemon to drain the broker: routed read-only on every NameServer, the
     /// answer once no producer with a fresh route writes to it (before stopping the broker).
@@ -65,6 +69,10 @@ pub enum Cmd {
         /// End the drain in force instead (the broker's true permissions are registered).
         #[arg(long)]
         cancel: bool,
+        /// Read the token from this file instead of drain.token / drain.token_file (e.g.
+        /// a systemd credential: `%d/drain-token`).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
     /// Pull the four documents from a master, once, and write them as the daemon does.
     Pull {

@@ -149,11 +149,16 @@ pub(super) fn print_toml(loaded: &config::Loaded, show_secrets: bool) -> ExitCod
         for (key, slot) in [
             ("acl.secret_key", &mut shown.acl.secret_key),
             ("acl.security_token", &mut shown.acl.security_token),
-            ("drain.token", &mut shown.drain.token),
         ] {
             if slot.take().is_some() {
                 left_out.push(key);
             }
+        }
+        // Left out, the token would load back as "no token": the drain unguarded. A marker in
+        // its place makes the file refuse to load until the token is given again.
+        if let Some(t) = shown.drain.token.as_mut() {
+            *t = config::TOKEN_LEFT_OUT.to_string();
+            left_out.push("drain.token");
         }
     }
     let broker_gives: Vec<&str> = if cfg.broker.identity == config::IdentitySource::Broker {
@@ -171,7 +176,11 @@ pub(super) fn print_toml(loaded: &config::Loaded, show_secrets: bool) -> ExitCod
         Ok(text) => {
             for key in left_out {
                 let var = config::env_var(key);
-                say!("# {key} left out: set {var}, or print it with --show-secrets");
+                if key == "drain.token" {
+                    say!("# {key} left out (the file refuses to load until it is given): set {var}, or drain.token_file in its place, or print it with --show-secrets");
+                } else {
+                    say!("# {key} left out: set {var}, or print it with --show-secrets");
+                }
             }
             if !broker_gives.is_empty() {
                 say!(

@@ -1,30 +1,56 @@
-//! `rmq-registrar drain`: asks the running daemon (its `[http]` listener, as this
-//! configuration names it) to drain the broker, or to cancel the drain.
+//! `rmq-registrar drain`: asks the running daemon (its drain listener, `drain.listen` or the
+//! `[http]` one, as this configuration names it) to drain the broker, or to cancel the drain.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use super::exit::EXIT_CONFIG;
 use crate::config::Config;
-use crate::daemon::drain_endpoint::{token, HEADER};
+use crate::daemon::drain_auth::{read_token_file, token, HEADER, OUTCOME};
 
-/// Asks for a drain (`--wait` overrides `drain.wait`) or its cancel; prints the daemon's
-/// answer. Exit 0 on a 2xx answer, 1 otherwise, 2 when the configuration names no listener.
-pub(super) async fn drain(cfg: &Config, wait: Option<&str>, cancel: bool) -> ExitCode {
-    let base = match listener_url(&cfg.http.listen) {
+/// What `rmq-registrar drain` is asked to do.
+pub(super) struct Ask<'a> {
+    /// `--wait`: overrides `drain.wait`.
+    pub(super) wait: Option<&'a str>,
+    /// `--cancel`.
+    pub(super) cancel: bool,
+    /// `--token-file`: overrides `drain.token` and `drain.token_file`.
+    pub(super) token_file: Option<&'a std::path::Path>,
+}
+
+/// Asks for a drain or its cancel; prints the daemon's answer. Exit 0 on a 2xx answer and on
+/// a 409 that says there is nothing to drain (a slave, the broker down), 1 otherwise (401,
+/// 500, a refusal, the daemon unreachable), 2 when the configuration names no listener or the
+/// token cannot be read.
+pub(super) async fn drain(cfg: &Config, ask: Ask<'_>) -> ExitCode {
+    let (key, listen) = match &cfg.drain.listen {
+        Some(l) => ("drain.listen", l.as_str()),
+        None => ("http.listen", cfg.http.listen.as_str()),
+    };
+    let base = match listener_url(listen) {
         Ok(b) => b,
         Err(why) => {
-            eprintln!("rmq-registrar: http.listen: {why}");
+            eprintln!("rmq-registrar: {key}: {why}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let secret = match token(cfg) {
+    let secret = match ask.token_file {
+        Some(f) => read_token_file(f).map(Some),
+        None => token(cfg),
+    };
+    let secret = match secret {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("rmq-registrar: drain.token_file cannot be read: {e}");
+            let key = if ask.token_file.is_some() {
+                "--token-file"
+            } else {
+                "drain.token_file"
+            };
+            eprintln!("rmq-registrar: {key} {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let (wait, cancel) = (ask.wait, ask.cancel);
     let client = match reqwest::Client::builder()
         .user_agent(format!(
             "rmq-registrar-drain/{} (pid {})",
@@ -60,7 +86,11 @@ pub(super) async fn drain(cfg: &Config, wait: Option<&str>, cancel: bool) -> Exi
         + Duration::from_secs(10);
     match req.timeout(limit).send().await {
         Ok(r) => {
-            let ok = r.status().is_success();
+            let nothing = r
+                .headers()
+                .get(OUTCOME.0)
+                .is_some_and(|v| v.as_bytes() == OUTCOME.1.as_bytes());
+            let ok = r.status().is_success() || nothing;
             let status = r.status();
             let body = r.text().await.unwrap_or_default();
             say!("{} {}", status.as_u16(), body.trim_end());

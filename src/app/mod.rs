@@ -43,6 +43,15 @@ pub fn main(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // The daemon and check-config read the drain's token file as the daemon will: a file that
+    // cannot be read or is blank fails here, not at the first drain. (The one-shot commands
+    // do not drain, and may run as a user who cannot read it.)
+    if matches!(cli.command, None | Some(Cmd::Run | Cmd::CheckConfig { .. })) {
+        if let Err(e) = daemon::drain_auth::check_at_load(&loaded) {
+            eprintln!("rmq-registrar: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     if let Some(Cmd::CheckConfig { toml, show_secrets }) = cli.command {
         // The TLS files are read as the daemon would read them: a bad one fails here too.
         let cfg = match InForce::new(loaded.clone()) {
@@ -86,8 +95,19 @@ pub fn main(cli: Cli) -> ExitCode {
             Cmd::Run | Cmd::CheckConfig { .. } => run(cfg, cli.config).await,
             Cmd::Resolve => oneshot::resolve(&cfg).await,
             Cmd::Unregister => oneshot::unregister(&cfg).await,
-            Cmd::Status { json } => oneshot::status(&cfg, json).await,
-            Cmd::Drain { wait, cancel } => drain::drain(&cfg, wait.as_deref(), cancel).await,
+            Cmd::Status { json, any } => oneshot::status(&cfg, json, any).await,
+            Cmd::Drain {
+                wait,
+                cancel,
+                token_file,
+            } => {
+                let ask = drain::Ask {
+                    wait: wait.as_deref(),
+                    cancel,
+                    token_file: token_file.as_deref(),
+                };
+                drain::drain(&cfg, ask).await
+            }
             Cmd::Pull {
                 master,
                 out,

@@ -117,41 +117,99 @@ pub(super) async fn unregister(cfg: &InForce) -> ExitCode {
     exit_code(!failed)
 }
 
-pub(super) async fn status(cfg: &InForce, json: bool) -> ExitCode {
+/// What one NameServer knows of the broker, for `status`.
+struct Seen {
+    /// The broker's name is in its cluster table.
+    listed: bool,
+    /// Its `brokerAddrs` (id → address), when listed.
+    addrs: serde_json::Value,
+    /// The address its table gives the broker's id, if any.
+    holder: Option<String>,
+    /// Why it could not be asked.
+    error: Option<String>,
+}
+
+impl Seen {
+    fn of(
+        answer: Result<serde_json::Map<String, serde_json::Value>, crate::broker::ApiError>,
+        id: &crate::broker::BrokerIdentity,
+    ) -> Seen {
+        match answer {
+            Ok(table) => {
+                let addrs = table
+                    .get(&id.name)
+                    .and_then(|b| b.get("brokerAddrs"))
+                    .cloned();
+                let holder = addrs
+                    .as_ref()
+                    .and_then(|a| a.get(id.id.to_string()))
+                    .and_then(|a| a.as_str())
+                    .map(str::to_string);
+                Seen {
+                    listed: table.contains_key(&id.name),
+                    addrs: addrs.unwrap_or(serde_json::Value::Null),
+                    holder,
+                    error: None,
+                }
+            }
+            Err(e) => Seen {
+                listed: false,
+                addrs: serde_json::Value::Null,
+                holder: None,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// `status`: every NameServer asked at once, under one deadline (`register.timeout`), so one
+/// that does not answer costs that once, not once per NameServer. Exit 0 when every
+/// NameServer lists the broker; with `any`, when at least one maps the broker's id to its
+/// address (a slave's daemon does not pass on its master's entry).
+pub(super) async fn status(cfg: &InForce, json: bool, any: bool) -> ExitCode {
     let (api, id, addrs) = match api_and_identity(cfg).await {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let mut all_seen = true;
-    for addr in addrs {
-        let (registered, detail) = match api.cluster_brokers(&addr, cfg.register.timeout).await {
-            Ok(table) => match table.get(&id.name) {
-                Some(b) => (true, b.get("brokerAddrs").cloned().unwrap_or_default()),
-                None => (false, serde_json::Value::Null),
-            },
-            Err(e) => (false, serde_json::Value::String(e.to_string())),
-        };
-        all_seen &= registered;
+    let timeout = cfg.register.timeout;
+    let asks = addrs.iter().map(|a| api.cluster_brokers(a, timeout));
+    let answers = futures_util::future::join_all(asks).await;
+    let (mut all_listed, mut one_holds) = (true, false);
+    for (addr, answer) in addrs.iter().zip(answers) {
+        let seen = Seen::of(answer, &id);
+        let holds = seen.holder.as_deref() == Some(id.addr.as_str());
+        all_listed &= seen.listed;
+        one_holds |= holds;
         if json {
             let line = serde_json::json!({
                 "namesrv": addr,
                 "broker": id.name,
-                "registered": registered,
-                "brokerAddrs": if registered { detail.clone() } else { serde_json::Value::Null },
-                "error": if detail.is_string() { detail.clone() } else { serde_json::Value::Null },
+                "id": id.id,
+                "registered": seen.listed,
+                "holds_id": holds,
+                "id_holder": seen.holder,
+                "brokerAddrs": seen.addrs,
+                "error": seen.error,
             });
             say!("{line}");
             continue;
         }
-        let line = match (registered, &detail) {
-            (true, addrs) => format!("registered {addrs}"),
-            (false, serde_json::Value::String(e)) => format!("error {e}"),
-            (false, _) => "not registered".to_string(),
+        let line = match (&seen.error, seen.listed) {
+            (Some(e), _) => format!("error {e}"),
+            (None, true) if holds => format!("registered {}", seen.addrs),
+            (None, true) => match &seen.holder {
+                Some(other) => format!(
+                    "registered {}; id {} is {other}, not {}",
+                    seen.addrs, id.id, id.addr
+                ),
+                None => format!("registered {}; id {} is not listed", seen.addrs, id.id),
+            },
+            (None, false) => "not registered".to_string(),
         };
         say!("{addr}\t{}\t{line}", id.name);
     }
     api.client().shutdown();
-    exit_code(all_seen)
+    exit_code(if any { one_holds } else { all_listed })
 }
 
 pub(super) async fn pull(

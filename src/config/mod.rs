@@ -24,6 +24,7 @@ pub use load::{
 };
 pub use model::{Config, HeaderFormat, LogFormat, SECRET_KEYS};
 pub use pinned::{Pinned, FROM_BROKER};
+pub use validate::TOKEN_LEFT_OUT;
 
 // What tests and benchmarks name from outside; the daemon reaches these through their files.
 #[cfg(any(test, feature = "test-util"))]

@@ -68,8 +68,12 @@ pub struct DrainConfig {
     pub max: Duration,
     /// Bearer token every drain request must carry (the listener is often on the pod IP).
     pub token: Option<String>,
-    /// A file holding the token (read at each request, so a rotated file takes effect).
+    /// A file holding the token (read at each request, so a rotated file takes effect); a
+    /// leading `${CREDENTIALS_DIRECTORY}/` is systemd's credentials directory.
     pub token_file: Option<PathBuf>,
+    /// A listener of the drain's own (`/drain` only), e.g. `127.0.0.1:9101`; unset: `/drain`
+    /// is served on `http.listen`.
+    pub listen: Option<String>,
 }
 
 impl Default for DrainConfig {
@@ -79,6 +83,7 @@ impl Default for DrainConfig {
             max: Duration::from_secs(15 * 60),
             token: None,
             token_file: None,
+            listen: None,
         }
     }
 }
@@ -91,6 +96,7 @@ impl std::fmt::Debug for DrainConfig {
             .field("max", &self.max)
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("token_file", &self.token_file)
+            .field("listen", &self.listen)
             .finish()
     }
 }

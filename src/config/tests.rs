@@ -98,6 +98,57 @@ fn every_problem_names_its_key_and_source() {
 }
 
 #[test]
+fn the_drain_token_is_never_blank_never_twice_and_the_drain_outlasts_its_wait() {
+    for (text, key, says) in [
+        ("[drain]\ntoken = \"\"\n", "drain.token", "is empty"),
+        ("[drain]\ntoken = \"  \"\n", "drain.token", "is empty"),
+        (
+            "[drain]\ntoken = \"a\"\ntoken_file = \"/t\"\n",
+            "drain.token",
+            "both set",
+        ),
+        ("[drain]\ntoken_file = \"\"\n", "drain.token_file", "is empty"),
+        (
+            "[drain]\nwait = \"40s\"\nmax = \"40s\"\n",
+            "drain.max",
+            "not longer than drain.wait",
+        ),
+        ("[drain]\nmax = \"30s\"\n", "drain.max", "not longer than drain.wait (40s)"),
+        (
+            "[drain]\ntoken = \"<left out by check-config --toml>\"\n",
+            "drain.token",
+            "RMQ_REGISTRAR_DRAIN__TOKEN",
+        ),
+        ("[drain]\nlisten = \"nowhere\"\n", "drain.listen", "not ip:port"),
+        (
+            "[drain]\nlisten = \"127.0.0.1:9100\"\n",
+            "drain.listen",
+            "is http.listen",
+        ),
+        ("[slave]\nfile_mode = \"0\"\n", "slave.file_mode", "no one read"),
+        ("[slave]\nfile_mode = \"0200\"\n", "slave.file_mode", "no one read"),
+    ] {
+        let e = err_in(&format!("{MIN}\n{text}"), &[]);
+        assert_eq!(e.key, key, "{text}: {e}");
+        assert!(e.reason.contains(says), "{text}: {e}");
+    }
+    // From the environment too: an empty variable is an empty token, not none.
+    let e = err_in(MIN, &[("RMQ_REGISTRAR_DRAIN__TOKEN", "")]);
+    assert_eq!(e.key, "drain.token", "{e}");
+    assert!(e.source_name.contains("RMQ_REGISTRAR_DRAIN__TOKEN"), "{e}");
+    // What stays accepted.
+    Jail::expect_with(|jail| {
+        let c = load_in(
+            jail,
+            &format!("{MIN}\n[drain]\ntoken = \"s3cret\"\nwait = \"0s\"\nmax = \"1s\"\nlisten = \"127.0.0.1:9101\"\n[slave]\nfile_mode = \"0400\"\n"),
+        )
+        .unwrap();
+        assert_eq!(c.drain.listen.as_deref(), Some("127.0.0.1:9101"));
+        Ok(())
+    });
+}
+
+#[test]
 fn missing_file_is_reported_with_its_path() {
     let e = load(Some(Path::new("/nonexistent/rmq.toml"))).unwrap_err();
     assert!(e.source_name.contains("/nonexistent/rmq.toml"));

@@ -145,20 +145,13 @@ pub fn validate(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
         c.register.interval,
         secs(10)..=secs(60),
     )?;
-    if c.slave_file_mode().is_none() {
-        let reason = format!(
-            "{:?} is not an octal mode such as \"0644\"",
-            c.slave.file_mode
-        );
-        return Err(Invalid::new("slave.file_mode", reason));
-    }
+    slave_file_mode(c)?;
     if let Some(m) = &c.slave.master_addr {
         addr("slave.master_addr", m)?;
     }
     frames(&c.remoting)?;
     health(&c.broker.health)?;
-    within("drain.wait", c.drain.wait, secs(0)..=secs(600))?;
-    within("drain.max", c.drain.max, secs(1)..=DAY)?;
+    drain(&c.drain)?;
     if c.broker.topics.source == TopicSource::Broker && c.broker.topics.file.is_some() {
         return Err(Invalid::new(
             "broker.topics.file",
@@ -166,9 +159,15 @@ pub fn validate(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
         ));
     }
     permits(&c.remoting)?;
-    if c.http.listen.parse::<std::net::SocketAddr>().is_err() {
-        let reason = format!("{:?} is not ip:port", c.http.listen);
-        return Err(Invalid::new("http.listen", reason));
+    listen("http.listen", &c.http.listen)?;
+    if let Some(l) = &c.drain.listen {
+        listen("drain.listen", l)?;
+        if l == &c.http.listen {
+            return Err(Invalid::new(
+                "drain.listen",
+                "is http.listen: leave it unset to serve /drain there, or give it an address of its own",
+            ));
+        }
     }
     if let Some(name) = &c.tls.server_name {
         crate::tls::server_name("", Some(name))
@@ -361,6 +360,78 @@ fn health(h: &HealthConfig) -> Result<(), Invalid> {
         addr("broker.health.addr", a)?;
     }
     Ok(())
+}
+
+fn listen(key: &str, value: &str) -> Result<(), Invalid> {
+    match value.parse::<std::net::SocketAddr>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Invalid::new(key, format!("{value:?} is not ip:port"))),
+    }
+}
+
+/// An octal mode the broker can read the slave's files with: some read bit set (the broker
+/// usually runs as another user; a mode such as "0" or "0200" leaves it nothing to read).
+fn slave_file_mode(c: &Config) -> Result<(), Invalid> {
+    let Some(mode) = c.slave_file_mode() else {
+        let reason = format!(
+            "{:?} is not an octal mode such as \"0644\"",
+            c.slave.file_mode
+        );
+        return Err(Invalid::new("slave.file_mode", reason));
+    };
+    if mode & 0o444 == 0 {
+        let reason = format!(
+            "{:?} gives no one read access: the broker reads these files (e.g. \"0644\", or \"0640\" with the broker's group)",
+            c.slave.file_mode
+        );
+        return Err(Invalid::new("slave.file_mode", reason));
+    }
+    Ok(())
+}
+
+/// What `check-config --toml` writes in place of a token it leaves out: a file that loads back
+/// with it refuses to start instead of running with the drain unguarded.
+pub const TOKEN_LEFT_OUT: &str = "<left out by check-config --toml>";
+
+/// The drain's timings and its token: a token is either inline or in a file, never both,
+/// never blank.
+fn drain(d: &super::model::DrainConfig) -> Result<(), Invalid> {
+    within("drain.wait", d.wait, secs(0)..=secs(600))?;
+    within("drain.max", d.max, secs(1)..=DAY)?;
+    if d.max <= d.wait {
+        return Err(Invalid::new(
+            "drain.max",
+            format!(
+                "{} is not longer than drain.wait ({}): the drain would end before a request's wait passed",
+                d.max.shown(),
+                d.wait.shown()
+            ),
+        ));
+    }
+    let token_var = format!("{ENV_PREFIX}DRAIN__TOKEN");
+    match (&d.token, &d.token_file) {
+        (Some(_), Some(_)) => Err(Invalid::new(
+            "drain.token",
+            "and drain.token_file are both set: one would be ignored, set one of them",
+        )),
+        (Some(t), None) if t == TOKEN_LEFT_OUT => Err(Invalid::new(
+            "drain.token",
+            format!(
+                "was left out of this file by `check-config --toml`: set {token_var}, \
+                 drain.token_file, or the token itself"
+            ),
+        )),
+        (Some(t), None) if t.trim().is_empty() => Err(Invalid::new(
+            "drain.token",
+            "is empty: an empty token would let any request drain; set a secret, or remove the key \
+             (no token: the header alone guards /drain)",
+        )),
+        (None, Some(f)) if f.as_os_str().is_empty() => Err(Invalid::new(
+            "drain.token_file",
+            "is empty: name the file holding the token, or remove the key",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Signing needs both keys. The error names the key that is set, with its source: the one

@@ -9,17 +9,51 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use tokio::sync::oneshot;
 
+use super::drain_auth::{bearer, same, token, CHALLENGE, HEADER, OUTCOME};
 use super::published::{DrainCmd, Started};
 use super::shared::Shared;
 use crate::config::Config;
 
-/// The header every drain request carries, and its value.
-pub const HEADER: (&str, &str) = ("x-rmq-registrar", "drain");
 /// The longest `?wait=` (as `drain.wait`'s range).
 const MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// An answer: its status, its text, and the headers that go with some of them.
+struct Answer {
+    status: StatusCode,
+    text: String,
+    /// 401: the challenge; 409 "nothing to drain": the outcome header.
+    header: Option<(&'static str, &'static str)>,
+}
+
+impl Answer {
+    fn new(status: StatusCode, text: impl Into<String>) -> Self {
+        Answer {
+            status,
+            text: text.into(),
+            header: None,
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: &'static str) -> Self {
+        self.header = Some((name, value));
+        self
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, self.text).into_response();
+        if let Some((name, value)) = self.header {
+            r.headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+        r
+    }
+}
 
 /// Answers one drain request.
 pub(crate) async fn drain(
@@ -28,52 +62,50 @@ pub(crate) async fn drain(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> (StatusCode, String) {
+) -> Response {
     let cfg = sh.config();
     if let Err(refused) = admitted(&cfg, &headers) {
-        return refused;
+        return refused.into_response();
     }
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("no user agent");
     let who = format!("{peer} ({agent})");
-    match method {
+    let answer = match method {
         Method::DELETE => cancel(&sh, who).await,
-        Method::GET | Method::POST => {
-            let wait = match wait_of(&uri, cfg.drain.wait) {
-                Ok(w) => w,
-                Err(why) => return (StatusCode::BAD_REQUEST, format!("{why}\n")),
-            };
-            start(&sh, who, wait).await
-        }
-        _ => (
+        Method::GET | Method::POST => match wait_of(&uri, cfg.drain.wait) {
+            Ok(wait) => start(&sh, who, wait).await,
+            Err(why) => Answer::new(StatusCode::BAD_REQUEST, format!("{why}\n")),
+        },
+        _ => Answer::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "GET or POST drains, DELETE cancels\n".into(),
+            "GET or POST drains, DELETE cancels\n",
         ),
-    }
+    };
+    answer.into_response()
 }
 
-/// The header and the token, checked before anything else.
-fn admitted(cfg: &Config, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+/// The header and the token, checked before anything else. A token that cannot be had (its
+/// file unreadable or blank) refuses every request: never "no token".
+fn admitted(cfg: &Config, headers: &HeaderMap) -> Result<(), Answer> {
     let marked = headers
         .get(HEADER.0)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case(HEADER.1));
     if !marked {
-        return Err((
+        return Err(Answer::new(
             StatusCode::BAD_REQUEST,
-            "a drain request carries the header `X-Rmq-Registrar: drain`\n".into(),
+            "a drain request carries the header `X-Rmq-Registrar: drain`\n",
         ));
     }
     let expected = match token(cfg) {
         Ok(t) => t,
         Err(e) => {
-            let file = cfg.drain.token_file.as_deref().unwrap_or(std::path::Path::new(""));
-            tracing::error!(file = %file.display(), error = %e, "drain.token_file cannot be read: drain refused");
-            return Err((
+            tracing::error!(error = %e, "drain.token_file: no usable token, drain refused");
+            return Err(Answer::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("drain.token_file {} cannot be read: {e}\n", file.display()),
+                format!("drain refused: drain.token_file {e}\n"),
             ));
         }
     };
@@ -83,33 +115,17 @@ fn admitted(cfg: &Config, headers: &HeaderMap) -> Result<(), (StatusCode, String
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer)
         .unwrap_or("");
-    if same(given.as_bytes(), expected.as_bytes()) {
+    if !given.is_empty() && same(given.as_bytes(), expected.as_bytes()) {
         Ok(())
     } else {
-        Err((
+        Err(Answer::new(
             StatusCode::UNAUTHORIZED,
-            "drain.token is set: the request carries `Authorization: Bearer TOKEN`\n".into(),
-        ))
+            "a drain token is set: the request carries `Authorization: Bearer TOKEN`\n",
+        )
+        .with("www-authenticate", CHALLENGE))
     }
-}
-
-/// The token drain requests must carry, if one is set (the file is read at each request, so
-/// a rotated secret takes effect without a reload).
-pub fn token(cfg: &Config) -> std::io::Result<Option<String>> {
-    if let Some(t) = &cfg.drain.token {
-        return Ok(Some(t.clone()));
-    }
-    match &cfg.drain.token_file {
-        Some(f) => Ok(Some(std::fs::read_to_string(f)?.trim().to_string())),
-        None => Ok(None),
-    }
-}
-
-/// Compares without an early exit on the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `?wait=DURATION` (e.g. `40s`, `0`), or the configured wait.
@@ -137,17 +153,13 @@ fn wait_of(uri: &Uri, configured: Duration) -> Result<Duration, String> {
     Ok(wait)
 }
 
-async fn start(sh: &Shared, who: String, wait: Duration) -> (StatusCode, String) {
+async fn start(sh: &Shared, who: String, wait: Duration) -> Answer {
+    let stopping = || Answer::new(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping\n");
     let (reply, answer) = oneshot::channel();
-    let asked = sh.drains.send(DrainCmd::Start { who, reply }).await;
+    let asked = sh.drains.send(DrainCmd::Start { who, wait, reply }).await;
     let started = match (asked, answer.await) {
         (Ok(()), Ok(s)) => s,
-        _ => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the daemon is stopping\n".into(),
-            )
-        }
+        _ => return stopping(),
     };
     let Started {
         since,
@@ -155,11 +167,18 @@ async fn start(sh: &Shared, who: String, wait: Duration) -> (StatusCode, String)
         refused,
     } = match started {
         Ok(s) => s,
-        Err(why) => return (StatusCode::CONFLICT, format!("not drained: {why}\n")),
+        Err(why) => {
+            let a = Answer::new(StatusCode::CONFLICT, format!("not drained: {why}\n"));
+            return if why.nothing_to_drain() {
+                a.with(OUTCOME.0, OUTCOME.1)
+            } else {
+                a
+            };
+        }
     };
     let since_text = humantime::format_rfc3339_seconds(since);
     if !refused.is_empty() {
-        return (
+        return Answer::new(
             StatusCode::BAD_GATEWAY,
             format!(
                 "draining since {since_text}, but these NameServers did not take it: {}\n",
@@ -168,26 +187,33 @@ async fn start(sh: &Shared, who: String, wait: Duration) -> (StatusCode, String)
         );
     }
     let mut draining = sh.draining.subscribe();
+    // Ends with why this drain (the one held since `since`) ended.
     let ended = async {
         loop {
-            if draining.borrow_and_update().is_none() || draining.changed().await.is_err() {
-                return;
+            {
+                let v = draining.borrow_and_update();
+                if v.held.as_ref().is_none_or(|d| d.since != since) {
+                    return match &v.ended {
+                        Some((s, why)) if *s == since => why.clone(),
+                        _ => "it ended".to_string(),
+                    };
+                }
+            }
+            if draining.changed().await.is_err() {
+                return "the daemon is stopping".to_string();
             }
         }
     };
     tokio::select! {
         () = tokio::time::sleep(wait) => {}
-        () = ended => return (
+        why = ended => return Answer::new(
             StatusCode::CONFLICT,
-            "the drain ended before the wait passed (cancelled, or the broker restarted)\n".into(),
+            format!("the drain ended before the wait passed: {why}\n"),
         ),
-        _ = sh.token.cancelled() => return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is stopping\n".into(),
-        ),
+        _ = sh.token.cancelled() => return stopping(),
     }
     let how = if joined { "joined the drain" } else { "drained" };
-    (
+    Answer::new(
         StatusCode::OK,
         format!(
             "{how}: every NameServer routes the broker read-only since {since_text}; waited {}\n",
@@ -196,22 +222,19 @@ async fn start(sh: &Shared, who: String, wait: Duration) -> (StatusCode, String)
     )
 }
 
-async fn cancel(sh: &Shared, who: String) -> (StatusCode, String) {
+async fn cancel(sh: &Shared, who: String) -> Answer {
     let (reply, answer) = oneshot::channel();
     let asked = sh.drains.send(DrainCmd::Cancel { who, reply }).await;
     match (asked, answer.await) {
-        (Ok(()), Ok(Some(since))) => (
+        (Ok(()), Ok(Some(since))) => Answer::new(
             StatusCode::OK,
             format!(
                 "drain cancelled (held since {}): the broker's true permissions are registered\n",
                 humantime::format_rfc3339_seconds(since)
             ),
         ),
-        (Ok(()), Ok(None)) => (StatusCode::CONFLICT, "no drain in force\n".into()),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is stopping\n".into(),
-        ),
+        (Ok(()), Ok(None)) => Answer::new(StatusCode::CONFLICT, "no drain in force\n"),
+        _ => Answer::new(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping\n"),
     }
 }
 
@@ -231,13 +254,5 @@ mod tests {
         );
         assert!(wait_of(&uri("/drain?wait=soon"), d).is_err());
         assert!(wait_of(&uri("/drain?wait=11m"), d).is_err());
-    }
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(same(b"abc", b"abc"));
-        assert!(!same(b"abc", b"abd"));
-        assert!(!same(b"abc", b"abcd"));
-        assert!(!same(b"", b"a"));
     }
 }

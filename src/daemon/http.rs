@@ -12,38 +12,77 @@ use tokio::net::TcpListener;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 
-/// Serves until shutdown; the listener is bound at start-up so a busy port fails early.
+/// A listener bound at start-up (so a busy port fails early) and the address it is on.
+pub(crate) struct Bound {
+    /// The listener; taken by the first run of the task.
+    pub(crate) listener: Option<TcpListener>,
+    /// Its address (with port 0 configured, the port first bound, which is the one announced).
+    pub(crate) addr: std::net::SocketAddr,
+}
+
+impl Bound {
+    /// What one run of the task gets: the listener the first time, the address after.
+    pub(crate) fn take_for_run(&mut self) -> Bound {
+        Bound {
+            listener: self.listener.take(),
+            addr: self.addr,
+        }
+    }
+
+    /// The listener, or after a restart of the task the same address bound again.
+    async fn open(self) -> std::io::Result<TcpListener> {
+        match self.listener {
+            Some(l) => Ok(l),
+            None => TcpListener::bind(self.addr).await,
+        }
+    }
+}
+
+/// Serves until shutdown: /metrics, /healthz, /readyz on the `[http]` listener, and /drain
+/// there or, with `drain.listen`, on a listener of its own (loopback in a pod, say, while the
+/// metrics are scraped on the pod IP).
 pub(crate) async fn serve(
     sh: Arc<Shared>,
-    listener: Option<TcpListener>,
-    bound: std::net::SocketAddr,
+    main: Bound,
+    drain: Option<Bound>,
 ) -> TaskResult {
-    let l = match listener {
-        Some(l) => l,
-        // A restart after a failure: bind the same address again (with port 0 configured, the
-        // port first bound, which is the one announced).
-        None => TcpListener::bind(bound).await?,
-    };
-    let app = Router::new()
+    let drain_route = on(
+        MethodFilter::GET
+            .or(MethodFilter::POST)
+            .or(MethodFilter::DELETE),
+        super::drain_endpoint::drain,
+    );
+    let mut app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route(
-            "/drain",
-            on(
-                MethodFilter::GET
-                    .or(MethodFilter::POST)
-                    .or(MethodFilter::DELETE),
-                super::drain_endpoint::drain,
-            ),
-        )
-        .with_state(sh.clone());
+        .route("/readyz", get(readyz));
+    let own = match drain {
+        Some(b) => Some(b.open().await?),
+        None => {
+            app = app.route("/drain", drain_route.clone());
+            None
+        }
+    };
+    let main = main.open().await?;
+    let main = serve_one(&sh, main, app.with_state(sh.clone()));
+    match own {
+        Some(l) => {
+            let app = Router::new()
+                .route("/drain", drain_route)
+                .with_state(sh.clone());
+            tokio::try_join!(main, serve_one(&sh, l, app))?;
+        }
+        None => main.await?,
+    }
+    Ok(())
+}
+
+async fn serve_one(sh: &Shared, l: TcpListener, app: Router) -> std::io::Result<()> {
     let token = sh.token.clone();
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(l, app)
         .with_graceful_shutdown(async move { token.cancelled().await })
-        .await?;
-    Ok(())
+        .await
 }
 
 async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
@@ -58,7 +97,7 @@ async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
     match sh.readiness() {
-        Ok(()) => match sh.draining.borrow().as_ref() {
+        Ok(()) => match sh.draining.borrow().held.as_ref() {
             Some(d) => (
                 StatusCode::OK,
                 format!(

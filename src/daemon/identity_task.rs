@@ -18,6 +18,11 @@ pub(crate) async fn identity_loop(sh: Arc<Shared>) -> TaskResult {
         let cfg = configs.borrow_and_update().clone();
         let report = reports.borrow_and_update().clone();
         let before = sh.current();
+        // The broker answered but has no id (a controller-mode slave before the controller
+        // gave it one, a DLedger node before an election): the gauge says -1 while the
+        // identity last registered is kept.
+        let no_id = cfg.broker.identity == IdentitySource::Broker
+            && report.as_ref().is_some_and(|r| r.id.is_none());
         let now = match cfg.broker.identity {
             IdentitySource::Config => Some((Current::from_config(&cfg), None)),
             IdentitySource::Broker => report
@@ -32,6 +37,9 @@ pub(crate) async fn identity_loop(sh: Arc<Shared>) -> TaskResult {
             None => before.clone(),
         };
         publish(&sh, before, now);
+        if no_id {
+            sh.metrics.broker.set_id(None);
+        }
         tokio::select! {
             _ = sh.token.cancelled() => return Ok(()),
             r = configs.changed() => r?,

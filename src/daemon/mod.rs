@@ -12,7 +12,8 @@
 mod addresses;
 mod api;
 pub mod files;
-pub(crate) mod drain_endpoint;
+pub mod drain_auth;
+mod drain_endpoint;
 mod goodbye;
 mod health;
 mod heartbeat;

@@ -41,6 +41,16 @@ pub(crate) struct Draining {
     pub(crate) who: String,
 }
 
+/// The drain as the register task publishes it: the one in force, and why the last one ended
+/// (a request still waiting on a drain that ended names the reason).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct DrainView {
+    /// The drain in force.
+    pub(crate) held: Option<Draining>,
+    /// The last drain that ended: since when it was held, and why it ended.
+    pub(crate) ended: Option<(std::time::SystemTime, String)>,
+}
+
 /// What a NameServer's task tells the rest of the daemon (readiness).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Status {
@@ -69,6 +79,8 @@ pub(crate) enum DrainCmd {
     Start {
         /// Who asked, for the log and /readyz.
         who: String,
+        /// How long the request waits once every NameServer took it (for the log).
+        wait: Duration,
         /// Started, or why not.
         reply: oneshot::Sender<Result<Started, Refused>>,
     },
@@ -111,4 +123,13 @@ pub(crate) enum Refused {
     /// No NameServer is listed.
     #[error("no NameServer is listed: nothing to drain")]
     NoNamesrv,
+}
+
+impl Refused {
+    /// No producer can be writing to this broker through its routes (a slave, a broker down,
+    /// nothing listed): stopping it undrained loses nothing. A broker that splits its
+    /// registrations is a serving master that cannot be drained: not this.
+    pub(crate) fn nothing_to_drain(&self) -> bool {
+        !matches!(self, Refused::SplitRegistration)
+    }
 }

@@ -11,11 +11,21 @@ pub(crate) async fn reload(shared: Arc<Shared>) {
     let shared = &shared;
     let loaded = match config::load(shared.config_path.as_deref()) {
         Ok(l) => l,
+        Err(e) if e.key.starts_with("drain.token") => {
+            tracing::warn!(error = %e, "reload: the drain token cannot be used, keeping the old configuration");
+            return;
+        }
         Err(e) => {
             tracing::error!(error = %e, "reload: new configuration rejected, keeping the old one");
             return;
         }
     };
+    // The drain's token as the endpoint will read it: a bad one keeps the old configuration
+    // (and with it the old token) rather than leave /drain refusing or unguarded.
+    if let Err(e) = super::drain_auth::check_at_load(&loaded) {
+        tracing::warn!(error = %e, "reload: the drain token cannot be used, keeping the old configuration");
+        return;
+    }
     // The certificate files are read here, once: a reload whose TLS cannot be built is
     // rejected as a bad configuration is.
     let new = match InForce::new(loaded) {

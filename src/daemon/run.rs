@@ -67,14 +67,20 @@ pub async fn run(
         addr: cfg.http.listen.clone(),
         source,
     })?;
+    let drain = match &cfg.drain.listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let drain_at = drain.as_ref().map(|d| d.addr.to_string());
+    let drain_at = drain_at.as_deref().unwrap_or("http.listen");
     match cfg.broker.identity {
         IdentitySource::Config => {
-            tracing::info!(listen = %bound, broker = %cfg.broker.name, addr = %cfg.broker.addr, tls = cfg.tls.enable, "rmq-registrar starting")
+            tracing::info!(listen = %bound, drain_listen = drain_at, broker = %cfg.broker.name, addr = %cfg.broker.addr, tls = cfg.tls.enable, "rmq-registrar starting")
         }
         // Nothing of the identity is known before the broker's first answer: say where it
         // comes from instead of empty values.
         IdentitySource::Broker => {
-            tracing::info!(listen = %bound, identity_from = %cfg.broker_check_addr(), tls = cfg.tls.enable, "rmq-registrar starting")
+            tracing::info!(listen = %bound, drain_listen = drain_at, identity_from = %cfg.broker_check_addr(), tls = cfg.tls.enable, "rmq-registrar starting")
         }
     }
     if cfg.tls.enable && !cfg.tls.verify {
@@ -92,7 +98,11 @@ pub async fn run(
         shared.metrics.broker.seed_slave_pulls(&slave::KINDS);
     }
     let sup = Supervisor::new(shared.token.clone(), metrics);
-    spawn_tasks(&sup, &shared, &routes, listener, bound);
+    let main = http::Bound {
+        listener: Some(listener),
+        addr: bound,
+    };
+    spawn_tasks(&sup, &shared, &routes, main, drain);
     wait_for_stop(&shared, controls).await;
     goodbye::shutdown(&shared, &sup).await;
     Ok(())
@@ -114,8 +124,8 @@ fn spawn_tasks(
     sup: &Supervisor,
     shared: &Arc<Shared>,
     routes: &Arc<CloseRoutes>,
-    listener: tokio::net::TcpListener,
-    bound: std::net::SocketAddr,
+    mut main: http::Bound,
+    mut drain: Option<http::Bound>,
 ) {
     let sh = shared.clone();
     sup.spawn("sweeper", move || {
@@ -150,10 +160,26 @@ fn spawn_tasks(
     let sh = shared.clone();
     sup.spawn("slave-sync", move || slave::sync_loop(sh.clone()));
     let sh = shared.clone();
-    let mut listener = Some(listener);
     sup.spawn("http", move || {
-        http::serve(sh.clone(), listener.take(), bound)
+        // The first run takes the listeners bound at start; a restarted one binds their
+        // addresses again.
+        let drain = drain.as_mut().map(http::Bound::take_for_run);
+        http::serve(sh.clone(), main.take_for_run(), drain)
     });
+}
+
+/// Binds the drain's own listener at start-up, as the `[http]` one is.
+async fn bind(addr: &str) -> Result<http::Bound, StartError> {
+    let listen = |source| StartError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let l = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
+    let bound = l.local_addr().map_err(listen)?;
+    Ok(http::Bound {
+        listener: Some(l),
+        addr: bound,
+    })
 }
 
 /// Waits for Stop. Reloads run beside it, one at a time, so that a SIGTERM during a reload (an

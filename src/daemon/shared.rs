@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::identity::Current;
 use super::liveness::Verdicts;
-use super::published::{Advert, DrainCmd, Draining, Members};
+use super::published::{Advert, DrainCmd, DrainView, Members};
 use super::settings::InForce;
 use super::topics::Topics;
 use crate::broker::own_config::BrokerReport;
@@ -58,8 +58,8 @@ pub(crate) struct Shared {
     pub(crate) drains: mpsc::Sender<DrainCmd>,
     /// Their receiving end, held by the register task (taken over by a restarted one).
     pub(crate) drain_requests: tokio::sync::Mutex<mpsc::Receiver<DrainCmd>>,
-    /// The drain in force; published by the register task.
-    pub(crate) draining: watch::Sender<Option<Draining>>,
+    /// The drain in force, and why the last one ended; published by the register task.
+    pub(crate) draining: watch::Sender<DrainView>,
     /// masterAddr from the NameServers (slave), for the slave's pulls; by the register task.
     pub(crate) master: watch::Sender<Option<String>>,
     /// Cancelled at shutdown.
@@ -111,7 +111,7 @@ impl Shared {
         Shared {
             drains,
             drain_requests: tokio::sync::Mutex::new(drain_requests),
-            draining: watch::Sender::new(None),
+            draining: watch::Sender::new(DrainView::default()),
             verdict: watch::Sender::new(Verdicts::new(
                 cfg.broker.health.check == HealthCheck::None,
             )),

@@ -143,10 +143,12 @@ fn save(
     PullResult { kind, file, result }
 }
 
-/// Counts pull outcomes.
-pub fn count(metrics: &Metrics, results: &[PullResult]) {
+/// Counts pull outcomes; `to_files`: they were written to `slave.output_dir` (without one,
+/// a pull is `pulled`, neither written nor the same as a file).
+pub fn count(metrics: &Metrics, results: &[PullResult], to_files: bool) {
     for r in results {
         let outcome = match &r.result {
+            Ok(_) if !to_files => Pull::Pulled,
             Ok(true) => Pull::Written,
             Ok(false) => Pull::Unchanged,
             Err(_) => Pull::Error,
@@ -179,7 +181,7 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
                         cfg.register.timeout,
                     )
                     .await;
-                    count(&sh.metrics, &results);
+                    count(&sh.metrics, &results, out.is_some());
                     for r in &results {
                         if let Err(e) = &r.result {
                             tracing::warn!(%master, kind = r.kind, error = %e, "slave pull failed");
@@ -192,7 +194,9 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
                             .update(move |s| s.set_master_topics(&topics_cfg, t.topic_config_table))
                             .await;
                         if changed == Some(true) {
-                            tracing::info!(%master, "master's topics changed, registering now");
+                            // The registered table changed (the first pull fills it): said of
+                            // the table, not of the files, which may be as they were.
+                            tracing::info!(%master, "the master's topics differ from those registered, registering now");
                             sh.register_now.notify_one();
                         }
                     }

@@ -50,6 +50,8 @@ labels! {
         Written => "written",
         /// Same as the file.
         Unchanged => "unchanged",
+        /// Pulled, with no `slave.output_dir` to write it to.
+        Pulled => "pulled",
         /// Failed.
         Error => "error",
     }

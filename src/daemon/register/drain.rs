@@ -22,8 +22,8 @@ use crate::daemon::shared::Shared;
 /// Acts on one request.
 pub(crate) async fn on_cmd(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, cmd: DrainCmd) {
     match cmd {
-        DrainCmd::Start { who, reply } => {
-            let started = start(sh, fleet, rounds, who).await;
+        DrainCmd::Start { who, wait, reply } => {
+            let started = start(sh, fleet, rounds, who, wait).await;
             let _ = reply.send(started);
         }
         DrainCmd::Cancel { who, reply } => {
@@ -41,6 +41,7 @@ async fn start(
     fleet: &Fleet,
     rounds: &mut Rounds,
     who: String,
+    wait: std::time::Duration,
 ) -> Result<Started, Refused> {
     if let Some(d) = &rounds.drain {
         tracing::info!(%who, since = %humantime::format_rfc3339_seconds(d.since), "drain asked again: joined the one in force");
@@ -61,11 +62,13 @@ async fn start(
         interruptions: sh.verdict.borrow().interruptions(),
     });
     sh.metrics.daemon.set_draining(Some(since));
-    sh.draining.send_replace(Some(Draining {
-        since,
-        who: who.clone(),
-    }));
-    tracing::info!(%who, wait = ?cfg.drain.wait, "draining: routing the broker read-only on every NameServer");
+    sh.draining.send_modify(|v| {
+        v.held = Some(Draining {
+            since,
+            who: who.clone(),
+        });
+    });
+    tracing::info!(%who, wait = ?wait, "draining: routing the broker read-only on every NameServer");
     let refused = round_with(sh, &cfg, fleet, rounds).await;
     for r in &refused {
         tracing::warn!(refused = %r, "a NameServer did not take the drain");
@@ -106,7 +109,10 @@ pub(crate) async fn end(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, wh
         return;
     };
     sh.metrics.daemon.set_draining(None);
-    sh.draining.send_replace(None);
+    sh.draining.send_modify(|v| {
+        v.held = None;
+        v.ended = Some((d.since, why.to_string()));
+    });
     tracing::info!(
         why, who = %d.who,
         held = ?d.started.elapsed(),

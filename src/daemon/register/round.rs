@@ -82,7 +82,20 @@ pub(super) async fn round_with(
         return vec!["the broker's topics could not be read".into()];
     };
     if fleet.is_empty() {
-        tracing::warn!("no NameServer known yet, registration skipped");
+        // With the list from the broker (`--broker`), the broker's first answer gives the
+        // identity and the list together, and this task may see the identity first: the list
+        // is on its way then, not missing.
+        let coming = !sh.namesrv_list.borrow().is_empty()
+            || sh
+                .report
+                .borrow()
+                .as_ref()
+                .is_some_and(|r| !r.namesrv_addrs.is_empty());
+        if coming {
+            tracing::debug!("the NameServer list is on its way: registration waits for it");
+        } else {
+            tracing::warn!("no NameServer known yet, registration skipped");
+        }
         return Vec::new();
     }
     // A drain's round is always a full one: a NameServer that lost the read-only version
