@@ -162,7 +162,8 @@ pub fn validate(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
     listen("http.listen", &c.http.listen)?;
     if let Some(l) = &c.drain.listen {
         listen("drain.listen", l)?;
-        if l == &c.http.listen {
+        // Port 0 is a port picked at start, a different one each time.
+        if l == &c.http.listen && !l.ends_with(":0") {
             return Err(Invalid::new(
                 "drain.listen",
                 "is http.listen: leave it unset to serve /drain there, or give it an address of its own",

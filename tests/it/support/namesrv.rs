@@ -127,6 +127,11 @@ impl NameServer {
         }
     }
 
+    /// Its process id (for a helper script that stops it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the process; its port, still held, for a NameServer started on it again.
     pub fn kill(mut self) -> ClosedPort {
         let _ = self.child.kill();
