@@ -66,7 +66,7 @@ expected=$(
     echo /usr/share/man/man1/rmq-registrar.1.gz
     echo /usr/share/lintian/overrides/rmq-registrar
     for s in $subcommands; do echo "/usr/share/man/man1/rmq-registrar-$s.1.gz"; done
-    for f in README.md operations.md copyright changelog.Debian.gz examples/minimal.toml examples/slave-files.conf examples/broker-drain.conf \
+    for f in README.md operations.md copyright changelog.Debian.gz examples/minimal.toml examples/slave-files.conf examples/broker-drain.conf examples/drain-token.conf \
       examples/prometheus-rules.yml examples/prometheus-scrape.yml; do
       echo "/usr/share/doc/rmq-registrar/$f"
     done
@@ -81,6 +81,7 @@ same systemd/rmq-registrar.service "$UNITS/rmq-registrar.service"
 same systemd/rmq-registrar@.service "$UNITS/rmq-registrar@.service"
 same systemd/slave-files.conf /usr/share/doc/rmq-registrar/examples/slave-files.conf
 same systemd/broker-drain.conf /usr/share/doc/rmq-registrar/examples/broker-drain.conf
+same systemd/drain-token.conf /usr/share/doc/rmq-registrar/examples/drain-token.conf
 same config/minimal.toml /usr/share/doc/rmq-registrar/examples/minimal.toml
 same deploy/prometheus/rules.yml /usr/share/doc/rmq-registrar/examples/prometheus-rules.yml
 same deploy/prometheus/scrape.yml /usr/share/doc/rmq-registrar/examples/prometheus-scrape.yml
@@ -165,6 +166,20 @@ strip_unit() { grep -v -e '^#' -e '^Description=' -e '^ExecStart=' -e '^StateDir
 diff <(strip_unit "$UNITS/rmq-registrar.service") <(strip_unit "$UNITS/rmq-registrar@.service") \
   || fail "rmq-registrar@.service has drifted from rmq-registrar.service"
 
+# The drop-ins as an operator installs them (the credential line uncommented): on a stand-in
+# broker unit and on the daemon's template instance, systemd reads them without a complaint.
+examples=/usr/share/doc/rmq-registrar/examples
+mkdir -p "$work/units/rmq-test-broker.service.d" "$work/units/rmq-registrar@broker-a.service.d"
+printf '[Unit]\nDescription=stand-in broker\n[Service]\nExecStart=/bin/sleep infinity\n' >"$work/units/rmq-test-broker.service"
+sed 's/^#LoadCredential=/LoadCredential=/' "$examples/broker-drain.conf" >"$work/units/rmq-test-broker.service.d/drain.conf"
+cp "$UNITS/rmq-registrar@.service" "$work/units/rmq-registrar@broker-a.service"
+cp "$examples/drain-token.conf" "$work/units/rmq-registrar@broker-a.service.d/"
+for u in rmq-test-broker.service rmq-registrar@broker-a.service; do
+  out=$(SYSTEMD_UNIT_PATH="$work/units:" systemd-analyze verify "$work/units/$u" 2>&1) || fail "systemd-analyze verify $u with its drop-in: $out"
+  if grep -qi -e unknown -e ignoring -e warn <<<"$out"; then fail "$u's drop-in: $out"; fi
+done
+echo "   the drain drop-ins load on a broker unit and on an instance"
+
 echo ">> the installed binary on the installed config: no identity until one is given"
 set +e
 out=$(env -u NAMESRV_ADDR -u RMQ_REGISTRAR_CONFIG "$bin" --config "$ETC/rmq-registrar.toml" check-config 2>&1)
@@ -189,6 +204,13 @@ REGISTRAR_UNDER_TEST="$bin" cargo test --locked --test it idle_memory -- --nocap
   | tee "$work/idle.log" | grep -E '^idle after|^test result' \
   || true
 grep -q '^test result: ok' "$work/idle.log" || { cat "$work/idle.log"; fail "the installed binary's idle memory (above)"; }
+
+echo ">> the installed postinst's upgrade rule: instances one at a time, a NameServer down"
+# tests/it/postinst.rs, on the installed binary and the installed maintainer script (with the
+# systemd snippets cargo-deb put in it).
+REGISTRAR_UNDER_TEST="$bin" POSTINST_UNDER_TEST=/var/lib/dpkg/info/$PKG.postinst \
+  cargo test --locked --test it postinst 2>&1 | tee "$work/postinst.log" | grep -E '^test |^test result' || true
+grep -q '^test result: ok. 2 passed' "$work/postinst.log" || { cat "$work/postinst.log"; fail "the installed postinst's upgrade rule (above)"; }
 
 echo ">> a changed conffile survives removal and reinstall"
 echo '# changed by the operator' >>"$ETC/rmq-registrar.toml"

@@ -74,6 +74,13 @@ pub enum Cmd {
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
     },
+    /// Copy this executable into DIR (atomically, mode 0755), for a container that runs
+    /// `rmq-registrar drain` from a shared volume (a Kubernetes broker's preStop hook); reads
+    /// no configuration.
+    CopyTo {
+        /// The directory (e.g. an emptyDir the broker container mounts).
+        dir: PathBuf,
+    },
     /// Pull the four documents from a master, once, and write them as the daemon does.
     Pull {
         /// Master address (host:port, its main port).

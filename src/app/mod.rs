@@ -31,9 +31,15 @@ pub fn main(cli: Cli) -> ExitCode {
         broker: cli.broker.clone(),
         broker_conf: cli.broker_conf.clone(),
     });
-    // A one-shot pull needs no broker identity and no NameServers.
+    // Copying the binary needs no configuration (an init container has none).
+    if let Some(Cmd::CopyTo { dir }) = &cli.command {
+        return copy_to(dir);
+    }
+    // A one-shot pull and a drain request need no broker identity and no NameServers (a
+    // Kubernetes broker's preStop drains with the sidecar's file, whose identity is the
+    // broker's own at run time).
     let load = match cli.command {
-        Some(Cmd::Pull { .. }) => config::load_for_pull,
+        Some(Cmd::Pull { .. } | Cmd::Drain { .. }) => config::load_for_pull,
         _ => config::load,
     };
     let mut loaded = match load(cli.config.as_deref()) {
@@ -93,6 +99,8 @@ pub fn main(cli: Cli) -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command.unwrap_or(Cmd::Run) {
             Cmd::Run | Cmd::CheckConfig { .. } => run(cfg, cli.config).await,
+            // Answered above, before any configuration is read.
+            Cmd::CopyTo { dir } => copy_to(&dir),
             Cmd::Resolve => oneshot::resolve(&cfg).await,
             Cmd::Unregister => oneshot::unregister(&cfg).await,
             Cmd::Status { json, any } => oneshot::status(&cfg, json, any).await,
@@ -122,6 +130,29 @@ pub fn main(cli: Cli) -> ExitCode {
     // A topics parse still running on a blocking thread must not hold up the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     code
+}
+
+/// `copy-to DIR`: this executable as `DIR/rmq-registrar`, written atomically (a container
+/// that starts meanwhile finds the old file or the whole new one).
+fn copy_to(dir: &std::path::Path) -> ExitCode {
+    let copied = std::env::current_exe()
+        .and_then(std::fs::read)
+        .and_then(|bytes| {
+            daemon::files::write_atomic_mode(&dir.join("rmq-registrar"), &bytes, 0o755)
+        });
+    match copied {
+        Ok(()) => {
+            say!("{}", dir.join("rmq-registrar").display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "rmq-registrar: cannot copy this executable into {}: {e}",
+                dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// How long an idle blocking thread waits for more work before it exits.

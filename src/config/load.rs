@@ -265,8 +265,9 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
     load_with(file, |_| {})
 }
 
-/// Loads the configuration for a one-shot `pull`, which uses only the remoting, TLS, ACL and
-/// slave keys: the broker's identity and the NameServers are not required.
+/// Loads the configuration for a one-shot `pull` or a `drain` request, which use only the
+/// remoting, TLS, ACL, slave, HTTP and drain keys: the broker's identity and the NameServers
+/// are not required.
 pub fn load_for_pull(file: Option<&Path>) -> Result<Loaded, ConfigError> {
     load_with(file, |c| {
         // Stand-ins that pass validation and are never used; values that are set are still

@@ -173,7 +173,8 @@ async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
 
 /// One check with the identity from the broker: GET_BROKER_CONFIG proves that it answers and
 /// says who it is now (published for the identity task). A broker without an id yet (`-1`: no
-/// election) fails the check, so nothing is registered and /readyz says why; an unusable
+/// election) fails the check, so nothing is registered and /readyz says why (its answer is
+/// still published: the id gauge says -1); an unusable
 /// answer keeps the last identity. A Java 5.0.x controller-mode slave's id is asked of its
 /// controller after the broker answered (outside the broker's deadline, each controller
 /// exchange with its own): a controller that fails is no reason to drop the broker's connection.
@@ -196,12 +197,12 @@ async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), C
             return Err(CheckError::NoAnswer(t));
         }
     };
-    if report.id.is_none() {
-        return Err(CheckError::NoId {
-            addr: addr.to_string(),
-            role: report.role.as_str(),
-        });
-    }
+    let no_id = report.id.is_none().then(|| CheckError::NoId {
+        addr: addr.to_string(),
+        role: report.role.as_str(),
+    });
+    // Published with no id too: the identity task keeps the identity last registered and
+    // shows the id as -1, and the NameServer list it names is taken.
     sh.report.send_if_modified(|known| {
         let changed = known.as_deref() != Some(&report);
         if changed {
@@ -209,7 +210,7 @@ async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), C
         }
         changed
     });
-    Ok(())
+    no_id.map_or(Ok(()), Err)
 }
 
 /// Judges a check's outcome and publishes the verdict when it changed; the register task acts

@@ -460,10 +460,11 @@ fn bad_configs_exit_2_naming_the_key_and_source() {
     assert!(err.contains("bad.toml"), "file not named: {err}");
 }
 
-#[tokio::test]
-async fn slave_pulls_its_master_into_output_dir_atomically() {
-    const OFFSETS: &str = r#"{"offsetTable":{"T@g":{0:5}}}"#;
-    let master = Peer::start(|c| {
+const OFFSETS: &str = r#"{"offsetTable":{"T@g":{0:5}}}"#;
+
+/// A master answering the four slave pulls.
+async fn scripted_master() -> Peer {
+    Peer::start(|c| {
         let body = match c.code {
             request::GET_ALL_TOPIC_CONFIG => r#"{"topicConfigTable":{"MasterT":{"topicName":"MasterT","perm":6,"readQueueNums":2,"writeQueueNums":2}},"dataVersion":{"counter":1,"timestamp":1}}"#,
             request::GET_ALL_CONSUMER_OFFSET => OFFSETS,
@@ -472,16 +473,65 @@ async fn slave_pulls_its_master_into_output_dir_atomically() {
         };
         Action::Reply(rmq_registrar::protocol::RemotingCommand::request(0).with_body(body))
     })
-    .await;
+    .await
+}
+
+/// A slave's daemon pulling from `master` every second, `slave_extra` under `[slave]`.
+fn slave_daemon(
+    ns: &str,
+    master: &str,
+    slave_extra: impl FnOnce(&std::path::Path) -> String,
+) -> Daemon {
+    Daemon::start(|dir, http| {
+        let cfg = base_config("e2e-slave", http, &[ns], "");
+        cfg.replace(
+            "addr = \"127.0.0.1:10911\"",
+            "addr = \"127.0.0.1:10921\"\nid = 1",
+        ) + &format!(
+            "[slave]\nmaster_addr = \"{master}\"\nsync_interval = \"1s\"\nvip_channel = false\n{}",
+            slave_extra(dir)
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_slave_without_output_dir_counts_its_pulls_as_pulled_not_unchanged() {
+    let master = scripted_master().await;
     let ns = NameServer::start().await;
-    let d = Daemon::start(|dir, http| {
-        let cfg = base_config("e2e-slave", http, &[&ns.addr], "");
-        cfg.replace("addr = \"127.0.0.1:10911\"", "addr = \"127.0.0.1:10921\"\nid = 1")
-            + &format!(
-                "[slave]\nmaster_addr = \"{}\"\nsync_interval = \"1s\"\nvip_channel = false\noutput_dir = {:?}\n",
-                master.addr,
-                dir.join("store")
-            )
+    let d = slave_daemon(&ns.addr, &master.addr, |_| String::new());
+    eventually("master's topics registered", || async {
+        d.get("/metrics")
+            .await
+            .is_some_and(|(_, t)| t.contains("rmq_registrar_topics 1"))
+    })
+    .await;
+    eventually("pulls counted", || async {
+        d.get("/metrics").await.is_some_and(|(_, t)| {
+            t.contains("rmq_registrar_slave_pulls_total{kind=\"topics\",outcome=\"pulled\"}")
+        })
+    })
+    .await;
+    let (_, t) = d.get("/metrics").await.unwrap();
+    // Before: the first pull, whose topics the log said changed, counted `unchanged`.
+    assert!(
+        !t.lines()
+            .any(|l| l.starts_with("rmq_registrar_slave_pulls_total") && l.contains("unchanged")),
+        "{t}"
+    );
+    assert!(
+        d.logs()
+            .contains("the master's topics differ from those registered"),
+        "{}",
+        d.logs()
+    );
+}
+
+#[tokio::test]
+async fn slave_pulls_its_master_into_output_dir_atomically() {
+    let master = scripted_master().await;
+    let ns = NameServer::start().await;
+    let d = slave_daemon(&ns.addr, &master.addr, |dir| {
+        format!("output_dir = {:?}\n", dir.join("store"))
     });
     let out = d.dir.path().join("store");
     eventually("files written", || async {

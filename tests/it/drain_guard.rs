@@ -509,3 +509,112 @@ async fn status_any_passes_with_a_namesrv_down_asks_all_at_once_and_a_slave_does
     assert_eq!(row["registered"], true, "{row}");
     drop(master);
 }
+
+/// The lines of the block scalar that follows `key: |` in `yaml`, unindented.
+fn block_after(yaml: &str, key: &str) -> String {
+    let mut lines = yaml
+        .lines()
+        .skip_while(|l| !l.trim_end().ends_with(&format!("{key}: |")));
+    let head = lines.next().expect("the block's key");
+    let indent = head.len() - head.trim_start().len() + 2;
+    lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+        .map(|l| l.get(indent..).unwrap_or("").to_string() + "\n")
+        .collect()
+}
+
+/// The Kubernetes example as it runs: the sidecar's own configuration from the ConfigMap (its
+/// ports moved to free ones), the binary copied by the init container's `copy-to`, and the
+/// broker's preStop command as the example writes it: it drains through the loopback listener,
+/// and /drain is not on the listener the pod IP serves.
+#[tokio::test]
+async fn the_kubernetes_example_drains_through_its_loopback_listener_with_its_prestop_command() {
+    let yaml = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/broker-with-registrar.yaml"),
+    )
+    .unwrap();
+    let sidecar = block_after(&yaml, "rmq-registrar.toml");
+    assert!(sidecar.contains("listen = \"0.0.0.0:9100\""), "{sidecar}");
+    assert!(sidecar.contains("listen = \"127.0.0.1:9101\""), "{sidecar}");
+    let copier = yaml
+        .lines()
+        .find(|l| l.contains("args: [\"copy-to\""))
+        .expect("an init container copying the binary");
+    let shared = copier.split('"').nth(3).expect("copy-to DIR").to_string();
+    let hook: Vec<String> = yaml
+        .split("preStop:")
+        .nth(1)
+        .expect("a preStop hook")
+        .lines()
+        .skip_while(|l| !l.contains("command:"))
+        .skip(1)
+        .map_while(|l| l.trim().strip_prefix("- ").map(str::to_string))
+        .collect();
+    assert_eq!(hook[0], format!("{shared}/rmq-registrar"), "{hook:?}");
+    assert_eq!(hook.last().map(String::as_str), Some("drain"), "{hook:?}");
+    let ns = NameServer::start().await;
+    let (metrics_port, drain_port) = (
+        crate::support::ports::ClosedPort::new(),
+        crate::support::ports::ClosedPort::new(),
+    );
+    let cfg_text = sidecar
+        .replace("0.0.0.0:9100", &format!("0.0.0.0:{}", metrics_port.port()))
+        .replace("127.0.0.1:9101", drain_port.addr())
+        .replace("format = \"json\"", "format = \"text\"");
+    // The pod: the identity the sidecar takes from the broker given here instead (config
+    // mode, not checked), the file in the place the hook names.
+    let pod = tempfile::tempdir().unwrap();
+    let etc = pod.path().join("etc/rmq-registrar");
+    std::fs::create_dir_all(&etc).unwrap();
+    let cfg_path = etc.join("rmq-registrar.toml");
+    let full = cfg_text.clone()
+        + &format!(
+            "[broker]\nname = \"k8s-a\"\naddr = \"127.0.0.1:10911\"\n{}\n[broker.health]\ncheck = \"none\"\n[namesrv]\naddrs = [{:?}]\n",
+            topics("K8sT"),
+            ns.addr
+        );
+    std::fs::write(&cfg_path, &full).unwrap();
+    let mut d = Daemon::start(|_, _| full.clone());
+    let http = d.http().await;
+    let probe = client();
+    eventually("routed writable", || async {
+        route_perm(&probe, &ns.addr, "K8sT", "k8s-a").await == Some(6)
+    })
+    .await;
+    let (s, _, _) = drain_with(&http, Method::POST, "/drain?wait=0", None).await;
+    assert_eq!(s, 404, "/drain is not on the pod-IP listener");
+    // The init container's copy, then the hook as written, its file the sidecar's alone (the
+    // broker container has no identity to give it).
+    let bin_dir = pod.path().join(shared.trim_start_matches('/'));
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let (code, out) = cli(&["copy-to", &bin_dir.to_string_lossy()], &[]);
+    assert_eq!(code, 0, "{out}");
+    let copied = bin_dir.join("rmq-registrar");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&copied).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    std::fs::write(&cfg_path, &cfg_text).unwrap();
+    let args: Vec<String> = hook[1..]
+        .iter()
+        .map(|a| {
+            if a == "/etc/rmq-registrar/rmq-registrar.toml" {
+                cfg_path.to_string_lossy().into_owned()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let out = Command::new(&copied)
+        .args(&args)
+        .args(["--wait", "0"])
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.starts_with("200 drained:"), "{text}");
+    assert_eq!(route_perm(&probe, &ns.addr, "K8sT", "k8s-a").await, Some(4));
+}

@@ -233,6 +233,15 @@ async fn no_id_yet_registers_nothing_until_the_election() {
         d.get("/readyz").await.is_some_and(|(code, _)| code == 200)
     })
     .await;
+    // The id gone again (a controller-mode slave the controller has not given one yet, a node
+    // before the next election): the gauge says -1, not the last id (before: a stale 0).
+    b.set("raft-b", -1, "ASYNC_MASTER");
+    eventually("rmq_registrar_broker_id -1", || async {
+        d.get("/metrics")
+            .await
+            .is_some_and(|(_, t)| metric(&t, "rmq_registrar_broker_id") == -1.0)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -471,6 +480,13 @@ async fn the_command_line_sidecar_follows_the_broker_with_its_own_namesrv_list()
         route_brokers(&c, &ns.addr, "RaftTopic").await,
         vec!["raft-d".to_string()],
         "the broker's own topics"
+    );
+    // The list arrives with the broker's answer: no WARN that none is known while it is on
+    // its way.
+    assert!(
+        !d.logs().contains("no NameServer known yet"),
+        "{}",
+        d.logs()
     );
     d.signal("TERM");
     eventually("unregistered at SIGTERM", || async {

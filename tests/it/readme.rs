@@ -527,9 +527,10 @@ fn the_kubernetes_example_runs_the_image_as_its_numeric_user() {
 }
 
 /// The wiring a drain needs where operators run it: the Kubernetes broker drains in its
-/// `preStop` hook through the sidecar's listener with the header, and the pod's grace period
-/// covers the drain, the broker's shutdown and the goodbye; the systemd drop-in drains first
-/// and gives the stop as long.
+/// `preStop` hook with our binary on the sidecar's loopback drain listener (the run of it is
+/// in drain_guard.rs), never through the pod-IP listener; the pod's grace period covers the
+/// drain, the broker's shutdown and the goodbye; the systemd drop-in drains first, fails the
+/// stop when a due drain did not happen, and gives the stop as long.
 #[test]
 fn the_examples_drain_the_broker_before_it_stops() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -543,20 +544,17 @@ fn the_examples_drain_the_broker_before_it_stops() {
         .split("preStop:")
         .nth(1)
         .expect("the broker container has a preStop hook");
-    assert!(hook.contains("path: /drain"), "{hook}");
     assert!(
-        hook.contains("{ name: X-Rmq-Registrar, value: drain }"),
-        "the hook carries the header the daemon asks for: {hook}"
+        hook.trim_start().starts_with("exec:") && !hook.contains("httpGet"),
+        "an exec of our binary: the kubelet's httpGet comes from the node and cannot reach loopback: {hook}"
     );
-    let port: u16 = hook
-        .split("port:")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .expect("the hook's port");
     assert!(
-        yaml.contains(&format!("listen = \"0.0.0.0:{port}\"")),
-        "the hook asks the sidecar where it listens ({port})"
+        yaml.contains("listen = \"127.0.0.1:9101\""),
+        "the drain listener is on the pod's loopback"
+    );
+    assert!(
+        !yaml.contains("path: /drain"),
+        "nothing drains through the pod-IP listener"
     );
     let grace: u64 = yaml
         .split("terminationGracePeriodSeconds:")
@@ -572,8 +570,8 @@ fn the_examples_drain_the_broker_before_it_stops() {
     let unit = std::fs::read_to_string(root.join("systemd/broker-drain.conf")).expect("drop-in");
     assert!(
         unit.lines()
-            .any(|l| l.starts_with("ExecStop=") && l.ends_with(" drain")),
-        "{unit}"
+            .any(|l| l.starts_with("ExecStop=/") && l.ends_with(" drain")),
+        "a drain that was due and did not happen fails the stop (no \"-\"): {unit}"
     );
     assert!(unit.contains("After=rmq-registrar.service"), "{unit}");
     let stop: u64 = unit
