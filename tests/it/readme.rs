@@ -415,6 +415,21 @@ async fn every_command_the_readme_shows_runs_as_it_says() {
                     out.matches("\twritten\t").count() + out.matches("\tunchanged\t").count();
                 assert_eq!(files, 4, "{args:?}:\n{out}");
             }
+            Some("copy-to") => {
+                let copied = Path::new(&place.out).join("rmq-registrar");
+                assert_eq!(out.trim(), copied.display().to_string());
+                let (code, version) = one_shot(&["--version".into()]).await;
+                assert_eq!(code, 0);
+                let run = std::process::Command::new(&copied)
+                    .arg("--version")
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&run.stdout),
+                    version,
+                    "the copy runs"
+                );
+            }
             other => panic!("README command {args:?}: no check for {other:?}; add one"),
         }
         ran += 1;
