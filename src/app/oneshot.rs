@@ -102,15 +102,19 @@ pub(super) async fn unregister(cfg: &InForce) -> ExitCode {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let outcomes = api.unregister_from(&addrs, &id, cfg.register.timeout).await;
+    let outcomes = daemon::unregister_once(&api, &addrs, &id, cfg.register.timeout).await;
     let mut failed = false;
     for o in outcomes {
-        match o.result {
-            Ok(()) => say!("{}\tok\t{}ms", o.addr, o.elapsed.as_millis()),
-            Err(e) => {
-                failed = true;
-                say!("{}\terror\t{e}", o.addr);
-            }
+        match o {
+            daemon::Once::Sent(o) => match o.result {
+                Ok(()) => say!("{}\tok\t{}ms", o.addr, o.elapsed.as_millis()),
+                Err(e) => {
+                    failed = true;
+                    say!("{}\terror\t{e}", o.addr);
+                }
+            },
+            // Not a failure: what is there is not this broker's to remove.
+            daemon::Once::Held { addr, why } => say!("{addr}\tnot sent\t{why}"),
         }
     }
     api.client().shutdown();
@@ -140,11 +144,7 @@ impl Seen {
                     .get(&id.name)
                     .and_then(|b| b.get("brokerAddrs"))
                     .cloned();
-                let holder = addrs
-                    .as_ref()
-                    .and_then(|a| a.get(id.id.to_string()))
-                    .and_then(|a| a.as_str())
-                    .map(str::to_string);
+                let holder = crate::broker::id_holder(&table, &id.name, id.id);
                 Seen {
                     listed: table.contains_key(&id.name),
                     addrs: addrs.unwrap_or(serde_json::Value::Null),

@@ -27,6 +27,20 @@ impl Request for ClusterInfo {
     }
 }
 
+/// The address `table` (a GET_BROKER_CLUSTER_INFO answer) gives broker `name`'s id `id`.
+pub fn id_holder(
+    table: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    id: u64,
+) -> Option<String> {
+    table
+        .get(name)?
+        .get("brokerAddrs")?
+        .get(id.to_string())?
+        .as_str()
+        .map(str::to_string)
+}
+
 impl BrokerApi {
     /// What a NameServer knows of every broker: broker name → `{cluster, brokerName, brokerAddrs}`.
     pub async fn cluster_brokers(

@@ -4,6 +4,7 @@ pub mod acl;
 mod api;
 pub mod body;
 mod cluster;
+pub use cluster::id_holder;
 mod controller;
 mod error;
 pub mod fastjson;

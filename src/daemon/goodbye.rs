@@ -47,6 +47,79 @@ pub(crate) async fn say_goodbye(
     Some(out)
 }
 
+/// What the one-shot `unregister` did at one NameServer.
+pub enum Once {
+    /// UNREGISTER_BROKER was sent: its outcome.
+    Sent(NamesrvOutcome<()>),
+    /// Not sent, and why: UNREGISTER there would remove another registration than this one.
+    Held {
+        /// The NameServer.
+        addr: String,
+        /// Why not.
+        why: String,
+    },
+}
+
+/// The goodbye rule for a one-shot command, which has no connection that registered anything
+/// (closing it removes nothing): each NameServer is first asked who holds the broker's id
+/// (GET_BROKER_CLUSTER_INFO, which also says what the NameServer is). Where it removes by id
+/// (Java up to 5.0), UNREGISTER is sent only when the id is this broker's address: otherwise it
+/// would delete another registrar's entry (a new master, a moved pod). Where it removes by
+/// address, UNREGISTER removes only this address and is always sent. All at once.
+pub async fn unregister_once(
+    api: &crate::broker::BrokerApi,
+    addrs: &[String],
+    id: &BrokerIdentity,
+    timeout: Duration,
+) -> Vec<Once> {
+    futures_util::future::join_all(addrs.iter().map(|addr| unregister_one(api, addr, id, timeout)))
+        .await
+}
+
+async fn unregister_one(
+    api: &crate::broker::BrokerApi,
+    addr: &String,
+    id: &BrokerIdentity,
+    timeout: Duration,
+) -> Once {
+    let table = api.cluster_brokers(addr, timeout).await;
+    if removes_by_id(api.client().peer_info(addr)) {
+        let held = |why: String| Once::Held {
+            addr: addr.clone(),
+            why,
+        };
+        match table.map(|t| crate::broker::id_holder(&t, &id.name, id.id)) {
+            Ok(Some(a)) if a == id.addr => {}
+            Ok(Some(other)) => {
+                return held(format!(
+                    "id {} is {other} here, not {}: this NameServer removes by id, and UNREGISTER would remove that entry",
+                    id.id, id.addr
+                ))
+            }
+            Ok(None) => {
+                return held(format!(
+                    "id {} is not listed here: nothing of this broker to remove",
+                    id.id
+                ))
+            }
+            Err(e) => {
+                return held(format!(
+                    "this NameServer removes by id, and who holds id {} could not be read ({e}): UNREGISTER could remove another's entry",
+                    id.id
+                ))
+            }
+        }
+    }
+    let addrs = [addr.clone()];
+    match api.unregister_from(&addrs, id, timeout).await.pop() {
+        Some(out) => Once::Sent(out),
+        None => Once::Held {
+            addr: addr.clone(),
+            why: "no outcome".into(),
+        },
+    }
+}
+
 /// How long a registration in flight may still finish when its NameServer leaves the list or
 /// the daemon stops: a round stuck on a stalled peer must not hold up the goodbye.
 pub(crate) const LEAVE_WAIT: Duration = Duration::from_millis(300);

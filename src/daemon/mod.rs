@@ -34,6 +34,7 @@ pub mod topics;
 mod topics_watch;
 
 pub use api::{build_api, identity_now};
+pub use goodbye::{unregister_once, Once};
 pub use run::{run, signals};
 #[cfg(feature = "test-util")]
 pub use run::{Control, StartError};

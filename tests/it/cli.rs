@@ -26,7 +26,7 @@ fn run(cfg: Option<&str>, args: &[&str]) -> (Output, String) {
 /// As [`run`], with these environment variables set.
 fn run_env(cfg: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rmq-registrar"));
+    let mut cmd = Command::new(crate::support::daemon::binary());
     cmd.env_remove("NAMESRV_ADDR")
         .env_remove("RMQ_REGISTRAR_CONFIG")
         .envs(env.iter().copied());
@@ -634,4 +634,57 @@ fn the_units_sandbox_lets_check_config_find_this_hosts_address() {
         text.contains("exit Some(2)") && text.contains("addresses cannot be listed"),
         "{text}"
     );
+}
+
+/// A NameServer in the Java 4.x form (it removes by id on UNREGISTER_BROKER) whose table gives
+/// `cli-broker`'s id 0 to `holder`.
+async fn java4_namesrv_holding(holder: &str) -> Peer {
+    let table = format!(
+        r#"{{"brokerAddrTable":{{"cli-broker":{{"cluster":"CliCluster","brokerName":"cli-broker","brokerAddrs":{{"0":"{holder}"}}}}}},"clusterAddrTable":{{"CliCluster":["cli-broker"]}}}}"#
+    );
+    Peer::start(move |c| {
+        let mut r = RemotingCommand::request(0);
+        r.language = rmq_registrar::protocol::LanguageCode::JAVA;
+        r.version = rmq_registrar::protocol::code::VERSION_5_0_0 - 100;
+        if c.code == request::GET_BROKER_CLUSTER_INFO {
+            r.body = Some(table.clone().into_bytes().into());
+        }
+        Action::Reply(r)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn unregister_never_removes_another_registrars_entry_where_a_namesrv_removes_by_id() {
+    // Another address holds the id (a new master, a moved pod): on a NameServer that removes
+    // by id, UNREGISTER would delete its entry. Before: sent all the same.
+    let theirs = java4_namesrv_holding("127.0.0.1:20911").await;
+    // This broker's own entry there: removing it is what the command is for.
+    let ours = java4_namesrv_holding("127.0.0.1:10911").await;
+    // A NameServer that removes by address (answers as Rust): always asked.
+    let by_address = Peer::start(|_| Action::Reply(RemotingCommand::request(0))).await;
+    let cfg = config(&format!(
+        "addrs = [{:?}, {:?}, {:?}]",
+        theirs.addr, ours.addr, by_address.addr
+    ));
+    let (out, text) = tokio::task::spawn_blocking(move || run(Some(&cfg), &["unregister"]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{text}");
+    let sent = |p: &Peer| {
+        p.drain_received()
+            .iter()
+            .any(|c| c.code == request::UNREGISTER_BROKER)
+    };
+    assert!(!sent(&theirs), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{}\tnot sent\tid 0 is 127.0.0.1:20911 here",
+            theirs.addr
+        )),
+        "{text}"
+    );
+    assert!(sent(&ours), "{text}");
+    assert!(sent(&by_address), "{text}");
+    assert!(text.contains(&format!("{}\tok", ours.addr)), "{text}");
 }

@@ -362,20 +362,21 @@ async fn the_command_exits_0_when_there_is_nothing_to_drain_and_1_when_refused()
         out.starts_with("409 not drained:") && out.contains("not a master"),
         "{out}"
     );
-    // The wrong token (--token-file wins over the configuration's): 401, exit 1.
-    let wrong_s = wrong.to_string_lossy().into_owned();
-    let (code, out) = cli(
-        &[
+    let drain_with_token = |file: &Path| {
+        let file = file.to_string_lossy().into_owned();
+        let args = [
             "--config",
             &path,
             "drain",
             "--wait",
             "0",
             "--token-file",
-            &wrong_s,
-        ],
-        &[],
-    );
+            &file,
+        ];
+        cli(&args, &[])
+    };
+    // The wrong token (--token-file wins over the configuration's): 401, exit 1.
+    let (code, out) = drain_with_token(&wrong);
     assert_eq!(code, 1, "{out}");
     assert!(out.starts_with("401"), "{out}");
     // A token file the command cannot read: exit 2, naming it.
@@ -393,19 +394,7 @@ async fn the_command_exits_0_when_there_is_nothing_to_drain_and_1_when_refused()
     // The daemon gone: unreachable, exit 1.
     slave.signal("TERM");
     slave.wait_exit(Duration::from_secs(10)).await;
-    let good_s = good.to_string_lossy().into_owned();
-    let (code, out) = cli(
-        &[
-            "--config",
-            &path,
-            "drain",
-            "--wait",
-            "0",
-            "--token-file",
-            &good_s,
-        ],
-        &[],
-    );
+    let (code, out) = drain_with_token(&good);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("cannot reach the daemon"), "{out}");
 }
