@@ -414,3 +414,79 @@ async fn an_idle_daemon_does_not_spin() {
     // A quarter of a core allows for a debug build on a shared machine.
     assert!(used < 100, "{used} ticks of CPU in 4 s idle");
 }
+
+/// A NameServer that answers registrations (the broker is registered there) but never the
+/// drain's WIPE_WRITE_PERM, nor anything after it: a drain round stuck on it.
+async fn stalls_at_the_wipe() -> Peer {
+    let wiped = Arc::new(AtomicUsize::new(0));
+    Peer::start(move |c| {
+        if c.code == request::WIPE_WRITE_PERM_OF_BROKER {
+            wiped.fetch_add(1, Ordering::SeqCst);
+        }
+        if wiped.load(Ordering::SeqCst) > 0 {
+            Action::Silent
+        } else {
+            Action::Reply(rmq_registrar::protocol::RemotingCommand::request(0))
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn sigterm_while_a_drain_round_hangs_on_a_stalled_namesrv_says_goodbye_within_the_bound() {
+    let healthy = NameServer::start().await;
+    let stalled = stalls_at_the_wipe().await;
+    let mut d = Daemon::start(|_, http| {
+        base_config(
+            "fault-drain",
+            http,
+            &[&healthy.addr, &stalled.addr],
+            "[[broker.topics.inline]]\nname = \"FaultDrainT\"\n",
+        )
+    });
+    let http = d.http().await;
+    let probe = client();
+    eventually("registered with both", || async {
+        has_broker(&probe, &healthy.addr, "fault-drain").await
+            && d.logs().contains("registration round ok=2")
+    })
+    .await;
+    // The drain: its registration and wipe answered by the healthy one, the wipe never by the
+    // stalled one (a round that could take a timeout per step there).
+    let pending = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("http://{http}/drain?wait=0"))
+            .header("X-Rmq-Registrar", "drain")
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    eventually("the drain's wipe is stuck", || async {
+        stalled
+            .drain_received()
+            .iter()
+            .any(|c| c.code == request::WIPE_WRITE_PERM_OF_BROKER)
+    })
+    .await;
+    let t0 = Instant::now();
+    d.signal("TERM");
+    let (status, _) = d.wait_exit(Duration::from_secs(15)).await;
+    let took = t0.elapsed();
+    assert!(status.success(), "{status:?}\n{}", d.logs());
+    eprintln!("SIGTERM during a stalled drain round: exit after {took:?}");
+    // register.timeout (2 s) + 0.5 s, with room for a shared machine.
+    assert!(
+        took < Duration::from_millis(3_500),
+        "exit took {took:?}\n{}",
+        d.logs()
+    );
+    // The goodbye was said, not cut short by the supervisor's grace (the NameServer would drop
+    // the broker anyway when the connection closes: the log says which it was).
+    assert!(
+        d.logs().contains("unregistered; bye ok=1 total=2"),
+        "the register task said its goodbye:\n{}",
+        d.logs()
+    );
+    assert!(!has_broker(&probe, &healthy.addr, "fault-drain").await);
+    let _ = pending.await;
+}

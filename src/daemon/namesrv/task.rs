@@ -15,7 +15,7 @@ use super::record::{Record, Teller};
 use crate::broker::{
     ApiError, DataVersionAnswer, NamesrvOutcome, RegisterStatus, RoundBodies,
 };
-use crate::daemon::goodbye::say_goodbye;
+use crate::daemon::goodbye::{say_goodbye, LEAVE_WAIT};
 use crate::daemon::heartbeat::{after_answer, plan, AfterBeat, Beat, Due, Plan};
 use crate::config::IdentitySource;
 use crate::daemon::published::{Advert, Status, DRAIN_BEAT};
@@ -241,10 +241,13 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
                     }
                 }
                 Some(Cmd::Withdraw { reply }) => {
-                    // No registration of its own may land after its goodbye.
+                    // No registration of its own may land after its goodbye: one in flight
+                    // gets LEAVE_WAIT to finish (a split registration stuck on a stalled peer
+                    // could take a timeout per batch), then is abandoned and sends nothing more.
                     if let Some(r) = reg.take() {
-                        let o = r.fut.await;
-                        learn(&mut rec, &teller, o, &r.advert, r.why);
+                        if let Ok(o) = tokio::time::timeout(LEAVE_WAIT, r.fut).await {
+                            learn(&mut rec, &teller, o, &r.advert, r.why);
+                        }
                     }
                     queued = None;
                     retry_at = None;

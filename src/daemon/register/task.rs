@@ -47,18 +47,28 @@ pub(crate) async fn register_loop(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> 
             .drain
             .as_ref()
             .map(|d| d.deadline(&sh.config()));
+        // Work an arm starts is awaited under `stopped`: a SIGTERM abandons it at once (a drain
+        // round stuck on a stalled NameServer must not eat the goodbye's time).
         tokio::select! {
             _ = sh.token.cancelled() => break,
             () = tokio::time::sleep_until(next) => due = true,
-            Some(cmd) = drains.recv() => drain::on_cmd(&sh, &fleet, &mut rounds, cmd).await,
+            Some(cmd) = drains.recv() => {
+                if stopped(&sh, drain::on_cmd(&sh, &fleet, &mut rounds, cmd)).await {
+                    break;
+                }
+            }
             () = until(drain_max) => {
                 tracing::warn!(max = ?sh.config().drain.max, "drain still held after drain.max: ending it");
-                drain::end(&sh, &fleet, &mut rounds, "drain.max passed").await;
+                if stopped(&sh, drain::end(&sh, &fleet, &mut rounds, "drain.max passed")).await {
+                    break;
+                }
             }
             () = sh.register_now.notified() => due = true,
             Ok(()) = list.changed() => {
                 let l = list.borrow_and_update().clone();
-                fleet.set(&l).await;
+                if stopped(&sh, fleet.set(&l)).await {
+                    break;
+                }
             }
             Ok(()) = identity.changed() => {
                 let new = identity.borrow_and_update().clone();
@@ -66,25 +76,9 @@ pub(crate) async fn register_loop(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> 
             }
             Ok(()) = verdict.changed() => {
                 let v = verdict.borrow_and_update().clone();
-                let up = v.is_up();
-                if let Some(d) = rounds.drain.as_mut() {
-                    if !up || v.failures() > 0 {
-                        d.saw_failure = true;
-                    } else if d.saw_failure || v.interruptions() != d.interruptions {
-                        // It failed a check and passes again: it restarted (perhaps faster
-                        // than the down-detection), and must not stay read-only.
-                        drain::end(&sh, &fleet, &mut rounds, "the broker stopped and serves again").await;
-                    }
-                }
-                if std::mem::replace(&mut rounds.up, up) != up {
-                    // Either way the NameServers' tables no longer hold what was registered:
-                    // the next round is a full one.
-                    rounds.last_full = None;
-                    if up {
-                        due = true;
-                    } else {
-                        fleet.withdraw_all().await;
-                    }
+                let work = on_verdict(&sh, &mut fleet, &mut rounds, &v, &mut due);
+                if stopped(&sh, work).await {
+                    break;
                 }
             }
         }
@@ -93,6 +87,48 @@ pub(crate) async fn register_loop(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> 
     let (ok, total) = fleet.leave_all().await;
     super::super::goodbye::said(ok, total, started);
     Ok(())
+}
+
+/// Runs `work` unless the daemon stops first; true when it stopped. Abandoned work sends
+/// nothing more: what it sent stays sent, and each NameServer's task, told to leave next,
+/// bounds its own request in flight.
+async fn stopped(sh: &Shared, work: impl std::future::Future<Output = ()>) -> bool {
+    tokio::select! {
+        biased;
+        _ = sh.token.cancelled() => true,
+        () = work => false,
+    }
+}
+
+/// The broker's verdict changed: a drain held across a restart ends, and a broker that went
+/// down is withdrawn everywhere (one that came back is registered at once: `due`).
+async fn on_verdict(
+    sh: &Arc<Shared>,
+    fleet: &mut Fleet,
+    rounds: &mut Rounds,
+    v: &crate::daemon::liveness::Verdicts,
+    due: &mut bool,
+) {
+    let up = v.is_up();
+    if let Some(d) = rounds.drain.as_mut() {
+        if !up || v.failures() > 0 {
+            d.saw_failure = true;
+        } else if d.saw_failure || v.interruptions() != d.interruptions {
+            // It failed a check and passes again: it restarted (perhaps faster than the
+            // down-detection), and must not stay read-only.
+            drain::end(sh, fleet, rounds, "the broker stopped and serves again").await;
+        }
+    }
+    if std::mem::replace(&mut rounds.up, up) != up {
+        // Either way the NameServers' tables no longer hold what was registered: the next
+        // round is a full one.
+        rounds.last_full = None;
+        if up {
+            *due = true;
+        } else {
+            fleet.withdraw_all().await;
+        }
+    }
 }
 
 /// Sleeps until `at`, or forever without one.
