@@ -78,14 +78,14 @@ pub async fn unregister_once(
 
 async fn unregister_one(
     api: &crate::broker::BrokerApi,
-    addr: &String,
+    addr: &str,
     id: &BrokerIdentity,
     timeout: Duration,
 ) -> Once {
     let table = api.cluster_brokers(addr, timeout).await;
     if removes_by_id(api.client().peer_info(addr)) {
         let held = |why: String| Once::Held {
-            addr: addr.clone(),
+            addr: addr.to_string(),
             why,
         };
         match table.map(|t| crate::broker::id_holder(&t, &id.name, id.id)) {
@@ -110,11 +110,11 @@ async fn unregister_one(
             }
         }
     }
-    let addrs = [addr.clone()];
+    let addrs = [addr.to_string()];
     match api.unregister_from(&addrs, id, timeout).await.pop() {
         Some(out) => Once::Sent(out),
         None => Once::Held {
-            addr: addr.clone(),
+            addr: addr.to_string(),
             why: "no outcome".into(),
         },
     }
