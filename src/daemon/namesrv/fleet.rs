@@ -94,7 +94,7 @@ impl Fleet {
         for a in &removed {
             lock(&self.routes.0).remove(a);
         }
-        leave(leaving, true, LEAVE_WAIT).await;
+        leave(leaving, LEAVE_WAIT).await;
         for a in &list {
             if !self.members.contains_key(a) {
                 let m = self.spawn(a);
@@ -175,21 +175,17 @@ impl Fleet {
     pub(crate) async fn leave_all(&mut self) -> (usize, usize) {
         let members = std::mem::take(&mut self.members);
         lock(&self.routes.0).clear();
-        let outcomes = leave(members.into_values().collect(), true, LEAVE_WAIT).await;
+        let outcomes = leave(members.into_values().collect(), LEAVE_WAIT).await;
         self.publish();
         (succeeded(&outcomes), outcomes.len())
     }
 }
 
 /// Tells `members` to leave and waits until each has (its goodbye said, its series gone).
-async fn leave(
-    members: Vec<Member>,
-    goodbye: bool,
-    wait: Duration,
-) -> Vec<NamesrvOutcome<()>> {
+async fn leave(members: Vec<Member>, wait: Duration) -> Vec<NamesrvOutcome<()>> {
     let asks = members.into_iter().map(|m| async move {
         let (reply, answer) = oneshot::channel();
-        if m.cmds.send(Cmd::Leave { goodbye, wait, reply }).await.is_err() {
+        if m.cmds.send(Cmd::Leave { wait, reply }).await.is_err() {
             m.task.abort();
             return None;
         }

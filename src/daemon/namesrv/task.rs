@@ -42,10 +42,8 @@ pub(crate) enum Cmd {
         reply: oneshot::Sender<Option<NamesrvOutcome<()>>>,
     },
     /// Leave the list (or the daemon stops): waits up to `wait` for a registration in flight,
-    /// says goodbye when `goodbye`, removes the series and ends.
+    /// says goodbye, removes the series and ends.
     Leave {
-        /// Say goodbye first.
-        goodbye: bool,
         /// How long a registration in flight may still finish.
         wait: Duration,
         /// The goodbye's outcome.
@@ -256,7 +254,7 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
                     publish(&status, &rec);
                     let _ = reply.send(out);
                 }
-                Some(Cmd::Leave { goodbye, wait, reply }) => {
+                Some(Cmd::Leave { wait, reply }) => {
                     if let Some(r) = reg.take() {
                         // Bounded: a registration stuck on a stalled peer must not hold up the
                         // goodbye; abandoned, it sends nothing more.
@@ -264,11 +262,7 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
                             learn(&mut rec, &teller, o, &r.advert, r.why);
                         }
                     }
-                    let out = if goodbye {
-                        say_goodbye(&sh, &addr, rec.registered_as.as_ref(), cfg.register.timeout).await
-                    } else {
-                        None
-                    };
+                    let out = say_goodbye(&sh, &addr, rec.registered_as.as_ref(), cfg.register.timeout).await;
                     metrics.forget(&addr);
                     sh.client.forget(&addr);
                     let _ = reply.send(out);
