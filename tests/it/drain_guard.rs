@@ -525,11 +525,21 @@ async fn the_kubernetes_example_drains_through_its_loopback_listener_with_its_pr
     let sidecar = block_after(&yaml, "rmq-registrar.toml");
     assert!(sidecar.contains("listen = \"0.0.0.0:9100\""), "{sidecar}");
     assert!(sidecar.contains("listen = \"127.0.0.1:9101\""), "{sidecar}");
-    let copier = yaml
+    let copier: Vec<&str> = yaml
         .lines()
-        .find(|l| l.contains("args: [\"copy-to\""))
-        .expect("an init container copying the binary");
-    let shared = copier.split('"').nth(3).expect("copy-to DIR").to_string();
+        .find(|l| l.contains("\"copy-to\""))
+        .expect("an init container copying the binary")
+        .split('"')
+        .collect();
+    let (static_bin, shared) = (copier[1], copier[5].to_string());
+    // The image's static build (any libc in the broker's image), where the Dockerfile puts it.
+    let dockerfile =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains(&format!("/src/static/rmq-registrar {static_bin}"))
+            && dockerfile.contains("target-feature=+crt-static"),
+        "the init container runs the Dockerfile's static build: {static_bin}"
+    );
     let hook: Vec<String> = yaml
         .split("preStop:")
         .nth(1)
