@@ -6,23 +6,27 @@
 use std::sync::Arc;
 
 use super::settings;
+use super::publisher::{follow, Publisher};
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::metrics::labels::Outcome;
 use crate::namesrv::AddressServer;
 
 /// Publishes the NameServer list until shutdown.
-pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
+pub(crate) async fn refresh_loop(
+    sh: Arc<Shared>,
+    publish: Arc<Publisher<Arc<Vec<String>>>>,
+) -> TaskResult {
     // One HTTP client, made again only when a reload changes the URL or timeout.
     let mut server: Option<AddressServer> = None;
-    let mut configs = sh.config.subscribe();
-    let mut reports = sh.report.subscribe();
+    let mut configs = follow(&sh.config);
+    let mut reports = follow(&sh.report);
     let mut next = tokio::time::Instant::now();
     loop {
         let cfg = configs.borrow_and_update().clone();
         let url = cfg.address_server_url();
         if url.is_none() && !cfg.namesrv.addrs.is_empty() {
-            sh.want_namesrvs(&cfg.namesrv.addrs);
+            want(&publish, &cfg.namesrv.addrs);
         } else if url.is_none() {
             // With no NameServer configured, the broker's own list is used.
             let broker_list = reports
@@ -31,7 +35,7 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
                 .map(|r| r.namesrv_addrs.clone())
                 .filter(|l| !l.is_empty());
             if let Some(l) = broker_list {
-                sh.want_namesrvs(&l);
+                want(&publish, &l);
             }
         }
         if let Some(url) = url.filter(|_| tokio::time::Instant::now() >= next) {
@@ -43,7 +47,7 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
             match current.fetch().await {
                 Ok(list) => {
                     sh.metrics.daemon.address_refresh(Outcome::Ok);
-                    sh.want_namesrvs(&list);
+                    want(&publish, &list);
                 }
                 Err(e) => {
                     sh.metrics.daemon.address_refresh(Outcome::Error);
@@ -67,4 +71,15 @@ pub(crate) async fn refresh_loop(sh: Arc<Shared>) -> TaskResult {
             r = reports.changed() => r?,
         }
     }
+}
+
+/// Publishes a new NameServer list (a no-op when it is the same).
+fn want(list: &Publisher<Arc<Vec<String>>>, addrs: &[String]) {
+    list.send_if_modified(|l| {
+        let changed = l.as_slice() != addrs;
+        if changed {
+            *l = Arc::new(addrs.to_vec());
+        }
+        changed
+    });
 }

@@ -11,9 +11,10 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::drain_auth::{bearer, same, token, CHALLENGE, HEADER, OUTCOME};
+use super::publisher::follow;
 use super::published::{DrainCmd, Started};
 use super::shared::Shared;
 use crate::config::Config;
@@ -55,9 +56,19 @@ impl IntoResponse for Answer {
     }
 }
 
+/// What `/drain` needs: the shared context, and the sending end of the register task's drain
+/// requests (the HTTP task's alone).
+#[derive(Clone)]
+pub(crate) struct DrainState {
+    /// The shared context.
+    pub(crate) sh: Arc<Shared>,
+    /// Drain requests to the register task.
+    pub(crate) requests: mpsc::Sender<DrainCmd>,
+}
+
 /// Answers one drain request.
 pub(crate) async fn drain(
-    State(sh): State<Arc<Shared>>,
+    State(DrainState { sh, requests }): State<DrainState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
@@ -73,9 +84,9 @@ pub(crate) async fn drain(
         .unwrap_or("no user agent");
     let who = format!("{peer} ({agent})");
     let answer = match method {
-        Method::DELETE => cancel(&sh, who).await,
+        Method::DELETE => cancel(&requests, who).await,
         Method::GET | Method::POST => match wait_of(&uri, cfg.drain.wait) {
-            Ok(wait) => start(&sh, who, wait).await,
+            Ok(wait) => start(&sh, &requests, who, wait).await,
             Err(why) => Answer::new(StatusCode::BAD_REQUEST, format!("{why}\n")),
         },
         _ => Answer::new(
@@ -153,10 +164,15 @@ fn wait_of(uri: &Uri, configured: Duration) -> Result<Duration, String> {
     Ok(wait)
 }
 
-async fn start(sh: &Shared, who: String, wait: Duration) -> Answer {
+async fn start(
+    sh: &Shared,
+    requests: &mpsc::Sender<DrainCmd>,
+    who: String,
+    wait: Duration,
+) -> Answer {
     let stopping = || Answer::new(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping\n");
     let (reply, answer) = oneshot::channel();
-    let asked = sh.drains.send(DrainCmd::Start { who, wait, reply }).await;
+    let asked = requests.send(DrainCmd::Start { who, wait, reply }).await;
     let started = match (asked, answer.await) {
         (Ok(()), Ok(s)) => s,
         _ => return stopping(),
@@ -186,7 +202,7 @@ async fn start(sh: &Shared, who: String, wait: Duration) -> Answer {
             ),
         );
     }
-    let mut draining = sh.draining.subscribe();
+    let mut draining = follow(&sh.draining);
     // Ends with why this drain (the one held since `since`) ended.
     let ended = async {
         loop {
@@ -222,9 +238,9 @@ async fn start(sh: &Shared, who: String, wait: Duration) -> Answer {
     )
 }
 
-async fn cancel(sh: &Shared, who: String) -> Answer {
+async fn cancel(requests: &mpsc::Sender<DrainCmd>, who: String) -> Answer {
     let (reply, answer) = oneshot::channel();
-    let asked = sh.drains.send(DrainCmd::Cancel { who, reply }).await;
+    let asked = requests.send(DrainCmd::Cancel { who, reply }).await;
     match (asked, answer.await) {
         (Ok(()), Ok(Some(since))) => Answer::new(
             StatusCode::OK,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::liveness::{Step, Verdicts};
+use super::publisher::HealthOut;
 use super::settings;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
@@ -25,12 +26,12 @@ use crate::metrics::labels::Outcome;
 pub const DOWN_PROBE: Duration = Duration::from_millis(250);
 
 /// Runs the checks until shutdown.
-pub(crate) async fn health_loop(sh: Arc<Shared>) -> TaskResult {
+pub(crate) async fn health_loop(sh: Arc<Shared>, out: Arc<HealthOut>) -> TaskResult {
     // A client of its own: a large topic-table read must never queue a health check behind it.
     let closed = Arc::new(Closed::default());
     let api = super::api::build_api(&sh.config(), Some(closed.clone()))?
         .with_observer(Arc::new(super::api::RequestMetrics(sh.metrics.clone())));
-    with_own_client(&api, run_checks(&sh, &api, &closed)).await
+    with_own_client(&api, run_checks(&sh, &out, &api, &closed)).await
 }
 
 /// Set when the checks' connection to the broker closes (a broker that restarts between two
@@ -63,7 +64,12 @@ impl Drop for StopOnDrop {
     }
 }
 
-async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi, closed: &Closed) -> TaskResult {
+async fn run_checks(
+    sh: &Arc<Shared>,
+    out: &HealthOut,
+    api: &BrokerApi,
+    closed: &Closed,
+) -> TaskResult {
     let mut first = true;
     let mut mode = None;
     // The verdict is this task's own; every change is published for the others.
@@ -90,7 +96,7 @@ async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi, closed: &Closed) -> TaskR
         let started = Instant::now();
         let outcome = match cfg.broker.identity {
             IdentitySource::Config => check(api, &cfg).await,
-            IdentitySource::Broker => follow(sh, api, &cfg).await,
+            IdentitySource::Broker => follow(out, api, &cfg).await,
         };
         sh.metrics.broker.health_check(if outcome.is_ok() {
             Outcome::Ok
@@ -100,7 +106,7 @@ async fn run_checks(sh: &Arc<Shared>, api: &BrokerApi, closed: &Closed) -> TaskR
         if closed.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
             verdicts.interrupted();
         }
-        judged(sh, &cfg, &mut verdicts, outcome);
+        judged(sh, out, &cfg, &mut verdicts, outcome);
         if first {
             first = false;
             // systemd Type=notify: ready once the first check is done, whatever it said, so
@@ -178,7 +184,7 @@ async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
 /// answer keeps the last identity. A Java 5.0.x controller-mode slave's id is asked of its
 /// controller after the broker answered (outside the broker's deadline, each controller
 /// exchange with its own): a controller that fails is no reason to drop the broker's connection.
-async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
+async fn follow(out: &HealthOut, api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
     let addr = cfg.broker_check_addr();
     let t = cfg.broker.health.timeout;
     let report = match tokio::time::timeout(t, api.broker_config_report(addr, t)).await {
@@ -203,7 +209,7 @@ async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), C
     });
     // Published with no id too: the identity task keeps the identity last registered and
     // shows the id as -1, and the NameServer list it names is taken.
-    sh.report.send_if_modified(|known| {
+    out.report.send_if_modified(|known| {
         let changed = known.as_deref() != Some(&report);
         if changed {
             *known = Some(Arc::new(report));
@@ -215,7 +221,13 @@ async fn follow(sh: &Arc<Shared>, api: &BrokerApi, cfg: &Config) -> Result<(), C
 
 /// Judges a check's outcome and publishes the verdict when it changed; the register task acts
 /// on it (registers when the broker comes up, withdraws it when it goes down).
-fn judged(sh: &Shared, cfg: &Config, verdicts: &mut Verdicts, outcome: Result<(), CheckError>) {
+fn judged(
+    sh: &Shared,
+    out: &HealthOut,
+    cfg: &Config,
+    verdicts: &mut Verdicts,
+    outcome: Result<(), CheckError>,
+) {
     let addr = cfg.broker_check_addr();
     let threshold = cfg.broker.health.failures;
     let why = outcome.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
@@ -224,7 +236,7 @@ fn judged(sh: &Shared, cfg: &Config, verdicts: &mut Verdicts, outcome: Result<()
         Ok(()) => verdicts.passed(now),
         Err(_) => verdicts.failed(&why, threshold, now),
     };
-    sh.verdict.send_if_modified(|v| {
+    out.verdict.send_if_modified(|v| {
         let changed = v != verdicts;
         if changed {
             *v = verdicts.clone();

@@ -8,7 +8,10 @@ use axum::response::IntoResponse;
 use axum::routing::{get, on, MethodFilter};
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
+use super::drain_endpoint::DrainState;
+use super::published::DrainCmd;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 
@@ -45,34 +48,34 @@ pub(crate) async fn serve(
     sh: Arc<Shared>,
     main: Bound,
     drain: Option<Bound>,
+    requests: mpsc::Sender<DrainCmd>,
 ) -> TaskResult {
-    let drain_route = on(
-        MethodFilter::GET
-            .or(MethodFilter::POST)
-            .or(MethodFilter::DELETE),
-        super::drain_endpoint::drain,
-    );
-    let mut app = Router::new()
+    let drain_app = Router::new()
+        .route(
+            "/drain",
+            on(
+                MethodFilter::GET
+                    .or(MethodFilter::POST)
+                    .or(MethodFilter::DELETE),
+                super::drain_endpoint::drain,
+            ),
+        )
+        .with_state(DrainState {
+            sh: sh.clone(),
+            requests,
+        });
+    let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz));
-    let own = match drain {
-        Some(b) => Some(b.open().await?),
-        None => {
-            app = app.route("/drain", drain_route.clone());
-            None
+        .route("/readyz", get(readyz))
+        .with_state(sh.clone());
+    match drain {
+        Some(own) => {
+            let own = own.open().await?;
+            let main = main.open().await?;
+            tokio::try_join!(serve_one(&sh, main, app), serve_one(&sh, own, drain_app))?;
         }
-    };
-    let main = main.open().await?;
-    let main = serve_one(&sh, main, app.with_state(sh.clone()));
-    match own {
-        Some(l) => {
-            let app = Router::new()
-                .route("/drain", drain_route)
-                .with_state(sh.clone());
-            tokio::try_join!(main, serve_one(&sh, l, app))?;
-        }
-        None => main.await?,
+        None => serve_one(&sh, main.open().await?, app.merge(drain_app)).await?,
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::identity::{describe, Change, Current};
+use super::publisher::{follow, IdentityOut};
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::broker::BrokerIdentity;
@@ -11,9 +12,9 @@ use crate::config::IdentitySource;
 /// Publishes who the broker is, the one writer of the identity watch: the configuration's
 /// (at start and after a reload), or, with the identity from the broker, what its last usable
 /// health answer said under the values the operator set. Logs elections and counts them.
-pub(crate) async fn identity_loop(sh: Arc<Shared>) -> TaskResult {
-    let mut configs = sh.config.subscribe();
-    let mut reports = sh.report.subscribe();
+pub(crate) async fn identity_loop(sh: Arc<Shared>, out: Arc<IdentityOut>) -> TaskResult {
+    let mut configs = follow(&sh.config);
+    let mut reports = follow(&sh.report);
     loop {
         let cfg = configs.borrow_and_update().clone();
         let report = reports.borrow_and_update().clone();
@@ -31,12 +32,12 @@ pub(crate) async fn identity_loop(sh: Arc<Shared>) -> TaskResult {
         };
         let now = match now {
             Some((c, elsewhere)) => {
-                refused(&sh, c.id.clone(), elsewhere);
+                refused(&sh, &out, c.id.clone(), elsewhere);
                 Some(c)
             }
             None => before.clone(),
         };
-        publish(&sh, before, now);
+        publish(&sh, &out, before, now);
         if no_id {
             sh.metrics.broker.set_id(None);
         }
@@ -50,9 +51,9 @@ pub(crate) async fn identity_loop(sh: Arc<Shared>) -> TaskResult {
 
 /// The broker reports itself as `elsewhere` (another cluster, name or address than `kept`,
 /// still registered): one ERROR when that starts or changes, the gauge, and /readyz.
-fn refused(sh: &Shared, kept: BrokerIdentity, elsewhere: Option<String>) {
+fn refused(sh: &Shared, out: &IdentityOut, kept: BrokerIdentity, elsewhere: Option<String>) {
     sh.metrics.broker.set_elsewhere(elsewhere.is_some());
-    sh.elsewhere.send_if_modified(|known| {
+    out.elsewhere.send_if_modified(|known| {
         if *known == elsewhere {
             return false;
         }
@@ -69,7 +70,7 @@ fn refused(sh: &Shared, kept: BrokerIdentity, elsewhere: Option<String>) {
 }
 
 /// Publishes `now` if it differs from `before`, with its log line and metrics.
-fn publish(sh: &Shared, before: Option<Current>, now: Option<Current>) {
+fn publish(sh: &Shared, out: &IdentityOut, before: Option<Current>, now: Option<Current>) {
     let Some(new) = now else {
         sh.metrics.broker.set_id(None);
         return;
@@ -90,6 +91,6 @@ fn publish(sh: &Shared, before: Option<Current>, now: Option<Current>) {
         }
         _ => {}
     }
-    sh.identity.send_replace(Some(new));
+    out.identity.send_replace(Some(new));
 }
 

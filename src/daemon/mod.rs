@@ -23,6 +23,7 @@ mod identity_task;
 mod liveness;
 mod namesrv;
 mod published;
+mod publisher;
 mod register;
 mod reload;
 mod run;

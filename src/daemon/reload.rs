@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use super::settings::{self, InForce};
+use super::publisher::Publisher;
 use super::shared::Shared;
 use crate::config;
 
 /// SIGHUP: re-reads the config; a bad one is reported and the old one kept.
-pub(crate) async fn reload(shared: Arc<Shared>) {
+pub(crate) async fn reload(shared: Arc<Shared>, config: Arc<Publisher<Arc<InForce>>>) {
     let shared = &shared;
     let loaded = match config::load(shared.config_path.as_deref()) {
         Ok(l) => l,
@@ -57,7 +58,7 @@ pub(crate) async fn reload(shared: Arc<Shared>) {
     shared.client.set_tls(tls);
     // The identity task registers a changed permission, id or address (with a new data
     // version) at once; the list task applies a changed NameServer list.
-    shared.config.send_replace(new.clone());
+    config.send_replace(new.clone());
     let topics_cfg = new.broker.topics.clone();
     let changed = shared
         .topics

@@ -8,6 +8,7 @@ use futures_util::{Stream, StreamExt};
 use super::api::{build_api, RequestMetrics};
 use super::namesrv::CloseRoutes;
 use super::settings::InForce;
+use super::publisher::{follow, Channels, HealthOut, IdentityOut, Publisher, RegisterOut};
 use super::shared::Shared;
 use super::supervisor::Supervisor;
 use super::{
@@ -88,7 +89,9 @@ pub async fn run(
             "tls.verify = false: NameServer certificates are not checked (test setups only)"
         );
     }
-    let shared = Arc::new(Shared::new(cfg.clone(), config_path, api, metrics.clone()));
+    // Every state's channel, made here: each publisher goes to its one task below.
+    let (channels, receivers) = Channels::new(&cfg);
+    let shared = Arc::new(Shared::new(config_path, api, metrics.clone(), receivers));
     metrics.broker.set_id(None);
     metrics
         .broker
@@ -102,8 +105,23 @@ pub async fn run(
         listener: Some(listener),
         addr: bound,
     };
-    spawn_tasks(&sup, &shared, &routes, main, drain);
-    wait_for_stop(&shared, controls).await;
+    let Channels {
+        config,
+        health,
+        identity,
+        namesrv_list,
+        register,
+        drains,
+    } = channels;
+    let publishers = TaskPublishers {
+        health: Arc::new(health),
+        identity: Arc::new(identity),
+        namesrv_list: Arc::new(namesrv_list),
+        register: Arc::new(register),
+        drains,
+    };
+    spawn_tasks(&sup, &shared, &routes, (main, drain), publishers);
+    wait_for_stop(&shared, Arc::new(config), controls).await;
     goodbye::shutdown(&shared, &sup).await;
     Ok(())
 }
@@ -120,13 +138,30 @@ const TASKS: [&str; 8] = [
     "http",
 ];
 
+/// The publishers the supervised tasks own, one task each (the configuration's is the
+/// control loop's: reloads publish it).
+struct TaskPublishers {
+    health: Arc<HealthOut>,
+    identity: Arc<IdentityOut>,
+    namesrv_list: Arc<Publisher<Arc<Vec<String>>>>,
+    register: Arc<RegisterOut>,
+    drains: tokio::sync::mpsc::Sender<super::published::DrainCmd>,
+}
+
 fn spawn_tasks(
     sup: &Supervisor,
     shared: &Arc<Shared>,
     routes: &Arc<CloseRoutes>,
-    mut main: http::Bound,
-    mut drain: Option<http::Bound>,
+    (mut main, mut drain): (http::Bound, Option<http::Bound>),
+    publishers: TaskPublishers,
 ) {
+    let TaskPublishers {
+        health: health_out,
+        identity: identity_out,
+        namesrv_list,
+        register: register_out,
+        drains,
+    } = publishers;
     let sh = shared.clone();
     sup.spawn("sweeper", move || {
         let sh = sh.clone();
@@ -139,23 +174,27 @@ fn spawn_tasks(
         }
     });
     let sh = shared.clone();
-    sup.spawn("health", move || health::health_loop(sh.clone()));
+    sup.spawn("health", move || {
+        health::health_loop(sh.clone(), health_out.clone())
+    });
     let sh = shared.clone();
-    sup.spawn("identity", move || identity_task::identity_loop(sh.clone()));
+    sup.spawn("identity", move || {
+        identity_task::identity_loop(sh.clone(), identity_out.clone())
+    });
     let (sh, routes) = (shared.clone(), routes.clone());
-    let config = shared.config.subscribe();
+    let config = follow(&shared.config);
     // The register task says every goodbye once the token is cancelled: it gets the time
     // that takes before it is aborted.
     sup.spawn_with_grace(
         "register",
         move || goodbye::stop_grace(config.borrow().register.timeout),
-        move || register::register_loop(sh.clone(), routes.clone()),
+        move || register::register_loop(sh.clone(), routes.clone(), register_out.clone()),
     );
     let sh = shared.clone();
     sup.spawn("topics", move || topics_watch::topics_watch(sh.clone()));
     let sh = shared.clone();
     sup.spawn("address-refresh", move || {
-        addresses::refresh_loop(sh.clone())
+        addresses::refresh_loop(sh.clone(), namesrv_list.clone())
     });
     let sh = shared.clone();
     sup.spawn("slave-sync", move || slave::sync_loop(sh.clone()));
@@ -164,7 +203,7 @@ fn spawn_tasks(
         // The first run takes the listeners bound at start; a restarted one binds their
         // addresses again.
         let drain = drain.as_mut().map(http::Bound::take_for_run);
-        http::serve(sh.clone(), main.take_for_run(), drain)
+        http::serve(sh.clone(), main.take_for_run(), drain, drains.clone())
     });
 }
 
@@ -184,7 +223,11 @@ async fn bind(addr: &str) -> Result<http::Bound, StartError> {
 
 /// Waits for Stop. Reloads run beside it, one at a time, so that a SIGTERM during a reload (an
 /// unregistration, a large topics parse) is not held up by it: the reload is abandoned.
-async fn wait_for_stop(shared: &Arc<Shared>, mut controls: impl Stream<Item = Control> + Unpin) {
+async fn wait_for_stop(
+    shared: &Arc<Shared>,
+    config: Arc<Publisher<Arc<InForce>>>,
+    mut controls: impl Stream<Item = Control> + Unpin,
+) {
     let mut reloading: Option<tokio::task::JoinHandle<()>> = None;
     let mut again = false;
     loop {
@@ -205,12 +248,12 @@ async fn wait_for_stop(shared: &Arc<Shared>, mut controls: impl Stream<Item = Co
                     return;
                 }
                 Some(Control::Reload) if reloading.is_some() => again = true,
-                Some(Control::Reload) => reloading = Some(tokio::spawn(reload::reload(shared.clone()))),
+                Some(Control::Reload) => reloading = Some(tokio::spawn(reload::reload(shared.clone(), config.clone()))),
             },
             () = running => {
                 reloading = None;
                 if std::mem::take(&mut again) {
-                    reloading = Some(tokio::spawn(reload::reload(shared.clone())));
+                    reloading = Some(tokio::spawn(reload::reload(shared.clone(), config.clone())));
                 }
             }
         }

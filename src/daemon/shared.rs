@@ -1,7 +1,7 @@
 //! The daemon's read-only context: handles every task uses (client, API, metrics, topics store,
-//! shutdown token) and the watch channels through which state travels. Nothing here is written
-//! by more than one task: each watch names its one publisher; "register now" is the one
-//! request, and it merges.
+//! shutdown token) and the receiving ends of the watch channels through which state travels.
+//! It holds no sender: each state's [`Publisher`](super::publisher::Publisher) is its one
+//! task's (publisher.rs); "register now" is the one request, and it merges.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::identity::Current;
 use super::liveness::Verdicts;
+use super::publisher::Receivers;
 use super::published::{Advert, DrainCmd, DrainView, Members};
 use super::settings::InForce;
 use super::topics::Topics;
@@ -19,13 +20,14 @@ use crate::broker::BrokerApi;
 use crate::client::RemotingClient;
 #[cfg(test)]
 use crate::config::Config;
+#[cfg(test)]
 use crate::config::HealthCheck;
 use crate::metrics::Metrics;
 
 /// Context shared by the daemon's tasks: handles and watches, no state of its own.
 pub(crate) struct Shared {
     /// The configuration in force; published at start and by a reload.
-    pub(crate) config: watch::Sender<Arc<InForce>>,
+    pub(crate) config: watch::Receiver<Arc<InForce>>,
     /// Where a reload reads it from.
     pub(crate) config_path: Option<PathBuf>,
     /// The registration client (also `api`'s).
@@ -39,29 +41,28 @@ pub(crate) struct Shared {
     /// Asks the register task for a round now (merging: many asks make one round).
     pub(crate) register_now: Notify,
     /// The broker's verdict; published by the health task.
-    pub(crate) verdict: watch::Sender<Verdicts>,
-    /// The broker's last usable GET_BROKER_CONFIG answer; published by the health task.
-    pub(crate) report: watch::Sender<Option<Arc<BrokerReport>>>,
+    pub(crate) verdict: watch::Receiver<Verdicts>,
+    /// The broker's last GET_BROKER_CONFIG answer; published by the health task.
+    pub(crate) report: watch::Receiver<Option<Arc<BrokerReport>>>,
     /// Who the broker is now (`None`: nothing to register yet); published by the identity task.
-    pub(crate) identity: watch::Sender<Option<Current>>,
+    pub(crate) identity: watch::Receiver<Option<Current>>,
     /// What the broker reports itself as instead of the cluster, name or address registered
     /// (`None` while they agree); published by the identity task.
-    pub(crate) elsewhere: watch::Sender<Option<String>>,
-    /// The NameServer list wanted; published by whichever source the configuration names.
-    pub(crate) namesrv_list: watch::Sender<Arc<Vec<String>>>,
+    pub(crate) elsewhere: watch::Receiver<Option<String>>,
+    /// The NameServer list wanted; published by the address-refresh task.
+    pub(crate) namesrv_list: watch::Receiver<Arc<Vec<String>>>,
     /// What every NameServer is told; published by the register task.
-    pub(crate) advert: watch::Sender<Option<Arc<Advert>>>,
+    pub(crate) advert: watch::Receiver<Option<Arc<Advert>>>,
     /// Each listed NameServer's state as its task publishes it; the set published by the
     /// register task.
-    pub(crate) members: watch::Sender<Members>,
-    /// Drain requests to the register task (from the HTTP listener).
-    pub(crate) drains: mpsc::Sender<DrainCmd>,
-    /// Their receiving end, held by the register task (taken over by a restarted one).
+    pub(crate) members: watch::Receiver<Members>,
+    /// Drain requests (from the HTTP listener), held by the register task (taken over by a
+    /// restarted one).
     pub(crate) drain_requests: tokio::sync::Mutex<mpsc::Receiver<DrainCmd>>,
     /// The drain in force, and why the last one ended; published by the register task.
-    pub(crate) draining: watch::Sender<DrainView>,
+    pub(crate) draining: watch::Receiver<DrainView>,
     /// masterAddr from the NameServers (slave), for the slave's pulls; by the register task.
-    pub(crate) master: watch::Sender<Option<String>>,
+    pub(crate) master: watch::Receiver<Option<String>>,
     /// Cancelled at shutdown.
     pub(crate) token: CancellationToken,
 }
@@ -99,36 +100,33 @@ impl std::fmt::Display for NotReady {
 }
 
 impl Shared {
-    /// Context for a daemon that starts with `cfg`, registering through `api`.
+    /// Context for a daemon that starts with `cfg`, registering through `api`, the states
+    /// read through `rx` (publisher.rs made them).
     pub(crate) fn new(
-        cfg: Arc<InForce>,
         config_path: Option<PathBuf>,
         api: BrokerApi,
         metrics: Arc<Metrics>,
+        rx: Receivers,
     ) -> Self {
         let client = api.client().clone();
-        let (drains, drain_requests) = mpsc::channel(8);
         Shared {
-            drains,
-            drain_requests: tokio::sync::Mutex::new(drain_requests),
-            draining: watch::Sender::new(DrainView::default()),
-            verdict: watch::Sender::new(Verdicts::new(
-                cfg.broker.health.check == HealthCheck::None,
-            )),
-            report: watch::Sender::new(None),
-            identity: watch::Sender::new(None),
-            elsewhere: watch::Sender::new(None),
-            namesrv_list: watch::Sender::new(Arc::new(cfg.namesrv.addrs.clone())),
-            advert: watch::Sender::new(None),
-            members: watch::Sender::new(Members::default()),
-            config: watch::Sender::new(cfg),
+            drain_requests: tokio::sync::Mutex::new(rx.drain_requests),
+            draining: rx.draining,
+            verdict: rx.verdict,
+            report: rx.report,
+            identity: rx.identity,
+            elsewhere: rx.elsewhere,
+            namesrv_list: rx.namesrv_list,
+            advert: rx.advert,
+            members: rx.members,
+            config: rx.config,
             config_path,
             client,
             api,
             metrics,
             topics: Arc::default(),
             register_now: Notify::new(),
-            master: watch::Sender::new(None),
+            master: rx.master,
             token: CancellationToken::new(),
         }
     }
@@ -146,17 +144,6 @@ impl Shared {
     /// Whether the broker serves (the last verdict).
     pub(crate) fn broker_up(&self) -> bool {
         self.verdict.borrow().is_up()
-    }
-
-    /// Publishes a new NameServer list (a no-op when it is the same).
-    pub(crate) fn want_namesrvs(&self, addrs: &[String]) {
-        self.namesrv_list.send_if_modified(|l| {
-            let changed = l.as_slice() != addrs;
-            if changed {
-                *l = Arc::new(addrs.to_vec());
-            }
-            changed
-        });
     }
 
     /// Ready: the broker serves, has an identity, and was registered with at least one
@@ -192,15 +179,17 @@ impl Shared {
 
 #[cfg(test)]
 impl Shared {
-    /// Context for unit tests: checks off, identity from `cfg`, no NameServer.
-    pub(crate) fn for_tests(mut cfg: Config) -> Arc<Self> {
+    /// Context for unit tests: checks off, identity from `cfg`, no NameServer; with every
+    /// state's publisher, for the test to hand to the task under test or to publish itself.
+    pub(crate) fn for_tests(mut cfg: Config) -> (Arc<Self>, super::publisher::Channels) {
         cfg.broker.health.check = HealthCheck::None;
         let metrics = Arc::new(Metrics::new().expect("metrics"));
-        let cfg = InForce::unpinned(cfg).expect("TLS");
+        let cfg = Arc::new(InForce::unpinned(cfg).expect("TLS"));
         let api = super::api::build_api(&cfg, None).expect("api");
         let id = Current::from_config(&cfg);
-        let sh = Shared::new(Arc::new(cfg), None, api, metrics);
-        sh.identity.send_replace(Some(id));
-        Arc::new(sh)
+        let (channels, rx) = super::publisher::Channels::new(&cfg);
+        let sh = Shared::new(None, api, metrics, rx);
+        channels.identity.identity.send_replace(Some(id));
+        (Arc::new(sh), channels)
     }
 }

@@ -344,3 +344,69 @@ fn modules_have_no_dependency_cycle() {
         assert_eq!(found, None, "a cycle among the submodules of {parent}");
     }
 }
+
+/// One writer per state, read from the source: every daemon state's channel is made in one
+/// place (`daemon/publisher.rs`, one `Publisher::new` per state), the shared context holds no
+/// sending end of any, `Publisher` is not `Clone`, and no other daemon module makes a watch
+/// channel of daemon state (the fleet's per-NameServer channels are its own: each status has
+/// its NameServer's task as its one writer, each command channel the fleet).
+#[test]
+fn every_daemon_state_has_one_publisher_and_the_shared_context_no_sender() {
+    let modules = modules();
+    let code = |path: &[&str]| -> String {
+        let key: ModPath = path.iter().map(|s| s.to_string()).collect();
+        without_comments(modules.get(&key).unwrap_or_else(|| panic!("{path:?}")))
+    };
+    let shared = code(&["daemon", "shared"]);
+    for sender in [
+        "Sender<",
+        "Sender::new",
+        "Publisher",
+        "send_replace",
+        "send_modify",
+        "send_if_modified",
+    ] {
+        assert!(
+            !shared.contains(sender),
+            "daemon/shared.rs holds or uses a sending end ({sender}): a second writer could use it"
+        );
+    }
+    let publisher = code(&["daemon", "publisher"]);
+    let made: Vec<&str> = publisher
+        .match_indices("Publisher::new(")
+        .map(|(at, _)| {
+            let line_start = publisher[..at].rfind('\n').map_or(0, |n| n + 1);
+            publisher[line_start..at].trim()
+        })
+        .collect();
+    // `let (config, config_rx) = Publisher::new(...)`: the state each one makes, once each.
+    let states: BTreeSet<&str> = made
+        .iter()
+        .filter_map(|l| l.strip_prefix("let (")?.split(',').next())
+        .collect();
+    assert_eq!(states.len(), made.len(), "a state made twice: {made:?}");
+    assert!(states.len() >= 10, "{states:?}");
+    // Not Clone: the derive on the struct names Debug only.
+    let def = publisher
+        .split("pub(crate) struct Publisher<T>")
+        .next()
+        .and_then(|before| before.rsplit("#[derive(").next())
+        .unwrap_or_default();
+    assert!(!def.contains("Clone"), "Publisher must not be Clone: {def}");
+    for (path, text) in &modules {
+        if path.first().map(String::as_str) != Some("daemon") || path == &["daemon", "publisher"] {
+            continue;
+        }
+        let text = without_comments(text);
+        assert!(
+            !text.contains("Publisher::new("),
+            "{path:?} makes a Publisher: only daemon/publisher.rs does"
+        );
+        if path != &["daemon", "namesrv", "fleet"] {
+            assert!(
+                !text.contains("watch::channel(") && !text.contains("watch::Sender::new"),
+                "{path:?} makes a watch channel of its own: daemon state goes through publisher.rs"
+            );
+        }
+    }
+}

@@ -16,6 +16,7 @@ use crate::broker::{NamesrvOutcome, RegisterStatus, RoundBodies};
 use crate::client::{ChannelEvent, ChannelEventKind, ChannelEventListener};
 use crate::daemon::goodbye::{succeeded, LEAVE_WAIT};
 use crate::daemon::published::Advert;
+use crate::daemon::publisher::RegisterOut;
 use crate::daemon::shared::Shared;
 use crate::poison::lock;
 
@@ -45,16 +46,19 @@ struct Member {
 pub(crate) struct Fleet {
     sh: Arc<Shared>,
     routes: Arc<CloseRoutes>,
+    /// The register task's publishers: the fleet publishes the members.
+    out: Arc<RegisterOut>,
     members: BTreeMap<String, Member>,
     tasks: JoinSet<()>,
 }
 
 impl Fleet {
     /// No NameServer yet.
-    pub(crate) fn new(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> Self {
+    pub(crate) fn new(sh: Arc<Shared>, routes: Arc<CloseRoutes>, out: Arc<RegisterOut>) -> Self {
         Fleet {
             sh,
             routes,
+            out,
             members: BTreeMap::new(),
             tasks: JoinSet::new(),
         }
@@ -127,7 +131,7 @@ impl Fleet {
         let members = Members(Arc::new(
             self.members.values().map(|m| m.status.clone()).collect(),
         ));
-        self.sh.members.send_replace(members);
+        self.out.members.send_replace(members);
     }
 
     /// Asks every NameServer to register `advert` (bodies encoded once, shared), and waits

@@ -160,7 +160,7 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
     let mut queued: Option<Queued> = None;
     let mut retry_at: Option<Instant> = None;
     let mut backoff = RECONNECT_FIRST;
-    let mut reloads = sh.config.subscribe();
+    let mut reloads = crate::daemon::publisher::follow(&sh.config);
     let mut period = None;
     let mut tick: Option<Interval> = None;
     // A NameServer added later starts from what is advertised now.

@@ -62,7 +62,7 @@ async fn start(
         interruptions: sh.verdict.borrow().interruptions(),
     });
     sh.metrics.daemon.set_draining(Some(since));
-    sh.draining.send_modify(|v| {
+    rounds.out.draining.send_modify(|v| {
         v.held = Some(Draining {
             since,
             who: who.clone(),
@@ -109,7 +109,7 @@ pub(crate) async fn end(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, wh
         return;
     };
     sh.metrics.daemon.set_draining(None);
-    sh.draining.send_modify(|v| {
+    rounds.out.draining.send_modify(|v| {
         v.held = None;
         v.ended = Some((d.since, why.to_string()));
     });

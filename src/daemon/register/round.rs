@@ -11,6 +11,7 @@ use super::state::Rounds;
 use crate::broker::body::{perm, TopicConfigWrapper};
 use crate::broker::{RegisterOptions, RegisterOutcome, RegisterStatus};
 use crate::daemon::published::Advert;
+use crate::daemon::publisher::RegisterOut;
 use crate::config::{Config, TopicSource};
 use crate::daemon::identity::Current;
 use crate::daemon::namesrv::Fleet;
@@ -53,7 +54,7 @@ pub(super) async fn publish_advert(
         opts: options(cfg, false, cur),
         drain,
     });
-    sh.advert.send_replace(Some(advert.clone()));
+    rounds.out.advert.send_replace(Some(advert.clone()));
     rounds.advertised = Some(cur.clone());
     Some(advert)
 }
@@ -111,7 +112,7 @@ pub(super) async fn round_with(
     if force && out.per_namesrv.iter().any(|o| o.result.is_ok()) {
         rounds.last_full = Some(started);
     }
-    summary(sh, &out);
+    summary(&rounds.out, &out);
     out.per_namesrv
         .iter()
         .filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.addr)))
@@ -119,9 +120,9 @@ pub(super) async fn round_with(
 }
 
 /// The round's one-line summary, and the master's address it learnt (slave pulls).
-fn summary(sh: &Shared, out: &RegisterOutcome) {
+fn summary(publish: &RegisterOut, out: &RegisterOutcome) {
     if let Some(master) = out.merged.as_ref().and_then(|m| m.master_addr.clone()) {
-        sh.master.send_if_modified(|known| {
+        publish.master.send_if_modified(|known| {
             let changed = known.as_deref() != Some(master.as_str());
             if changed {
                 *known = Some(master);

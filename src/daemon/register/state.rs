@@ -4,12 +4,16 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::daemon::identity::Current;
+use crate::daemon::publisher::RegisterOut;
 
-/// The round state the register task owns.
-#[derive(Default)]
+/// The round state the register task owns, and what it publishes.
 pub(super) struct Rounds {
+    /// The register task's publishers (advert, members, drain, master).
+    pub(super) out: Arc<RegisterOut>,
     /// Last full (forced) round; `None` makes the next round a full one.
     pub(super) last_full: Option<Instant>,
     /// The identity last advertised.
@@ -18,6 +22,19 @@ pub(super) struct Rounds {
     pub(super) up: bool,
     /// The drain in force.
     pub(super) drain: Option<Drain>,
+}
+
+impl Rounds {
+    /// The state at the task's start: nothing advertised yet.
+    pub(super) fn new(out: Arc<RegisterOut>, up: bool) -> Rounds {
+        Rounds {
+            out,
+            last_full: None,
+            advertised: None,
+            up,
+            drain: None,
+        }
+    }
 }
 
 /// The drain in force, as the register task holds it.

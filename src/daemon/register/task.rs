@@ -11,21 +11,23 @@ use super::state::Rounds;
 use crate::config::Config;
 use crate::daemon::identity::{Change, Current};
 use crate::daemon::namesrv::{CloseRoutes, Fleet};
+use crate::daemon::publisher::{follow, RegisterOut};
 use crate::daemon::shared::Shared;
 use crate::daemon::supervisor::TaskResult;
 
 /// Registers at once, then every interval, and whenever something asks for it; starts and
 /// stops the NameServers' tasks as the list changes; withdraws the broker when it goes down;
 /// and says goodbye everywhere when the daemon stops.
-pub(crate) async fn register_loop(sh: Arc<Shared>, routes: Arc<CloseRoutes>) -> TaskResult {
-    let mut fleet = Fleet::new(sh.clone(), routes);
-    let mut rounds = Rounds {
-        up: sh.broker_up(),
-        ..Rounds::default()
-    };
-    let mut list = sh.namesrv_list.subscribe();
-    let mut identity = sh.identity.subscribe();
-    let mut verdict = sh.verdict.subscribe();
+pub(crate) async fn register_loop(
+    sh: Arc<Shared>,
+    routes: Arc<CloseRoutes>,
+    out: Arc<RegisterOut>,
+) -> TaskResult {
+    let mut fleet = Fleet::new(sh.clone(), routes, out.clone());
+    let mut rounds = Rounds::new(out, sh.broker_up());
+    let mut list = follow(&sh.namesrv_list);
+    let mut identity = follow(&sh.identity);
+    let mut verdict = follow(&sh.verdict);
     // Held for the task's life; a restarted task takes it over.
     let mut drains = sh.drain_requests.lock().await;
     let first = list.borrow_and_update().clone();
@@ -187,8 +189,8 @@ mod tests {
         let mut cfg = Config::default();
         cfg.broker.name = "b".into();
         cfg.broker.addr = "127.0.0.1:10911".into();
-        let sh = Shared::for_tests(cfg);
-        let task = tokio::spawn(register_loop(sh.clone(), Arc::default()));
+        let (sh, ch) = Shared::for_tests(cfg);
+        let task = tokio::spawn(register_loop(sh.clone(), Arc::default(), Arc::new(ch.register)));
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(rounds(&sh), 1, "first round at once");
         tokio::time::sleep(Duration::from_secs(29)).await;
@@ -207,8 +209,8 @@ mod tests {
         let mut cfg = Config::default();
         cfg.broker.name = "b".into();
         cfg.broker.addr = "10.0.0.1:10911".into();
-        let sh = Shared::for_tests(cfg.clone());
-        let mut rounds = Rounds::default();
+        let (sh, ch) = Shared::for_tests(cfg.clone());
+        let mut rounds = Rounds::new(Arc::new(ch.register), true);
         let v = || sh.topics.table().data_version.counter;
         assert!(on_identity(&sh, &mut rounds, Some(Current::from_config(&cfg))).await);
         rounds.advertised = Some(Current::from_config(&cfg));
@@ -234,8 +236,8 @@ mod tests {
         let mut cfg = Config::default();
         cfg.broker.name = "b".into();
         cfg.broker.addr = "127.0.0.1:10911".into();
-        let sh = Shared::for_tests(cfg.clone());
-        let task = tokio::spawn(register_loop(sh.clone(), Arc::default()));
+        let (sh, ch) = Shared::for_tests(cfg.clone());
+        let task = tokio::spawn(register_loop(sh.clone(), Arc::default(), Arc::new(ch.register)));
         tokio::time::sleep(Duration::from_millis(10)).await;
         // Ten thousand asks while nothing runs: they merge into one round, and the caller never
         // waits.
@@ -245,7 +247,7 @@ mod tests {
         // A state change in the middle of the flood is still seen: a new id advances the
         // version the next round advertises.
         cfg.broker.id = 1;
-        sh.identity.send_replace(Some(Current::from_config(&cfg)));
+        ch.identity.identity.send_replace(Some(Current::from_config(&cfg)));
         for _ in 0..10_000 {
             sh.register_now.notify_one();
         }

@@ -1,0 +1,160 @@
+//! The one writer of each state, by construction: a state's channel is made once, in
+//! [`Channels::new`], where the tasks are spawned; its [`Publisher`] (not `Clone`) goes to the
+//! one task that publishes it (the task's restart spec holds it, each run borrows it through
+//! an `Arc`), and its receiving end to the shared context, which holds receivers only. A
+//! second writer would need a second `Publisher` of the same state, and only `Channels::new`
+//! makes them (tests/it/layering.rs reads the source for it). A publisher outlives its task's
+//! restarts, so its receivers never see the channel close.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use super::identity::Current;
+use super::liveness::Verdicts;
+use super::published::{Advert, DrainCmd, DrainView, Members};
+use super::settings::InForce;
+use crate::broker::own_config::BrokerReport;
+
+/// The sending end of one state's watch channel, held by its one publisher.
+#[derive(Debug)]
+pub(crate) struct Publisher<T>(watch::Sender<T>);
+
+impl<T> Publisher<T> {
+    /// A new state with its first value: its publisher and a receiver.
+    fn new(init: T) -> (Publisher<T>, watch::Receiver<T>) {
+        let (tx, rx) = watch::channel(init);
+        (Publisher(tx), rx)
+    }
+
+    /// Publishes `value`, returning the one it replaces.
+    pub(crate) fn send_replace(&self, value: T) -> T {
+        self.0.send_replace(value)
+    }
+
+    /// Changes the value in place and tells every receiver.
+    pub(crate) fn send_modify(&self, change: impl FnOnce(&mut T)) {
+        self.0.send_modify(change);
+    }
+
+    /// Changes the value in place; receivers are told only when `change` says it changed.
+    pub(crate) fn send_if_modified(&self, change: impl FnOnce(&mut T) -> bool) -> bool {
+        self.0.send_if_modified(change)
+    }
+}
+
+/// A receiver of the state `rx` follows, with its current value taken as seen: `changed()`
+/// wakes on the next publication.
+pub(crate) fn follow<T>(rx: &watch::Receiver<T>) -> watch::Receiver<T> {
+    let mut r = rx.clone();
+    r.mark_unchanged();
+    r
+}
+
+/// What the health task publishes.
+pub(crate) struct HealthOut {
+    /// The broker's verdict.
+    pub(crate) verdict: Publisher<Verdicts>,
+    /// The broker's last GET_BROKER_CONFIG answer.
+    pub(crate) report: Publisher<Option<Arc<BrokerReport>>>,
+}
+
+/// What the identity task publishes.
+pub(crate) struct IdentityOut {
+    /// Who the broker is now.
+    pub(crate) identity: Publisher<Option<Current>>,
+    /// What the broker reports itself as instead of what is registered.
+    pub(crate) elsewhere: Publisher<Option<String>>,
+}
+
+/// What the register task publishes (through its rounds, its fleet and its drain).
+pub(crate) struct RegisterOut {
+    /// What every NameServer is told.
+    pub(crate) advert: Publisher<Option<Arc<Advert>>>,
+    /// The listed NameServers' statuses.
+    pub(crate) members: Publisher<Members>,
+    /// The drain in force, and why the last one ended.
+    pub(crate) draining: Publisher<DrainView>,
+    /// masterAddr from the NameServers (a slave's pulls).
+    pub(crate) master: Publisher<Option<String>>,
+}
+
+/// Every state's receiving end, for the shared context.
+pub(crate) struct Receivers {
+    pub(crate) config: watch::Receiver<Arc<InForce>>,
+    pub(crate) verdict: watch::Receiver<Verdicts>,
+    pub(crate) report: watch::Receiver<Option<Arc<BrokerReport>>>,
+    pub(crate) identity: watch::Receiver<Option<Current>>,
+    pub(crate) elsewhere: watch::Receiver<Option<String>>,
+    pub(crate) namesrv_list: watch::Receiver<Arc<Vec<String>>>,
+    pub(crate) advert: watch::Receiver<Option<Arc<Advert>>>,
+    pub(crate) members: watch::Receiver<Members>,
+    pub(crate) draining: watch::Receiver<DrainView>,
+    pub(crate) master: watch::Receiver<Option<String>>,
+    pub(crate) drain_requests: mpsc::Receiver<DrainCmd>,
+}
+
+/// Every state's publisher, each to be moved into its one task.
+pub(crate) struct Channels {
+    /// The configuration in force: the reload (SIGHUP) publishes it.
+    pub(crate) config: Publisher<Arc<InForce>>,
+    /// The health task's.
+    pub(crate) health: HealthOut,
+    /// The identity task's.
+    pub(crate) identity: IdentityOut,
+    /// The NameServer list: the address-refresh task publishes it.
+    pub(crate) namesrv_list: Publisher<Arc<Vec<String>>>,
+    /// The register task's.
+    pub(crate) register: RegisterOut,
+    /// Drain requests, to the register task: the HTTP task's sending end.
+    pub(crate) drains: mpsc::Sender<DrainCmd>,
+}
+
+impl Channels {
+    /// Every channel, with the values a daemon starting with `cfg` begins from.
+    pub(crate) fn new(cfg: &Arc<InForce>) -> (Channels, Receivers) {
+        let (config, config_rx) = Publisher::new(cfg.clone());
+        let (verdict, verdict_rx) = Publisher::new(Verdicts::new(
+            cfg.broker.health.check == crate::config::HealthCheck::None,
+        ));
+        let (report, report_rx) = Publisher::new(None);
+        let (identity, identity_rx) = Publisher::new(None);
+        let (elsewhere, elsewhere_rx) = Publisher::new(None);
+        let (namesrv_list, namesrv_list_rx) = Publisher::new(Arc::new(cfg.namesrv.addrs.clone()));
+        let (advert, advert_rx) = Publisher::new(None);
+        let (members, members_rx) = Publisher::new(Members::default());
+        let (draining, draining_rx) = Publisher::new(DrainView::default());
+        let (master, master_rx) = Publisher::new(None);
+        let (drains, drain_requests) = mpsc::channel(8);
+        let channels = Channels {
+            config,
+            health: HealthOut { verdict, report },
+            identity: IdentityOut {
+                identity,
+                elsewhere,
+            },
+            namesrv_list,
+            register: RegisterOut {
+                advert,
+                members,
+                draining,
+                master,
+            },
+            drains,
+        };
+        let receivers = Receivers {
+            config: config_rx,
+            verdict: verdict_rx,
+            report: report_rx,
+            identity: identity_rx,
+            elsewhere: elsewhere_rx,
+            namesrv_list: namesrv_list_rx,
+            advert: advert_rx,
+            members: members_rx,
+            draining: draining_rx,
+            master: master_rx,
+            drain_requests,
+        };
+        (channels, receivers)
+    }
+}
