@@ -121,8 +121,12 @@ pub async fn run(
         drains,
     };
     spawn_tasks(&sup, &shared, &routes, (main, drain), publishers);
-    wait_for_stop(&shared, Arc::new(config), controls).await;
+    // Held to the end: every NameServer's task ends when the configuration's channel closes,
+    // and their goodbyes come after the control loop has returned.
+    let config = Arc::new(config);
+    wait_for_stop(&shared, config.clone(), controls).await;
     goodbye::shutdown(&shared, &sup).await;
+    drop(config);
     Ok(())
 }
 
