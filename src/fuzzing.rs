@@ -115,11 +115,11 @@ fn same_table(a: &TopicConfigWrapper, b: &TopicConfigWrapper) -> bool {
 /// An address server's answer: whatever is accepted is a list of valid `host:port`.
 pub fn address(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Ok(addrs) = crate::namesrv::parse_answer(&text) {
+    if let Ok(addrs) = crate::address_server::parse_answer(&text) {
         assert!(!addrs.is_empty(), "an accepted answer is never empty");
         for a in &addrs {
             assert!(
-                crate::namesrv::validate_addr(a).is_ok(),
+                crate::address_server::validate_addr(a).is_ok(),
                 "accepted an invalid address {a:?}"
             );
         }

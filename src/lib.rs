@@ -21,7 +21,16 @@ macro_rules! inner {
     };
 }
 
-inner!(broker, client, config, daemon, metrics, namesrv, protocol, tls);
+inner!(
+    address_server,
+    broker,
+    client,
+    config,
+    daemon,
+    metrics,
+    protocol,
+    tls
+);
 
 /// Fuzz targets: for fuzz/ (feature `fuzz`) and the unit tests that share their helpers.
 #[cfg(any(test, feature = "fuzz"))]

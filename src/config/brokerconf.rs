@@ -11,7 +11,7 @@ use figment::{Metadata, Profile, Provider};
 
 use super::error::ConfigError;
 use crate::broker::SPLIT_SIZES;
-use crate::namesrv::DEFAULT_DOMAIN;
+use crate::address_server::DEFAULT_DOMAIN;
 
 /// One mapped value and the broker.conf properties it came from.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::broker_section::BrokerConfig;
 use super::serde_helpers::{addr_list, force_every_serde, off_serde};
-use crate::namesrv::{AddressServer, DEFAULT_SUBGROUP};
+use crate::address_server::{AddressServer, DEFAULT_SUBGROUP};
 use crate::protocol::DEFAULT_MAX_FRAME;
 use crate::tls::TlsConfig;
 

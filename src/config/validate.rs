@@ -90,7 +90,7 @@ fn within<T: Shown>(key: &str, value: T, range: impl RangeBounds<T>) -> Result<(
 
 /// One `host:port`.
 fn addr(key: &str, value: &str) -> Result<(), Invalid> {
-    crate::namesrv::validate_addr(value).map_err(|r| Invalid::new(key, r.to_string()))
+    crate::address_server::validate_addr(value).map_err(|r| Invalid::new(key, r.to_string()))
 }
 
 fn secs(n: u64) -> Duration {

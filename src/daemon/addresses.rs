@@ -10,7 +10,7 @@ use super::publisher::{follow, Publisher};
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::metrics::labels::Outcome;
-use crate::namesrv::AddressServer;
+use crate::address_server::AddressServer;
 
 /// Publishes the NameServer list until shutdown.
 pub(crate) async fn refresh_loop(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::broker::BrokerIdentity;
 use crate::client::{ClientConfig, ClientTls};
 use crate::config::{error_chain, Config, ConfigError, HeaderFormat, Loaded, Pinned};
-use crate::namesrv::{AddressServer, LookupError};
+use crate::address_server::{AddressServer, LookupError};
 use crate::protocol::SerializeType;
 use crate::tls::{Built, TlsError};
 

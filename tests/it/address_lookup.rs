@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rmq_registrar::address_server::{AddressServer, LookupError};
 use rmq_registrar::client::{ClientConfig, RemotingClient};
-use rmq_registrar::namesrv::{AddressServer, LookupError};
 
 use crate::support::http::{http_server, Script};
 

@@ -7,7 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The components below the daemon: the daemon (or the app) hands them their settings.
-const BELOW_DAEMON: [&str; 6] = ["client", "tls", "namesrv", "broker", "protocol", "metrics"];
+const BELOW_DAEMON: [&str; 6] = [
+    "client",
+    "tls",
+    "address_server",
+    "broker",
+    "protocol",
+    "metrics",
+];
 
 /// Modules whose submodules may still depend on each other in a cycle (none: the daemon's
 /// context names only value modules, and the tasks name it).

@@ -1,4 +1,4 @@
-//! Where the NameServer list comes from: a static list or an address server over HTTP.
+//! The address-server client: where the NameServer list comes from over HTTP (`http://{domain}:8080/rocketmq/{subgroup}`), and the checks of a static list.
 
 mod http;
 mod list;
