@@ -1,7 +1,9 @@
 //! The daemon: supervised tasks that keep the broker registered, and a clean goodbye.
 //!
-//! Where things are: start-up, tasks and signals in `run`; SIGHUP in `reload`; the read-only
-//! context and its watches in `shared`; the goodbye rule in `goodbye`; the health verdict in
+//! Where things are (docs/architecture.md has the picture and a "where is" table): start-up,
+//! tasks and signals in `run`; SIGHUP in `reload`; every state's channel in `publisher` (each
+//! publisher goes to its one task); the read-only context and the states' receivers in
+//! `shared`; the goodbye rule in `goodbye`; the health verdict in
 //! `liveness` (the checks in `health`); who the broker is in `identity` (its one publisher);
 //! the NameServer list's publisher in `addresses`; rounds and the advertised value under
 //! `register` (the register task owns the round state and the NameServers' tasks); each
