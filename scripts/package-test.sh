@@ -210,7 +210,7 @@ echo ">> the installed postinst's upgrade rule: instances one at a time, a NameS
 # systemd snippets cargo-deb put in it).
 REGISTRAR_UNDER_TEST="$bin" POSTINST_UNDER_TEST=/var/lib/dpkg/info/$PKG.postinst \
   cargo test --locked --test it postinst 2>&1 | tee "$work/postinst.log" | grep -E '^test |^test result' || true
-grep -q '^test result: ok. 2 passed' "$work/postinst.log" || { cat "$work/postinst.log"; fail "the installed postinst's upgrade rule (above)"; }
+grep -q '^test result: ok. 3 passed' "$work/postinst.log" || { cat "$work/postinst.log"; fail "the installed postinst's upgrade rule (above)"; }
 
 echo ">> a changed conffile survives removal and reinstall"
 echo '# changed by the operator' >>"$ETC/rmq-registrar.toml"

@@ -86,10 +86,10 @@ pub(super) async fn drain(cfg: &Config, ask: Ask<'_>) -> ExitCode {
         + Duration::from_secs(10);
     match req.timeout(limit).send().await {
         Ok(r) => {
-            let nothing = r
-                .headers()
-                .get(OUTCOME.0)
-                .is_some_and(|v| v.as_bytes() == OUTCOME.1.as_bytes());
+            let nothing = r.status() == reqwest::StatusCode::CONFLICT
+                && r.headers()
+                    .get(OUTCOME.0)
+                    .is_some_and(|v| v.as_bytes() == OUTCOME.1.as_bytes());
             let ok = r.status().is_success() || nothing;
             let status = r.status();
             let body = r.text().await.unwrap_or_default();

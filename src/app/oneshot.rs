@@ -113,8 +113,15 @@ pub(super) async fn unregister(cfg: &InForce) -> ExitCode {
                     say!("{}\terror\t{e}", o.addr);
                 }
             },
-            // Not a failure: what is there is not this broker's to remove.
-            daemon::Once::Held { addr, why } => say!("{addr}\tnot sent\t{why}"),
+            // Not a failure when what is there is not this broker's to remove.
+            daemon::Once::Held {
+                addr,
+                why,
+                failed: f,
+            } => {
+                failed |= f;
+                say!("{addr}\tnot sent\t{why}");
+            }
         }
     }
     api.client().shutdown();

@@ -123,7 +123,17 @@ fn the_drain_token_is_never_blank_never_twice_and_the_drain_outlasts_its_wait() 
         (
             "[drain]\nlisten = \"127.0.0.1:9100\"\n",
             "drain.listen",
-            "is http.listen",
+            "port of http.listen",
+        ),
+        (
+            "[drain]\ntoken = \"s3cret\\n\"\n",
+            "drain.token",
+            "trailing whitespace",
+        ),
+        (
+            "[drain]\nlisten = \"0.0.0.0:9100\"\n",
+            "drain.listen",
+            "port of http.listen",
         ),
         ("[slave]\nfile_mode = \"0\"\n", "slave.file_mode", "no one read"),
         ("[slave]\nfile_mode = \"0200\"\n", "slave.file_mode", "no one read"),

@@ -162,11 +162,13 @@ pub fn validate(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
     listen("http.listen", &c.http.listen)?;
     if let Some(l) = &c.drain.listen {
         listen("drain.listen", l)?;
-        // Port 0 is a port picked at start, a different one each time.
-        if l == &c.http.listen && !l.ends_with(":0") {
+        if same_port(l, &c.http.listen) {
             return Err(Invalid::new(
                 "drain.listen",
-                "is http.listen: leave it unset to serve /drain there, or give it an address of its own",
+                format!(
+                    "takes the port of http.listen ({}): leave it unset to serve /drain there, or give it a port of its own",
+                    c.http.listen
+                ),
             ));
         }
     }
@@ -363,6 +365,19 @@ fn health(h: &HealthConfig) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Two listeners that could not both be bound: the same port (not 0, which is picked at
+/// start) on the same address, or on any address where one is a wildcard.
+fn same_port(a: &str, b: &str) -> bool {
+    match (a.parse::<std::net::SocketAddr>(), b.parse::<std::net::SocketAddr>()) {
+        (Ok(a), Ok(b)) => {
+            a.port() == b.port()
+                && a.port() != 0
+                && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+        }
+        _ => false,
+    }
+}
+
 fn listen(key: &str, value: &str) -> Result<(), Invalid> {
     match value.parse::<std::net::SocketAddr>() {
         Ok(_) => Ok(()),
@@ -426,6 +441,13 @@ fn drain(d: &super::model::DrainConfig) -> Result<(), Invalid> {
             "drain.token",
             "is empty: an empty token would let any request drain; set a secret, or remove the key \
              (no token: the header alone guards /drain)",
+        )),
+        // A request carries it in a header, where it cannot end in a newline: such a token
+        // would never match, and every drain would be refused.
+        (Some(t), None) if t.trim() != t || t.chars().any(char::is_control) => Err(Invalid::new(
+            "drain.token",
+            "has leading or trailing whitespace or a control character (a newline from a file?): \
+             remove it, or give the file as drain.token_file (its content is trimmed)",
         )),
         (None, Some(f)) if f.as_os_str().is_empty() => Err(Invalid::new(
             "drain.token_file",

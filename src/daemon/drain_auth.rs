@@ -112,9 +112,12 @@ pub fn bearer(value: &str) -> Option<&str> {
     (!credentials.is_empty()).then_some(credentials)
 }
 
-/// Compares without an early exit on the first difference.
+/// Compares without an early exit on the first difference, and without telling the length:
+/// the digests of both are compared, whole.
 pub fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha1::{Digest, Sha1};
+    let (da, db) = (Sha1::digest(a), Sha1::digest(b));
+    da.iter().zip(db.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

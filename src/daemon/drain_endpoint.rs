@@ -113,10 +113,16 @@ fn admitted(cfg: &Config, headers: &HeaderMap) -> Result<(), Answer> {
     let expected = match token(cfg) {
         Ok(t) => t,
         Err(e) => {
+            // The file and the error in the log; the answer says only what kind, to whoever
+            // sent the header.
             tracing::error!(error = %e, "drain.token_file: no usable token, drain refused");
+            let what = match e {
+                super::drain_auth::TokenError::Blank { .. } => "holds no token",
+                _ => "cannot be read",
+            };
             return Err(Answer::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("drain refused: drain.token_file {e}\n"),
+                format!("drain refused: drain.token_file {what} (the daemon's log says why)\n"),
             ));
         }
     };

@@ -51,12 +51,16 @@ pub(crate) async fn say_goodbye(
 pub enum Once {
     /// UNREGISTER_BROKER was sent: its outcome.
     Sent(NamesrvOutcome<()>),
-    /// Not sent, and why: UNREGISTER there would remove another registration than this one.
+    /// Not sent, and why: UNREGISTER there would remove another registration than this one,
+    /// or it is not known whose it would remove.
     Held {
         /// The NameServer.
         addr: String,
         /// Why not.
         why: String,
+        /// Not sent because the NameServer could not be asked (the command fails), rather
+        /// than because what is there is not this broker's.
+        failed: bool,
     },
 }
 
@@ -82,31 +86,50 @@ async fn unregister_one(
     id: &BrokerIdentity,
     timeout: Duration,
 ) -> Once {
-    let table = api.cluster_brokers(addr, timeout).await;
+    let table = match api.cluster_brokers(addr, timeout).await {
+        Ok(t) => Ok(t),
+        // Not known what this NameServer is, nor who holds the id there: a Java 4.x one that
+        // answers slowly would remove another registrar's entry. Not sent; a failure.
+        Err(e) if api.client().peer_info(addr).is_none() => {
+            return Once::Held {
+                addr: addr.to_string(),
+                why: format!("cannot ask who holds id {} here ({e}): UNREGISTER not sent", id.id),
+                failed: true,
+            }
+        }
+        Err(e) => Err(e),
+    };
     if removes_by_id(api.client().peer_info(addr)) {
-        let held = |why: String| Once::Held {
+        let held = |why: String, failed: bool| Once::Held {
             addr: addr.to_string(),
             why,
+            failed,
         };
         match table.map(|t| crate::broker::id_holder(&t, &id.name, id.id)) {
             Ok(Some(a)) if a == id.addr => {}
             Ok(Some(other)) => {
-                return held(format!(
-                    "id {} is {other} here, not {}: this NameServer removes by id, and UNREGISTER would remove that entry",
-                    id.id, id.addr
-                ))
+                return held(
+                    format!(
+                        "id {} is {other} here, not {}: this NameServer removes by id, and UNREGISTER would remove that entry",
+                        id.id, id.addr
+                    ),
+                    false,
+                )
             }
             Ok(None) => {
-                return held(format!(
-                    "id {} is not listed here: nothing of this broker to remove",
-                    id.id
-                ))
+                return held(
+                    format!("id {} is not listed here: nothing of this broker to remove", id.id),
+                    false,
+                )
             }
             Err(e) => {
-                return held(format!(
-                    "this NameServer removes by id, and who holds id {} could not be read ({e}): UNREGISTER could remove another's entry",
-                    id.id
-                ))
+                return held(
+                    format!(
+                        "this NameServer removes by id, and who holds id {} could not be read ({e}): UNREGISTER could remove another's entry",
+                        id.id
+                    ),
+                    true,
+                )
             }
         }
     }
@@ -116,6 +139,7 @@ async fn unregister_one(
         None => Once::Held {
             addr: addr.to_string(),
             why: "no outcome".into(),
+            failed: true,
         },
     }
 }

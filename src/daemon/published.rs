@@ -126,10 +126,11 @@ pub(crate) enum Refused {
 }
 
 impl Refused {
-    /// No producer can be writing to this broker through its routes (a slave, a broker down,
-    /// nothing listed): stopping it undrained loses nothing. A broker that splits its
-    /// registrations is a serving master that cannot be drained: not this.
+    /// No producer can be writing to this broker through its routes (a slave: it takes no
+    /// writes; a broker down): stopping it undrained loses nothing. A serving master that cannot
+    /// be drained (no identity or no NameServer yet, just after the sidecar started; a broker
+    /// that splits its registrations) is a drain that was due and did not happen: not this.
     pub(crate) fn nothing_to_drain(&self) -> bool {
-        !matches!(self, Refused::SplitRegistration)
+        matches!(self, Refused::NotMaster(_) | Refused::BrokerDown)
     }
 }

@@ -49,6 +49,14 @@ pub(crate) async fn reload(shared: Arc<Shared>, config: Arc<Publisher<Arc<InForc
     if new.http != old.http || new.remoting != old.remoting || new.log != old.log {
         tracing::warn!("reload: [http], [remoting] and [log] changes take effect after a restart");
     }
+    if new.drain.listen != old.drain.listen {
+        // `rmq-registrar drain` reads the file: until the restart it asks where nothing listens.
+        tracing::warn!(
+            old = old.drain.listen.as_deref().unwrap_or("http.listen"),
+            new = new.drain.listen.as_deref().unwrap_or("http.listen"),
+            "reload: drain.listen changes take effect after a restart; until then `rmq-registrar drain` with the new file cannot reach the daemon"
+        );
+    }
     if new.tls.enable && !new.tls.verify {
         tracing::warn!(
             "tls.verify = false: NameServer certificates are not checked (test setups only)"

@@ -687,4 +687,20 @@ async fn unregister_never_removes_another_registrars_entry_where_a_namesrv_remov
     assert!(sent(&ours), "{text}");
     assert!(sent(&by_address), "{text}");
     assert!(text.contains(&format!("{}\tok", ours.addr)), "{text}");
+    // A NameServer that does not answer: what it is and who holds the id are not known, so
+    // nothing is sent there (a slow Java 4.x one would remove by id), and the command fails.
+    let silent = Peer::start(|_| Action::Silent).await;
+    let cfg = config(&format!(
+        "addrs = [{:?}]\n[register]\ntimeout = \"1s\"",
+        silent.addr
+    ));
+    let (out, text) = tokio::task::spawn_blocking(move || run(Some(&cfg), &["unregister"]))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(!sent(&silent), "{text}");
+    assert!(
+        text.contains("not sent\tcannot ask who holds id 0"),
+        "{text}"
+    );
 }

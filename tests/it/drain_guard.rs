@@ -237,6 +237,8 @@ async fn a_token_file_turned_blank_or_unreadable_refuses_every_drain_and_sighup_
             let (s, body, _) = drain_with(&http, Method::POST, "/drain?wait=0", auth).await;
             assert_eq!(s, 500, "{turn} {auth:?}: {body}");
             assert!(body.contains(says), "{turn}: {body}");
+            // The file's path and the error stay in the log, not in an answer to anyone.
+            assert!(!body.contains(&file_s), "{turn}: {body}");
         }
     }
     assert_eq!(

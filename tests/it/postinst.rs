@@ -109,7 +109,7 @@ impl Host {
 
     /// Runs the postinst as an upgrade (`configure OLD-VERSION`): how long it took, and the
     /// time of each restart (seconds since the epoch) by instance.
-    fn upgrade(&self, stop_pid: Option<u32>) -> (Duration, Vec<(String, f64)>) {
+    fn upgrade(&self, stop_pid: Option<u32>) -> (Duration, Vec<(String, f64)>, String) {
         let path = format!(
             "{}:{}",
             self.bin.path().display(),
@@ -146,7 +146,11 @@ impl Host {
                 Some((n.to_string(), t.parse().ok()?))
             })
             .collect();
-        (took, restarts)
+        (
+            took,
+            restarts,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 }
 
@@ -180,7 +184,7 @@ async fn an_upgrade_with_a_namesrv_down_restarts_the_instances_one_at_a_time() {
         has_broker(&probe, &ns.addr, "pi-a").await && has_broker(&probe, &ns.addr, "pi-b").await
     })
     .await;
-    let (took, restarts) = host.upgrade(None);
+    let (took, restarts, _) = host.upgrade(None);
     one_at_a_time(&restarts);
     assert!(took < Duration::from_secs(40), "postinst took {took:?}");
     eventually("both registered after the upgrade", || async {
@@ -209,9 +213,42 @@ async fn an_upgrade_during_which_a_namesrv_goes_down_waits_for_the_one_left_not_
     })
     .await;
     // ns2 goes down as pi-a restarts: every NameServer no longer lists pi-a, one does.
-    let (took, restarts) = host.upgrade(Some(ns2.pid()));
+    let (took, restarts, _) = host.upgrade(Some(ns2.pid()));
     one_at_a_time(&restarts);
     // Asking every NameServer in turn until all list it ran the whole bound for each instance
     // (60 tries of 1 s + register.timeout: 180 s here).
     assert!(took < Duration::from_secs(40), "postinst took {took:?}");
+}
+
+#[tokio::test]
+async fn an_instance_whose_file_the_new_version_refuses_is_left_running_not_restarted() {
+    let ns = NameServer::start().await;
+    let host = Host::new();
+    let _running = Instances {
+        state: host.state.path().to_path_buf(),
+        names: vec!["pi-a", "pi-b"],
+    };
+    host.instance("pi-a", &[&ns.addr]);
+    host.instance("pi-b", &[&ns.addr]);
+    let probe = client();
+    eventually("both registered", || async {
+        has_broker(&probe, &ns.addr, "pi-a").await && has_broker(&probe, &ns.addr, "pi-b").await
+    })
+    .await;
+    // A rule the new version adds (here: an empty drain token) refuses pi-a's file: restarted,
+    // it would exit 2 and stay down, its broker unregistered on the way.
+    let conf = host.etc.path().join("pi-a.toml");
+    let text = std::fs::read_to_string(&conf).unwrap() + "[drain]\ntoken = \"\"\n";
+    std::fs::write(&conf, text).unwrap();
+    let (_, restarts, stderr) = host.upgrade(None);
+    let names: Vec<&str> = restarts.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["pi-b"], "{stderr}");
+    assert!(
+        stderr.contains("rmq-registrar@pi-a: NOT restarted") && stderr.contains("drain.token"),
+        "{stderr}"
+    );
+    assert!(
+        has_broker(&probe, &ns.addr, "pi-a").await,
+        "pi-a still runs and is registered"
+    );
 }

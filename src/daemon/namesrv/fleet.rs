@@ -49,6 +49,8 @@ pub(crate) struct Fleet {
     /// The register task's publishers: the fleet publishes the members.
     out: Arc<RegisterOut>,
     members: BTreeMap<String, Member>,
+    /// Members told to leave whose goodbyes are not all said yet.
+    leaving: Vec<Member>,
     tasks: JoinSet<()>,
 }
 
@@ -60,6 +62,7 @@ impl Fleet {
             routes,
             out,
             members: BTreeMap::new(),
+            leaving: Vec::new(),
             tasks: JoinSet::new(),
         }
     }
@@ -91,14 +94,15 @@ impl Fleet {
         sh.metrics.daemon.set_namesrv_list_size(list.len());
         let removed: Vec<String> = old.into_iter().filter(|a| !list.contains(a)).collect();
         tracing::info!(namesrvs = ?list, removed = ?removed, "NameServer list changed");
-        let leaving: Vec<Member> = removed
-            .iter()
-            .filter_map(|a| self.members.remove(a))
-            .collect();
+        // Held by the fleet until their goodbyes are said: a stop that abandons this list
+        // change finds them in `leaving` and waits for them too.
+        self.leaving
+            .extend(removed.iter().filter_map(|a| self.members.remove(a)));
         for a in &removed {
             lock(&self.routes.0).remove(a);
         }
-        leave(leaving, LEAVE_WAIT).await;
+        leave(&self.leaving, LEAVE_WAIT).await;
+        self.leaving.clear();
         for a in &list {
             if !self.members.contains_key(a) {
                 let m = self.spawn(a);
@@ -177,17 +181,20 @@ impl Fleet {
     /// The daemon stops: every NameServer says goodbye (a registration in flight gets
     /// [`LEAVE_WAIT`]) and its task ends. Returns (succeeded, asked).
     pub(crate) async fn leave_all(&mut self) -> (usize, usize) {
-        let members = std::mem::take(&mut self.members);
+        let mut members: Vec<Member> = std::mem::take(&mut self.members).into_values().collect();
+        // Ones a list change was saying goodbye to when the stop came: their goodbye goes on
+        // in their task, and is waited for here too.
+        members.append(&mut self.leaving);
         lock(&self.routes.0).clear();
-        let outcomes = leave(members.into_values().collect(), LEAVE_WAIT).await;
+        let outcomes = leave(&members, LEAVE_WAIT).await;
         self.publish();
         (succeeded(&outcomes), outcomes.len())
     }
 }
 
 /// Tells `members` to leave and waits until each has (its goodbye said, its series gone).
-async fn leave(members: Vec<Member>, wait: Duration) -> Vec<NamesrvOutcome<()>> {
-    let asks = members.into_iter().map(|m| async move {
+async fn leave(members: &[Member], wait: Duration) -> Vec<NamesrvOutcome<()>> {
+    let asks = members.iter().map(|m| async move {
         let (reply, answer) = oneshot::channel();
         if m.cmds.send(Cmd::Leave { wait, reply }).await.is_err() {
             m.task.abort();
