@@ -117,10 +117,11 @@ pub(super) async fn unregister(cfg: &InForce) -> ExitCode {
             daemon::Once::Held {
                 addr,
                 why,
-                failed: f,
-            } => {
-                failed |= f;
-                say!("{addr}\tnot sent\t{why}");
+                failed: false,
+            } => say!("{addr}\tnot sent\t{why}"),
+            daemon::Once::Held { addr, why, .. } => {
+                failed = true;
+                say!("{addr}\terror\t{why}");
             }
         }
     }

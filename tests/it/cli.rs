@@ -700,7 +700,7 @@ async fn unregister_never_removes_another_registrars_entry_where_a_namesrv_remov
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(!sent(&silent), "{text}");
     assert!(
-        text.contains("not sent\tcannot ask who holds id 0"),
+        text.contains("\terror\tcannot ask who holds id 0"),
         "{text}"
     );
 }
