@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::exit::EXIT_CONFIG;
 use crate::config::Config;
-use crate::daemon::drain_auth::{read_token_file, token, HEADER, OUTCOME};
+use crate::daemon::drain::contract::{read_token_file, token, HEADER, OUTCOME};
 
 /// What `rmq-registrar drain` is asked to do.
 pub(super) struct Ask<'a> {

@@ -53,7 +53,7 @@ pub fn main(cli: Cli) -> ExitCode {
     // cannot be read or is blank fails here, not at the first drain. (The one-shot commands
     // do not drain, and may run as a user who cannot read it.)
     if matches!(cli.command, None | Some(Cmd::Run | Cmd::CheckConfig { .. })) {
-        if let Err(e) = daemon::drain_auth::check_at_load(&loaded) {
+        if let Err(e) = daemon::drain::contract::check_at_load(&loaded) {
             eprintln!("rmq-registrar: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }

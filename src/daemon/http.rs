@@ -10,7 +10,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::drain_endpoint::DrainState;
+use super::drain::endpoint::DrainState;
 use super::published::DrainCmd;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
@@ -57,7 +57,7 @@ pub(crate) async fn serve(
                 MethodFilter::GET
                     .or(MethodFilter::POST)
                     .or(MethodFilter::DELETE),
-                super::drain_endpoint::drain,
+                super::drain::endpoint::drain,
             ),
         )
         .with_state(DrainState {

@@ -14,8 +14,7 @@
 mod addresses;
 mod api;
 pub mod files;
-pub mod drain_auth;
-mod drain_endpoint;
+pub mod drain;
 mod goodbye;
 mod health;
 mod heartbeat;

@@ -23,7 +23,7 @@ pub(crate) async fn reload(shared: Arc<Shared>, config: Arc<Publisher<Arc<InForc
     };
     // The drain's token as the endpoint will read it: a bad one keeps the old configuration
     // (and with it the old token) rather than leave /drain refusing or unguarded.
-    if let Err(e) = super::drain_auth::check_at_load(&loaded) {
+    if let Err(e) = super::drain::contract::check_at_load(&loaded) {
         tracing::warn!(error = %e, "reload: the drain token cannot be used, keeping the old configuration");
         return;
     }

@@ -18,7 +18,8 @@ use crate::broker::{
 use crate::daemon::goodbye::{say_goodbye, LEAVE_WAIT};
 use crate::daemon::heartbeat::{after_answer, plan, AfterBeat, Beat, Due, Plan};
 use crate::config::IdentitySource;
-use crate::daemon::published::{Advert, Status, DRAIN_BEAT};
+use crate::daemon::drain::rule;
+use crate::daemon::published::{Advert, Status};
 use crate::daemon::shared::Shared;
 use crate::metrics::labels::Heartbeat as BeatOutcome;
 
@@ -121,9 +122,7 @@ fn start(
     InFlight {
         fut: Box::pin(async move {
             let mut o = api.register_shared(&a, &ad.id, &bodies, &opts).await;
-            // Draining: the read-only registration, then the wipe, which also clears what a
-            // broker registering itself under the same version made writable.
-            if ad.drain.is_some() && o.result.is_ok() {
+            if rule::wipe_after(ad.drain.is_some(), o.result.is_ok()) {
                 let started = Instant::now();
                 if let Err(e) = api.wipe_write_perm(&a, &ad.id.name, opts.timeout).await {
                     o.result = Err(e);
@@ -172,10 +171,7 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
     loop {
         let cfg = sh.config();
         let draining = sh.advert.borrow().as_ref().and_then(|a| a.drain);
-        let want = match draining {
-            Some(_) => Some(DRAIN_BEAT),
-            None => cfg.register.heartbeat,
-        };
+        let want = rule::beat_period(draining.is_some(), cfg.register.heartbeat);
         if want != period {
             period = want;
             tick = period.map(|p| {
@@ -296,21 +292,20 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
                 beating.set(None);
                 kept = Some(b);
                 let Some(version) = beat_for.take() else { continue };
-                if let (Some(since), Ok(answer)) = (draining, &result) {
-                    if answer.changed {
-                        // The read-only version is gone there (a broker registering itself,
-                        // a restart): asserted again at once, outside the interval's limit.
-                        metrics.heartbeat(&addr, BeatOutcome::Changed);
-                        metrics.drain_reassertion(&addr);
-                        rec.beat.acked = None;
-                        if cfg.broker.identity == IdentitySource::Config
-                            && warned_drain.replace(since) != Some(since)
-                        {
-                            tracing::warn!(namesrv = %addr, "another registrar changed this NameServer's data during the drain (the broker itself?): a drain holds only while rmq-registrar is the only registrar; asserting it again");
-                        }
-                        sh.register_now.notify_one();
-                        continue;
+                let changed = result.as_ref().is_ok_and(|a| a.changed);
+                let own_version = cfg.broker.identity == IdentitySource::Config;
+                if let rule::OnBeat::Reassert { warn } = rule::on_beat(draining, changed, own_version, warned_drain) {
+                    // The read-only version is gone there (a broker registering itself, a
+                    // restart): asserted again at once, outside the interval's limit.
+                    metrics.heartbeat(&addr, BeatOutcome::Changed);
+                    metrics.drain_reassertion(&addr);
+                    rec.beat.acked = None;
+                    if warn {
+                        warned_drain = draining;
+                        tracing::warn!(namesrv = %addr, "another registrar changed this NameServer's data during the drain (the broker itself?): a drain holds only while rmq-registrar is the only registrar; asserting it again");
                     }
+                    sh.register_now.notify_one();
+                    continue;
                 }
                 if answered(&mut rec, &teller, result, version) && reg.is_none() && may_register(&sh) {
                     let advert = sh.advert.borrow().clone();

@@ -13,10 +13,10 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{mpsc, oneshot};
 
-use super::drain_auth::{bearer, same, token, CHALLENGE, HEADER, OUTCOME};
-use super::publisher::follow;
-use super::published::{DrainCmd, Started};
-use super::shared::Shared;
+use super::contract::{bearer, same, token, CHALLENGE, HEADER, OUTCOME};
+use crate::daemon::publisher::follow;
+use crate::daemon::published::{DrainCmd, Started};
+use crate::daemon::shared::Shared;
 use crate::config::Config;
 
 /// The longest `?wait=` (as `drain.wait`'s range).
@@ -117,7 +117,7 @@ fn admitted(cfg: &Config, headers: &HeaderMap) -> Result<(), Answer> {
             // sent the header.
             tracing::error!(error = %e, "drain.token_file: no usable token, drain refused");
             let what = match e {
-                super::drain_auth::TokenError::Blank { .. } => "holds no token",
+                super::contract::TokenError::Blank { .. } => "holds no token",
                 _ => "cannot be read",
             };
             return Err(Answer::new(
