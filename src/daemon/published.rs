@@ -111,7 +111,7 @@ pub(crate) enum Refused {
     #[error("the broker is not serving: nothing to drain")]
     BrokerDown,
     /// No identity yet.
-    #[error("the broker has not said who it is yet: nothing to drain")]
+    #[error("the broker has not said who it is yet: it cannot be drained now")]
     NoIdentity,
     /// Not a master: 205 wipes by broker name, so a slave's sidecar would wipe its master.
     #[error("this broker is id {0}, not a master: only a master drains (WIPE_WRITE_PERM_OF_BROKER goes by broker name and would wipe the master too)")]
@@ -121,7 +121,7 @@ pub(crate) enum Refused {
     #[error("the broker splits every registration (enableSplitRegistration=true): it advances its data version at each one, so a drain cannot hold")]
     SplitRegistration,
     /// No NameServer is listed.
-    #[error("no NameServer is listed: nothing to drain")]
+    #[error("no NameServer is listed yet: it cannot be drained now")]
     NoNamesrv,
 }
 

@@ -9,8 +9,8 @@ use crate::config::{Config, ConfigError, Loaded};
 /// The header every drain request carries, and its value.
 pub const HEADER: (&str, &str) = ("x-rmq-registrar", "drain");
 
-/// The header of a 409 that means "nothing to drain here" (a slave, the broker down, no
-/// NameServer), and its value: `rmq-registrar drain` exits 0 on it, so that a broker unit's
+/// The header of a 409 that means "nothing to drain here" (a slave, the broker down), and its
+/// value: `rmq-registrar drain` exits 0 on it, so that a broker unit's
 /// `ExecStop=` fails only when a drain was due and did not happen.
 pub const OUTCOME: (&str, &str) = ("x-rmq-registrar-outcome", "nothing-to-drain");
 
