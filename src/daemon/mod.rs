@@ -33,7 +33,6 @@ mod shared;
 pub mod slave;
 pub mod supervisor;
 pub mod topics;
-mod topics_watch;
 
 pub use api::{build_api, identity_now};
 pub use goodbye::{unregister_once, Once};

@@ -14,6 +14,7 @@ use super::identity::Current;
 use super::liveness::Verdicts;
 use super::published::{Advert, DrainCmd, DrainView, Members};
 use super::settings::InForce;
+use super::topics::{Inbox, MasterTopics, TopicsAsk};
 use crate::broker::own_config::BrokerReport;
 
 /// The sending end of one state's watch channel, held by its one publisher.
@@ -108,6 +109,12 @@ pub(crate) struct Channels {
     pub(crate) register: RegisterOut,
     /// Drain requests, to the register task: the HTTP task's sending end.
     pub(crate) drains: mpsc::Sender<DrainCmd>,
+    /// The topics task's inbox, with the topic state.
+    pub(crate) topics: Inbox,
+    /// The register task's asks of the topics task.
+    pub(crate) topics_ask: TopicsAsk,
+    /// The slave sync's end: the master's topics.
+    pub(crate) master_topics: MasterTopics,
 }
 
 impl Channels {
@@ -126,6 +133,7 @@ impl Channels {
         let (draining, draining_rx) = Publisher::new(DrainView::default());
         let (master, master_rx) = Publisher::new(None);
         let (drains, drain_requests) = mpsc::channel(8);
+        let (topics, topics_ask, master_topics) = super::topics::inbox();
         let channels = Channels {
             config,
             health: HealthOut { verdict, report },
@@ -141,6 +149,9 @@ impl Channels {
                 master,
             },
             drains,
+            topics,
+            topics_ask,
+            master_topics,
         };
         let receivers = Receivers {
             config: config_rx,

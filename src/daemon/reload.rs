@@ -65,19 +65,9 @@ pub(crate) async fn reload(shared: Arc<Shared>, config: Arc<Publisher<Arc<InForc
     // Certificates as read by this load: connections opened from now on use them.
     shared.client.set_tls(tls);
     // The identity task registers a changed permission, id or address (with a new data
-    // version) at once; the list task applies a changed NameServer list.
-    config.send_replace(new.clone());
-    let topics_cfg = new.broker.topics.clone();
-    let changed = shared
-        .topics
-        .update(move |t| t.refresh(&topics_cfg, true))
-        .await;
-    match changed {
-        Some(Ok(c)) => tracing::info!(topics_changed = c, "configuration reloaded"),
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "reload: topics file rejected, keeping the last good topics")
-        }
-        None => {}
-    }
+    // version) at once; the list task applies a changed NameServer list; the topics task
+    // reads the topics again.
+    config.send_replace(new);
+    tracing::info!("configuration reloaded");
     shared.register_now.notify_one();
 }

@@ -11,8 +11,9 @@ use super::settings::InForce;
 use super::publisher::{follow, Channels, HealthOut, IdentityOut, Publisher, RegisterOut};
 use super::shared::Shared;
 use super::supervisor::Supervisor;
+use super::topics::{Inbox, MasterTopics, TopicsAsk};
 use super::{
-    addresses, goodbye, health, http, identity_task, register, reload, slave, topics_watch,
+    addresses, goodbye, health, http, identity_task, register, reload, slave, topics,
 };
 use crate::config::{self, IdentitySource};
 use crate::metrics::Metrics;
@@ -112,6 +113,9 @@ pub async fn run(
         namesrv_list,
         register,
         drains,
+        topics,
+        topics_ask,
+        master_topics,
     } = channels;
     let publishers = TaskPublishers {
         health: Arc::new(health),
@@ -119,6 +123,9 @@ pub async fn run(
         namesrv_list: Arc::new(namesrv_list),
         register: Arc::new(register),
         drains,
+        topics: Arc::new(topics),
+        topics_ask: Arc::new(topics_ask),
+        master_topics: Arc::new(master_topics),
     };
     spawn_tasks(&sup, &shared, &routes, (main, drain), publishers);
     // Held to the end: every NameServer's task ends when the configuration's channel closes,
@@ -150,6 +157,9 @@ struct TaskPublishers {
     namesrv_list: Arc<Publisher<Arc<Vec<String>>>>,
     register: Arc<RegisterOut>,
     drains: tokio::sync::mpsc::Sender<super::published::DrainCmd>,
+    topics: Arc<Inbox>,
+    topics_ask: Arc<TopicsAsk>,
+    master_topics: Arc<MasterTopics>,
 }
 
 fn spawn_tasks(
@@ -165,6 +175,9 @@ fn spawn_tasks(
         namesrv_list,
         register: register_out,
         drains,
+        topics,
+        topics_ask,
+        master_topics,
     } = publishers;
     let sh = shared.clone();
     sup.spawn("sweeper", move || {
@@ -192,16 +205,25 @@ fn spawn_tasks(
     sup.spawn_with_grace(
         "register",
         move || goodbye::stop_grace(config.borrow().register.timeout),
-        move || register::register_loop(sh.clone(), routes.clone(), register_out.clone()),
+        move || {
+            register::register_loop(
+                sh.clone(),
+                routes.clone(),
+                register_out.clone(),
+                topics_ask.clone(),
+            )
+        },
     );
     let sh = shared.clone();
-    sup.spawn("topics", move || topics_watch::topics_watch(sh.clone()));
+    sup.spawn("topics", move || topics::topics_loop(sh.clone(), topics.clone()));
     let sh = shared.clone();
     sup.spawn("address-refresh", move || {
         addresses::refresh_loop(sh.clone(), namesrv_list.clone())
     });
     let sh = shared.clone();
-    sup.spawn("slave-sync", move || slave::sync_loop(sh.clone()));
+    sup.spawn("slave-sync", move || {
+        slave::sync_loop(sh.clone(), master_topics.clone())
+    });
     let sh = shared.clone();
     sup.spawn("http", move || {
         // The first run takes the listeners bound at start; a restarted one binds their

@@ -1,5 +1,5 @@
-//! The daemon's read-only context: handles every task uses (client, API, metrics, topics store,
-//! shutdown token) and the receiving ends of the watch channels through which state travels.
+//! The daemon's read-only context: handles every task uses (client, API, metrics, shutdown
+//! token) and the receiving ends of the watch channels through which state travels.
 //! It holds no sender: each state's [`Publisher`](super::publisher::Publisher) is its one
 //! task's (publisher.rs); "register now" is the one request, and it merges.
 
@@ -14,7 +14,6 @@ use super::liveness::Verdicts;
 use super::publisher::Receivers;
 use super::published::{Advert, DrainCmd, DrainView, Members};
 use super::settings::InForce;
-use super::topics::Topics;
 use crate::broker::own_config::BrokerReport;
 use crate::broker::BrokerApi;
 use crate::client::RemotingClient;
@@ -36,8 +35,6 @@ pub(crate) struct Shared {
     pub(crate) api: BrokerApi,
     /// Every metric.
     pub(crate) metrics: Arc<Metrics>,
-    /// The topic store (its own lock; the tasks that read sources update it).
-    pub(crate) topics: Arc<Topics>,
     /// Asks the register task for a round now (merging: many asks make one round).
     pub(crate) register_now: Notify,
     /// The broker's verdict; published by the health task.
@@ -124,7 +121,6 @@ impl Shared {
             client,
             api,
             metrics,
-            topics: Arc::default(),
             register_now: Notify::new(),
             master: rx.master,
             token: CancellationToken::new(),

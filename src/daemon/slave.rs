@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::files::write_if_changed_mode;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
+use super::topics::MasterTopics;
 use crate::broker::body::{
     ConsumerOffsetWrapper, DelayOffsetTable, SubscriptionGroupWrapper, TopicConfigWrapper,
 };
@@ -158,7 +159,7 @@ pub fn count(metrics: &Metrics, results: &[PullResult], to_files: bool) {
 }
 
 /// For a slave (`broker.id` != 0): pulls from the master every `sync_interval`.
-pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
+pub(crate) async fn sync_loop(sh: Arc<Shared>, master_topics: Arc<MasterTopics>) -> TaskResult {
     loop {
         let cfg = sh.config();
         let interval = cfg.slave.sync_interval;
@@ -188,17 +189,8 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>) -> TaskResult {
                         }
                     }
                     if let Some(t) = topics {
-                        let topics_cfg = cfg.broker.topics.clone();
-                        let changed = sh
-                            .topics
-                            .update(move |s| s.set_master_topics(&topics_cfg, t.topic_config_table))
-                            .await;
-                        if changed == Some(true) {
-                            // The registered table changed (the first pull fills it): said of
-                            // the table, not of the files, which may be as they were.
-                            tracing::info!(%master, "the master's topics differ from those registered, registering now");
-                            sh.register_now.notify_one();
-                        }
+                        // The topics task decides whether the table changed and registers it.
+                        master_topics.send(t.topic_config_table).await;
                     }
                 }
             }

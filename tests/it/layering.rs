@@ -20,6 +20,12 @@ const BELOW_DAEMON: [&str; 6] = [
 /// context names only value modules, and the tasks name it).
 const SUBMODULE_CYCLES_ALLOWED: [&str; 0] = [];
 
+/// Modules grouped by concern, each group holding a task beside its values: the task names
+/// the shared context, which names the values, so the groups as wholes depend on each other.
+/// Under these the rule is per file: no file depends on itself through others (a group's
+/// re-exports count as the file they come from).
+const CYCLES_CHECKED_PER_FILE: [&str; 1] = ["daemon"];
+
 /// A module's path from the crate root (`["daemon", "register", "round"]`).
 type ModPath = Vec<String>;
 
@@ -170,7 +176,22 @@ fn segments(text: &str) -> Vec<String> {
 
 /// The modules `code` (the text of module `me`) names through paths.
 fn targets(me: &ModPath, code: &str, known: &BTreeSet<ModPath>) -> BTreeSet<ModPath> {
-    let mut out = BTreeSet::new();
+    full_paths(me, code)
+        .into_iter()
+        .map(|mut path| {
+            // The deepest module the path goes through.
+            while !path.is_empty() && !known.contains(&path) {
+                path.pop();
+            }
+            path
+        })
+        .collect()
+}
+
+/// Every `crate::`, `super::` or `self::` path in `code` (the text of module `me`), from the
+/// crate root.
+fn full_paths(me: &ModPath, code: &str) -> Vec<ModPath> {
+    let mut out = Vec::new();
     for (i, _) in code.match_indices("::") {
         // The path's first segment, and where the path starts.
         let start = code[..i].rfind(|c: char| !is_ident(c)).map_or(0, |s| s + 1);
@@ -209,11 +230,7 @@ fn targets(me: &ModPath, code: &str, known: &BTreeSet<ModPath>) -> BTreeSet<ModP
         for segs in named {
             let mut path = base.clone();
             path.extend(segs);
-            // The deepest module the path goes through.
-            while !path.is_empty() && !known.contains(&path) {
-                path.pop();
-            }
-            out.insert(path);
+            out.push(path);
         }
     }
     out
@@ -230,6 +247,73 @@ fn edges() -> BTreeSet<(ModPath, ModPath)> {
                 out.insert((me.clone(), to));
             }
         }
+    }
+    out
+}
+
+/// `module -> module` edges where a path through a module's re-export (`pub(crate) use
+/// inbox::TopicsAsk;` in `topics/mod.rs`) names the file the item comes from.
+fn file_edges() -> BTreeSet<(ModPath, ModPath)> {
+    let modules = modules();
+    let known: BTreeSet<ModPath> = modules.keys().cloned().collect();
+    // (module, item) -> the child module it is re-exported from.
+    let mut reexports: BTreeMap<(ModPath, String), ModPath> = BTreeMap::new();
+    for (me, text) in &modules {
+        let text = without_comments(text);
+        for line in text.lines().map(str::trim) {
+            let Some(rest) = line
+                .strip_prefix("pub(crate) use ")
+                .or_else(|| line.strip_prefix("pub use "))
+            else {
+                continue;
+            };
+            let child = segments(rest);
+            let Some(first) = child.first() else { continue };
+            let mut from = me.clone();
+            from.push(first.clone());
+            if !known.contains(&from) {
+                continue;
+            }
+            let items: Vec<Vec<String>> = match rest.find('{') {
+                Some(at) => group(&rest[at..]),
+                None => vec![child[child.len() - 1..].to_vec()],
+            };
+            for item in items {
+                if let Some(name) = item.last() {
+                    reexports.insert((me.clone(), name.clone()), from.clone());
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for (me, text) in &modules {
+        let code = without_comments(text);
+        for (to, item) in targets_with_item(me, &code, &known) {
+            let to = item
+                .and_then(|i| reexports.get(&(to.clone(), i)).cloned())
+                .unwrap_or(to);
+            if &to != me {
+                out.insert((me.clone(), to));
+            }
+        }
+    }
+    out
+}
+
+/// As [`targets`], with the segment after the deepest module named (the item), if any.
+fn targets_with_item(
+    me: &ModPath,
+    code: &str,
+    known: &BTreeSet<ModPath>,
+) -> BTreeSet<(ModPath, Option<String>)> {
+    let mut out = BTreeSet::new();
+    for path in full_paths(me, code) {
+        let mut module = path.clone();
+        while !module.is_empty() && !known.contains(&module) {
+            module.pop();
+        }
+        let item = path.get(module.len()).cloned();
+        out.insert((module, item));
     }
     out
 }
@@ -339,6 +423,12 @@ fn modules_have_no_dependency_cycle() {
     );
     assert_eq!(cycle(&top), None, "a cycle among the top-level modules");
     for (parent, graph) in &siblings {
+        if CYCLES_CHECKED_PER_FILE
+            .iter()
+            .any(|p| parent == p || parent.starts_with(&format!("{p}::")))
+        {
+            continue;
+        }
         let found = cycle(graph);
         if SUBMODULE_CYCLES_ALLOWED.contains(&parent.as_str()) {
             println!(
@@ -349,6 +439,28 @@ fn modules_have_no_dependency_cycle() {
         }
         println!("{parent}:\n{}", show(graph));
         assert_eq!(found, None, "a cycle among the submodules of {parent}");
+    }
+    let files = file_edges();
+    for parent in CYCLES_CHECKED_PER_FILE {
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (from, to) in &files {
+            let under = |m: &ModPath| m.len() > 1 && m[0] == parent;
+            // An edge up to a group's own module names nothing of it but what it re-exports,
+            // which `file_edges` already followed.
+            if under(from) && under(to) && !from.starts_with(to) {
+                graph
+                    .entry(from.join("::"))
+                    .or_default()
+                    .insert(to.join("::"));
+            }
+        }
+        println!("{parent}, per file:\n{}", show(&graph));
+        assert!(graph.len() > 20, "the files under {parent} were not read");
+        assert_eq!(
+            cycle(&graph),
+            None,
+            "a cycle among the files under {parent}"
+        );
     }
 }
 
@@ -415,5 +527,81 @@ fn every_daemon_state_has_one_publisher_and_the_shared_context_no_sender() {
                 "{path:?} makes a watch channel of its own: daemon state goes through publisher.rs"
             );
         }
+    }
+}
+
+/// Each sending end of daemon state (a publisher, the drain requests' sender, the topics
+/// task's two inboxes) goes to one task: in `daemon/run.rs` every field of `TaskPublishers`
+/// is named inside exactly one `sup.spawn…` call, and the inbox ends are not `Clone`.
+#[test]
+fn every_sending_end_is_moved_into_one_task() {
+    let modules = modules();
+    let code = |path: &[&str]| -> String {
+        let key: ModPath = path.iter().map(|s| s.to_string()).collect();
+        without_comments(modules.get(&key).unwrap_or_else(|| panic!("{path:?}")))
+    };
+    let run = code(&["daemon", "run"]);
+    let fields: Vec<String> = run
+        .split("struct TaskPublishers {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("TaskPublishers in daemon/run.rs")
+        .lines()
+        .filter_map(|l| Some(l.trim().split_once(':')?.0.trim().to_string()))
+        .filter(|f| !f.is_empty())
+        .collect();
+    assert!(fields.len() >= 8, "{fields:?}");
+    let body = run
+        .split("fn spawn_tasks(")
+        .nth(1)
+        .expect("spawn_tasks in daemon/run.rs");
+    // `let TaskPublishers { health: health_out, … } = publishers;`: the names the spawns use.
+    let bound = body
+        .split("let TaskPublishers {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("the publishers taken apart");
+    let spawns: Vec<&str> = body.split("sup.spawn").skip(1).collect();
+    assert!(spawns.len() >= 8, "{} spawns", spawns.len());
+    for field in &fields {
+        let name = bound
+            .split(',')
+            .map(str::trim)
+            .find_map(|b| match b.split_once(':') {
+                Some((f, n)) if f.trim() == field => Some(n.trim().to_string()),
+                None if b == field => Some(b.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{field} is not taken apart in spawn_tasks"));
+        let holders = spawns
+            .iter()
+            .filter(|s| {
+                s.match_indices(name.as_str()).any(|(at, _)| {
+                    let before = s[..at].chars().next_back();
+                    let after = s[at + name.len()..].chars().next();
+                    !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+                })
+            })
+            .count();
+        assert_eq!(
+            holders, 1,
+            "{field} ({name}) goes to {holders} tasks, not one"
+        );
+    }
+    let inbox = code(&["daemon", "topics", "inbox"]);
+    for end in [
+        "pub(crate) struct TopicsAsk(",
+        "pub(crate) struct MasterTopics(",
+    ] {
+        let derive = inbox
+            .split(end)
+            .next()
+            .and_then(|before| before.rsplit("#[derive(").next())
+            .unwrap_or_default();
+        assert!(inbox.contains(end), "{end} not found");
+        assert!(
+            !derive.contains("Clone"),
+            "{end} must not be Clone: {derive}"
+        );
     }
 }

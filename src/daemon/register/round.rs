@@ -16,7 +16,9 @@ use crate::config::{Config, TopicSource};
 use crate::daemon::identity::Current;
 use crate::daemon::namesrv::Fleet;
 use crate::daemon::shared::Shared;
-use crate::metrics::labels::{Label, Registration, Reload};
+use crate::daemon::settings::InForce;
+use crate::daemon::topics::RoundTable;
+use crate::metrics::labels::{Label, Registration};
 
 /// The options a registration of `cur` goes out with.
 pub(crate) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptions {
@@ -37,15 +39,15 @@ pub(crate) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptio
 /// broker's permission, or read-only while `drain` (since when) is in force.
 pub(super) async fn publish_advert(
     sh: &Arc<Shared>,
-    cfg: &Config,
+    cfg: &Arc<InForce>,
     rounds: &mut Rounds,
     cur: &Current,
     drain: Option<SystemTime>,
 ) -> Option<Arc<Advert>> {
-    let table = current_topics(sh, cfg).await?;
+    let read = rounds.topics.for_round(cfg.clone()).await?;
     let table = match drain {
-        Some(_) => read_only(sh, cfg, table, cur).await,
-        None => restricted(table, cur.permission).await,
+        Some(_) => read_only(cfg, read, cur).await,
+        None => restricted(read.table, cur.permission).await,
     };
     sh.metrics.broker.set_topics(table.topic_config_table.len());
     let advert = Arc::new(Advert {
@@ -63,7 +65,7 @@ pub(super) async fn publish_advert(
 /// names).
 pub(super) async fn round_with(
     sh: &Arc<Shared>,
-    cfg: &Config,
+    cfg: &Arc<InForce>,
     fleet: &Fleet,
     rounds: &mut Rounds,
 ) -> Vec<String> {
@@ -151,60 +153,6 @@ fn summary(publish: &RegisterOut, out: &RegisterOutcome) {
     tracing::info!(ok, total, outcomes = %outcomes.join(" "), "registration round");
 }
 
-/// The table to register this round, from the configured source. None: nothing to register
-/// yet (the broker's topics were never read: registering an empty table would withdraw its
-/// routes).
-async fn current_topics(sh: &Arc<Shared>, cfg: &Config) -> Option<Arc<TopicConfigWrapper>> {
-    let topics_cfg = cfg.broker.topics.clone();
-    let read = if topics_cfg.source == TopicSource::Broker {
-        let addr = cfg.broker_check_addr();
-        match sh.api.broker_topics(addr, cfg.register.timeout).await {
-            Ok(w) => {
-                let changed = sh
-                    .topics
-                    .update(move |t| t.set_broker_topics(&topics_cfg, w))
-                    .await?;
-                Some(if changed {
-                    Reload::Changed
-                } else {
-                    Reload::Unchanged
-                })
-            }
-            Err(e) => {
-                sh.metrics.broker.topic_reload(Reload::Error);
-                if !sh.topics.update(|t| t.has_broker_topics()).await? {
-                    tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics: registration waits for them");
-                    return None;
-                }
-                tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics, registering the last good ones");
-                None
-            }
-        }
-    } else {
-        match sh
-            .topics
-            .update(move |t| t.refresh(&topics_cfg, true))
-            .await
-        {
-            Some(Ok(changed)) => Some(if changed {
-                Reload::Changed
-            } else {
-                Reload::Unchanged
-            }),
-            Some(Err(e)) => {
-                sh.metrics.broker.topic_reload(Reload::Error);
-                tracing::error!(error = %e, "topics file unusable, registering the last good topics");
-                None
-            }
-            None => None,
-        }
-    };
-    if let Some(outcome) = read {
-        sh.metrics.broker.topic_reload(outcome);
-    }
-    Some(sh.topics.table())
-}
-
 /// The table as Java registers it under `brokerPermission`: a broker that is not both readable
 /// and writable registers every topic's perm ANDed with its own.
 pub(crate) async fn restricted(
@@ -232,18 +180,15 @@ pub(crate) async fn restricted(
 /// broker's own data version when the topics come from the broker (so that the broker's own
 /// registrations of that version rewrite nothing).
 pub(crate) async fn read_only(
-    sh: &Shared,
     cfg: &Config,
-    table: Arc<TopicConfigWrapper>,
+    read: RoundTable,
     cur: &Current,
 ) -> Arc<TopicConfigWrapper> {
-    let broker_version = if cfg.broker.topics.source == crate::config::TopicSource::Broker {
-        sh.topics.update(|t| t.broker_version()).await.flatten()
-    } else {
-        None
-    };
+    let broker_version = read
+        .broker_version
+        .filter(|_| cfg.broker.topics.source == TopicSource::Broker);
     let mask = cur.permission.unwrap_or(perm::READ | perm::WRITE) & !perm::WRITE;
-    let masked = restricted(table, Some(mask)).await;
+    let masked = restricted(read.table, Some(mask)).await;
     match broker_version {
         Some(v) if v != masked.data_version => {
             let mut t = (*masked).clone();

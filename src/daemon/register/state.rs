@@ -9,11 +9,14 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::daemon::identity::Current;
 use crate::daemon::publisher::RegisterOut;
+use crate::daemon::topics::TopicsAsk;
 
 /// The round state the register task owns, and what it publishes.
 pub(super) struct Rounds {
     /// The register task's publishers (advert, members, drain, master).
     pub(super) out: Arc<RegisterOut>,
+    /// Its asks of the topics task (the table each round registers).
+    pub(super) topics: Arc<TopicsAsk>,
     /// Last full (forced) round; `None` makes the next round a full one.
     pub(super) last_full: Option<Instant>,
     /// The identity last advertised.
@@ -26,9 +29,10 @@ pub(super) struct Rounds {
 
 impl Rounds {
     /// The state at the task's start: nothing advertised yet.
-    pub(super) fn new(out: Arc<RegisterOut>, up: bool) -> Rounds {
+    pub(super) fn new(out: Arc<RegisterOut>, topics: Arc<TopicsAsk>, up: bool) -> Rounds {
         Rounds {
             out,
+            topics,
             last_full: None,
             advertised: None,
             up,

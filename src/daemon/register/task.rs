@@ -8,7 +8,8 @@ use tokio::time::Instant;
 use super::drain;
 use super::round::round_with;
 use super::state::Rounds;
-use crate::config::Config;
+use crate::daemon::settings::InForce;
+use crate::daemon::topics::TopicsAsk;
 use crate::daemon::identity::{Change, Current};
 use crate::daemon::namesrv::{CloseRoutes, Fleet};
 use crate::daemon::publisher::{follow, RegisterOut};
@@ -22,9 +23,10 @@ pub(crate) async fn register_loop(
     sh: Arc<Shared>,
     routes: Arc<CloseRoutes>,
     out: Arc<RegisterOut>,
+    topics: Arc<TopicsAsk>,
 ) -> TaskResult {
     let mut fleet = Fleet::new(sh.clone(), routes, out.clone());
-    let mut rounds = Rounds::new(out, sh.broker_up());
+    let mut rounds = Rounds::new(out, topics, sh.broker_up());
     let mut list = follow(&sh.namesrv_list);
     let mut identity = follow(&sh.identity);
     let mut verdict = follow(&sh.verdict);
@@ -74,7 +76,7 @@ pub(crate) async fn register_loop(
             }
             Ok(()) = identity.changed() => {
                 let new = identity.borrow_and_update().clone();
-                due |= on_identity(&sh, &mut rounds, new).await;
+                due |= on_identity(&mut rounds, new).await;
             }
             Ok(()) = verdict.changed() => {
                 let v = verdict.borrow_and_update().clone();
@@ -144,7 +146,7 @@ async fn until(at: Option<Instant>) {
 /// A new identity: anything registered that changed advances the data version (NameServers
 /// update their tables only on a new version) and forces a full round at once. True when a
 /// round is due.
-async fn on_identity(sh: &Shared, rounds: &mut Rounds, new: Option<Current>) -> bool {
+async fn on_identity(rounds: &mut Rounds, new: Option<Current>) -> bool {
     let Some(new) = new else { return false };
     let change = new.change_from(rounds.advertised.as_ref());
     match change {
@@ -152,7 +154,7 @@ async fn on_identity(sh: &Shared, rounds: &mut Rounds, new: Option<Current>) -> 
         // The first round registers it: at start, or when the broker first serves.
         Change::First => true,
         Change::Role | Change::Settings => {
-            sh.topics.update(|t| t.advance_version()).await;
+            rounds.topics.advance_version().await;
             rounds.last_full = None;
             rounds.advertised = Some(new);
             true
@@ -161,7 +163,7 @@ async fn on_identity(sh: &Shared, rounds: &mut Rounds, new: Option<Current>) -> 
 }
 
 /// One registration round with every NameServer; nothing while the broker does not serve.
-async fn round(sh: &Arc<Shared>, cfg: &Config, fleet: &Fleet, rounds: &mut Rounds) {
+async fn round(sh: &Arc<Shared>, cfg: &Arc<InForce>, fleet: &Fleet, rounds: &mut Rounds) {
     round_with(sh, cfg, fleet, rounds).await;
 }
 
@@ -170,6 +172,14 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::config::Config;
+    use crate::daemon::publisher::Channels;
+
+    /// The register task's publishers and its asks of a topics task running beside it.
+    fn register_ends(sh: &Arc<Shared>, ch: Channels) -> (Arc<RegisterOut>, Arc<TopicsAsk>) {
+        tokio::spawn(crate::daemon::topics::topics_loop(sh.clone(), Arc::new(ch.topics)));
+        (Arc::new(ch.register), Arc::new(ch.topics_ask))
+    }
 
     fn rounds(sh: &Shared) -> u64 {
         ["changed", "unchanged", "error"]
@@ -190,7 +200,8 @@ mod tests {
         cfg.broker.name = "b".into();
         cfg.broker.addr = "127.0.0.1:10911".into();
         let (sh, ch) = Shared::for_tests(cfg);
-        let task = tokio::spawn(register_loop(sh.clone(), Arc::default(), Arc::new(ch.register)));
+        let (out, topics) = register_ends(&sh, ch);
+        let task = tokio::spawn(register_loop(sh.clone(), Arc::default(), out, topics));
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(rounds(&sh), 1, "first round at once");
         tokio::time::sleep(Duration::from_secs(29)).await;
@@ -210,25 +221,29 @@ mod tests {
         cfg.broker.name = "b".into();
         cfg.broker.addr = "10.0.0.1:10911".into();
         let (sh, ch) = Shared::for_tests(cfg.clone());
-        let mut rounds = Rounds::new(Arc::new(ch.register), true);
-        let v = || sh.topics.table().data_version.counter;
-        assert!(on_identity(&sh, &mut rounds, Some(Current::from_config(&cfg))).await);
+        let (out, topics) = register_ends(&sh, ch);
+        let mut rounds = Rounds::new(out, topics.clone(), true);
+        let v = || async {
+            let read = topics.for_round(sh.config()).await.expect("a table");
+            read.table.data_version.counter
+        };
+        assert!(on_identity(&mut rounds, Some(Current::from_config(&cfg))).await);
         rounds.advertised = Some(Current::from_config(&cfg));
-        let first = v();
+        let first = v().await;
         // The same again (a reload that changed nothing registered): no new version, no round.
-        assert!(!on_identity(&sh, &mut rounds, Some(Current::from_config(&cfg))).await);
-        assert_eq!(v(), first);
+        assert!(!on_identity(&mut rounds, Some(Current::from_config(&cfg))).await);
+        assert_eq!(v().await, first);
         // broker.permission changed at SIGHUP: NameServers update queue data only on a new
         // version, so it must advance although no topic changed, and the round is a full one.
         rounds.last_full = Some(Instant::now());
         cfg.broker.permission = Some(4);
-        assert!(on_identity(&sh, &mut rounds, Some(Current::from_config(&cfg))).await);
-        assert!(v() > first, "{} -> {}", first, v());
+        assert!(on_identity(&mut rounds, Some(Current::from_config(&cfg))).await);
+        let after = v().await;
+        assert!(after > first, "{first} -> {after}");
         assert_eq!(rounds.last_full, None);
         cfg.broker.id = 1;
-        let before = v();
-        assert!(on_identity(&sh, &mut rounds, Some(Current::from_config(&cfg))).await);
-        assert!(v() > before);
+        assert!(on_identity(&mut rounds, Some(Current::from_config(&cfg))).await);
+        assert!(v().await > after);
     }
 
     #[tokio::test(start_paused = true)]
@@ -237,7 +252,15 @@ mod tests {
         cfg.broker.name = "b".into();
         cfg.broker.addr = "127.0.0.1:10911".into();
         let (sh, ch) = Shared::for_tests(cfg.clone());
-        let task = tokio::spawn(register_loop(sh.clone(), Arc::default(), Arc::new(ch.register)));
+        let identity = ch.identity;
+        let (topics, topics_ask) = (ch.topics, ch.topics_ask);
+        tokio::spawn(crate::daemon::topics::topics_loop(sh.clone(), Arc::new(topics)));
+        let task = tokio::spawn(register_loop(
+            sh.clone(),
+            Arc::default(),
+            Arc::new(ch.register),
+            Arc::new(topics_ask),
+        ));
         tokio::time::sleep(Duration::from_millis(10)).await;
         // Ten thousand asks while nothing runs: they merge into one round, and the caller never
         // waits.
@@ -247,7 +270,7 @@ mod tests {
         // A state change in the middle of the flood is still seen: a new id advances the
         // version the next round advertises.
         cfg.broker.id = 1;
-        ch.identity.identity.send_replace(Some(Current::from_config(&cfg)));
+        identity.identity.send_replace(Some(Current::from_config(&cfg)));
         for _ in 0..10_000 {
             sh.register_now.notify_one();
         }

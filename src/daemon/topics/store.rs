@@ -1,50 +1,28 @@
-//! The topic state behind a lock that only blocking threads take, and the table it publishes.
+//! The topic state behind a lock that only blocking threads take. The topics task is its one
+//! holder; the lock is there to hand the state to a blocking thread, not to share it.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use super::state::TopicState;
-use crate::broker::body::TopicConfigWrapper;
-use crate::poison::{lock, read, write};
+use crate::poison::lock;
 
-/// The topic state and the table last published from it.
+/// The topic state; it outlives the topics task's restarts (the restart spec holds it).
+#[derive(Default)]
 pub(crate) struct Topics {
     /// Only ever locked on blocking threads (see [`Topics::update`]): reading and parsing a
     /// large file under it must never stall an async worker.
     state: Mutex<TopicState>,
-    /// The table to register, published after every change; what async code reads.
-    table: RwLock<Arc<TopicConfigWrapper>>,
-}
-
-impl Default for Topics {
-    fn default() -> Self {
-        let state = TopicState::default();
-        Topics {
-            table: RwLock::new(state.table()),
-            state: Mutex::new(state),
-        }
-    }
 }
 
 impl Topics {
-    /// The current table (cheap: an `Arc`).
-    pub(crate) fn table(&self) -> Arc<TopicConfigWrapper> {
-        read(&self.table).clone()
-    }
-
-    /// Runs `f` on the topic state on a blocking thread, then publishes the table.
-    /// None when `f` panicked (the state is kept; the task that asked carries on).
+    /// Runs `f` on the topic state on a blocking thread. None when `f` panicked (the state is
+    /// kept; the task carries on).
     pub(crate) async fn update<R: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut TopicState) -> R + Send + 'static,
     ) -> Option<R> {
         let me = self.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let mut state = lock(&me.state);
-            let r = f(&mut state);
-            *write(&me.table) = state.table();
-            r
-        })
-        .await;
+        let r = tokio::task::spawn_blocking(move || f(&mut lock(&me.state))).await;
         match r {
             Ok(r) => Some(r),
             Err(e) => {
