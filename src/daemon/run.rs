@@ -58,22 +58,47 @@ pub async fn run(
     let routes = Arc::new(CloseRoutes::default());
     let api = build_api(&cfg, Some(routes.clone()))?
         .with_observer(Arc::new(RequestMetrics(metrics.clone())));
-    let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: cfg.http.listen.clone(),
-            source,
-        })?;
-    // With port 0 the kernel picks the port: the log names the one bound, for whoever started us.
-    let bound = listener.local_addr().map_err(|source| StartError::Listen {
-        addr: cfg.http.listen.clone(),
-        source,
-    })?;
+    let (main, drain) = bind_listeners(&cfg).await?;
+    log_start(&cfg, &main, drain.as_ref());
+    // Every state's channel, made here: each publisher goes to its one task below.
+    let (channels, receivers) = Channels::new(&cfg);
+    let shared = Arc::new(Shared::new(config_path, api, metrics.clone(), receivers));
+    metrics.broker.set_id(None);
+    metrics
+        .broker
+        .set_up(cfg.broker.health.check == config::HealthCheck::None);
+    shared.metrics.daemon.seed_tasks(&TASKS);
+    if cfg.broker.id != 0 && cfg.broker.identity == IdentitySource::Config {
+        shared.metrics.broker.seed_slave_pulls(&slave::KINDS);
+    }
+    let sup = Supervisor::new(shared.token.clone(), metrics);
+    let (config, publishers) = for_tasks(channels);
+    spawn_tasks(&sup, &shared, &routes, (main, drain), publishers);
+    // Held to the end: every NameServer's task ends when the configuration's channel closes,
+    // and their goodbyes come after the control loop has returned.
+    let config = Arc::new(config);
+    wait_for_stop(&shared, config.clone(), controls).await;
+    goodbye::shutdown(&shared, &sup).await;
+    drop(config);
+    Ok(())
+}
+
+/// Binds the `[http]` listener and the drain's own, at start-up: a port in use fails the
+/// start, naming it.
+async fn bind_listeners(cfg: &InForce) -> Result<(http::Bound, Option<http::Bound>), StartError> {
+    let main = bind(&cfg.http.listen).await?;
     let drain = match &cfg.drain.listen {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    let drain_at = drain.as_ref().map(|d| d.addr.to_string());
+    Ok((main, drain))
+}
+
+/// The start-up line (with port 0 the kernel picks the port: it names the one bound, for
+/// whoever started us).
+fn log_start(cfg: &InForce, main: &http::Bound, drain: Option<&http::Bound>) {
+    let bound = main.addr;
+    let drain_at = drain.map(|d| d.addr.to_string());
     let drain_at = drain_at.as_deref().unwrap_or("http.listen");
     match cfg.broker.identity {
         IdentitySource::Config => {
@@ -90,22 +115,10 @@ pub async fn run(
             "tls.verify = false: NameServer certificates are not checked (test setups only)"
         );
     }
-    // Every state's channel, made here: each publisher goes to its one task below.
-    let (channels, receivers) = Channels::new(&cfg);
-    let shared = Arc::new(Shared::new(config_path, api, metrics.clone(), receivers));
-    metrics.broker.set_id(None);
-    metrics
-        .broker
-        .set_up(cfg.broker.health.check == config::HealthCheck::None);
-    shared.metrics.daemon.seed_tasks(&TASKS);
-    if cfg.broker.id != 0 && cfg.broker.identity == IdentitySource::Config {
-        shared.metrics.broker.seed_slave_pulls(&slave::KINDS);
-    }
-    let sup = Supervisor::new(shared.token.clone(), metrics);
-    let main = http::Bound {
-        listener: Some(listener),
-        addr: bound,
-    };
+}
+
+/// The configuration's publisher (the control loop's) and every task's ends.
+fn for_tasks(channels: Channels) -> (Publisher<Arc<InForce>>, TaskPublishers) {
     let Channels {
         config,
         health,
@@ -127,14 +140,7 @@ pub async fn run(
         topics_ask: Arc::new(topics_ask),
         master_topics: Arc::new(master_topics),
     };
-    spawn_tasks(&sup, &shared, &routes, (main, drain), publishers);
-    // Held to the end: every NameServer's task ends when the configuration's channel closes,
-    // and their goodbyes come after the control loop has returned.
-    let config = Arc::new(config);
-    wait_for_stop(&shared, config.clone(), controls).await;
-    goodbye::shutdown(&shared, &sup).await;
-    drop(config);
-    Ok(())
+    (config, publishers)
 }
 
 /// Names of the supervised tasks.

@@ -162,6 +162,18 @@ impl NamesrvMetrics {
             .with_label_values(&[addr, outcome.as_str()])
             .get()
     }
+
+    /// Test access: heartbeats with `outcome` (`ok`, `changed`, `skipped`, …).
+    #[cfg(test)]
+    pub(crate) fn heartbeats_of(&self, addr: &str, outcome: &str) -> u64 {
+        self.heartbeats.with_label_values(&[addr, outcome]).get()
+    }
+
+    /// Test access: drain re-assertions.
+    #[cfg(test)]
+    pub(crate) fn drain_reassertions_of(&self, addr: &str) -> u64 {
+        self.drain_reassertions.with_label_values(&[addr]).get()
+    }
 }
 
 /// Removes every series of `vec` whose `namesrv` label is `addr`, whatever its other labels.

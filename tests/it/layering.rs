@@ -605,3 +605,62 @@ fn every_sending_end_is_moved_into_one_task() {
         );
     }
 }
+
+/// No function under `src/daemon` is longer than [`LONGEST_DAEMON_FN`] lines: a task is a
+/// value with a handler per event, not one long loop (test code aside).
+#[test]
+fn no_daemon_function_is_over_80_lines() {
+    const LONGEST_DAEMON_FN: usize = 80;
+    let mut seen = 0;
+    let mut long = Vec::new();
+    for (path, text) in modules() {
+        if path.first().map(String::as_str) != Some("daemon") {
+            continue;
+        }
+        let code = without_comments(&text);
+        let lines: Vec<&str> = code.lines().collect();
+        for (at, line) in lines.iter().enumerate() {
+            let t = line.trim_start();
+            let t = t
+                .strip_prefix("pub(crate) ")
+                .or_else(|| t.strip_prefix("pub(super) "))
+                .or_else(|| t.strip_prefix("pub "))
+                .unwrap_or(t);
+            let t = t.strip_prefix("async ").unwrap_or(t);
+            let Some(name) = t.strip_prefix("fn ") else {
+                continue;
+            };
+            seen += 1;
+            // The body: from the first `{` to the brace that closes it.
+            let mut depth = 0i32;
+            let mut opened = false;
+            let mut end = at;
+            'body: for (i, l) in lines.iter().enumerate().skip(at) {
+                if !opened && l.trim_end().ends_with(';') {
+                    break; // a declaration in a trait
+                }
+                for c in l.chars() {
+                    match c {
+                        '{' => {
+                            depth += 1;
+                            opened = true;
+                        }
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                    if opened && depth == 0 {
+                        end = i;
+                        break 'body;
+                    }
+                }
+            }
+            let len = end + 1 - at;
+            if len > LONGEST_DAEMON_FN {
+                let name: String = name.chars().take_while(|c| is_ident(*c)).collect();
+                long.push(format!("{}::{name}: {len} lines", path.join("::")));
+            }
+        }
+    }
+    assert!(seen > 150, "only {seen} functions found under src/daemon");
+    assert!(long.is_empty(), "too long: {long:?}");
+}

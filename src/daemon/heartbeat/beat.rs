@@ -58,13 +58,14 @@ impl Beat {
 
     /// Sends the prepared request to `addr` and waits for its answer, within `period` (the
     /// next one is due then) at every step inside and a little more from outside (a guard
-    /// against a step that forgot its deadline). The beat is handed back for the next one.
+    /// against a step that forgot its deadline). The beat is handed back for the next one (boxed:
+    /// it travels in the task's event, and is large).
     pub(crate) async fn send(
-        mut self,
+        mut self: Box<Self>,
         api: &BrokerApi,
         addr: &str,
         period: Duration,
-    ) -> (Beat, Result<DataVersionAnswer, ApiError>) {
+    ) -> (Box<Beat>, Result<DataVersionAnswer, ApiError>) {
         let Some(req) = self.request.as_ref() else {
             return (self, Err(ApiError::Timeout(period)));
         };

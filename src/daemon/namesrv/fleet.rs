@@ -206,3 +206,82 @@ async fn leave(members: &[Member], wait: Duration) -> Vec<NamesrvOutcome<()>> {
     });
     join_all(asks).await.into_iter().flatten().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// Loopback addresses where nothing listens (bound, then closed): a goodbye or a
+    /// registration there is refused at once.
+    fn nowhere(n: usize) -> Vec<String> {
+        let held: Vec<std::net::TcpListener> = (0..n)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+            .collect();
+        held.iter()
+            .map(|l| l.local_addr().expect("addr").to_string())
+            .collect()
+    }
+
+    fn fleet() -> (Fleet, Arc<Shared>, crate::daemon::publisher::Channels) {
+        let mut cfg = Config::default();
+        cfg.broker.name = "b".into();
+        cfg.broker.addr = "127.0.0.1:10911".into();
+        cfg.register.timeout = Duration::from_secs(2);
+        let (sh, mut ch) = Shared::for_tests(cfg);
+        let out = Arc::new(std::mem::replace(
+            &mut ch.register,
+            crate::daemon::publisher::Channels::new(&sh.config()).0.register,
+        ));
+        let f = Fleet::new(sh.clone(), Arc::default(), out);
+        (f, sh, ch)
+    }
+
+    #[tokio::test]
+    async fn duplicates_make_one_member_and_an_empty_list_changes_nothing() {
+        let (mut f, sh, _ch) = fleet();
+        let a = nowhere(1);
+        f.set(&[a[0].clone(), a[0].clone()]).await;
+        assert_eq!(f.members.len(), 1);
+        assert_eq!(sh.members.borrow().0.len(), 1, "the members are published");
+        f.set(&[]).await;
+        assert_eq!(f.members.len(), 1, "an empty list is not taken");
+        f.leave_all().await;
+    }
+
+    #[tokio::test]
+    async fn one_that_leaves_the_list_is_awaited_its_series_gone_and_a_round_asks_the_rest() {
+        let (mut f, sh, _ch) = fleet();
+        let a = nowhere(2);
+        f.set(&a).await;
+        // Each task seeds its series when it first runs.
+        for _ in 0..100 {
+            if sh.metrics.render().contains(&a[0]) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(sh.metrics.render().contains(&a[0]), "seeded");
+        f.set(&a[1..]).await;
+        assert!(f.leaving.is_empty(), "its goodbye was awaited");
+        assert!(!sh.metrics.render().contains(&a[0]), "its series are gone");
+        assert!(!lock(&f.routes.0).contains_key(&a[0]), "and its close route");
+        let advert = Arc::new(Advert {
+            id: sh.current().expect("identity").id,
+            table: Arc::default(),
+            opts: crate::daemon::register::options(
+                &sh.config(),
+                false,
+                &sh.current().expect("identity"),
+            ),
+            drain: None,
+        });
+        let out = f.round(&advert, true).await;
+        assert_eq!(out.len(), 1, "one member asked");
+        assert_eq!(out[0].addr, a[1]);
+        assert!(out[0].result.is_err(), "nothing listens there");
+        let (ok, total) = f.leave_all().await;
+        assert_eq!((ok, total), (0, 1));
+        assert!(sh.members.borrow().0.is_empty());
+    }
+}

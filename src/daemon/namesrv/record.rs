@@ -180,3 +180,103 @@ pub(crate) fn unreachable(e: &ApiError) -> bool {
         )
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::metrics::Metrics;
+
+    const ADDR: &str = "127.0.0.1:9876";
+
+    fn id() -> BrokerIdentity {
+        BrokerIdentity {
+            cluster: "c".into(),
+            name: "b".into(),
+            id: 0,
+            addr: "127.0.0.1:10911".into(),
+            ha_addr: "127.0.0.1:10912".into(),
+            zone: None,
+        }
+    }
+
+    fn outcome(result: Result<RegisterStatus, ApiError>) -> NamesrvOutcome<RegisterStatus> {
+        NamesrvOutcome {
+            addr: ADDR.into(),
+            result,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn refused() -> ApiError {
+        ApiError::Client(ClientError::Connect {
+            addr: ADDR.into(),
+            source: Arc::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        })
+    }
+
+    fn timed_out() -> ApiError {
+        ApiError::Client(ClientError::Timeout {
+            addr: ADDR.into(),
+            timeout: Duration::from_secs(3),
+        })
+    }
+
+    fn v(counter: i64) -> DataVersion {
+        DataVersion {
+            counter,
+            ..DataVersion::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_success_names_the_identity_for_the_goodbye_and_a_failure_distrusts_unchanged() {
+        let m = Metrics::new().expect("metrics");
+        let t = Teller {
+            addr: ADDR,
+            metrics: &m.namesrv,
+            every: Duration::from_secs(30),
+        };
+        let mut r = Record::default();
+        assert!(!r.registered(&t, &outcome(Ok(RegisterStatus::Sent)), &id(), v(3)));
+        assert_eq!(r.registered_as, Some(id()));
+        assert!(r.last_ok.is_some());
+        assert_eq!(r.beat.acked, None, "a oneway send acknowledges no version");
+        assert!(!r.registered(&t, &outcome(Err(timed_out())), &id(), v(3)));
+        assert!(r.beat.needs_full, "part of a split table may be in");
+        assert!(r.stalled(), "a timeout: the next round retries, not a reconnect");
+        assert_eq!(r.registered_as, Some(id()), "the goodbye still names it");
+        r.withdrawn(&t);
+        assert_eq!((r.last_ok, r.beat.acked), (None, None));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_namesrv_not_there_is_retried_soon_and_reminded_at_most_once_per_interval() {
+        let m = Metrics::new().expect("metrics");
+        let t = Teller {
+            addr: ADDR,
+            metrics: &m.namesrv,
+            every: Duration::from_secs(30),
+        };
+        let mut r = Record::default();
+        assert!(r.registered(&t, &outcome(Err(refused())), &id(), v(1)));
+        let first = r.failing.as_ref().map(|f| f.reminded).expect("failing");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(r.registered(&t, &outcome(Err(refused())), &id(), v(1)));
+        assert_eq!(r.failing.as_ref().map(|f| f.reminded), Some(first), "no reminder yet");
+        tokio::time::advance(Duration::from_secs(20)).await;
+        r.registered(&t, &outcome(Err(refused())), &id(), v(1));
+        let reminded = r.failing.as_ref().map(|f| f.reminded).expect("failing");
+        assert_eq!(reminded - first, Duration::from_secs(30), "one reminder per interval");
+        assert!(!r.stalled());
+        assert_eq!(
+            m.namesrv
+                .registrations_of(ADDR, Registration::Failed(refused().kind())),
+            3
+        );
+        r.registered(&t, &outcome(Ok(RegisterStatus::Current)), &id(), v(1));
+        assert!(r.failing.is_none(), "back: one INFO, the failing state gone");
+    }
+}

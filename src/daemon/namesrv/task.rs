@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -17,7 +17,8 @@ use crate::broker::{
 };
 use crate::daemon::goodbye::{say_goodbye, LEAVE_WAIT};
 use crate::daemon::heartbeat::{after_answer, plan, AfterBeat, Beat, Due, Plan};
-use crate::config::IdentitySource;
+use crate::broker::body::DataVersion;
+use crate::config::{Config, IdentitySource};
 use crate::daemon::drain::rule;
 use crate::daemon::published::{Advert, Status};
 use crate::daemon::shared::Shared;
@@ -141,6 +142,57 @@ fn may_register(sh: &Shared) -> bool {
     sh.broker_up() && !sh.token.is_cancelled()
 }
 
+/// What woke a NameServer's task.
+enum Event {
+    /// A command from the fleet (None: the register task is gone).
+    Cmd(Option<Cmd>),
+    /// The registration in flight finished.
+    Registered(NamesrvOutcome<RegisterStatus>),
+    /// The heartbeat in flight was answered (or failed).
+    Beat(Box<Beat>, Result<DataVersionAnswer, ApiError>),
+    /// The heartbeat timer; `on` is false while heartbeats are off (a periodic look).
+    Tick {
+        /// Heartbeats are on.
+        on: bool,
+    },
+    /// The client saw the connection close.
+    Closed,
+    /// The reconnect backoff passed.
+    Retry,
+    /// The configuration changed (Some) or its channel closed (None: the daemon is gone).
+    Config(Option<()>),
+}
+
+/// What the loop does after an event.
+enum Flow {
+    Go,
+    End,
+    /// Send this heartbeat with this period (the loop holds the beat in flight: a future kept
+    /// on its stack, so an idle daemon's beats allocate nothing but their frames).
+    Beat(Box<Beat>, Duration),
+}
+
+/// One NameServer's task: everything it owns, and a handler per event.
+pub(crate) struct Namesrv {
+    sh: Arc<Shared>,
+    addr: Arc<str>,
+    status: watch::Sender<Status>,
+    rec: Record,
+    /// The heartbeat kept between beats (taken while one is in flight).
+    kept: Option<Box<Beat>>,
+    /// The data version the heartbeat in flight confirms (None: no beat in flight).
+    beat_for: Option<DataVersion>,
+    reg: Option<InFlight>,
+    queued: Option<Queued>,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// The heartbeat period in force (None: off), and its timer.
+    period: Option<Duration>,
+    tick: Option<Interval>,
+    /// The drain whose re-assertion was last WARNed about (one WARN per drain).
+    warned_drain: Option<SystemTime>,
+}
+
 /// Runs one NameServer's task until it is told to leave (or its register task is gone).
 pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
     let Link {
@@ -149,45 +201,101 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
         closed,
         status,
     } = link;
-    let metrics = &sh.metrics.namesrv;
-    metrics.seed(&addr);
-    let mut rec = Record::default();
-    let mut kept = Some(Beat::new());
-    let mut beating = std::pin::pin!(None);
-    let mut beat_for = None;
-    let mut reg: Option<InFlight> = None;
-    let mut queued: Option<Queued> = None;
-    let mut retry_at: Option<Instant> = None;
-    let mut backoff = RECONNECT_FIRST;
     let mut reloads = crate::daemon::publisher::follow(&sh.config);
-    let mut period = None;
-    let mut tick: Option<Interval> = None;
-    // A NameServer added later starts from what is advertised now.
-    let now_advert = sh.advert.borrow().clone();
-    if let Some(a) = now_advert.filter(|_| may_register(&sh)) {
-        reg = Some(start(&sh, &addr, a, None, true, Why::Join));
-    }
-    let mut warned_drain = None;
+    let api = sh.api.clone();
+    let mut me = Namesrv::new(sh, addr.clone(), status);
+    me.join();
+    let mut beating = std::pin::pin!(None);
     loop {
-        let cfg = sh.config();
-        let draining = sh.advert.borrow().as_ref().and_then(|a| a.drain);
-        let want = rule::beat_period(draining.is_some(), cfg.register.heartbeat);
-        if want != period {
-            period = want;
-            tick = period.map(|p| {
+        let cfg = me.sh.config();
+        me.keep_period(&cfg);
+        let event = me
+            .next(&mut cmds, &closed, &mut reloads, beating.as_mut())
+            .await;
+        if matches!(event, Event::Beat(..)) {
+            beating.set(None);
+        }
+        match me.on(event, &cfg).await {
+            Flow::Go => {}
+            Flow::End => return,
+            Flow::Beat(b, period) => beating.set(Some(b.send(&api, &addr, period))),
+        }
+    }
+}
+
+/// Who an outcome is told to (a free function: it borrows two fields, not the task).
+fn teller<'a>(addr: &'a str, sh: &'a Shared, cfg: &Config) -> Teller<'a> {
+    Teller {
+        addr,
+        metrics: &sh.metrics.namesrv,
+        every: cfg.register.interval,
+    }
+}
+
+impl Namesrv {
+    /// A new NameServer's task state; its metric series are seeded.
+    fn new(sh: Arc<Shared>, addr: Arc<str>, status: watch::Sender<Status>) -> Self {
+        sh.metrics.namesrv.seed(&addr);
+        Namesrv {
+            sh,
+            addr,
+            status,
+            rec: Record::default(),
+            kept: Some(Box::new(Beat::new())),
+            beat_for: None,
+            reg: None,
+            queued: None,
+            retry_at: None,
+            backoff: RECONNECT_FIRST,
+            period: None,
+            tick: None,
+            warned_drain: None,
+        }
+    }
+
+    /// Joining the list: registers what is advertised now.
+    fn join(&mut self) {
+        let now_advert = self.sh.advert.borrow().clone();
+        if let Some(a) = now_advert.filter(|_| may_register(&self.sh)) {
+            self.reg = Some(start(&self.sh, &self.addr, a, None, true, Why::Join));
+        }
+    }
+
+    /// The drain in force, as advertised.
+    fn draining(&self) -> Option<SystemTime> {
+        self.sh.advert.borrow().as_ref().and_then(|a| a.drain)
+    }
+
+    /// The heartbeat timer for the period `cfg` and the drain call for (a new timer only when
+    /// the period changes).
+    fn keep_period(&mut self, cfg: &Config) {
+        let want = rule::beat_period(self.draining().is_some(), cfg.register.heartbeat);
+        if want != self.period {
+            self.period = want;
+            self.tick = want.map(|p| {
                 let mut t = tokio::time::interval_at(Instant::now() + p, p);
                 // After a freeze (SIGSTOP) or a stall: one beat, not a burst.
                 t.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 t
             });
         }
-        let teller = Teller {
-            addr: &addr,
-            metrics,
-            every: cfg.register.interval,
-        };
+    }
+
+    /// Waits for the next event; the work in flight (a registration, a heartbeat) is polled
+    /// here, so no event waits for it.
+    async fn next<B>(
+        &mut self,
+        cmds: &mut mpsc::Receiver<Cmd>,
+        closed: &Notify,
+        reloads: &mut watch::Receiver<Arc<crate::daemon::settings::InForce>>,
+        beating: Pin<&mut Option<B>>,
+    ) -> Event
+    where
+        B: Future<Output = (Box<Beat>, Result<DataVersionAnswer, ApiError>)>,
+    {
+        let tick = self.tick.as_mut();
         let due = async {
-            match tick.as_mut() {
+            match tick {
                 Some(t) => {
                     t.tick().await;
                     true
@@ -198,6 +306,7 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
                 }
             }
         };
+        let retry_at = self.retry_at;
         let retry = async {
             match retry_at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -205,161 +314,248 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
             }
         };
         tokio::select! {
-            cmd = cmds.recv() => match cmd {
-                // The register task is gone (restarted): its new one starts tasks afresh.
-                None => return,
-                Some(Cmd::Round { advert, bodies, force, reply }) => {
-                    let version = advert.table.data_version;
-                    if cfg.register.heartbeat.is_some() {
-                        rec.beat.in_flight = beat_for.is_some();
-                        rec.beat.registering = u32::from(reg.is_some());
-                        // Heartbeats confirm the version each beat: an unforced round
-                        // registers only where it is not confirmed.
-                        if plan(&rec.beat, Due::Round { force }, version) == Plan::Skip {
-                            let o = NamesrvOutcome {
-                                addr: addr.to_string(),
-                                result: Ok(RegisterStatus::Current),
-                                elapsed: Duration::ZERO,
-                            };
-                            rec.registered(&teller, &o, &advert.id, version);
-                            let _ = reply.send(o);
-                            publish(&status, &rec);
-                            continue;
-                        }
-                    }
-                    let force = force || cfg.register.heartbeat.is_some();
-                    if reg.is_some() {
-                        queued = Some((advert, bodies, force, reply));
-                    } else {
-                        reg = Some(start(&sh, &addr, advert, Some(bodies), force, Why::Round(reply)));
-                    }
-                }
-                Some(Cmd::Withdraw { reply }) => {
-                    // No registration of its own may land after its goodbye: one in flight
-                    // gets LEAVE_WAIT to finish (a split registration stuck on a stalled peer
-                    // could take a timeout per batch), then is abandoned and sends nothing more.
-                    if let Some(r) = reg.take() {
-                        if let Ok(o) = tokio::time::timeout(LEAVE_WAIT, r.fut).await {
-                            learn(&mut rec, &teller, o, &r.advert, r.why);
-                        }
-                    }
-                    queued = None;
-                    retry_at = None;
-                    let out = say_goodbye(&sh, &addr, rec.registered_as.as_ref(), cfg.register.timeout).await;
-                    rec.withdrawn(&teller);
-                    publish(&status, &rec);
-                    let _ = reply.send(out);
-                }
-                Some(Cmd::Leave { wait, reply }) => {
-                    if let Some(r) = reg.take() {
-                        // Bounded: a registration stuck on a stalled peer must not hold up the
-                        // goodbye; abandoned, it sends nothing more.
-                        if let Ok(o) = tokio::time::timeout(wait, r.fut).await {
-                            learn(&mut rec, &teller, o, &r.advert, r.why);
-                        }
-                    }
-                    let out = say_goodbye(&sh, &addr, rec.registered_as.as_ref(), cfg.register.timeout).await;
-                    metrics.forget(&addr);
-                    sh.client.forget(&addr);
-                    let _ = reply.send(out);
-                    return;
-                }
-            },
-            o = maybe(reg.as_mut().map(|r| r.fut.as_mut())) => {
-                let Some(r) = reg.take() else { continue };
-                let reconnecting = matches!(r.why, Why::Reconnect);
-                if reconnecting && o.result.is_ok() {
-                    // It is back and had lost the broker (a restart): counted as a heartbeat's
-                    // finding is, once it holds the broker again.
-                    metrics.reregistration(&addr);
-                }
-                if learn(&mut rec, &teller, o, &r.advert, r.why) {
-                    // Not there: again soon, backing off while it stays away.
-                    if reconnecting {
-                        backoff = (backoff * 2).min(RECONNECT_MAX);
-                    }
-                    retry_at.get_or_insert(Instant::now() + backoff);
-                } else {
-                    backoff = RECONNECT_FIRST;
-                }
-                publish(&status, &rec);
-                if let Some((advert, bodies, force, reply)) = queued.take() {
-                    reg = Some(start(&sh, &addr, advert, Some(bodies), force, Why::Round(reply)));
+            cmd = cmds.recv() => Event::Cmd(cmd),
+            o = maybe(self.reg.as_mut().map(|r| r.fut.as_mut())) => Event::Registered(o),
+            (b, r) = maybe(beating.as_pin_mut()) => Event::Beat(b, r),
+            on = due => Event::Tick { on },
+            () = closed.notified() => Event::Closed,
+            () = retry => Event::Retry,
+            changed = reloads.changed() => Event::Config(changed.ok()),
+        }
+    }
+
+    /// Acts on one event.
+    async fn on(&mut self, event: Event, cfg: &Config) -> Flow {
+        match event {
+            Event::Cmd(None) | Event::Config(None) => return Flow::End,
+            Event::Cmd(Some(cmd)) => return self.on_cmd(cmd, cfg).await,
+            Event::Registered(o) => self.on_registered(o, cfg),
+            Event::Beat(b, r) => self.on_beat(b, r, cfg),
+            Event::Tick { on } => {
+                if let Some((b, period)) = self.on_tick(on) {
+                    return Flow::Beat(b, period);
                 }
             }
-            (b, result) = maybe(beating.as_mut().as_pin_mut()) => {
-                let result: Result<DataVersionAnswer, ApiError> = result;
-                beating.set(None);
-                kept = Some(b);
-                let Some(version) = beat_for.take() else { continue };
-                let changed = result.as_ref().is_ok_and(|a| a.changed);
-                let own_version = cfg.broker.identity == IdentitySource::Config;
-                if let rule::OnBeat::Reassert { warn } = rule::on_beat(draining, changed, own_version, warned_drain) {
-                    // The read-only version is gone there (a broker registering itself, a
-                    // restart): asserted again at once, outside the interval's limit.
-                    metrics.heartbeat(&addr, BeatOutcome::Changed);
-                    metrics.drain_reassertion(&addr);
-                    rec.beat.acked = None;
-                    if warn {
-                        warned_drain = draining;
-                        tracing::warn!(namesrv = %addr, "another registrar changed this NameServer's data during the drain (the broker itself?): a drain holds only while rmq-registrar is the only registrar; asserting it again");
-                    }
-                    sh.register_now.notify_one();
-                    continue;
-                }
-                if answered(&mut rec, &teller, result, version) && reg.is_none() && may_register(&sh) {
-                    let advert = sh.advert.borrow().clone();
-                    if let Some(a) = advert {
-                        metrics.reregistration(&addr);
-                        reg = Some(start(&sh, &addr, a, None, true, Why::Lost));
-                    }
-                }
-                publish(&status, &rec);
+            Event::Closed => self.on_closed(),
+            Event::Retry => self.on_retry(),
+            // The next turn of the loop takes the new heartbeat period.
+            Event::Config(Some(())) => {}
+        }
+        Flow::Go
+    }
+
+    /// A command from the fleet.
+    async fn on_cmd(&mut self, cmd: Cmd, cfg: &Config) -> Flow {
+        match cmd {
+            Cmd::Round {
+                advert,
+                bodies,
+                force,
+                reply,
+            } => self.on_round((advert, bodies, force, reply), cfg),
+            Cmd::Withdraw { reply } => {
+                // No registration of its own may land after its goodbye: one in flight gets
+                // LEAVE_WAIT to finish (a split registration stuck on a stalled peer could
+                // take a timeout per batch), then is abandoned and sends nothing more.
+                self.finish_in_flight(LEAVE_WAIT, cfg).await;
+                self.queued = None;
+                self.retry_at = None;
+                let out = self.goodbye(cfg).await;
+                self.rec
+                    .withdrawn(&teller(&self.addr, &self.sh, cfg));
+                publish(&self.status, &self.rec);
+                let _ = reply.send(out);
             }
-            on = due => {
-                let advert = sh.advert.borrow().clone();
-                // While the broker is down nothing keeps it listed: it expires as Java's would.
-                let (Some(p), Some(advert), true) = (period.filter(|_| on), advert, may_register(&sh)) else {
-                    continue;
+            Cmd::Leave { wait, reply } => {
+                // Bounded: a registration stuck on a stalled peer must not hold up the
+                // goodbye; abandoned, it sends nothing more.
+                self.finish_in_flight(wait, cfg).await;
+                let out = self.goodbye(cfg).await;
+                self.sh.metrics.namesrv.forget(&self.addr);
+                self.sh.client.forget(&self.addr);
+                let _ = reply.send(out);
+                return Flow::End;
+            }
+        }
+        Flow::Go
+    }
+
+    /// A round: registers unless the heartbeat confirmed the version and it is not forced; a
+    /// round that comes while a registration is in flight goes out after it.
+    fn on_round(&mut self, (advert, bodies, force, reply): Queued, cfg: &Config) {
+        let version = advert.table.data_version;
+        if cfg.register.heartbeat.is_some() {
+            self.rec.beat.in_flight = self.beat_for.is_some();
+            self.rec.beat.registering = u32::from(self.reg.is_some());
+            // Heartbeats confirm the version each beat: an unforced round registers only
+            // where it is not confirmed.
+            if plan(&self.rec.beat, Due::Round { force }, version) == Plan::Skip {
+                let o = NamesrvOutcome {
+                    addr: self.addr.to_string(),
+                    result: Ok(RegisterStatus::Current),
+                    elapsed: Duration::ZERO,
                 };
-                let version = advert.table.data_version;
-                rec.beat.in_flight = beat_for.is_some();
-                rec.beat.registering = u32::from(reg.is_some());
-                if plan(&rec.beat, Due::Beat, version) != Plan::Heartbeat {
-                    metrics.heartbeat(&addr, BeatOutcome::Skipped);
-                    continue;
-                }
-                let Some(mut b) = kept.take() else { continue };
-                if !b.prepare(&sh.api, &advert) {
-                    kept = Some(b);
-                    continue;
-                }
-                beat_for = Some(version);
-                beating.set(Some(b.send(&sh.api, &addr, p)));
-            }
-            () = closed.notified() => {
-                if rec.stalled() {
-                    tracing::debug!(namesrv = %addr, "connection closed after a timeout: the next round retries");
-                } else {
-                    metrics.set_registered(&addr, false);
-                    tracing::debug!(namesrv = %addr, "NameServer unreachable, registering as soon as it is back");
-                    retry_at.get_or_insert(Instant::now() + backoff);
-                }
-            }
-            () = retry => {
-                retry_at = None;
-                let advert = sh.advert.borrow().clone();
-                match advert {
-                    // A broker that went down is registered again by a full round when back.
-                    _ if !may_register(&sh) => backoff = RECONNECT_FIRST,
-                    None => {}
-                    Some(_) if reg.is_some() => retry_at = Some(Instant::now() + backoff),
-                    Some(a) => reg = Some(start(&sh, &addr, a, None, true, Why::Reconnect)),
-                }
-            }
-            changed = reloads.changed() => if changed.is_err() {
+                let t = teller(&self.addr, &self.sh, cfg);
+                self.rec.registered(&t, &o, &advert.id, version);
+                let _ = reply.send(o);
+                publish(&self.status, &self.rec);
                 return;
-            },
+            }
+        }
+        let force = force || cfg.register.heartbeat.is_some();
+        if self.reg.is_some() {
+            self.queued = Some((advert, bodies, force, reply));
+        } else {
+            let why = Why::Round(reply);
+            self.reg = Some(start(&self.sh, &self.addr, advert, Some(bodies), force, why));
+        }
+    }
+
+    /// Lets the registration in flight finish within `wait`, learning its outcome; after
+    /// that it is dropped and sends nothing more.
+    async fn finish_in_flight(&mut self, wait: Duration, cfg: &Config) {
+        if let Some(r) = self.reg.take() {
+            if let Ok(o) = tokio::time::timeout(wait, r.fut).await {
+                let t = teller(&self.addr, &self.sh, cfg);
+                learn(&mut self.rec, &t, o, &r.advert, r.why);
+            }
+        }
+    }
+
+    /// The goodbye to this NameServer, under the identity it holds (`&mut`: the task is not
+    /// `Sync`, and this is held across an await).
+    async fn goodbye(&mut self, cfg: &Config) -> Option<NamesrvOutcome<()>> {
+        let held = self.rec.registered_as.as_ref();
+        say_goodbye(&self.sh, &self.addr, held, cfg.register.timeout).await
+    }
+
+    /// The registration in flight finished: learnt, retried soon when it was not there, and
+    /// a round that waited for it goes out.
+    fn on_registered(&mut self, o: NamesrvOutcome<RegisterStatus>, cfg: &Config) {
+        let Some(r) = self.reg.take() else { return };
+        let reconnecting = matches!(r.why, Why::Reconnect);
+        if reconnecting && o.result.is_ok() {
+            // It is back and had lost the broker (a restart): counted as a heartbeat's
+            // finding is, once it holds the broker again.
+            self.sh.metrics.namesrv.reregistration(&self.addr);
+        }
+        let t = teller(&self.addr, &self.sh, cfg);
+        if learn(&mut self.rec, &t, o, &r.advert, r.why) {
+            // Not there: again soon, backing off while it stays away.
+            if reconnecting {
+                self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+            }
+            self.retry_at
+                .get_or_insert(Instant::now() + self.backoff);
+        } else {
+            self.backoff = RECONNECT_FIRST;
+        }
+        publish(&self.status, &self.rec);
+        if let Some((advert, bodies, force, reply)) = self.queued.take() {
+            let why = Why::Round(reply);
+            self.reg = Some(start(&self.sh, &self.addr, advert, Some(bodies), force, why));
+        }
+    }
+
+    /// A heartbeat's answer: a drain's re-assertion, a NameServer that lost the broker
+    /// registered again, or the version confirmed.
+    fn on_beat(
+        &mut self,
+        b: Box<Beat>,
+        result: Result<DataVersionAnswer, ApiError>,
+        cfg: &Config,
+    ) {
+        self.kept = Some(b);
+        let Some(version) = self.beat_for.take() else {
+            return;
+        };
+        let (addr, metrics) = (&self.addr, &self.sh.metrics.namesrv);
+        let draining = self.draining();
+        let changed = result.as_ref().is_ok_and(|a| a.changed);
+        let own_version = cfg.broker.identity == IdentitySource::Config;
+        if let rule::OnBeat::Reassert { warn } =
+            rule::on_beat(draining, changed, own_version, self.warned_drain)
+        {
+            // The read-only version is gone there (a broker registering itself, a restart):
+            // asserted again at once, outside the interval's limit.
+            metrics.heartbeat(addr, BeatOutcome::Changed);
+            metrics.drain_reassertion(addr);
+            self.rec.beat.acked = None;
+            if warn {
+                self.warned_drain = draining;
+                tracing::warn!(namesrv = %addr, "another registrar changed this NameServer's data during the drain (the broker itself?): a drain holds only while rmq-registrar is the only registrar; asserting it again");
+            }
+            self.sh.register_now.notify_one();
+            return;
+        }
+        let t = teller(&self.addr, &self.sh, cfg);
+        let lost = answered(&mut self.rec, &t, result, version);
+        if lost && self.reg.is_none() && may_register(&self.sh) {
+            let advert = self.sh.advert.borrow().clone();
+            if let Some(a) = advert {
+                self.sh.metrics.namesrv.reregistration(&self.addr);
+                self.reg = Some(start(&self.sh, &self.addr, a, None, true, Why::Lost));
+            }
+        }
+        publish(&self.status, &self.rec);
+    }
+
+    /// The heartbeat timer: a beat to send (with its period) unless the plan skips it;
+    /// nothing while the broker is down (nothing keeps it listed then: it expires as Java's
+    /// would).
+    fn on_tick(&mut self, on: bool) -> Option<(Box<Beat>, Duration)> {
+        let advert = self.sh.advert.borrow().clone();
+        let (Some(p), Some(advert), true) =
+            (self.period.filter(|_| on), advert, may_register(&self.sh))
+        else {
+            return None;
+        };
+        let version = advert.table.data_version;
+        self.rec.beat.in_flight = self.beat_for.is_some();
+        self.rec.beat.registering = u32::from(self.reg.is_some());
+        if plan(&self.rec.beat, Due::Beat, version) != Plan::Heartbeat {
+            self.sh
+                .metrics
+                .namesrv
+                .heartbeat(&self.addr, BeatOutcome::Skipped);
+            return None;
+        }
+        let mut b = self.kept.take()?;
+        if !b.prepare(&self.sh.api, &advert) {
+            self.kept = Some(b);
+            return None;
+        }
+        self.beat_for = Some(version);
+        Some((b, p))
+    }
+
+    /// The connection closed: registered again as soon as it is back, unless it closed after
+    /// a timeout (a stalled peer: the next round retries).
+    fn on_closed(&mut self) {
+        if self.rec.stalled() {
+            tracing::debug!(namesrv = %self.addr, "connection closed after a timeout: the next round retries");
+        } else {
+            self.sh.metrics.namesrv.set_registered(&self.addr, false);
+            tracing::debug!(namesrv = %self.addr, "NameServer unreachable, registering as soon as it is back");
+            self.retry_at
+                .get_or_insert(Instant::now() + self.backoff);
+        }
+    }
+
+    /// The backoff passed: a registration of what is advertised now.
+    fn on_retry(&mut self) {
+        self.retry_at = None;
+        let advert = self.sh.advert.borrow().clone();
+        match advert {
+            // A broker that went down is registered again by a full round when back.
+            _ if !may_register(&self.sh) => self.backoff = RECONNECT_FIRST,
+            None => {}
+            Some(_) if self.reg.is_some() => {
+                self.retry_at = Some(Instant::now() + self.backoff);
+            }
+            Some(a) => {
+                self.reg = Some(start(&self.sh, &self.addr, a, None, true, Why::Reconnect));
+            }
         }
     }
 }
@@ -393,7 +589,7 @@ fn answered(
     rec: &mut Record,
     teller: &Teller<'_>,
     result: Result<DataVersionAnswer, ApiError>,
-    version: crate::broker::body::DataVersion,
+    version: DataVersion,
 ) -> bool {
     let (addr, m) = (teller.addr, teller.metrics);
     let answer = match result {
@@ -435,5 +631,247 @@ fn answered(
             }
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::body::TopicConfigWrapper;
+    use crate::client::ClientError;
+    use crate::daemon::identity::Current;
+    use crate::daemon::publisher::Channels;
+
+    /// A NameServer's task state as a fresh member, heartbeats every second, and the
+    /// publishers to drive it. Nothing here opens a connection: futures are made, not polled.
+    fn member() -> (Namesrv, Channels, Config) {
+        let mut cfg = Config::default();
+        cfg.broker.name = "b".into();
+        cfg.broker.addr = "127.0.0.1:10911".into();
+        cfg.register.heartbeat = Some(Duration::from_secs(1));
+        let (sh, ch) = Shared::for_tests(cfg.clone());
+        let (status, _) = watch::channel(Status::default());
+        let me = Namesrv::new(sh, Arc::from("127.0.0.1:9876"), status);
+        (me, ch, cfg)
+    }
+
+    fn advert(cfg: &Config, counter: i64, drain: Option<SystemTime>) -> Arc<Advert> {
+        let cur = Current::from_config(cfg);
+        let mut table = TopicConfigWrapper::default();
+        table.data_version.counter = counter;
+        Arc::new(Advert {
+            id: cur.id.clone(),
+            table: Arc::new(table),
+            opts: crate::daemon::register::options(cfg, false, &cur),
+            drain,
+        })
+    }
+
+    fn round(
+        a: &Arc<Advert>,
+        force: bool,
+    ) -> (Queued, oneshot::Receiver<NamesrvOutcome<RegisterStatus>>) {
+        let (reply, rx) = oneshot::channel();
+        let bodies = RoundBodies::new(a.table.clone());
+        ((a.clone(), bodies, force, reply), rx)
+    }
+
+    fn outcome(result: Result<RegisterStatus, ApiError>) -> NamesrvOutcome<RegisterStatus> {
+        NamesrvOutcome {
+            addr: "127.0.0.1:9876".into(),
+            result,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn refused() -> ApiError {
+        ApiError::Client(ClientError::Connect {
+            addr: "127.0.0.1:9876".into(),
+            source: Arc::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        })
+    }
+
+    /// A registration in flight that never ends (a stalled peer).
+    fn stalled(a: &Arc<Advert>, why: Why) -> InFlight {
+        InFlight {
+            fut: Box::pin(std::future::pending()),
+            advert: a.clone(),
+            why,
+        }
+    }
+
+    fn beats(me: &Namesrv, outcome: &str) -> u64 {
+        me.sh.metrics.namesrv.heartbeats_of(&me.addr, outcome)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_round_the_heartbeat_confirmed_is_answered_current_and_sends_nothing() {
+        let (mut me, _ch, cfg) = member();
+        let a = advert(&cfg, 7, None);
+        me.rec.beat.acked = Some(a.table.data_version);
+        let (r, mut rx) = round(&a, false);
+        me.on_round(r, &cfg);
+        assert!(me.reg.is_none(), "nothing sent");
+        let o = rx.try_recv().expect("answered at once");
+        assert!(matches!(o.result, Ok(RegisterStatus::Current)));
+        // Forced, the same round registers.
+        let (r, _rx) = round(&a, true);
+        me.on_round(r, &cfg);
+        assert!(me.reg.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_round_during_a_registration_goes_out_after_it_and_the_first_is_answered() {
+        let (mut me, _ch, cfg) = member();
+        let a = advert(&cfg, 7, None);
+        let (first, mut first_rx) = round(&a, true);
+        me.on_round(first, &cfg);
+        let (second, mut second_rx) = round(&a, true);
+        me.on_round(second, &cfg);
+        assert!(me.queued.is_some(), "the second waits");
+        me.on_registered(outcome(Ok(RegisterStatus::Sent)), &cfg);
+        assert!(matches!(first_rx.try_recv(), Ok(o) if o.result.is_ok()));
+        assert!(me.queued.is_none() && me.reg.is_some(), "the second went out");
+        assert!(second_rx.try_recv().is_err(), "and is answered when it ends");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reconnect_not_there_backs_off_doubling_to_the_cap_and_a_success_resets_it() {
+        let (mut me, _ch, cfg) = member();
+        let a = advert(&cfg, 7, None);
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            me.reg = Some(stalled(&a, Why::Reconnect));
+            me.retry_at = None;
+            me.on_registered(outcome(Err(refused())), &cfg);
+            let at = me.retry_at.expect("a retry");
+            waits.push(at - Instant::now());
+        }
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [200, 400, 500, 500]);
+        me.reg = Some(stalled(&a, Why::Reconnect));
+        me.on_registered(outcome(Ok(RegisterStatus::Sent)), &cfg);
+        assert_eq!(me.backoff, RECONNECT_FIRST);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_connection_is_retried_soon_unless_its_registrations_stall() {
+        let (mut me, _ch, cfg) = member();
+        me.on_closed();
+        let at = me.retry_at.take().expect("a retry");
+        assert_eq!(at - Instant::now(), RECONNECT_FIRST);
+        // A registration that timed out (it took the connection, not the request): the next
+        // round retries, not a reconnect loop.
+        let a = advert(&cfg, 7, None);
+        me.reg = Some(stalled(&a, Why::Join));
+        let timeout = ApiError::Client(ClientError::Timeout {
+            addr: "127.0.0.1:9876".into(),
+            timeout: Duration::from_secs(3),
+        });
+        me.on_registered(outcome(Err(timeout)), &cfg);
+        assert!(me.retry_at.is_none());
+        me.on_closed();
+        assert!(me.retry_at.is_none(), "stalled: no retry");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_retry_registers_what_is_advertised_and_waits_behind_one_in_flight() {
+        let (mut me, ch, cfg) = member();
+        me.on_retry();
+        assert!(me.reg.is_none(), "nothing advertised yet: nothing to send");
+        let a = advert(&cfg, 7, None);
+        ch.register.advert.send_replace(Some(a.clone()));
+        me.on_retry();
+        assert!(matches!(me.reg.as_ref().map(|r| &r.why), Some(Why::Reconnect)));
+        me.on_retry();
+        assert!(me.retry_at.is_some(), "one in flight: tried again after the backoff");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tick_sends_one_beat_at_a_time_and_none_before_anything_is_advertised() {
+        let (mut me, ch, cfg) = member();
+        me.keep_period(&cfg);
+        assert_eq!(me.period, Some(Duration::from_secs(1)));
+        assert!(me.on_tick(true).is_none(), "nothing advertised");
+        ch.register.advert.send_replace(Some(advert(&cfg, 7, None)));
+        let (_beat, period) = me.on_tick(true).expect("a beat");
+        assert_eq!(period, Duration::from_secs(1));
+        assert!(me.beat_for.is_some() && me.kept.is_none(), "a beat in flight");
+        assert!(me.on_tick(true).is_none());
+        assert_eq!(beats(&me, "skipped"), 1, "one at a time");
+        assert!(me.on_tick(false).is_none());
+        assert_eq!(beats(&me, "skipped"), 1, "heartbeats off: a look, not a beat");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_beats_faster_and_a_changed_answer_is_reasserted_with_one_warning() {
+        let (mut me, ch, cfg) = member();
+        let since = SystemTime::now();
+        let a = advert(&cfg, 7, Some(since));
+        ch.register.advert.send_replace(Some(a.clone()));
+        me.keep_period(&cfg);
+        assert_eq!(me.period, Some(crate::daemon::published::DRAIN_BEAT));
+        let changed = || {
+            Ok(DataVersionAnswer {
+                changed: true,
+                held: None,
+            })
+        };
+        for _ in 0..2 {
+            let (b, _) = me.on_tick(true).expect("a beat");
+            me.on_beat(b, changed(), &cfg);
+            assert!(
+                tokio::time::timeout(Duration::ZERO, me.sh.register_now.notified())
+                    .await
+                    .is_ok(),
+                "a re-assertion asks for a round"
+            );
+        }
+        let reassertions = me.sh.metrics.namesrv.drain_reassertions_of(&me.addr);
+        assert_eq!(reassertions, 2);
+        assert_eq!(me.warned_drain, Some(since), "warned once for this drain");
+        assert!(me.reg.is_none(), "the round re-asserts, not this task");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_lost_the_broker_registers_again_and_a_current_one_confirms() {
+        let (mut me, ch, cfg) = member();
+        let a = advert(&cfg, 7, None);
+        ch.register.advert.send_replace(Some(a.clone()));
+        me.keep_period(&cfg);
+        let (b, _) = me.on_tick(true).expect("a beat");
+        let current = DataVersionAnswer {
+            changed: false,
+            held: Some(a.table.data_version),
+        };
+        me.on_beat(b, Ok(current), &cfg);
+        assert_eq!(me.rec.beat.acked, Some(a.table.data_version));
+        assert!(me.rec.last_ok.is_some(), "it holds the broker");
+        let (b, _) = me.on_tick(true).expect("a beat");
+        let lost = DataVersionAnswer {
+            changed: true,
+            held: None,
+        };
+        me.on_beat(b, Ok(lost), &cfg);
+        assert!(matches!(me.reg.as_ref().map(|r| &r.why), Some(Why::Lost)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_registration_in_flight_gets_its_wait_and_no_more() {
+        let (mut me, _ch, cfg) = member();
+        let a = advert(&cfg, 7, None);
+        me.reg = Some(stalled(&a, Why::Join));
+        let started = Instant::now();
+        me.finish_in_flight(Duration::from_secs(2), &cfg).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        assert!(me.reg.is_none(), "abandoned: it sends nothing more");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_task_ends_when_the_register_task_is_gone() {
+        let (mut me, _ch, cfg) = member();
+        assert!(matches!(me.on(Event::Cmd(None), &cfg).await, Flow::End));
+        assert!(matches!(me.on(Event::Config(Some(())), &cfg).await, Flow::Go));
+        assert!(matches!(me.on(Event::Config(None), &cfg).await, Flow::End));
     }
 }

@@ -7,3 +7,5 @@ mod state;
 mod task;
 
 pub(crate) use task::register_loop;
+#[cfg(test)]
+pub(crate) use round::options;
