@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::drain::endpoint::DrainState;
-use super::published::DrainCmd;
+use super::drain::DrainCmd;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 

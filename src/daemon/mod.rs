@@ -20,8 +20,6 @@ mod health;
 mod heartbeat;
 mod http;
 mod identity;
-mod identity_task;
-mod liveness;
 mod namesrv;
 mod published;
 mod publisher;

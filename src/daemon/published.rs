@@ -1,10 +1,11 @@
 //! The values the daemon's tasks publish for each other (besides the configuration, the
-//! verdict and the identity): what every NameServer is told, and each NameServer's status.
+//! verdict, the identity and the drain): what every NameServer is told, and each NameServer's
+//! status.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::broker::body::TopicConfigWrapper;
@@ -32,25 +33,6 @@ pub(crate) struct Advert {
 /// writable for at most one of these and a round trip.
 pub(crate) const DRAIN_BEAT: Duration = Duration::from_millis(200);
 
-/// A drain in force, as /readyz and the metrics tell it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Draining {
-    /// Since when.
-    pub(crate) since: std::time::SystemTime,
-    /// Who asked.
-    pub(crate) who: String,
-}
-
-/// The drain as the register task publishes it: the one in force, and why the last one ended
-/// (a request still waiting on a drain that ended names the reason).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct DrainView {
-    /// The drain in force.
-    pub(crate) held: Option<Draining>,
-    /// The last drain that ended: since when it was held, and why it ended.
-    pub(crate) ended: Option<(std::time::SystemTime, String)>,
-}
-
 /// What a NameServer's task tells the rest of the daemon (readiness).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Status {
@@ -73,64 +55,3 @@ impl Members {
     }
 }
 
-/// What the HTTP listener asks of the register task.
-pub(crate) enum DrainCmd {
-    /// Start a drain (or join the one in force).
-    Start {
-        /// Who asked, for the log and /readyz.
-        who: String,
-        /// How long the request waits once every NameServer took it (for the log).
-        wait: Duration,
-        /// Started, or why not.
-        reply: oneshot::Sender<Result<Started, Refused>>,
-    },
-    /// End the drain in force; the reply says since when it was held (None: there was none).
-    Cancel {
-        /// Who asked.
-        who: String,
-        /// Since when the drain ended now was held.
-        reply: oneshot::Sender<Option<SystemTime>>,
-    },
-}
-
-/// A drain in force after a start request.
-#[derive(Debug)]
-pub(crate) struct Started {
-    /// Since when.
-    pub(crate) since: SystemTime,
-    /// The request joined a drain already in force.
-    pub(crate) joined: bool,
-    /// NameServers that did not take the read-only registration or the wipe, with why.
-    pub(crate) refused: Vec<String>,
-}
-
-/// Why a drain was not started (nothing was changed).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Refused {
-    /// The broker does not serve.
-    #[error("the broker is not serving: nothing to drain")]
-    BrokerDown,
-    /// No identity yet.
-    #[error("the broker has not said who it is yet: it cannot be drained now")]
-    NoIdentity,
-    /// Not a master: 205 wipes by broker name, so a slave's sidecar would wipe its master.
-    #[error("this broker is id {0}, not a master: only a master drains (WIPE_WRITE_PERM_OF_BROKER goes by broker name and would wipe the master too)")]
-    NotMaster(u64),
-    /// The broker splits every registration (Rust `enableSplitRegistration`): its data version
-    /// advances at every one, so the read-only version would be undone every period.
-    #[error("the broker splits every registration (enableSplitRegistration=true): it advances its data version at each one, so a drain cannot hold")]
-    SplitRegistration,
-    /// No NameServer is listed.
-    #[error("no NameServer is listed yet: it cannot be drained now")]
-    NoNamesrv,
-}
-
-impl Refused {
-    /// No producer can be writing to this broker through its routes (a slave: it takes no
-    /// writes; a broker down): stopping it undrained loses nothing. A serving master that cannot
-    /// be drained (no identity or no NameServer yet, just after the sidecar started; a broker
-    /// that splits its registrations) is a drain that was due and did not happen: not this.
-    pub(crate) fn nothing_to_drain(&self) -> bool {
-        matches!(self, Refused::NotMaster(_) | Refused::BrokerDown)
-    }
-}

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 use super::identity::Current;
-use super::liveness::Verdicts;
-use super::published::{Advert, DrainCmd, DrainView, Members};
+use super::health::Verdicts;
+use super::drain::{DrainCmd, DrainView};
+use super::published::{Advert, Members};
 use super::settings::InForce;
 use super::topics::{Inbox, MasterTopics, TopicsAsk};
 use crate::broker::own_config::BrokerReport;

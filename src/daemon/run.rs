@@ -13,7 +13,7 @@ use super::shared::Shared;
 use super::supervisor::Supervisor;
 use super::topics::{Inbox, MasterTopics, TopicsAsk};
 use super::{
-    addresses, goodbye, health, http, identity_task, register, reload, slave, topics,
+    addresses, goodbye, health, http, identity, register, reload, slave, topics,
 };
 use crate::config::{self, IdentitySource};
 use crate::metrics::Metrics;
@@ -162,7 +162,7 @@ struct TaskPublishers {
     identity: Arc<IdentityOut>,
     namesrv_list: Arc<Publisher<Arc<Vec<String>>>>,
     register: Arc<RegisterOut>,
-    drains: tokio::sync::mpsc::Sender<super::published::DrainCmd>,
+    drains: tokio::sync::mpsc::Sender<super::drain::DrainCmd>,
     topics: Arc<Inbox>,
     topics_ask: Arc<TopicsAsk>,
     master_topics: Arc<MasterTopics>,
@@ -202,7 +202,7 @@ fn spawn_tasks(
     });
     let sh = shared.clone();
     sup.spawn("identity", move || {
-        identity_task::identity_loop(sh.clone(), identity_out.clone())
+        identity::identity_loop(sh.clone(), identity_out.clone())
     });
     let (sh, routes) = (shared.clone(), routes.clone());
     let config = follow(&shared.config);

@@ -10,9 +10,10 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::identity::Current;
-use super::liveness::Verdicts;
+use super::health::Verdicts;
 use super::publisher::Receivers;
-use super::published::{Advert, DrainCmd, DrainView, Members};
+use super::drain::{DrainCmd, DrainView};
+use super::published::{Advert, Members};
 use super::settings::InForce;
 use crate::broker::own_config::BrokerReport;
 use crate::broker::BrokerApi;

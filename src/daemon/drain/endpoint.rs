@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::contract::{bearer, same, token, CHALLENGE, HEADER, OUTCOME};
 use crate::daemon::publisher::follow;
-use crate::daemon::published::{DrainCmd, Started};
+use crate::daemon::drain::{DrainCmd, Started};
 use crate::daemon::shared::Shared;
 use crate::config::Config;
 

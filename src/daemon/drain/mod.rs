@@ -1,9 +1,16 @@
-//! The drain, but for its control in the register task: the contract shared by `/drain` and
-//! `rmq-registrar drain` (header, token and its rules, the answers' markers: `contract.rs`),
-//! the endpoint (`endpoint.rs`), and the rules a NameServer's task applies while a drain holds,
-//! as pure functions beside their tests (`rule.rs`). Its start, hold and end are the register
-//! task's (`register/drain.rs`); its requests and the view it publishes are in `published.rs`.
+//! The drain in one place: the contract shared by `/drain` and `rmq-registrar drain` (header,
+//! token and its rules, the answers' markers: `contract.rs`), the endpoint (`endpoint.rs`),
+//! the requests it sends the register task (`commands.rs`), the drain's state and published
+//! view (`state.rs`), its start, hold and end as the register task runs them (`control.rs`),
+//! and the rules a NameServer's task applies while a drain holds, as pure functions beside
+//! their tests (`rule.rs`).
 
+mod commands;
 pub mod contract;
+pub(crate) mod control;
 pub(crate) mod endpoint;
 pub(crate) mod rule;
+mod state;
+
+pub(crate) use commands::{DrainCmd, Refused, Started};
+pub(crate) use state::{Drain, DrainView, Draining};

@@ -37,7 +37,7 @@ pub(crate) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptio
 
 /// Reads the topics and publishes what every NameServer is told now: the table under the
 /// broker's permission, or read-only while `drain` (since when) is in force.
-pub(super) async fn publish_advert(
+pub(crate) async fn publish_advert(
     sh: &Arc<Shared>,
     cfg: &Arc<InForce>,
     rounds: &mut Rounds,
@@ -63,7 +63,7 @@ pub(super) async fn publish_advert(
 
 /// A round; returns the NameServers that did not take it, with why (what a drain's answer
 /// names).
-pub(super) async fn round_with(
+pub(crate) async fn round_with(
     sh: &Arc<Shared>,
     cfg: &Arc<InForce>,
     fleet: &Fleet,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::drain;
+use crate::daemon::drain::control as drain;
 use super::round::round_with;
 use super::state::Rounds;
 use crate::daemon::settings::InForce;
@@ -110,7 +110,7 @@ async fn on_verdict(
     sh: &Arc<Shared>,
     fleet: &mut Fleet,
     rounds: &mut Rounds,
-    v: &crate::daemon::liveness::Verdicts,
+    v: &crate::daemon::health::Verdicts,
     due: &mut bool,
 ) {
     let up = v.is_up();

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::liveness::{Step, Verdicts};
-use super::publisher::HealthOut;
-use super::settings;
-use super::shared::Shared;
-use super::supervisor::TaskResult;
+use super::verdict::{Step, Verdicts};
+use crate::daemon::publisher::HealthOut;
+use crate::daemon::settings;
+use crate::daemon::shared::Shared;
+use crate::daemon::supervisor::TaskResult;
 use crate::broker::BrokerApi;
 use crate::config::{Config, HealthCheck, IdentitySource};
 use crate::metrics::labels::Outcome;
@@ -29,8 +29,8 @@ pub const DOWN_PROBE: Duration = Duration::from_millis(250);
 pub(crate) async fn health_loop(sh: Arc<Shared>, out: Arc<HealthOut>) -> TaskResult {
     // A client of its own: a large topic-table read must never queue a health check behind it.
     let closed = Arc::new(Closed::default());
-    let api = super::api::build_api(&sh.config(), Some(closed.clone()))?
-        .with_observer(Arc::new(super::api::RequestMetrics(sh.metrics.clone())));
+    let api = crate::daemon::api::build_api(&sh.config(), Some(closed.clone()))?
+        .with_observer(Arc::new(crate::daemon::api::RequestMetrics(sh.metrics.clone())));
     with_own_client(&api, run_checks(&sh, &out, &api, &closed)).await
 }
 

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use super::identity::{describe, Change, Current};
-use super::publisher::{follow, IdentityOut};
-use super::shared::Shared;
-use super::supervisor::TaskResult;
+use super::state::{describe, Change, Current};
+use crate::daemon::publisher::{follow, IdentityOut};
+use crate::daemon::shared::Shared;
+use crate::daemon::supervisor::TaskResult;
 use crate::broker::BrokerIdentity;
 use crate::config::IdentitySource;
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::broker::own_config::{BrokerReport, BrokerRole};
-use super::settings;
+use crate::daemon::settings;
 use crate::broker::{BrokerIdentity, SPLIT_SIZES};
 use crate::config::{Config, Pinned};
 

@@ -12,11 +12,10 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use super::round::{publish_advert, round_with};
-use super::state::{Drain, Rounds};
+use super::{Drain, DrainCmd, Draining, Refused, Started};
+use crate::daemon::register::{publish_advert, round_with, Rounds};
 use crate::config::{Config, IdentitySource};
 use crate::daemon::namesrv::Fleet;
-use crate::daemon::published::{DrainCmd, Draining, Refused, Started};
 use crate::daemon::shared::Shared;
 
 /// Acts on one request.
