@@ -104,9 +104,9 @@ async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
             Some(d) => (
                 StatusCode::OK,
                 format!(
-                    "ready; draining since {} (asked by {})\n",
+                    "ready; draining since {} ({})\n",
                     humantime::format_rfc3339_seconds(d.since),
-                    d.who
+                    d.why()
                 ),
             ),
             None => (StatusCode::OK, "ready\n".to_string()),

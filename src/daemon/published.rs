@@ -23,10 +23,10 @@ pub(crate) struct Advert {
     pub(crate) table: Arc<TopicConfigWrapper>,
     /// The options (`force` is set per registration).
     pub(crate) opts: RegisterOptions,
-    /// Set while draining (since when): the table is read-only, every registration of it is
+    /// Set while draining (since when, why): the table is read-only, every registration of it is
     /// followed by WIPE_WRITE_PERM_OF_BROKER, heartbeats go every [`DRAIN_BEAT`], and a
     /// NameServer that lost this version asks for a re-assertion at once.
-    pub(crate) drain: Option<std::time::SystemTime>,
+    pub(crate) drain: Option<crate::daemon::drain::Draining>,
 }
 
 /// The heartbeat period while draining: a broker that registers itself can make its route

@@ -7,12 +7,13 @@
 //! NameServer that shows it lost that version (a heartbeat says changed, a reconnect) gets the
 //! same again at once, with the topics read again.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use super::{Drain, DrainCmd, Draining, Refused, Started};
+use super::{Drain, DrainCmd, Draining, Reason, Refused, Started};
 use crate::daemon::register::{publish_advert, round_with, Rounds};
 use crate::config::{Config, IdentitySource};
 use crate::daemon::namesrv::Fleet;
@@ -26,7 +27,7 @@ pub(crate) async fn on_cmd(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds,
             let _ = reply.send(started);
         }
         DrainCmd::Cancel { who, reply } => {
-            let since = rounds.drain.as_ref().map(|d| d.since);
+            let since = rounds.drain.as_ref().map(Drain::since);
             if since.is_some() {
                 end(sh, fleet, rounds, &format!("cancelled by {who}")).await;
             }
@@ -43,9 +44,9 @@ async fn start(
     wait: std::time::Duration,
 ) -> Result<Started, Refused> {
     if let Some(d) = &rounds.drain {
-        tracing::info!(%who, since = %humantime::format_rfc3339_seconds(d.since), "drain asked again: joined the one in force");
+        tracing::info!(%who, since = %humantime::format_rfc3339_seconds(d.since()), "drain asked again: joined the one in force");
         return Ok(Started {
-            since: d.since,
+            since: d.since(),
             joined: true,
             refused: Vec::new(),
         });
@@ -53,20 +54,18 @@ async fn start(
     let cfg = sh.config();
     refusal(sh, &cfg, fleet)?;
     let since = SystemTime::now();
-    rounds.drain = Some(Drain {
+    let held = Draining {
         since,
+        reasons: BTreeSet::from([Reason::Planned { who: who.clone() }]),
+    };
+    rounds.drain = Some(Drain {
+        held: held.clone(),
         started: Instant::now(),
-        who: who.clone(),
         saw_failure: false,
         interruptions: sh.verdict.borrow().interruptions(),
     });
     sh.metrics.daemon.set_draining(Some(since));
-    rounds.out.draining.send_modify(|v| {
-        v.held = Some(Draining {
-            since,
-            who: who.clone(),
-        });
-    });
+    rounds.out.draining.send_modify(|v| v.held = Some(held));
     tracing::info!(%who, wait = ?wait, "draining: routing the broker read-only on every NameServer");
     let refused = round_with(sh, &cfg, fleet, rounds).await;
     for r in &refused {
@@ -110,10 +109,10 @@ pub(crate) async fn end(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, wh
     sh.metrics.daemon.set_draining(None);
     rounds.out.draining.send_modify(|v| {
         v.held = None;
-        v.ended = Some((d.since, why.to_string()));
+        v.ended = Some((d.since(), why.to_string()));
     });
     tracing::info!(
-        why, who = %d.who,
+        why, reasons = %d.held.why(),
         held = ?d.started.elapsed(),
         "drain ended: registering the broker's true permissions"
     );

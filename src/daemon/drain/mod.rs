@@ -13,4 +13,4 @@ pub(crate) mod rule;
 mod state;
 
 pub(crate) use commands::{DrainCmd, Refused, Started};
-pub(crate) use state::{Drain, DrainView, Draining};
+pub(crate) use state::{Drain, DrainView, Draining, Reason};

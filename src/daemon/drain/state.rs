@@ -1,19 +1,47 @@
 //! The drain's state: the one in force as the register task holds it, and the view it
 //! publishes (/readyz, the metrics, a request waiting on it).
 
+use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use tokio::time::Instant;
 
 use crate::config::Config;
 
-/// A drain in force, as /readyz and the metrics tell it.
+/// Why a drain holds. A drain is a set of these: it ends when its last reason does.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Reason {
+    /// Asked for through `/drain` (an operator, the broker unit's `ExecStop`, a preStop hook).
+    Planned {
+        /// Who asked.
+        who: String,
+    },
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Planned { who } => write!(f, "asked by {who}"),
+        }
+    }
+}
+
+/// A drain in force: since when and why. What every NameServer is told carries it, and so do
+/// /readyz and the metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Draining {
     /// Since when.
-    pub(crate) since: std::time::SystemTime,
-    /// Who asked.
-    pub(crate) who: String,
+    pub(crate) since: SystemTime,
+    /// Why (never empty while it holds).
+    pub(crate) reasons: BTreeSet<Reason>,
+}
+
+impl Draining {
+    /// The reasons, for a log line or /readyz (`asked by alice`).
+    pub(crate) fn why(&self) -> String {
+        let all: Vec<String> = self.reasons.iter().map(Reason::to_string).collect();
+        all.join(", ")
+    }
 }
 
 /// The drain as the register task publishes it: the one in force, and why the last one ended
@@ -28,12 +56,10 @@ pub(crate) struct DrainView {
 
 /// The drain in force, as the register task holds it.
 pub(crate) struct Drain {
-    /// Since when (wall clock, for the metric and /readyz).
-    pub(crate) since: SystemTime,
     /// Since when (monotonic, for `drain.max`).
     pub(crate) started: Instant,
-    /// Who asked.
-    pub(crate) who: String,
+    /// Since when and why.
+    pub(crate) held: Draining,
     /// A health check failed since it began: the next passing one means the broker restarted.
     pub(crate) saw_failure: bool,
     /// The checks' connection interruptions when it began: one more, with a passing check,
@@ -42,9 +68,30 @@ pub(crate) struct Drain {
 }
 
 impl Drain {
+    /// Since when (wall clock, for the metric and /readyz).
+    pub(crate) fn since(&self) -> SystemTime {
+        self.held.since
+    }
+
     /// When `drain.max` ends it.
     pub(crate) fn deadline(&self, cfg: &Config) -> Instant {
         self.started + cfg.drain.max
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drain_says_every_reason_it_holds_for() {
+        let mut d = Draining {
+            since: SystemTime::UNIX_EPOCH,
+            reasons: BTreeSet::from([Reason::Planned { who: "ops".into() }]),
+        };
+        assert_eq!(d.why(), "asked by ops");
+        d.reasons.insert(Reason::Planned { who: "k8s".into() });
+        assert_eq!(d.why(), "asked by k8s, asked by ops");
+    }
+}

@@ -263,7 +263,11 @@ impl Namesrv {
 
     /// The drain in force, as advertised.
     fn draining(&self) -> Option<SystemTime> {
-        self.sh.advert.borrow().as_ref().and_then(|a| a.drain)
+        self.sh
+            .advert
+            .borrow()
+            .as_ref()
+            .and_then(|a| a.drain.as_ref().map(|d| d.since))
     }
 
     /// The heartbeat timer for the period `cfg` and the drain call for (a new timer only when
@@ -663,7 +667,10 @@ mod tests {
             id: cur.id.clone(),
             table: Arc::new(table),
             opts: crate::daemon::register::options(cfg, false, &cur),
-            drain,
+            drain: drain.map(|since| crate::daemon::drain::Draining {
+                since,
+                reasons: [crate::daemon::drain::Reason::Planned { who: "t".into() }].into(),
+            }),
         })
     }
 

@@ -2,7 +2,6 @@
 //! NameServer asked.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use tokio::time::Instant;
 
@@ -13,6 +12,7 @@ use crate::broker::{RegisterOptions, RegisterOutcome, RegisterStatus};
 use crate::daemon::published::Advert;
 use crate::daemon::publisher::RegisterOut;
 use crate::config::{Config, TopicSource};
+use crate::daemon::drain::Draining;
 use crate::daemon::identity::Current;
 use crate::daemon::namesrv::Fleet;
 use crate::daemon::shared::Shared;
@@ -42,7 +42,7 @@ pub(crate) async fn publish_advert(
     cfg: &Arc<InForce>,
     rounds: &mut Rounds,
     cur: &Current,
-    drain: Option<SystemTime>,
+    drain: Option<Draining>,
 ) -> Option<Arc<Advert>> {
     let read = rounds.topics.for_round(cfg.clone()).await?;
     let table = match drain {
@@ -80,7 +80,7 @@ pub(crate) async fn round_with(
         tracing::debug!("the broker has not said who it is yet: registration waits");
         return Vec::new();
     };
-    let drain = rounds.drain.as_ref().map(|d| d.since);
+    let drain = rounds.drain.as_ref().map(|d| d.held.clone());
     let Some(advert) = publish_advert(sh, cfg, rounds, &cur, drain).await else {
         return vec!["the broker's topics could not be read".into()];
     };
@@ -103,7 +103,7 @@ pub(crate) async fn round_with(
     }
     // A drain's round is always a full one: a NameServer that lost the read-only version
     // asked for it.
-    let force = drain.is_some()
+    let force = advert.drain.is_some()
         || match cfg.register.force_every {
             None => true,
             Some(every) => rounds.last_full.is_none_or(|t| t.elapsed() >= every),
