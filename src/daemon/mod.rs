@@ -3,13 +3,13 @@
 //! Where things are (docs/architecture.md has the picture and a "where is" table): start-up,
 //! tasks and signals in `run`; SIGHUP in `reload`; every state's channel in `publisher` (each
 //! publisher goes to its one task); the read-only context and the states' receivers in
-//! `shared`; the goodbye rule in `goodbye`; the health verdict in
-//! `liveness` (the checks in `health`); who the broker is in `identity` (its one publisher);
-//! the NameServer list's publisher in `addresses`; rounds and the advertised value under
-//! `register` (the register task owns the round state and the NameServers' tasks); each
-//! NameServer's task and record under `namesrv`; the heartbeat plan and beat under
-//! `heartbeat`; the 1 s response sweeper (`client/sweeper.rs`) is a supervised task started
-//! in `run`.
+//! `shared`; the goodbye rule in `goodbye`; grouped by concern, each task beside its values:
+//! `health` (the checks and the verdict), `identity` (who the broker is), `topics` (the table
+//! and its one owner), `register` (rounds; the register task owns the round state and the
+//! NameServers' tasks), `namesrv` (each NameServer's task and record, and the fleet), `drain`
+//! (all of the drain); the NameServer list's publisher in `addresses`; the heartbeat plan and
+//! beat under `heartbeat`; the 1 s response sweeper (`client/sweeper.rs`) is a supervised task
+//! started in `run`.
 
 mod addresses;
 mod api;

@@ -875,6 +875,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_withdraw_behind_a_stalled_registration_is_bounded_and_says_its_goodbye() {
+        let (mut me, _ch, cfg) = member();
+        // Nothing listens there: the goodbye is refused (or times out) rather than hangs.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        me.addr = Arc::from(closed.local_addr().expect("addr").to_string());
+        drop(closed);
+        let a = advert(&cfg, 7, None);
+        me.reg = Some(stalled(&a, Why::Join));
+        me.retry_at = Some(Instant::now());
+        let (reply, mut answer) = oneshot::channel();
+        let started = Instant::now();
+        let flow = tokio::time::timeout(
+            Duration::from_secs(60),
+            me.on_cmd(Cmd::Withdraw { reply }, &cfg),
+        )
+        .await
+        .expect("the withdraw ended: it does not wait for the stalled registration");
+        let took = started.elapsed();
+        assert!(matches!(flow, Flow::Go), "a withdrawn NameServer's task stays");
+        assert!(
+            took <= LEAVE_WAIT + cfg.register.timeout,
+            "{took:?}: the stalled registration held the goodbye up"
+        );
+        assert!(took >= LEAVE_WAIT, "the registration in flight got its wait");
+        assert!(answer.try_recv().is_ok(), "the goodbye's outcome went back");
+        assert!(me.reg.is_none() && me.retry_at.is_none() && me.rec.last_ok.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_task_ends_when_the_register_task_is_gone() {
         let (mut me, _ch, cfg) = member();
         assert!(matches!(me.on(Event::Cmd(None), &cfg).await, Flow::End));
