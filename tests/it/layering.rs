@@ -464,6 +464,12 @@ fn modules_have_no_dependency_cycle() {
     }
 }
 
+/// The non-test, comment-free text of the module at `path`.
+fn code_of(modules: &BTreeMap<ModPath, String>, path: &[&str]) -> String {
+    let key: ModPath = path.iter().map(|s| s.to_string()).collect();
+    without_comments(modules.get(&key).unwrap_or_else(|| panic!("{path:?}")))
+}
+
 /// One writer per state, read from the source: every daemon state's channel is made in one
 /// place (`daemon/publisher.rs`, one `Publisher::new` per state), the shared context holds no
 /// sending end of any, `Publisher` is not `Clone`, and no other daemon module makes a watch
@@ -472,10 +478,7 @@ fn modules_have_no_dependency_cycle() {
 #[test]
 fn every_daemon_state_has_one_publisher_and_the_shared_context_no_sender() {
     let modules = modules();
-    let code = |path: &[&str]| -> String {
-        let key: ModPath = path.iter().map(|s| s.to_string()).collect();
-        without_comments(modules.get(&key).unwrap_or_else(|| panic!("{path:?}")))
-    };
+    let code = |path: &[&str]| code_of(&modules, path);
     let shared = code(&["daemon", "shared"]);
     for sender in [
         "Sender<",
@@ -536,10 +539,7 @@ fn every_daemon_state_has_one_publisher_and_the_shared_context_no_sender() {
 #[test]
 fn every_sending_end_is_moved_into_one_task() {
     let modules = modules();
-    let code = |path: &[&str]| -> String {
-        let key: ModPath = path.iter().map(|s| s.to_string()).collect();
-        without_comments(modules.get(&key).unwrap_or_else(|| panic!("{path:?}")))
-    };
+    let code = |path: &[&str]| code_of(&modules, path);
     let run = code(&["daemon", "run"]);
     let fields: Vec<String> = run
         .split("struct TaskPublishers {")

@@ -224,6 +224,14 @@ mod tests {
         })
     }
 
+    fn teller(m: &Metrics) -> Teller<'_> {
+        Teller {
+            addr: ADDR,
+            metrics: &m.namesrv,
+            every: Duration::from_secs(30),
+        }
+    }
+
     fn v(counter: i64) -> DataVersion {
         DataVersion {
             counter,
@@ -234,11 +242,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_success_names_the_identity_for_the_goodbye_and_a_failure_distrusts_unchanged() {
         let m = Metrics::new().expect("metrics");
-        let t = Teller {
-            addr: ADDR,
-            metrics: &m.namesrv,
-            every: Duration::from_secs(30),
-        };
+        let t = teller(&m);
         let mut r = Record::default();
         assert!(!r.registered(&t, &outcome(Ok(RegisterStatus::Sent)), &id(), v(3)));
         assert_eq!(r.registered_as, Some(id()));
@@ -255,11 +259,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_namesrv_not_there_is_retried_soon_and_reminded_at_most_once_per_interval() {
         let m = Metrics::new().expect("metrics");
-        let t = Teller {
-            addr: ADDR,
-            metrics: &m.namesrv,
-            every: Duration::from_secs(30),
-        };
+        let t = teller(&m);
         let mut r = Record::default();
         assert!(r.registered(&t, &outcome(Err(refused())), &id(), v(1)));
         let first = r.failing.as_ref().map(|f| f.reminded).expect("failing");
