@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::settings;
-use super::publisher::{follow, Publisher};
+use super::publisher::{follow, AddressOut, Publisher};
 use super::shared::Shared;
 use super::supervisor::TaskResult;
 use crate::metrics::labels::Outcome;
@@ -15,7 +15,7 @@ use crate::address_server::AddressServer;
 /// Publishes the NameServer list until shutdown.
 pub(crate) async fn refresh_loop(
     sh: Arc<Shared>,
-    publish: Arc<Publisher<Arc<Vec<String>>>>,
+    out: Arc<AddressOut>,
 ) -> TaskResult {
     // One HTTP client, made again only when a reload changes the URL or timeout.
     let mut server: Option<AddressServer> = None;
@@ -26,7 +26,7 @@ pub(crate) async fn refresh_loop(
         let cfg = configs.borrow_and_update().clone();
         let url = cfg.address_server_url();
         if url.is_none() && !cfg.namesrv.addrs.is_empty() {
-            want(&publish, &cfg.namesrv.addrs);
+            want(&out.namesrv_list, &cfg.namesrv.addrs);
         } else if url.is_none() {
             // With no NameServer configured, the broker's own list is used.
             let broker_list = reports
@@ -35,7 +35,7 @@ pub(crate) async fn refresh_loop(
                 .map(|r| r.namesrv_addrs.clone())
                 .filter(|l| !l.is_empty());
             if let Some(l) = broker_list {
-                want(&publish, &l);
+                want(&out.namesrv_list, &l);
             }
         }
         if let Some(url) = url.filter(|_| tokio::time::Instant::now() >= next) {
@@ -46,11 +46,11 @@ pub(crate) async fn refresh_loop(
             };
             match current.fetch().await {
                 Ok(list) => {
-                    sh.metrics.daemon.address_refresh(Outcome::Ok);
-                    want(&publish, &list);
+                    out.metrics.address_refresh(Outcome::Ok);
+                    want(&out.namesrv_list, &list);
                 }
                 Err(e) => {
-                    sh.metrics.daemon.address_refresh(Outcome::Error);
+                    out.metrics.address_refresh(Outcome::Error);
                     tracing::warn!(error = %e, "address server lookup failed, keeping the last good list");
                 }
             }

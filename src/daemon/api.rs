@@ -7,16 +7,14 @@ use super::settings::{self, InForce};
 use crate::broker::{ApiError, BrokerApi, BrokerIdentity, CallObserver};
 use crate::client::{ChannelEventListener, RemotingClient};
 use crate::config::IdentitySource;
-use crate::metrics::Metrics;
+use crate::metrics::RequestMetrics;
 
 /// Counts every request by code and outcome.
-pub(crate) struct RequestMetrics(pub(crate) Arc<Metrics>);
-
 impl CallObserver for RequestMetrics {
     fn observe(&self, code: i32, outcome: Result<(), &ApiError>) {
         let label = outcome.map_or_else(ApiError::kind, |()| "ok");
         let timed_out = outcome.is_err_and(ApiError::is_timeout);
-        self.0.remoting.request(code, label, timed_out);
+        self.request(code, label, timed_out);
     }
 }
 

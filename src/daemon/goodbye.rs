@@ -12,6 +12,7 @@ use crate::broker::{BrokerIdentity, NamesrvOutcome, UnregisterOutcome};
 use crate::client::PeerInfo;
 use crate::config::IdentitySource;
 use crate::metrics::labels::Unregistration;
+use crate::metrics::NamesrvMetrics;
 
 /// The goodbye to one NameServer, for every path that has one. UNREGISTER_BROKER names the
 /// broker as that NameServer holds it (`held`: after an election one that missed the new
@@ -23,6 +24,7 @@ use crate::metrics::labels::Unregistration;
 /// this connection registered, by address. Returns the UNREGISTER's outcome, if one was sent.
 pub(crate) async fn say_goodbye(
     sh: &Shared,
+    metrics: &NamesrvMetrics,
     addr: &str,
     held: Option<&BrokerIdentity>,
     timeout: Duration,
@@ -40,7 +42,7 @@ pub(crate) async fn say_goodbye(
         .result
         .as_ref()
         .map_or_else(|e| Unregistration::Failed(e.kind()), |_| Unregistration::Ok);
-    sh.metrics.namesrv.unregistration(addr, outcome);
+    metrics.unregistration(addr, outcome);
     if let Err(e) = &out.result {
         tracing::warn!(namesrv = %addr, error = %e, "unregister failed");
     }

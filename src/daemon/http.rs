@@ -89,12 +89,9 @@ async fn serve_one(sh: &Shared, l: TcpListener, app: Router) -> std::io::Result<
 }
 
 async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
-    let m = &sh.metrics;
-    m.remoting.sample(&sh.client);
-    m.daemon.sample_runtime();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        m.render(),
+        sh.metrics.scrape(&sh.client),
     )
 }
 

@@ -17,6 +17,10 @@ use super::published::{Advert, Members};
 use super::settings::InForce;
 use super::topics::{Inbox, MasterTopics, TopicsAsk};
 use crate::broker::own_config::BrokerReport;
+use crate::metrics::{
+    namesrv_handle, AddressMetrics, HealthMetrics, IdentityMetrics, Metrics, NamesrvMetrics,
+    RegisterMetrics, RequestMetrics, SlaveMetrics, SupervisorMetrics, TopicsMetrics,
+};
 
 /// The sending end of one state's watch channel, held by its one publisher.
 #[derive(Debug)]
@@ -59,6 +63,10 @@ pub(crate) struct HealthOut {
     pub(crate) verdict: Publisher<Verdicts>,
     /// The broker's last GET_BROKER_CONFIG answer.
     pub(crate) report: Publisher<Option<Arc<BrokerReport>>>,
+    /// Its series.
+    pub(crate) metrics: HealthMetrics,
+    /// Its own client's request counts.
+    pub(crate) requests: Arc<RequestMetrics>,
 }
 
 /// What the identity task publishes.
@@ -67,6 +75,8 @@ pub(crate) struct IdentityOut {
     pub(crate) identity: Publisher<Option<Current>>,
     /// What the broker reports itself as instead of what is registered.
     pub(crate) elsewhere: Publisher<Option<String>>,
+    /// Its series.
+    pub(crate) metrics: IdentityMetrics,
 }
 
 /// What the register task publishes (through its rounds, its fleet and its drain).
@@ -79,6 +89,26 @@ pub(crate) struct RegisterOut {
     pub(crate) draining: Publisher<DrainView>,
     /// masterAddr from the NameServers (a slave's pulls).
     pub(crate) master: Publisher<Option<String>>,
+    /// Its series (its rounds', its drain's and its fleet's).
+    pub(crate) metrics: RegisterMetrics,
+    /// Its NameServers' tasks' series, handed to each by the fleet.
+    pub(crate) namesrv: Arc<NamesrvMetrics>,
+}
+
+/// What the address-refresh task publishes.
+pub(crate) struct AddressOut {
+    /// The NameServer list wanted.
+    pub(crate) namesrv_list: Publisher<Arc<Vec<String>>>,
+    /// Its series.
+    pub(crate) metrics: AddressMetrics,
+}
+
+/// What the slave sync hands on.
+pub(crate) struct SlaveOut {
+    /// The master's topics, to the topics task.
+    pub(crate) master_topics: MasterTopics,
+    /// Its series.
+    pub(crate) metrics: SlaveMetrics,
 }
 
 /// Every state's receiving end, for the shared context.
@@ -104,8 +134,8 @@ pub(crate) struct Channels {
     pub(crate) health: HealthOut,
     /// The identity task's.
     pub(crate) identity: IdentityOut,
-    /// The NameServer list: the address-refresh task publishes it.
-    pub(crate) namesrv_list: Publisher<Arc<Vec<String>>>,
+    /// The address-refresh task's.
+    pub(crate) addresses: AddressOut,
     /// The register task's.
     pub(crate) register: RegisterOut,
     /// Drain requests, to the register task: the HTTP task's sending end.
@@ -114,13 +144,16 @@ pub(crate) struct Channels {
     pub(crate) topics: Inbox,
     /// The register task's asks of the topics task.
     pub(crate) topics_ask: TopicsAsk,
-    /// The slave sync's end: the master's topics.
-    pub(crate) master_topics: MasterTopics,
+    /// The slave sync's.
+    pub(crate) slave: SlaveOut,
+    /// The supervisor's series.
+    pub(crate) supervisor: SupervisorMetrics,
 }
 
 impl Channels {
-    /// Every channel, with the values a daemon starting with `cfg` begins from.
-    pub(crate) fn new(cfg: &Arc<InForce>) -> (Channels, Receivers) {
+    /// Every channel, with the values a daemon starting with `cfg` begins from, and each
+    /// component's handle on its series of `metrics`.
+    pub(crate) fn new(cfg: &Arc<InForce>, metrics: &Arc<Metrics>) -> (Channels, Receivers) {
         let (config, config_rx) = Publisher::new(cfg.clone());
         let (verdict, verdict_rx) = Publisher::new(Verdicts::new(
             cfg.broker.health.check == crate::config::HealthCheck::None,
@@ -134,25 +167,41 @@ impl Channels {
         let (draining, draining_rx) = Publisher::new(DrainView::default());
         let (master, master_rx) = Publisher::new(None);
         let (drains, drain_requests) = mpsc::channel(8);
-        let (topics, topics_ask, master_topics) = super::topics::inbox();
+        let (topics, topics_ask, master_topics) =
+            super::topics::inbox(TopicsMetrics::new(metrics));
         let channels = Channels {
             config,
-            health: HealthOut { verdict, report },
+            health: HealthOut {
+                verdict,
+                report,
+                metrics: HealthMetrics::new(metrics),
+                requests: Arc::new(RequestMetrics::new(metrics)),
+            },
             identity: IdentityOut {
                 identity,
                 elsewhere,
+                metrics: IdentityMetrics::new(metrics),
             },
-            namesrv_list,
+            addresses: AddressOut {
+                namesrv_list,
+                metrics: AddressMetrics::new(metrics),
+            },
             register: RegisterOut {
                 advert,
                 members,
                 draining,
                 master,
+                metrics: RegisterMetrics::new(metrics),
+                namesrv: namesrv_handle(metrics),
             },
             drains,
             topics,
             topics_ask,
-            master_topics,
+            slave: SlaveOut {
+                master_topics,
+                metrics: SlaveMetrics::new(metrics),
+            },
+            supervisor: SupervisorMetrics::new(metrics),
         };
         let receivers = Receivers {
             config: config_rx,

@@ -5,18 +5,20 @@ use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt};
 
-use super::api::{build_api, RequestMetrics};
+use super::api::build_api;
 use super::namesrv::CloseRoutes;
 use super::settings::InForce;
-use super::publisher::{follow, Channels, HealthOut, IdentityOut, Publisher, RegisterOut};
+use super::publisher::{
+    follow, AddressOut, Channels, HealthOut, IdentityOut, Publisher, RegisterOut, SlaveOut,
+};
 use super::shared::Shared;
 use super::supervisor::Supervisor;
-use super::topics::{Inbox, MasterTopics, TopicsAsk};
+use super::topics::{Inbox, TopicsAsk};
 use super::{
     addresses, goodbye, health, http, identity, register, reload, slave, topics,
 };
 use crate::config::{self, IdentitySource};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RequestMetrics, SupervisorMetrics};
 
 /// What the outside world asks of a running daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,22 +59,21 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new()?);
     let routes = Arc::new(CloseRoutes::default());
     let api = build_api(&cfg, Some(routes.clone()))?
-        .with_observer(Arc::new(RequestMetrics(metrics.clone())));
+        .with_observer(Arc::new(RequestMetrics::new(&metrics)));
     let (main, drain) = bind_listeners(&cfg).await?;
     log_start(&cfg, &main, drain.as_ref());
-    // Every state's channel, made here: each publisher goes to its one task below.
-    let (channels, receivers) = Channels::new(&cfg);
-    let shared = Arc::new(Shared::new(config_path, api, metrics.clone(), receivers));
-    metrics.broker.set_id(None);
-    metrics
-        .broker
-        .set_up(cfg.broker.health.check == config::HealthCheck::None);
-    shared.metrics.daemon.seed_tasks(&TASKS);
+    // Every state's channel, and each component's handle on its series.
+    let (channels, receivers) = Channels::new(&cfg, &metrics);
+    let shared = Arc::new(Shared::new(config_path, api, metrics, receivers));
+    channels.identity.metrics.set_id(None);
+    let unchecked = cfg.broker.health.check == config::HealthCheck::None;
+    channels.health.metrics.set_up(unchecked);
     if cfg.broker.id != 0 && cfg.broker.identity == IdentitySource::Config {
-        shared.metrics.broker.seed_slave_pulls(&slave::KINDS);
+        channels.slave.metrics.seed(&slave::KINDS);
     }
-    let sup = Supervisor::new(shared.token.clone(), metrics);
-    let (config, publishers) = for_tasks(channels);
+    let (config, supervisor, publishers) = for_tasks(channels);
+    supervisor.seed_tasks(&TASKS);
+    let sup = Supervisor::new(shared.token.clone(), Arc::new(supervisor));
     spawn_tasks(&sup, &shared, &routes, (main, drain), publishers);
     // Held to the end: every NameServer's task ends when the configuration's channel closes,
     // and their goodbyes come after the control loop has returned.
@@ -117,30 +118,32 @@ fn log_start(cfg: &InForce, main: &http::Bound, drain: Option<&http::Bound>) {
     }
 }
 
-/// The configuration's publisher (the control loop's) and every task's ends.
-fn for_tasks(channels: Channels) -> (Publisher<Arc<InForce>>, TaskPublishers) {
+/// The configuration's publisher (the control loop's), the supervisor's series, and every
+/// task's ends.
+fn for_tasks(channels: Channels) -> (Publisher<Arc<InForce>>, SupervisorMetrics, TaskEnds) {
     let Channels {
         config,
         health,
         identity,
-        namesrv_list,
+        addresses,
         register,
         drains,
         topics,
         topics_ask,
-        master_topics,
+        slave,
+        supervisor,
     } = channels;
-    let publishers = TaskPublishers {
+    let ends = TaskEnds {
         health: Arc::new(health),
         identity: Arc::new(identity),
-        namesrv_list: Arc::new(namesrv_list),
+        addresses: Arc::new(addresses),
         register: Arc::new(register),
         drains,
         topics: Arc::new(topics),
         topics_ask: Arc::new(topics_ask),
-        master_topics: Arc::new(master_topics),
+        slave: Arc::new(slave),
     };
-    (config, publishers)
+    (config, supervisor, ends)
 }
 
 /// Names of the supervised tasks.
@@ -155,17 +158,17 @@ const TASKS: [&str; 8] = [
     "http",
 ];
 
-/// The publishers the supervised tasks own, one task each (the configuration's is the
-/// control loop's: reloads publish it).
-struct TaskPublishers {
+/// What the supervised tasks own, one task each: their publishers, sending ends and metrics
+/// handles (the configuration's publisher is the control loop's: reloads publish it).
+struct TaskEnds {
     health: Arc<HealthOut>,
     identity: Arc<IdentityOut>,
-    namesrv_list: Arc<Publisher<Arc<Vec<String>>>>,
+    addresses: Arc<AddressOut>,
     register: Arc<RegisterOut>,
     drains: tokio::sync::mpsc::Sender<super::drain::DrainCmd>,
     topics: Arc<Inbox>,
     topics_ask: Arc<TopicsAsk>,
-    master_topics: Arc<MasterTopics>,
+    slave: Arc<SlaveOut>,
 }
 
 fn spawn_tasks(
@@ -173,18 +176,18 @@ fn spawn_tasks(
     shared: &Arc<Shared>,
     routes: &Arc<CloseRoutes>,
     (mut main, mut drain): (http::Bound, Option<http::Bound>),
-    publishers: TaskPublishers,
+    ends: TaskEnds,
 ) {
-    let TaskPublishers {
+    let TaskEnds {
         health: health_out,
         identity: identity_out,
-        namesrv_list,
+        addresses: addresses_out,
         register: register_out,
         drains,
         topics,
         topics_ask,
-        master_topics,
-    } = publishers;
+        slave: slave_out,
+    } = ends;
     let sh = shared.clone();
     sup.spawn("sweeper", move || {
         let sh = sh.clone();
@@ -224,11 +227,11 @@ fn spawn_tasks(
     sup.spawn("topics", move || topics::topics_loop(sh.clone(), topics.clone()));
     let sh = shared.clone();
     sup.spawn("address-refresh", move || {
-        addresses::refresh_loop(sh.clone(), namesrv_list.clone())
+        addresses::refresh_loop(sh.clone(), addresses_out.clone())
     });
     let sh = shared.clone();
     sup.spawn("slave-sync", move || {
-        slave::sync_loop(sh.clone(), master_topics.clone())
+        slave::sync_loop(sh.clone(), slave_out.clone())
     });
     let sh = shared.clone();
     sup.spawn("http", move || {

@@ -184,7 +184,7 @@ impl Shared {
         let cfg = Arc::new(InForce::unpinned(cfg).expect("TLS"));
         let api = super::api::build_api(&cfg, None).expect("api");
         let id = Current::from_config(&cfg);
-        let (channels, rx) = super::publisher::Channels::new(&cfg);
+        let (channels, rx) = super::publisher::Channels::new(&cfg, &metrics);
         let sh = Shared::new(None, api, metrics, rx);
         channels.identity.identity.send_replace(Some(id));
         (Arc::new(sh), channels)

@@ -7,13 +7,13 @@ use std::time::Duration;
 use super::files::write_if_changed_mode;
 use super::shared::Shared;
 use super::supervisor::TaskResult;
-use super::topics::MasterTopics;
+use super::publisher::SlaveOut;
 use crate::broker::body::{
     ConsumerOffsetWrapper, DelayOffsetTable, SubscriptionGroupWrapper, TopicConfigWrapper,
 };
 use crate::broker::{ApiError, BrokerApi, PullDoc};
 use crate::metrics::labels::Pull;
-use crate::metrics::Metrics;
+use crate::metrics::SlaveMetrics;
 
 /// File names a Java broker uses under `store/config/`.
 pub const TOPICS_FILE: &str = "topics.json";
@@ -146,7 +146,7 @@ fn save(
 
 /// Counts pull outcomes; `to_files`: they were written to `slave.output_dir` (without one,
 /// a pull is `pulled`, neither written nor the same as a file).
-pub fn count(metrics: &Metrics, results: &[PullResult], to_files: bool) {
+pub(crate) fn count(metrics: &SlaveMetrics, results: &[PullResult], to_files: bool) {
     for r in results {
         let outcome = match &r.result {
             Ok(_) if !to_files => Pull::Pulled,
@@ -154,12 +154,12 @@ pub fn count(metrics: &Metrics, results: &[PullResult], to_files: bool) {
             Ok(false) => Pull::Unchanged,
             Err(_) => Pull::Error,
         };
-        metrics.broker.slave_pull(r.kind, outcome);
+        metrics.slave_pull(r.kind, outcome);
     }
 }
 
 /// For a slave (`broker.id` != 0): pulls from the master every `sync_interval`.
-pub(crate) async fn sync_loop(sh: Arc<Shared>, master_topics: Arc<MasterTopics>) -> TaskResult {
+pub(crate) async fn sync_loop(sh: Arc<Shared>, out_: Arc<SlaveOut>) -> TaskResult {
     loop {
         let cfg = sh.config();
         let interval = cfg.slave.sync_interval;
@@ -182,7 +182,7 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>, master_topics: Arc<MasterTopics>)
                         cfg.register.timeout,
                     )
                     .await;
-                    count(&sh.metrics, &results, out.is_some());
+                    count(&out_.metrics, &results, out.is_some());
                     for r in &results {
                         if let Err(e) = &r.result {
                             tracing::warn!(%master, kind = r.kind, error = %e, "slave pull failed");
@@ -190,7 +190,7 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>, master_topics: Arc<MasterTopics>)
                     }
                     if let Some(t) = topics {
                         // The topics task decides whether the table changed and registers it.
-                        master_topics.send(t.topic_config_table).await;
+                        out_.master_topics.send(t.topic_config_table).await;
                     }
                 }
             }

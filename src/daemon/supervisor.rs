@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::Metrics;
+use crate::metrics::SupervisorMetrics;
 
 /// What a supervised task returns when it gives up.
 pub type TaskResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -18,7 +18,7 @@ pub type TaskResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 pub struct Supervisor {
     tracker: TaskTracker,
     token: CancellationToken,
-    metrics: Arc<Metrics>,
+    metrics: Arc<SupervisorMetrics>,
 }
 
 /// How long a task has to end on its own once the token is cancelled (it watches it too).
@@ -30,7 +30,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
 impl Supervisor {
     /// A supervisor whose tasks stop when `token` is cancelled.
-    pub fn new(token: CancellationToken, metrics: Arc<Metrics>) -> Self {
+    pub fn new(token: CancellationToken, metrics: Arc<SupervisorMetrics>) -> Self {
         Supervisor {
             tracker: TaskTracker::new(),
             token,
@@ -82,7 +82,7 @@ impl Supervisor {
                     Ok(Err(e)) => tracing::warn!(task = name, error = %e, "task failed, restarting"),
                     Err(e) => tracing::error!(task = name, error = %e, "task panicked, restarting"),
                 }
-                metrics.daemon.task_restarted(name);
+                metrics.task_restarted(name);
                 if started.elapsed() >= HEALTHY_RUN {
                     backoff = FIRST_BACKOFF;
                 }
@@ -116,8 +116,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failing_and_panicking_tasks_are_restarted_and_counted() {
-        let metrics = Arc::new(Metrics::new().unwrap());
-        let sup = Supervisor::new(CancellationToken::new(), metrics.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::new().unwrap());
+        let sup = Supervisor::new(
+            CancellationToken::new(),
+            Arc::new(crate::metrics::SupervisorMetrics::new(&metrics)),
+        );
         let runs = Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
         sup.spawn("flaky", move || {
@@ -134,7 +137,7 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 3);
         assert_eq!(
             metrics
-                .daemon
+                .daemon()
                 .task_restarts
                 .with_label_values(&["flaky"])
                 .get(),

@@ -60,40 +60,40 @@ impl BrokerMetrics {
     }
 
     /// Whether the broker may be advertised.
-    pub fn set_up(&self, up: bool) {
+    pub(super) fn set_up(&self, up: bool) {
         self.up.set(i64::from(up));
     }
 
     /// One health check's outcome.
-    pub fn health_check(&self, outcome: Outcome) {
+    pub(super) fn health_check(&self, outcome: Outcome) {
         self.health_checks
             .with_label_values(&[outcome.as_str()])
             .inc();
     }
 
     /// The id registered now (`None`: the broker has none yet, shown as -1).
-    pub fn set_id(&self, id: Option<u64>) {
+    pub(super) fn set_id(&self, id: Option<u64>) {
         self.id
             .set(id.map_or(-1, |id| i64::try_from(id).unwrap_or(i64::MAX)));
     }
 
     /// Whether the broker reports another cluster, name or address than the one registered.
-    pub fn set_elsewhere(&self, elsewhere: bool) {
+    pub(super) fn set_elsewhere(&self, elsewhere: bool) {
         self.elsewhere.set(i64::from(elsewhere));
     }
 
     /// The broker's id or role changed and was followed.
-    pub fn identity_changed(&self) {
+    pub(super) fn identity_changed(&self) {
         self.identity_changes.inc();
     }
 
     /// Topics in the table registered now.
-    pub fn set_topics(&self, n: usize) {
+    pub(super) fn set_topics(&self, n: usize) {
         self.topics.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// One re-read of the topic source.
-    pub fn topic_reload(&self, outcome: Reload) {
+    pub(super) fn topic_reload(&self, outcome: Reload) {
         self.topic_reloads
             .with_label_values(&[outcome.as_str()])
             .inc();
@@ -101,7 +101,7 @@ impl BrokerMetrics {
 
     /// A slave's error series start at 0 for each document `kind`, so that the first failure
     /// is seen.
-    pub fn seed_slave_pulls(&self, kinds: &[&str]) {
+    pub(super) fn seed_slave_pulls(&self, kinds: &[&str]) {
         for kind in kinds {
             self.slave_pulls
                 .with_label_values(&[kind, Pull::Error.as_str()]);
@@ -109,7 +109,7 @@ impl BrokerMetrics {
     }
 
     /// One pulled document's outcome.
-    pub fn slave_pull(&self, kind: &str, outcome: Pull) {
+    pub(super) fn slave_pull(&self, kind: &str, outcome: Pull) {
         self.slave_pulls
             .with_label_values(&[kind, outcome.as_str()])
             .inc();

@@ -58,7 +58,7 @@ impl DaemonMetrics {
     }
 
     /// A drain began at `since`, or (None) none is in force.
-    pub fn set_draining(&self, since: Option<std::time::SystemTime>) {
+    pub(super) fn set_draining(&self, since: Option<std::time::SystemTime>) {
         self.draining.set(i64::from(since.is_some()));
         let secs = since
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -67,42 +67,42 @@ impl DaemonMetrics {
     }
 
     /// The supervised tasks: their restart series start at 0.
-    pub fn seed_tasks(&self, names: &[&str]) {
+    pub(super) fn seed_tasks(&self, names: &[&str]) {
         for t in names {
             self.task_restarts.with_label_values(&[t]);
         }
     }
 
     /// Task `name` failed or panicked and is restarted.
-    pub fn task_restarted(&self, name: &str) {
+    pub(super) fn task_restarted(&self, name: &str) {
         self.task_restarts.with_label_values(&[name]).inc();
     }
 
     /// One registration round took `secs`.
-    pub fn round_took(&self, took: std::time::Duration) {
+    pub(super) fn round_took(&self, took: std::time::Duration) {
         self.round_duration.observe(took.as_secs_f64());
     }
 
     /// The configured registration interval, for alert rules.
-    pub fn set_register_interval(&self, every: std::time::Duration) {
+    pub(super) fn set_register_interval(&self, every: std::time::Duration) {
         self.register_interval.set(every.as_secs_f64());
     }
 
     /// NameServers in the current list.
-    pub fn set_namesrv_list_size(&self, n: usize) {
+    pub(super) fn set_namesrv_list_size(&self, n: usize) {
         self.namesrv_list_size
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// One address-server lookup.
-    pub fn address_refresh(&self, outcome: Outcome) {
+    pub(super) fn address_refresh(&self, outcome: Outcome) {
         self.address_refreshes
             .with_label_values(&[outcome.as_str()])
             .inc();
     }
 
     /// Live async tasks, read at a scrape.
-    pub fn sample_runtime(&self) {
+    pub(super) fn sample_runtime(&self) {
         let n = tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks());
         self.runtime_tasks.set(n as i64);
     }

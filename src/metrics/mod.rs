@@ -2,30 +2,39 @@
 
 mod broker;
 mod daemon;
+mod handles;
 pub mod labels;
 mod namesrv;
 mod registry;
 mod remoting;
 
+use std::sync::Arc;
+
 use prometheus::{Encoder, Registry, TextEncoder};
 
 pub use broker::BrokerMetrics;
 pub use daemon::DaemonMetrics;
+pub use handles::{
+    AddressMetrics, HealthMetrics, IdentityMetrics, RegisterMetrics, RequestMetrics,
+    SlaveMetrics, SupervisorMetrics, TopicsMetrics,
+};
+pub use handles::namesrv_handle;
 pub use namesrv::NamesrvMetrics;
 pub use remoting::RemotingMetrics;
 
-/// Every metric the daemon exports.
+/// Every metric the daemon exports. Its groups are private: a component writes its series
+/// through its own handle (`handles.rs`), made for it where the tasks are spawned.
 pub struct Metrics {
     /// The registry /metrics renders.
-    pub registry: Registry,
-    /// Labelled by NameServer.
-    pub namesrv: NamesrvMetrics,
+    registry: Registry,
+    /// Labelled by NameServer: the NameServers' tasks' handle.
+    namesrv: Arc<NamesrvMetrics>,
     /// The broker: up, identity, topics, slave pulls.
-    pub broker: BrokerMetrics,
+    broker: BrokerMetrics,
     /// The remoting client.
-    pub remoting: RemotingMetrics,
+    remoting: RemotingMetrics,
     /// The daemon's tasks, rounds and NameServer list.
-    pub daemon: DaemonMetrics,
+    daemon: DaemonMetrics,
 }
 
 impl Metrics {
@@ -34,12 +43,19 @@ impl Metrics {
         let registry = Registry::new();
         let r = registry::Reg(&registry);
         Ok(Metrics {
-            namesrv: NamesrvMetrics::new(&r)?,
+            namesrv: Arc::new(NamesrvMetrics::new(&r)?),
             broker: BrokerMetrics::new(&r)?,
             remoting: RemotingMetrics::new(&r)?,
             daemon: DaemonMetrics::new(&r)?,
             registry,
         })
+    }
+
+    /// A scrape: the runtime's and `client`'s gauges sampled, then the registry rendered.
+    pub fn scrape(&self, client: &crate::client::RemotingClient) -> String {
+        self.remoting.sample(client);
+        self.daemon.sample_runtime();
+        self.render()
     }
 
     /// The registry in Prometheus text format.
@@ -48,6 +64,24 @@ impl Metrics {
         // Encoding our own families into a Vec does not fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+impl Metrics {
+    /// Test access: the NameServer series.
+    pub(crate) fn namesrv(&self) -> &NamesrvMetrics {
+        &self.namesrv
+    }
+
+    /// Test access: the broker series.
+    pub(crate) fn broker(&self) -> &BrokerMetrics {
+        &self.broker
+    }
+
+    /// Test access: the daemon series.
+    pub(crate) fn daemon(&self) -> &DaemonMetrics {
+        &self.daemon
     }
 }
 

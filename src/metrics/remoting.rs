@@ -57,7 +57,7 @@ impl RemotingMetrics {
 
     /// One request's outcome: "ok" or its error's `kind()`; `timed_out` also counts it as
     /// a timeout.
-    pub fn request(&self, code: i32, outcome: &'static str, timed_out: bool) {
+    pub(super) fn request(&self, code: i32, outcome: &'static str, timed_out: bool) {
         let mut buf = itoa_buf();
         self.requests
             .with_label_values(&[format_code(&mut buf, code), outcome])
@@ -68,7 +68,7 @@ impl RemotingMetrics {
     }
 
     /// Reads what the client counts itself, at a scrape.
-    pub fn sample(&self, client: &RemotingClient) {
+    pub(super) fn sample(&self, client: &RemotingClient) {
         self.in_flight.set(client.in_flight() as i64);
         self.open_connections
             .set(client.connected_addrs().len() as i64);

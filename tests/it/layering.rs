@@ -534,7 +534,7 @@ fn every_daemon_state_has_one_publisher_and_the_shared_context_no_sender() {
 }
 
 /// Each sending end of daemon state (a publisher, the drain requests' sender, the topics
-/// task's two inboxes) goes to one task: in `daemon/run.rs` every field of `TaskPublishers`
+/// task's two inboxes) goes to one task: in `daemon/run.rs` every field of `TaskEnds`
 /// is named inside exactly one `sup.spawn…` call, and the inbox ends are not `Clone`.
 #[test]
 fn every_sending_end_is_moved_into_one_task() {
@@ -542,10 +542,10 @@ fn every_sending_end_is_moved_into_one_task() {
     let code = |path: &[&str]| code_of(&modules, path);
     let run = code(&["daemon", "run"]);
     let fields: Vec<String> = run
-        .split("struct TaskPublishers {")
+        .split("struct TaskEnds {")
         .nth(1)
         .and_then(|rest| rest.split('}').next())
-        .expect("TaskPublishers in daemon/run.rs")
+        .expect("TaskEnds in daemon/run.rs")
         .lines()
         .filter_map(|l| Some(l.trim().split_once(':')?.0.trim().to_string()))
         .filter(|f| !f.is_empty())
@@ -555,9 +555,9 @@ fn every_sending_end_is_moved_into_one_task() {
         .split("fn spawn_tasks(")
         .nth(1)
         .expect("spawn_tasks in daemon/run.rs");
-    // `let TaskPublishers { health: health_out, … } = publishers;`: the names the spawns use.
+    // `let TaskEnds { health: health_out, … } = publishers;`: the names the spawns use.
     let bound = body
-        .split("let TaskPublishers {")
+        .split("let TaskEnds {")
         .nth(1)
         .and_then(|rest| rest.split('}').next())
         .expect("the publishers taken apart");
@@ -663,4 +663,60 @@ fn no_daemon_function_is_over_80_lines() {
     }
     assert!(seen > 150, "only {seen} functions found under src/daemon");
     assert!(long.is_empty(), "too long: {long:?}");
+}
+
+/// Each component writes its series through its own handle: the metric groups are private to
+/// `src/metrics` (no `pub` setter outside a handle), and the handles are made only where the
+/// tasks are spawned (`daemon/publisher.rs`, `daemon/run.rs`), each moved into its task with
+/// the rest of its ends.
+#[test]
+fn every_component_writes_its_series_through_its_own_handle() {
+    let modules = modules();
+    let metrics = code_of(&modules, &["metrics"]);
+    let def = metrics
+        .split("pub struct Metrics {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("Metrics in src/metrics/mod.rs");
+    assert!(
+        !def.contains("pub "),
+        "Metrics has a public group: any task holding it could write any series\n{def}"
+    );
+    for group in ["broker", "daemon", "remoting"] {
+        let text = code_of(&modules, &["metrics", group]);
+        let setters: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("pub fn ") || l.starts_with("pub(crate) fn "))
+            .filter(|l| !l.starts_with("pub(crate) fn new("))
+            .collect();
+        assert!(setters.is_empty(), "metrics/{group}.rs: {setters:?}");
+    }
+    let handles = code_of(&modules, &["metrics", "handles"]);
+    let mut made: Vec<String> = handles
+        .match_indices("handle!(")
+        .filter_map(|(at, _)| {
+            let rest = &handles[at..];
+            let name = rest.lines().find(|l| {
+                let t = l.trim();
+                !t.is_empty() && !t.starts_with("handle!(") && !t.starts_with("///")
+            })?;
+            Some(format!("{}::new(", name.trim()))
+        })
+        .collect();
+    made.push("namesrv_handle(".to_string());
+    assert!(made.len() >= 9, "{made:?}");
+    for (path, text) in &modules {
+        if path.first().map(String::as_str) == Some("metrics") {
+            continue;
+        }
+        let at_spawn = path == &["daemon", "publisher"] || path == &["daemon", "run"];
+        let text = without_comments(text);
+        for m in &made {
+            assert!(
+                at_spawn || !text.contains(m.as_str()),
+                "{path:?} makes a metrics handle ({m}): only the app layer does"
+            );
+        }
+    }
 }

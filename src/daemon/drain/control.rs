@@ -64,7 +64,7 @@ async fn start(
         saw_failure: false,
         interruptions: sh.verdict.borrow().interruptions(),
     });
-    sh.metrics.daemon.set_draining(Some(since));
+    rounds.out.metrics.set_draining(Some(since));
     rounds.out.draining.send_modify(|v| v.held = Some(held));
     tracing::info!(%who, wait = ?wait, "draining: routing the broker read-only on every NameServer");
     let refused = round_with(sh, &cfg, fleet, rounds).await;
@@ -106,7 +106,7 @@ pub(crate) async fn end(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, wh
     let Some(d) = rounds.drain.take() else {
         return;
     };
-    sh.metrics.daemon.set_draining(None);
+    rounds.out.metrics.set_draining(None);
     rounds.out.draining.send_modify(|v| {
         v.held = None;
         v.ended = Some((d.since(), why.to_string()));
@@ -119,7 +119,7 @@ pub(crate) async fn end(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, wh
     rounds.last_full = None;
     let cfg = sh.config();
     let Some(cur) = sh.current() else { return };
-    let Some(advert) = publish_advert(sh, &cfg, rounds, &cur, None).await else {
+    let Some(advert) = publish_advert(&cfg, rounds, &cur, None).await else {
         return;
     };
     if fleet.is_empty() || !sh.broker_up() {

@@ -30,7 +30,7 @@ pub(crate) async fn health_loop(sh: Arc<Shared>, out: Arc<HealthOut>) -> TaskRes
     // A client of its own: a large topic-table read must never queue a health check behind it.
     let closed = Arc::new(Closed::default());
     let api = crate::daemon::api::build_api(&sh.config(), Some(closed.clone()))?
-        .with_observer(Arc::new(crate::daemon::api::RequestMetrics(sh.metrics.clone())));
+        .with_observer(out.requests.clone());
     with_own_client(&api, run_checks(&sh, &out, &api, &closed)).await
 }
 
@@ -98,7 +98,7 @@ async fn run_checks(
             IdentitySource::Config => check(api, &cfg).await,
             IdentitySource::Broker => follow(out, api, &cfg).await,
         };
-        sh.metrics.broker.health_check(if outcome.is_ok() {
+        out.metrics.health_check(if outcome.is_ok() {
             Outcome::Ok
         } else {
             Outcome::Error
@@ -106,7 +106,7 @@ async fn run_checks(
         if closed.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
             verdicts.interrupted();
         }
-        judged(sh, out, &cfg, &mut verdicts, outcome);
+        judged(out, &cfg, &mut verdicts, outcome);
         if first {
             first = false;
             // systemd Type=notify: ready once the first check is done, whatever it said, so
@@ -222,7 +222,6 @@ async fn follow(out: &HealthOut, api: &BrokerApi, cfg: &Config) -> Result<(), Ch
 /// Judges a check's outcome and publishes the verdict when it changed; the register task acts
 /// on it (registers when the broker comes up, withdraws it when it goes down).
 fn judged(
-    sh: &Shared,
     out: &HealthOut,
     cfg: &Config,
     verdicts: &mut Verdicts,
@@ -246,7 +245,7 @@ fn judged(
     match step {
         Step::Same => {}
         Step::CameUp { downtime } => {
-            sh.metrics.broker.set_up(true);
+            out.metrics.set_up(true);
             match downtime {
                 Some(t) => {
                     tracing::info!(broker = %addr, downtime = ?t, "broker is serving again: registering with every NameServer")
@@ -263,7 +262,7 @@ fn judged(
             tracing::debug!(broker = %addr, reason = %why, failures, "broker health check failed");
         }
         Step::WentDown => {
-            sh.metrics.broker.set_up(false);
+            out.metrics.set_up(false);
             tracing::warn!(broker = %addr, reason = %why, failures = threshold, "broker is not serving: unregistering from every NameServer");
         }
     }
@@ -286,7 +285,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_checks_task_that_panics_leaves_no_client_task_behind() {
         let metrics = Arc::new(Metrics::new().unwrap());
-        let sup = Supervisor::new(CancellationToken::new(), metrics.clone());
+        let sup = Supervisor::new(
+            CancellationToken::new(),
+            Arc::new(crate::metrics::SupervisorMetrics::new(&metrics)),
+        );
         let before = alive();
         sup.spawn("health", || async {
             let api = crate::daemon::api::build_api(&crate::daemon::settings::InForce::default(), None)?;
@@ -295,7 +297,7 @@ mod tests {
         // Backoff 0.2 s doubling: 8 runs in a minute.
         tokio::time::sleep(Duration::from_secs(60)).await;
         let restarts = metrics
-            .daemon
+            .daemon()
             .task_restarts
             .with_label_values(&["health"])
             .get();

@@ -32,14 +32,14 @@ pub(crate) async fn identity_loop(sh: Arc<Shared>, out: Arc<IdentityOut>) -> Tas
         };
         let now = match now {
             Some((c, elsewhere)) => {
-                refused(&sh, &out, c.id.clone(), elsewhere);
+                refused(&out, c.id.clone(), elsewhere);
                 Some(c)
             }
             None => before.clone(),
         };
-        publish(&sh, &out, before, now);
+        publish(&out, before, now);
         if no_id {
-            sh.metrics.broker.set_id(None);
+            out.metrics.set_id(None);
         }
         tokio::select! {
             _ = sh.token.cancelled() => return Ok(()),
@@ -51,8 +51,8 @@ pub(crate) async fn identity_loop(sh: Arc<Shared>, out: Arc<IdentityOut>) -> Tas
 
 /// The broker reports itself as `elsewhere` (another cluster, name or address than `kept`,
 /// still registered): one ERROR when that starts or changes, the gauge, and /readyz.
-fn refused(sh: &Shared, out: &IdentityOut, kept: BrokerIdentity, elsewhere: Option<String>) {
-    sh.metrics.broker.set_elsewhere(elsewhere.is_some());
+fn refused(out: &IdentityOut, kept: BrokerIdentity, elsewhere: Option<String>) {
+    out.metrics.set_elsewhere(elsewhere.is_some());
     out.elsewhere.send_if_modified(|known| {
         if *known == elsewhere {
             return false;
@@ -70,16 +70,16 @@ fn refused(sh: &Shared, out: &IdentityOut, kept: BrokerIdentity, elsewhere: Opti
 }
 
 /// Publishes `now` if it differs from `before`, with its log line and metrics.
-fn publish(sh: &Shared, out: &IdentityOut, before: Option<Current>, now: Option<Current>) {
+fn publish(out: &IdentityOut, before: Option<Current>, now: Option<Current>) {
     let Some(new) = now else {
-        sh.metrics.broker.set_id(None);
+        out.metrics.set_id(None);
         return;
     };
-    sh.metrics.broker.set_id(Some(new.id.id));
+    out.metrics.set_id(Some(new.id.id));
     match (new.change_from(before.as_ref()), &before) {
         (Change::None, _) => return,
         (Change::Role, Some(old)) => {
-            sh.metrics.broker.identity_changed();
+            out.metrics.identity_changed();
             tracing::info!(
                 old = %describe(&old.id), new = %describe(&new.id),
                 old_role = old.role.map_or("", |r| r.as_str()), new_role = new.role.map_or("", |r| r.as_str()),

@@ -91,7 +91,7 @@ impl Fleet {
         }
         // The client's list: NameServer choice for calls that name none.
         sh.client.update_name_server_list(list.clone());
-        sh.metrics.daemon.set_namesrv_list_size(list.len());
+        self.out.metrics.set_namesrv_list_size(list.len());
         let removed: Vec<String> = old.into_iter().filter(|a| !list.contains(a)).collect();
         tracing::info!(namesrvs = ?list, removed = ?removed, "NameServer list changed");
         // Held by the fleet until their goodbyes are said: a stop that abandons this list
@@ -122,6 +122,7 @@ impl Fleet {
             cmds: rx,
             closed,
             status,
+            metrics: self.out.namesrv.clone(),
         };
         let task = self.tasks.spawn(task::run(self.sh.clone(), link));
         Member {
@@ -231,7 +232,9 @@ mod tests {
         let (sh, mut ch) = Shared::for_tests(cfg);
         let out = Arc::new(std::mem::replace(
             &mut ch.register,
-            crate::daemon::publisher::Channels::new(&sh.config()).0.register,
+            crate::daemon::publisher::Channels::new(&sh.config(), &sh.metrics)
+                .0
+                .register,
         ));
         let f = Fleet::new(sh.clone(), Arc::default(), out);
         (f, sh, ch)

@@ -227,7 +227,7 @@ mod tests {
     fn teller(m: &Metrics) -> Teller<'_> {
         Teller {
             addr: ADDR,
-            metrics: &m.namesrv,
+            metrics: m.namesrv(),
             every: Duration::from_secs(30),
         }
     }
@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(reminded - first, Duration::from_secs(30), "one reminder per interval");
         assert!(!r.stalled());
         assert_eq!(
-            m.namesrv
+            m.namesrv()
                 .registrations_of(ADDR, Registration::Failed(refused().kind())),
             3
         );

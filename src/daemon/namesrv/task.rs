@@ -23,6 +23,7 @@ use crate::daemon::drain::rule;
 use crate::daemon::published::{Advert, Status};
 use crate::daemon::shared::Shared;
 use crate::metrics::labels::Heartbeat as BeatOutcome;
+use crate::metrics::NamesrvMetrics;
 
 /// What the register task asks of a NameServer's task.
 pub(crate) enum Cmd {
@@ -63,6 +64,8 @@ pub(crate) struct Link {
     pub(crate) closed: Arc<Notify>,
     /// Where it publishes its status.
     pub(crate) status: watch::Sender<Status>,
+    /// Its series.
+    pub(crate) metrics: Arc<NamesrvMetrics>,
 }
 
 /// Why a registration went out.
@@ -175,6 +178,7 @@ enum Flow {
 /// One NameServer's task: everything it owns, and a handler per event.
 pub(crate) struct Namesrv {
     sh: Arc<Shared>,
+    metrics: Arc<NamesrvMetrics>,
     addr: Arc<str>,
     status: watch::Sender<Status>,
     rec: Record,
@@ -200,10 +204,11 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
         mut cmds,
         closed,
         status,
+        metrics,
     } = link;
     let mut reloads = crate::daemon::publisher::follow(&sh.config);
     let api = sh.api.clone();
-    let mut me = Namesrv::new(sh, addr.clone(), status);
+    let mut me = Namesrv::new(sh, metrics, addr.clone(), status);
     me.join();
     let mut beating = std::pin::pin!(None);
     loop {
@@ -224,20 +229,26 @@ pub(crate) async fn run(sh: Arc<Shared>, link: Link) {
 }
 
 /// Who an outcome is told to (a free function: it borrows two fields, not the task).
-fn teller<'a>(addr: &'a str, sh: &'a Shared, cfg: &Config) -> Teller<'a> {
+fn teller<'a>(addr: &'a str, metrics: &'a NamesrvMetrics, cfg: &Config) -> Teller<'a> {
     Teller {
         addr,
-        metrics: &sh.metrics.namesrv,
+        metrics,
         every: cfg.register.interval,
     }
 }
 
 impl Namesrv {
     /// A new NameServer's task state; its metric series are seeded.
-    fn new(sh: Arc<Shared>, addr: Arc<str>, status: watch::Sender<Status>) -> Self {
-        sh.metrics.namesrv.seed(&addr);
+    fn new(
+        sh: Arc<Shared>,
+        metrics: Arc<NamesrvMetrics>,
+        addr: Arc<str>,
+        status: watch::Sender<Status>,
+    ) -> Self {
+        metrics.seed(&addr);
         Namesrv {
             sh,
+            metrics,
             addr,
             status,
             rec: Record::default(),
@@ -366,7 +377,7 @@ impl Namesrv {
                 self.retry_at = None;
                 let out = self.goodbye(cfg).await;
                 self.rec
-                    .withdrawn(&teller(&self.addr, &self.sh, cfg));
+                    .withdrawn(&teller(&self.addr, &self.metrics, cfg));
                 publish(&self.status, &self.rec);
                 let _ = reply.send(out);
             }
@@ -375,7 +386,7 @@ impl Namesrv {
                 // goodbye; abandoned, it sends nothing more.
                 self.finish_in_flight(wait, cfg).await;
                 let out = self.goodbye(cfg).await;
-                self.sh.metrics.namesrv.forget(&self.addr);
+                self.metrics.forget(&self.addr);
                 self.sh.client.forget(&self.addr);
                 let _ = reply.send(out);
                 return Flow::End;
@@ -399,7 +410,7 @@ impl Namesrv {
                     result: Ok(RegisterStatus::Current),
                     elapsed: Duration::ZERO,
                 };
-                let t = teller(&self.addr, &self.sh, cfg);
+                let t = teller(&self.addr, &self.metrics, cfg);
                 self.rec.registered(&t, &o, &advert.id, version);
                 let _ = reply.send(o);
                 publish(&self.status, &self.rec);
@@ -420,7 +431,7 @@ impl Namesrv {
     async fn finish_in_flight(&mut self, wait: Duration, cfg: &Config) {
         if let Some(r) = self.reg.take() {
             if let Ok(o) = tokio::time::timeout(wait, r.fut).await {
-                let t = teller(&self.addr, &self.sh, cfg);
+                let t = teller(&self.addr, &self.metrics, cfg);
                 learn(&mut self.rec, &t, o, &r.advert, r.why);
             }
         }
@@ -430,7 +441,7 @@ impl Namesrv {
     /// `Sync`, and this is held across an await).
     async fn goodbye(&mut self, cfg: &Config) -> Option<NamesrvOutcome<()>> {
         let held = self.rec.registered_as.as_ref();
-        say_goodbye(&self.sh, &self.addr, held, cfg.register.timeout).await
+        say_goodbye(&self.sh, &self.metrics, &self.addr, held, cfg.register.timeout).await
     }
 
     /// The registration in flight finished: learnt, retried soon when it was not there, and
@@ -441,9 +452,9 @@ impl Namesrv {
         if reconnecting && o.result.is_ok() {
             // It is back and had lost the broker (a restart): counted as a heartbeat's
             // finding is, once it holds the broker again.
-            self.sh.metrics.namesrv.reregistration(&self.addr);
+            self.metrics.reregistration(&self.addr);
         }
-        let t = teller(&self.addr, &self.sh, cfg);
+        let t = teller(&self.addr, &self.metrics, cfg);
         if learn(&mut self.rec, &t, o, &r.advert, r.why) {
             // Not there: again soon, backing off while it stays away.
             if reconnecting {
@@ -473,7 +484,7 @@ impl Namesrv {
         let Some(version) = self.beat_for.take() else {
             return;
         };
-        let (addr, metrics) = (&self.addr, &self.sh.metrics.namesrv);
+        let (addr, metrics) = (&self.addr, &self.metrics);
         let draining = self.draining();
         let changed = result.as_ref().is_ok_and(|a| a.changed);
         let own_version = cfg.broker.identity == IdentitySource::Config;
@@ -492,12 +503,12 @@ impl Namesrv {
             self.sh.register_now.notify_one();
             return;
         }
-        let t = teller(&self.addr, &self.sh, cfg);
+        let t = teller(&self.addr, &self.metrics, cfg);
         let lost = answered(&mut self.rec, &t, result, version);
         if lost && self.reg.is_none() && may_register(&self.sh) {
             let advert = self.sh.advert.borrow().clone();
             if let Some(a) = advert {
-                self.sh.metrics.namesrv.reregistration(&self.addr);
+                self.metrics.reregistration(&self.addr);
                 self.reg = Some(start(&self.sh, &self.addr, a, None, true, Why::Lost));
             }
         }
@@ -518,10 +529,7 @@ impl Namesrv {
         self.rec.beat.in_flight = self.beat_for.is_some();
         self.rec.beat.registering = u32::from(self.reg.is_some());
         if plan(&self.rec.beat, Due::Beat, version) != Plan::Heartbeat {
-            self.sh
-                .metrics
-                .namesrv
-                .heartbeat(&self.addr, BeatOutcome::Skipped);
+            self.metrics.heartbeat(&self.addr, BeatOutcome::Skipped);
             return None;
         }
         let mut b = self.kept.take()?;
@@ -539,7 +547,7 @@ impl Namesrv {
         if self.rec.stalled() {
             tracing::debug!(namesrv = %self.addr, "connection closed after a timeout: the next round retries");
         } else {
-            self.sh.metrics.namesrv.set_registered(&self.addr, false);
+            self.metrics.set_registered(&self.addr, false);
             tracing::debug!(namesrv = %self.addr, "NameServer unreachable, registering as soon as it is back");
             self.retry_at
                 .get_or_insert(Instant::now() + self.backoff);
@@ -655,7 +663,8 @@ mod tests {
         cfg.register.heartbeat = Some(Duration::from_secs(1));
         let (sh, ch) = Shared::for_tests(cfg.clone());
         let (status, _) = watch::channel(Status::default());
-        let me = Namesrv::new(sh, Arc::from("127.0.0.1:9876"), status);
+        let metrics = crate::metrics::namesrv_handle(&sh.metrics);
+        let me = Namesrv::new(sh, metrics, Arc::from("127.0.0.1:9876"), status);
         (me, ch, cfg)
     }
 
@@ -708,7 +717,7 @@ mod tests {
     }
 
     fn beats(me: &Namesrv, outcome: &str) -> u64 {
-        me.sh.metrics.namesrv.heartbeats_of(&me.addr, outcome)
+        me.metrics.heartbeats_of(&me.addr, outcome)
     }
 
     #[tokio::test(start_paused = true)]
@@ -834,7 +843,7 @@ mod tests {
                 "a re-assertion asks for a round"
             );
         }
-        let reassertions = me.sh.metrics.namesrv.drain_reassertions_of(&me.addr);
+        let reassertions = me.metrics.drain_reassertions_of(&me.addr);
         assert_eq!(reassertions, 2);
         assert_eq!(me.warned_drain, Some(since), "warned once for this drain");
         assert!(me.reg.is_none(), "the round re-asserts, not this task");

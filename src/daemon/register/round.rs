@@ -38,7 +38,6 @@ pub(crate) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptio
 /// Reads the topics and publishes what every NameServer is told now: the table under the
 /// broker's permission, or read-only while `drain` (since when) is in force.
 pub(crate) async fn publish_advert(
-    sh: &Arc<Shared>,
     cfg: &Arc<InForce>,
     rounds: &mut Rounds,
     cur: &Current,
@@ -49,7 +48,7 @@ pub(crate) async fn publish_advert(
         Some(_) => read_only(cfg, read, cur).await,
         None => restricted(read.table, cur.permission).await,
     };
-    sh.metrics.broker.set_topics(table.topic_config_table.len());
+    rounds.out.metrics.set_topics(table.topic_config_table.len());
     let advert = Arc::new(Advert {
         id: cur.id.clone(),
         table,
@@ -69,9 +68,7 @@ pub(crate) async fn round_with(
     fleet: &Fleet,
     rounds: &mut Rounds,
 ) -> Vec<String> {
-    sh.metrics
-        .daemon
-        .set_register_interval(cfg.register.interval);
+    rounds.out.metrics.set_register_interval(cfg.register.interval);
     if !sh.broker_up() {
         tracing::debug!("broker not serving: registration paused");
         return Vec::new();
@@ -81,7 +78,7 @@ pub(crate) async fn round_with(
         return Vec::new();
     };
     let drain = rounds.drain.as_ref().map(|d| d.held.clone());
-    let Some(advert) = publish_advert(sh, cfg, rounds, &cur, drain).await else {
+    let Some(advert) = publish_advert(cfg, rounds, &cur, drain).await else {
         return vec!["the broker's topics could not be read".into()];
     };
     if fleet.is_empty() {
@@ -110,7 +107,7 @@ pub(crate) async fn round_with(
         };
     let started = Instant::now();
     let out = RegisterOutcome::merge(fleet.round(&advert, force).await);
-    sh.metrics.daemon.round_took(started.elapsed());
+    rounds.out.metrics.round_took(started.elapsed());
     if force && out.per_namesrv.iter().any(|o| o.result.is_ok()) {
         rounds.last_full = Some(started);
     }

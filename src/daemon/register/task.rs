@@ -186,7 +186,7 @@ mod tests {
             .iter()
             .map(|l| {
                 sh.metrics
-                    .broker
+                    .broker()
                     .topic_reloads
                     .with_label_values(&[l])
                     .get()

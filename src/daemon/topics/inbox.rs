@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::store::Topics;
 use crate::broker::body::{DataVersion, TopicConfig, TopicConfigWrapper};
 use crate::daemon::settings::InForce;
+use crate::metrics::TopicsMetrics;
 
 /// What the register task asks of the topics task.
 pub(crate) enum Ask {
@@ -79,16 +80,19 @@ pub(crate) struct Inbox {
     pub(crate) asks: tokio::sync::Mutex<mpsc::Receiver<Ask>>,
     /// The master's topics from the slave sync.
     pub(crate) master: tokio::sync::Mutex<mpsc::Receiver<BTreeMap<String, TopicConfig>>>,
+    /// The topics task's series.
+    pub(crate) metrics: TopicsMetrics,
 }
 
 /// The topics task's inbox and the two sending ends, each for its one holder.
-pub(crate) fn inbox() -> (Inbox, TopicsAsk, MasterTopics) {
+pub(crate) fn inbox(metrics: TopicsMetrics) -> (Inbox, TopicsAsk, MasterTopics) {
     let (asks_tx, asks) = mpsc::channel(4);
     let (master_tx, master) = mpsc::channel(1);
     let inbox = Inbox {
         store: Arc::default(),
         asks: tokio::sync::Mutex::new(asks),
         master: tokio::sync::Mutex::new(master),
+        metrics,
     };
     (inbox, TopicsAsk(asks_tx), MasterTopics(master_tx))
 }

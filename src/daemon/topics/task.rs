@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::inbox::{Ask, Inbox, RoundTable};
-use super::store::Topics;
 use crate::broker::body::TopicConfig;
 use crate::config::TopicSource;
 use crate::daemon::publisher::follow;
@@ -15,6 +14,7 @@ use crate::daemon::settings::InForce;
 use crate::daemon::shared::Shared;
 use crate::daemon::supervisor::TaskResult;
 use crate::metrics::labels::Reload;
+use crate::metrics::TopicsMetrics;
 
 /// How often the topics file's metadata is looked at.
 const FILE_LOOK: Duration = Duration::from_secs(2);
@@ -24,7 +24,6 @@ pub(crate) async fn topics_loop(sh: Arc<Shared>, inbox: Arc<Inbox>) -> TaskResul
     // Held for the run; a restarted run takes them over, with the state in `inbox.store`.
     let mut asks = inbox.asks.lock().await;
     let mut master = inbox.master.lock().await;
-    let store = &inbox.store;
     let mut config = follow(&sh.config);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + FILE_LOOK, FILE_LOOK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -33,13 +32,13 @@ pub(crate) async fn topics_loop(sh: Arc<Shared>, inbox: Arc<Inbox>) -> TaskResul
         // register.timeout, but the goodbyes must not wait for it.
         let work = async {
             tokio::select! {
-                Some(ask) = asks.recv() => on_ask(&sh, store, ask).await,
-                Some(topics) = master.recv() => on_master(&sh, store, topics).await,
+                Some(ask) = asks.recv() => on_ask(&sh, &inbox, ask).await,
+                Some(topics) = master.recv() => on_master(&sh, &inbox, topics).await,
                 Ok(()) = config.changed() => {
                     let cfg = config.borrow_and_update().clone();
-                    on_reload(&sh, store, cfg).await;
+                    on_reload(&sh, &inbox, cfg).await;
                 }
-                _ = tick.tick() => on_look(&sh, store).await,
+                _ = tick.tick() => on_look(&sh, &inbox).await,
             }
         };
         tokio::select! {
@@ -50,14 +49,16 @@ pub(crate) async fn topics_loop(sh: Arc<Shared>, inbox: Arc<Inbox>) -> TaskResul
     }
 }
 
-async fn on_ask(sh: &Shared, store: &Arc<Topics>, ask: Ask) {
+async fn on_ask(sh: &Shared, inbox: &Inbox, ask: Ask) {
     match ask {
         Ask::ForRound { cfg, reply } => {
-            let table = for_round(sh, store, cfg).await;
+            let table = for_round(sh, inbox, cfg).await;
             let _ = reply.send(table);
         }
         Ask::AdvanceVersion { reply } => {
-            store.update(|t| t.advance_version()).await;
+            inbox
+.store
+.update(|t| t.advance_version()).await;
             let _ = reply.send(());
         }
     }
@@ -65,18 +66,21 @@ async fn on_ask(sh: &Shared, store: &Arc<Topics>, ask: Ask) {
 
 /// The table for a round, read from the configured source. None: nothing to register yet (the
 /// broker's topics were never read: registering an empty table would withdraw its routes).
-async fn for_round(sh: &Shared, store: &Arc<Topics>, cfg: Arc<InForce>) -> Option<RoundTable> {
+async fn for_round(sh: &Shared, inbox: &Inbox, cfg: Arc<InForce>) -> Option<RoundTable> {
     let topics_cfg = cfg.broker.topics.clone();
     let read = if topics_cfg.source == TopicSource::Broker {
         let addr = cfg.broker_check_addr();
         match sh.api.broker_topics(addr, cfg.register.timeout).await {
-            Ok(w) => store
+            Ok(w) => inbox
+                .store
                 .update(move |t| t.set_broker_topics(&topics_cfg, w))
                 .await
                 .map(Ok),
             Err(e) => {
-                sh.metrics.broker.topic_reload(Reload::Error);
-                if !store.update(|t| t.has_broker_topics()).await? {
+                inbox.metrics.topic_reload(Reload::Error);
+                if !inbox
+.store
+.update(|t| t.has_broker_topics()).await? {
                     tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics: registration waits for them");
                     return None;
                 }
@@ -85,16 +89,19 @@ async fn for_round(sh: &Shared, store: &Arc<Topics>, cfg: Arc<InForce>) -> Optio
             }
         }
     } else {
-        let r = store.update(move |t| t.refresh(&topics_cfg, true)).await;
+        let r = inbox
+.store
+.update(move |t| t.refresh(&topics_cfg, true)).await;
         if let Some(Err(e)) = &r {
             tracing::error!(error = %e, "topics file unusable, registering the last good topics");
         }
         r.map(|r| r.map_err(|_| ()))
     };
     if let Some(r) = read {
-        count(sh, &r);
+        count(&inbox.metrics, &r);
     }
-    store
+    inbox
+        .store
         .update(|t| RoundTable {
             table: t.table(),
             broker_version: t.broker_version(),
@@ -103,13 +110,14 @@ async fn for_round(sh: &Shared, store: &Arc<Topics>, cfg: Arc<InForce>) -> Optio
 }
 
 /// The master's topics from a pull (slave): registered at once when they change the table.
-async fn on_master(sh: &Shared, store: &Arc<Topics>, topics: BTreeMap<String, TopicConfig>) {
+async fn on_master(sh: &Shared, inbox: &Inbox, topics: BTreeMap<String, TopicConfig>) {
     let topics_cfg = sh.config().broker.topics.clone();
-    let changed = store
+    let changed = inbox
+        .store
         .update(move |t| t.set_master_topics(&topics_cfg, topics))
         .await;
     let Some(changed) = changed else { return };
-    count(sh, &Ok::<_, ()>(changed));
+    count(&inbox.metrics, &Ok::<_, ()>(changed));
     if changed {
         // Said of the table, not of the files, which may be as they were.
         tracing::info!("the master's topics differ from those registered, registering now");
@@ -118,9 +126,11 @@ async fn on_master(sh: &Shared, store: &Arc<Topics>, topics: BTreeMap<String, To
 }
 
 /// A reload (SIGHUP): the topics read again under the new configuration.
-async fn on_reload(sh: &Shared, store: &Arc<Topics>, cfg: Arc<InForce>) {
+async fn on_reload(sh: &Shared, inbox: &Inbox, cfg: Arc<InForce>) {
     let topics_cfg = cfg.broker.topics.clone();
-    let Some(r) = store.update(move |t| t.refresh(&topics_cfg, true)).await else {
+    let Some(r) = inbox
+.store
+.update(move |t| t.refresh(&topics_cfg, true)).await else {
         return;
     };
     match &r {
@@ -129,7 +139,7 @@ async fn on_reload(sh: &Shared, store: &Arc<Topics>, cfg: Arc<InForce>) {
             tracing::error!(error = %e, "reload: topics file rejected, keeping the last good topics")
         }
     }
-    count(sh, &r.as_ref().map(|c| *c).map_err(|_| ()));
+    count(&inbox.metrics, &r.as_ref().map(|c| *c).map_err(|_| ()));
     if r.is_ok_and(|c| c) {
         sh.register_now.notify_one();
     }
@@ -137,10 +147,11 @@ async fn on_reload(sh: &Shared, store: &Arc<Topics>, cfg: Arc<InForce>) {
 
 /// The topics file looked at: read again when its metadata changed, registered when that
 /// changed the table.
-async fn on_look(sh: &Shared, store: &Arc<Topics>) {
+async fn on_look(sh: &Shared, inbox: &Inbox) {
     // The config shared, not its topics copied: this runs every 2 s for the daemon's life.
     let cfg = sh.config();
-    let r = store
+    let r = inbox
+        .store
         .update(move |t| {
             let topics_cfg = &cfg.broker.topics;
             t.file_changed(topics_cfg)
@@ -158,12 +169,12 @@ async fn on_look(sh: &Shared, store: &Arc<Topics>) {
             tracing::error!(error = %e, "topics file unusable, keeping the last good topics")
         }
     }
-    count(sh, &r.map_err(|_| ()));
+    count(&inbox.metrics, &r.map_err(|_| ()));
 }
 
 /// One topic-source read counted, whatever its cause.
-fn count<E>(sh: &Shared, read: &Result<bool, E>) {
-    sh.metrics.broker.topic_reload(match read {
+fn count<E>(metrics: &TopicsMetrics, read: &Result<bool, E>) {
+    metrics.topic_reload(match read {
         Ok(true) => Reload::Changed,
         Ok(false) => Reload::Unchanged,
         Err(_) => Reload::Error,
@@ -174,11 +185,10 @@ fn count<E>(sh: &Shared, read: &Result<bool, E>) {
 mod tests {
     use super::*;
     use crate::config::{Config, TopicsConfig};
-    use crate::daemon::publisher::Channels;
 
     fn reads(sh: &Shared, outcome: &str) -> u64 {
         sh.metrics
-            .broker
+            .broker()
             .topic_reloads
             .with_label_values(&[outcome])
             .get()
@@ -213,10 +223,9 @@ mod tests {
         std::fs::write(f, body).expect("write the topics file");
     }
 
-    fn parts(cfg: Config) -> (Arc<Shared>, Channels, Arc<Topics>) {
+    fn parts(cfg: Config) -> (Arc<Shared>, Inbox) {
         let (sh, ch) = Shared::for_tests(cfg);
-        let store = ch.topics.store.clone();
-        (sh, ch, store)
+        (sh, ch.topics)
     }
 
     #[tokio::test]
@@ -224,7 +233,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (cfg, f) = with_file(&dir);
         write(&f, &["A"]);
-        let (sh, _ch, store) = parts(cfg);
+        let (sh, store) = parts(cfg);
         let read = for_round(&sh, &store, sh.config()).await.expect("a table");
         assert!(read.table.topic_config_table.contains_key("A"));
         assert_eq!(read.broker_version, None);
@@ -239,7 +248,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (cfg, f) = with_file(&dir);
         write(&f, &["A"]);
-        let (sh, _ch, store) = parts(cfg);
+        let (sh, store) = parts(cfg);
         on_look(&sh, &store).await;
         assert_eq!(reads(&sh, "changed"), 1);
         assert!(asked(&sh).await);
@@ -257,7 +266,7 @@ mod tests {
     async fn the_masters_topics_are_counted_and_registered_only_when_they_change_the_table() {
         let dir = tempfile::tempdir().expect("dir");
         let (cfg, _f) = with_file(&dir);
-        let (sh, _ch, store) = parts(cfg);
+        let (sh, store) = parts(cfg);
         let master = || {
             BTreeMap::from([(
                 "M".to_string(),
@@ -279,7 +288,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (cfg, f) = with_file(&dir);
         write(&f, &["A"]);
-        let (sh, _ch, store) = parts(cfg.clone());
+        let (sh, store) = parts(cfg.clone());
         for_round(&sh, &store, sh.config()).await.expect("a table");
         let mut moved = cfg;
         let g = dir.path().join("other.json");
