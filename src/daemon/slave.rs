@@ -159,7 +159,7 @@ pub(crate) fn count(metrics: &SlaveMetrics, results: &[PullResult], to_files: bo
 }
 
 /// For a slave (`broker.id` != 0): pulls from the master every `sync_interval`.
-pub(crate) async fn sync_loop(sh: Arc<Shared>, out_: Arc<SlaveOut>) -> TaskResult {
+pub(crate) async fn sync_loop(sh: Arc<Shared>, ends: Arc<SlaveOut>) -> TaskResult {
     loop {
         let cfg = sh.config();
         let interval = cfg.slave.sync_interval;
@@ -182,7 +182,7 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>, out_: Arc<SlaveOut>) -> TaskResul
                         cfg.register.timeout,
                     )
                     .await;
-                    count(&out_.metrics, &results, out.is_some());
+                    count(&ends.metrics, &results, out.is_some());
                     for r in &results {
                         if let Err(e) = &r.result {
                             tracing::warn!(%master, kind = r.kind, error = %e, "slave pull failed");
@@ -190,7 +190,7 @@ pub(crate) async fn sync_loop(sh: Arc<Shared>, out_: Arc<SlaveOut>) -> TaskResul
                     }
                     if let Some(t) = topics {
                         // The topics task decides whether the table changed and registers it.
-                        out_.master_topics.send(t.topic_config_table).await;
+                        ends.master_topics.send(t.topic_config_table).await;
                     }
                 }
             }
