@@ -8,15 +8,20 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use std::path::PathBuf;
+
+use tokio::sync::{mpsc, watch, Notify};
+use tokio_util::sync::CancellationToken;
 
 use super::identity::Current;
 use super::health::Verdicts;
 use super::drain::{DrainCmd, DrainView};
 use super::published::{Advert, Members};
 use super::settings::InForce;
+use super::shared::Shared;
 use super::topics::{Inbox, MasterTopics, TopicsAsk};
 use crate::broker::own_config::BrokerReport;
+use crate::broker::BrokerApi;
 use crate::metrics::{
     namesrv_handle, AddressMetrics, HealthMetrics, IdentityMetrics, Metrics, NamesrvMetrics,
     RegisterMetrics, RequestMetrics, SlaveMetrics, SupervisorMetrics, TopicsMetrics,
@@ -111,21 +116,6 @@ pub(crate) struct SlaveOut {
     pub(crate) metrics: SlaveMetrics,
 }
 
-/// Every state's receiving end, for the shared context.
-pub(crate) struct Receivers {
-    pub(crate) config: watch::Receiver<Arc<InForce>>,
-    pub(crate) verdict: watch::Receiver<Verdicts>,
-    pub(crate) report: watch::Receiver<Option<Arc<BrokerReport>>>,
-    pub(crate) identity: watch::Receiver<Option<Current>>,
-    pub(crate) elsewhere: watch::Receiver<Option<String>>,
-    pub(crate) namesrv_list: watch::Receiver<Arc<Vec<String>>>,
-    pub(crate) advert: watch::Receiver<Option<Arc<Advert>>>,
-    pub(crate) members: watch::Receiver<Members>,
-    pub(crate) draining: watch::Receiver<DrainView>,
-    pub(crate) master: watch::Receiver<Option<String>>,
-    pub(crate) drain_requests: mpsc::Receiver<DrainCmd>,
-}
-
 /// Every state's publisher, each to be moved into its one task.
 pub(crate) struct Channels {
     /// The configuration in force: the reload (SIGHUP) publishes it.
@@ -152,8 +142,14 @@ pub(crate) struct Channels {
 
 impl Channels {
     /// Every channel, with the values a daemon starting with `cfg` begins from, and each
-    /// component's handle on its series of `metrics`.
-    pub(crate) fn new(cfg: &Arc<InForce>, metrics: &Arc<Metrics>) -> (Channels, Receivers) {
+    /// component's handle on its series of `metrics`; and the shared context that holds the
+    /// channels' receiving ends (and no sender), registering through `api`.
+    pub(crate) fn new(
+        cfg: &Arc<InForce>,
+        config_path: Option<PathBuf>,
+        api: BrokerApi,
+        metrics: &Arc<Metrics>,
+    ) -> (Channels, Shared) {
         let (config, config_rx) = Publisher::new(cfg.clone());
         let (verdict, verdict_rx) = Publisher::new(Verdicts::new(
             cfg.broker.health.check == crate::config::HealthCheck::None,
@@ -203,8 +199,13 @@ impl Channels {
             },
             supervisor: SupervisorMetrics::new(metrics),
         };
-        let receivers = Receivers {
+        let shared = Shared {
             config: config_rx,
+            config_path,
+            client: api.client().clone(),
+            api,
+            metrics: metrics.clone(),
+            register_now: Notify::new(),
             verdict: verdict_rx,
             report: report_rx,
             identity: identity_rx,
@@ -212,10 +213,11 @@ impl Channels {
             namesrv_list: namesrv_list_rx,
             advert: advert_rx,
             members: members_rx,
+            drain_requests: tokio::sync::Mutex::new(drain_requests),
             draining: draining_rx,
             master: master_rx,
-            drain_requests,
+            token: CancellationToken::new(),
         };
-        (channels, receivers)
+        (channels, shared)
     }
 }

@@ -63,8 +63,8 @@ pub async fn run(
     let (main, drain) = bind_listeners(&cfg).await?;
     log_start(&cfg, &main, drain.as_ref());
     // Every state's channel, and each component's handle on its series.
-    let (channels, receivers) = Channels::new(&cfg, &metrics);
-    let shared = Arc::new(Shared::new(config_path, api, metrics, receivers));
+    let (channels, shared) = Channels::new(&cfg, config_path, api, &metrics);
+    let shared = Arc::new(shared);
     channels.identity.metrics.set_id(None);
     let unchecked = cfg.broker.health.check == config::HealthCheck::None;
     channels.health.metrics.set_up(unchecked);

@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::identity::Current;
 use super::health::Verdicts;
-use super::publisher::Receivers;
 use super::drain::{DrainCmd, DrainView};
 use super::published::{Advert, Members};
 use super::settings::InForce;
@@ -98,36 +97,6 @@ impl std::fmt::Display for NotReady {
 }
 
 impl Shared {
-    /// Context for a daemon that starts with `cfg`, registering through `api`, the states
-    /// read through `rx` (publisher.rs made them).
-    pub(crate) fn new(
-        config_path: Option<PathBuf>,
-        api: BrokerApi,
-        metrics: Arc<Metrics>,
-        rx: Receivers,
-    ) -> Self {
-        let client = api.client().clone();
-        Shared {
-            drain_requests: tokio::sync::Mutex::new(rx.drain_requests),
-            draining: rx.draining,
-            verdict: rx.verdict,
-            report: rx.report,
-            identity: rx.identity,
-            elsewhere: rx.elsewhere,
-            namesrv_list: rx.namesrv_list,
-            advert: rx.advert,
-            members: rx.members,
-            config: rx.config,
-            config_path,
-            client,
-            api,
-            metrics,
-            register_now: Notify::new(),
-            master: rx.master,
-            token: CancellationToken::new(),
-        }
-    }
-
     /// The configuration in force.
     pub(crate) fn config(&self) -> Arc<InForce> {
         self.config.borrow().clone()
@@ -184,8 +153,7 @@ impl Shared {
         let cfg = Arc::new(InForce::unpinned(cfg).expect("TLS"));
         let api = super::api::build_api(&cfg, None).expect("api");
         let id = Current::from_config(&cfg);
-        let (channels, rx) = super::publisher::Channels::new(&cfg, &metrics);
-        let sh = Shared::new(None, api, metrics, rx);
+        let (channels, sh) = super::publisher::Channels::new(&cfg, None, api, &metrics);
         channels.identity.identity.send_replace(Some(id));
         (Arc::new(sh), channels)
     }

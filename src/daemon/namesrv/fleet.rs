@@ -232,7 +232,7 @@ mod tests {
         let (sh, mut ch) = Shared::for_tests(cfg);
         let out = Arc::new(std::mem::replace(
             &mut ch.register,
-            crate::daemon::publisher::Channels::new(&sh.config(), &sh.metrics)
+            crate::daemon::publisher::Channels::new(&sh.config(), None, sh.api.clone(), &sh.metrics)
                 .0
                 .register,
         ));
