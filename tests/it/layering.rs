@@ -555,7 +555,7 @@ fn every_sending_end_is_moved_into_one_task() {
         .split("fn spawn_tasks(")
         .nth(1)
         .expect("spawn_tasks in daemon/run.rs");
-    // `let TaskEnds { health: health_out, … } = publishers;`: the names the spawns use.
+    // `let TaskEnds { health: health_out, … } = ends;`: the names the spawns use.
     let bound = body
         .split("let TaskEnds {")
         .nth(1)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::inbox::{Ask, Inbox, RoundTable};
+use super::state::TopicState;
 use crate::broker::body::TopicConfig;
 use crate::config::TopicSource;
 use crate::daemon::publisher::follow;
@@ -56,9 +57,7 @@ async fn on_ask(sh: &Shared, inbox: &Inbox, ask: Ask) {
             let _ = reply.send(table);
         }
         Ask::AdvanceVersion { reply } => {
-            inbox
-.store
-.update(|t| t.advance_version()).await;
+            inbox.store.update(|t| t.advance_version()).await;
             let _ = reply.send(());
         }
     }
@@ -66,47 +65,52 @@ async fn on_ask(sh: &Shared, inbox: &Inbox, ask: Ask) {
 
 /// The table for a round, read from the configured source. None: nothing to register yet (the
 /// broker's topics were never read: registering an empty table would withdraw its routes).
+/// Each read and the table it leaves are taken in one trip to a blocking thread.
 async fn for_round(sh: &Shared, inbox: &Inbox, cfg: Arc<InForce>) -> Option<RoundTable> {
     let topics_cfg = cfg.broker.topics.clone();
-    let read = if topics_cfg.source == TopicSource::Broker {
-        let addr = cfg.broker_check_addr();
-        match sh.api.broker_topics(addr, cfg.register.timeout).await {
-            Ok(w) => inbox
-                .store
-                .update(move |t| t.set_broker_topics(&topics_cfg, w))
-                .await
-                .map(Ok),
-            Err(e) => {
-                inbox.metrics.topic_reload(Reload::Error);
-                if !inbox
-.store
-.update(|t| t.has_broker_topics()).await? {
-                    tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics: registration waits for them");
-                    return None;
-                }
-                tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics, registering the last good ones");
-                None
-            }
-        }
-    } else {
-        let r = inbox
-.store
-.update(move |t| t.refresh(&topics_cfg, true)).await;
-        if let Some(Err(e)) = &r {
+    if topics_cfg.source != TopicSource::Broker {
+        let (r, table) = inbox
+            .store
+            .update(move |t| (t.refresh(&topics_cfg, true), round_table(t)))
+            .await?;
+        if let Err(e) = &r {
             tracing::error!(error = %e, "topics file unusable, registering the last good topics");
         }
-        r.map(|r| r.map_err(|_| ()))
-    };
-    if let Some(r) = read {
         count(&inbox.metrics, &r);
+        return Some(table);
     }
-    inbox
-        .store
-        .update(|t| RoundTable {
-            table: t.table(),
-            broker_version: t.broker_version(),
-        })
-        .await
+    let addr = cfg.broker_check_addr();
+    match sh.api.broker_topics(addr, cfg.register.timeout).await {
+        Ok(w) => {
+            let (changed, table) = inbox
+                .store
+                .update(move |t| (t.set_broker_topics(&topics_cfg, w), round_table(t)))
+                .await?;
+            count(&inbox.metrics, &Ok::<_, ()>(changed));
+            Some(table)
+        }
+        Err(e) => {
+            inbox.metrics.topic_reload(Reload::Error);
+            let (known, table) = inbox
+                .store
+                .update(|t| (t.has_broker_topics(), round_table(t)))
+                .await?;
+            if !known {
+                tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics: registration waits for them");
+                return None;
+            }
+            tracing::warn!(broker = %addr, error = %e, "cannot read the broker's topics, registering the last good ones");
+            Some(table)
+        }
+    }
+}
+
+/// What a round registers from `t`.
+fn round_table(t: &TopicState) -> RoundTable {
+    RoundTable {
+        table: t.table(),
+        broker_version: t.broker_version(),
+    }
 }
 
 /// The master's topics from a pull (slave): registered at once when they change the table.
@@ -128,9 +132,7 @@ async fn on_master(sh: &Shared, inbox: &Inbox, topics: BTreeMap<String, TopicCon
 /// A reload (SIGHUP): the topics read again under the new configuration.
 async fn on_reload(sh: &Shared, inbox: &Inbox, cfg: Arc<InForce>) {
     let topics_cfg = cfg.broker.topics.clone();
-    let Some(r) = inbox
-.store
-.update(move |t| t.refresh(&topics_cfg, true)).await else {
+    let Some(r) = inbox.store.update(move |t| t.refresh(&topics_cfg, true)).await else {
         return;
     };
     match &r {
@@ -139,7 +141,7 @@ async fn on_reload(sh: &Shared, inbox: &Inbox, cfg: Arc<InForce>) {
             tracing::error!(error = %e, "reload: topics file rejected, keeping the last good topics")
         }
     }
-    count(&inbox.metrics, &r.as_ref().map(|c| *c).map_err(|_| ()));
+    count(&inbox.metrics, &r);
     if r.is_ok_and(|c| c) {
         sh.register_now.notify_one();
     }
@@ -169,7 +171,7 @@ async fn on_look(sh: &Shared, inbox: &Inbox) {
             tracing::error!(error = %e, "topics file unusable, keeping the last good topics")
         }
     }
-    count(&inbox.metrics, &r.map_err(|_| ()));
+    count(&inbox.metrics, &r);
 }
 
 /// One topic-source read counted, whatever its cause.
@@ -233,13 +235,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (cfg, f) = with_file(&dir);
         write(&f, &["A"]);
-        let (sh, store) = parts(cfg);
-        let read = for_round(&sh, &store, sh.config()).await.expect("a table");
+        let (sh, inbox) = parts(cfg);
+        let read = for_round(&sh, &inbox, sh.config()).await.expect("a table");
         assert!(read.table.topic_config_table.contains_key("A"));
         assert_eq!(read.broker_version, None);
         assert_eq!(reads(&sh, "changed"), 1);
         assert!(!asked(&sh).await, "the round is the registration");
-        for_round(&sh, &store, sh.config()).await.expect("a table");
+        for_round(&sh, &inbox, sh.config()).await.expect("a table");
         assert_eq!(reads(&sh, "unchanged"), 1, "every round's read counts");
     }
 
@@ -248,16 +250,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (cfg, f) = with_file(&dir);
         write(&f, &["A"]);
-        let (sh, store) = parts(cfg);
-        on_look(&sh, &store).await;
+        let (sh, inbox) = parts(cfg);
+        on_look(&sh, &inbox).await;
         assert_eq!(reads(&sh, "changed"), 1);
         assert!(asked(&sh).await);
         // Nothing changed: no read, no count, no registration.
-        on_look(&sh, &store).await;
+        on_look(&sh, &inbox).await;
         assert_eq!(reads(&sh, "changed") + reads(&sh, "unchanged"), 1);
         assert!(!asked(&sh).await);
         std::fs::write(&f, "not json").expect("write");
-        on_look(&sh, &store).await;
+        on_look(&sh, &inbox).await;
         assert_eq!(reads(&sh, "error"), 1);
         assert!(!asked(&sh).await, "a bad file keeps the last good topics");
     }
@@ -266,20 +268,20 @@ mod tests {
     async fn the_masters_topics_are_counted_and_registered_only_when_they_change_the_table() {
         let dir = tempfile::tempdir().expect("dir");
         let (cfg, _f) = with_file(&dir);
-        let (sh, store) = parts(cfg);
+        let (sh, inbox) = parts(cfg);
         let master = || {
             BTreeMap::from([(
                 "M".to_string(),
                 crate::broker::body::TopicConfig::new("M", 6),
             )])
         };
-        on_master(&sh, &store, master()).await;
+        on_master(&sh, &inbox, master()).await;
         assert_eq!(reads(&sh, "changed"), 1, "a slave sync's change is counted");
         assert!(asked(&sh).await);
-        on_master(&sh, &store, master()).await;
+        on_master(&sh, &inbox, master()).await;
         assert_eq!(reads(&sh, "unchanged"), 1);
         assert!(!asked(&sh).await);
-        let read = for_round(&sh, &store, sh.config()).await.expect("a table");
+        let read = for_round(&sh, &inbox, sh.config()).await.expect("a table");
         assert!(read.table.topic_config_table.contains_key("M"));
     }
 
@@ -288,17 +290,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (cfg, f) = with_file(&dir);
         write(&f, &["A"]);
-        let (sh, store) = parts(cfg.clone());
-        for_round(&sh, &store, sh.config()).await.expect("a table");
+        let (sh, inbox) = parts(cfg.clone());
+        for_round(&sh, &inbox, sh.config()).await.expect("a table");
         let mut moved = cfg;
         let g = dir.path().join("other.json");
         write(&g, &["A", "B"]);
         moved.broker.topics.file = Some(g);
         let moved = Arc::new(InForce::unpinned(moved).expect("config"));
-        on_reload(&sh, &store, moved.clone()).await;
+        on_reload(&sh, &inbox, moved.clone()).await;
         assert_eq!(reads(&sh, "changed"), 2, "a reload's change is counted");
         assert!(asked(&sh).await);
-        on_reload(&sh, &store, moved).await;
+        on_reload(&sh, &inbox, moved).await;
         assert_eq!(reads(&sh, "unchanged"), 1);
         assert!(!asked(&sh).await);
     }
