@@ -12,6 +12,7 @@ mod identity;
 mod local;
 pub mod own_config;
 mod register;
+pub mod route;
 mod sync;
 
 pub use api::{BrokerApi, CallObserver, Request};

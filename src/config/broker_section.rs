@@ -100,7 +100,7 @@ impl Default for HealthConfig {
 }
 
 /// `[broker.topics]`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TopicsConfig {
     /// Where the broker's topics come from; inline topics are always merged under them.
@@ -109,6 +109,45 @@ pub struct TopicsConfig {
     pub file: Option<PathBuf>,
     /// Topics given here.
     pub inline: Vec<InlineTopic>,
+    /// With `source = "file"`: also advertise the topic named after the broker (1 queue, perm
+    /// 7), as a Java broker does (`brokerTopicEnable`): the cheapest audit topic, and a Java 5.x
+    /// NameServer refuses a first registration of exactly one topic.
+    pub broker_topic: bool,
+}
+
+impl TopicsConfig {
+    /// The topics advertised for broker `name`: with `source = "file"` and `broker_topic`, the
+    /// topic named after the broker comes first among the inline ones, so that an inline entry,
+    /// the file or the master of the same name wins over it. Borrowed as is otherwise.
+    pub fn advertised(&self, name: &str) -> std::borrow::Cow<'_, TopicsConfig> {
+        if self.source != TopicSource::File || !self.broker_topic || name.is_empty() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut with = self.clone();
+        with.inline.insert(
+            0,
+            InlineTopic {
+                name: name.to_string(),
+                read_queues: 1,
+                write_queues: 1,
+                // Java's brokerTopicEnable: inherit + read + write.
+                perm: 7,
+                order: false,
+            },
+        );
+        std::borrow::Cow::Owned(with)
+    }
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig {
+            source: TopicSource::default(),
+            file: None,
+            inline: Vec::new(),
+            broker_topic: true,
+        }
+    }
 }
 
 /// `broker.topics.source`.

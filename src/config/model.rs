@@ -52,6 +52,42 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Draining the broker before it stops (`POST /drain`, `rmq-registrar drain`).
     pub drain: DrainConfig,
+    /// Reading back what producers are routed to, on every NameServer.
+    pub route: RouteConfig,
+}
+
+/// `[route]`: the read-back of the route each NameServer gives producers, compared with what
+/// the daemon advertises, and what is done about a difference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteConfig {
+    /// Period of the audit topic's read-back on each NameServer (also right after each
+    /// registration); None: "off".
+    #[serde(with = "off_serde")]
+    pub audit_interval: Option<Duration>,
+    /// Period of the broker's entry in GET_BROKER_CLUSTER_INFO on each NameServer.
+    #[serde(with = "humantime_serde")]
+    pub full_audit_interval: Duration,
+    /// The topic whose route is read; unset: the topic named after the broker, else the first
+    /// non-system topic with the write bit.
+    pub audit_topic: Option<String>,
+    /// Restore the write bit where a NameServer routes the broker read-only while it is not
+    /// drained (off: reported only, as it may be an operator's `wipeWritePerm`).
+    pub restore_write: bool,
+}
+
+/// Default `route.audit_interval`.
+pub const DEFAULT_AUDIT_INTERVAL: Duration = Duration::from_secs(5);
+
+impl Default for RouteConfig {
+    fn default() -> Self {
+        RouteConfig {
+            audit_interval: Some(DEFAULT_AUDIT_INTERVAL),
+            full_audit_interval: Duration::from_secs(300),
+            audit_topic: None,
+            restore_write: false,
+        }
+    }
 }
 
 /// `[drain]`: routing the broker read-only on every NameServer before it stops, so that no

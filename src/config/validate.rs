@@ -152,6 +152,7 @@ pub fn validate(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
     frames(&c.remoting)?;
     health(&c.broker.health)?;
     drain(&c.drain)?;
+    route(&c.route)?;
     if c.broker.topics.source == TopicSource::Broker && c.broker.topics.file.is_some() {
         return Err(Invalid::new(
             "broker.topics.file",
@@ -295,6 +296,34 @@ fn periods(c: &Config) -> Result<(), Invalid> {
     ] {
         if let Some(v) = value {
             within(key, v, secs(1)..=DAY * 7)?;
+        }
+    }
+    Ok(())
+}
+
+/// The read-back's periods: an audit costs each NameServer a route read, so not more than a
+/// few a second; the cluster-wide read is O(brokers), so not more often than the audit.
+fn route(r: &super::model::RouteConfig) -> Result<(), Invalid> {
+    if let Some(a) = r.audit_interval {
+        within("route.audit_interval", a, secs(1)..=secs(600)).map_err(|e| e.note("or \"off\""))?;
+        if r.full_audit_interval < a {
+            return Err(Invalid::new(
+                "route.full_audit_interval",
+                format!(
+                    "{} is shorter than route.audit_interval ({})",
+                    humantime::format_duration(r.full_audit_interval),
+                    humantime::format_duration(a)
+                ),
+            ));
+        }
+    }
+    within("route.full_audit_interval", r.full_audit_interval, secs(1)..=DAY)?;
+    if let Some(t) = &r.audit_topic {
+        if t.trim().is_empty() || t.len() > 127 {
+            return Err(Invalid::new(
+                "route.audit_topic",
+                "must be a topic name (1..=127 characters): leave it unset for the broker's own topic",
+            ));
         }
     }
     Ok(())

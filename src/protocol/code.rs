@@ -16,7 +16,6 @@ pub mod request {
     pub const REGISTER_BROKER: i32 = 103;
     /// UNREGISTER_BROKER: remove this broker from a NameServer.
     pub const UNREGISTER_BROKER: i32 = 104;
-    #[cfg(any(test, feature = "test-util"))]
     /// GET_ROUTEINFO_BY_TOPIC: route of one topic.
     pub const GET_ROUTEINFO_BY_TOPIC: i32 = 105;
     /// GET_BROKER_CLUSTER_INFO: every broker a NameServer knows.

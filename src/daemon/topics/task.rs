@@ -67,7 +67,7 @@ async fn on_ask(sh: &Shared, inbox: &Inbox, ask: Ask) {
 /// broker's topics were never read: registering an empty table would withdraw its routes).
 /// Each read and the table it leaves are taken in one trip to a blocking thread.
 async fn for_round(sh: &Shared, inbox: &Inbox, cfg: Arc<InForce>) -> Option<RoundTable> {
-    let topics_cfg = cfg.broker.topics.clone();
+    let topics_cfg = advertised(&cfg);
     if topics_cfg.source != TopicSource::Broker {
         let (r, table) = inbox
             .store
@@ -105,6 +105,11 @@ async fn for_round(sh: &Shared, inbox: &Inbox, cfg: Arc<InForce>) -> Option<Roun
     }
 }
 
+/// The topics the configuration advertises (the broker's own topic added in config mode).
+fn advertised(cfg: &crate::config::Config) -> crate::config::TopicsConfig {
+    cfg.broker.topics.advertised(&cfg.broker.name).into_owned()
+}
+
 /// What a round registers from `t`.
 fn round_table(t: &TopicState) -> RoundTable {
     RoundTable {
@@ -115,7 +120,7 @@ fn round_table(t: &TopicState) -> RoundTable {
 
 /// The master's topics from a pull (slave): registered at once when they change the table.
 async fn on_master(sh: &Shared, inbox: &Inbox, topics: BTreeMap<String, TopicConfig>) {
-    let topics_cfg = sh.config().broker.topics.clone();
+    let topics_cfg = advertised(&sh.config());
     let changed = inbox
         .store
         .update(move |t| t.set_master_topics(&topics_cfg, topics))
@@ -131,7 +136,7 @@ async fn on_master(sh: &Shared, inbox: &Inbox, topics: BTreeMap<String, TopicCon
 
 /// A reload (SIGHUP): the topics read again under the new configuration.
 async fn on_reload(sh: &Shared, inbox: &Inbox, cfg: Arc<InForce>) {
-    let topics_cfg = cfg.broker.topics.clone();
+    let topics_cfg = advertised(&cfg);
     let Some(r) = inbox.store.update(move |t| t.refresh(&topics_cfg, true)).await else {
         return;
     };
@@ -155,9 +160,8 @@ async fn on_look(sh: &Shared, inbox: &Inbox) {
     let r = inbox
         .store
         .update(move |t| {
-            let topics_cfg = &cfg.broker.topics;
-            t.file_changed(topics_cfg)
-                .then(|| t.refresh(topics_cfg, false))
+            t.file_changed(&cfg.broker.topics)
+                .then(|| t.refresh(&advertised(&cfg), false))
         })
         .await;
     let Some(Some(r)) = r else { return };
@@ -212,7 +216,7 @@ mod tests {
             source: TopicSource::File,
             file: Some(f.clone()),
             inline: vec![],
-        };
+            ..TopicsConfig::default()        };
         (cfg, f)
     }
 

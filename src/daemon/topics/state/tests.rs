@@ -20,7 +20,7 @@ fn a_file_with_bare_numeric_keys_is_read_in_a_second_pass_and_not_again() {
         source: TopicSource::File,
         file: Some(f),
         inline: vec![],
-    };
+        ..TopicsConfig::default()    };
     let mut s = TopicState::default();
     assert!(s.refresh(&cfg, true).unwrap());
     assert_eq!(s.table().topic_config_table["S"].read_queue_nums, 2);
@@ -39,7 +39,7 @@ fn one_big_source_lives_only_in_the_table_and_inline_changes_still_merge_right()
         source: TopicSource::File,
         file: Some(f.clone()),
         inline: vec![inline("B", 1), inline("C", 2)],
-    };
+        ..TopicsConfig::default()    };
     let mut s = TopicState::default();
     assert!(s.refresh(&cfg, true).unwrap());
     let names = |s: &TopicState| {
@@ -96,7 +96,7 @@ fn file_and_inline_merge_and_a_bad_file_keeps_the_last_good_topics() {
         source: TopicSource::File,
         file: Some(f.clone()),
         inline: vec![inline("B", 2)],
-    };
+        ..TopicsConfig::default()    };
     let mut s = TopicState::default();
     let v0 = s.table().data_version;
     assert!(s.refresh(&cfg, true).unwrap());
@@ -140,6 +140,7 @@ fn wrapper(counter: i64, topics: &[(&str, u32)]) -> TopicConfigWrapper {
 fn broker_topics_win_over_inline_and_an_unchanged_version_is_not_merged() {
     let cfg = TopicsConfig {
         source: TopicSource::Broker,
+        broker_topic: true,
         file: None,
         inline: vec![InlineTopic {
             name: "Clash".into(),
@@ -189,6 +190,7 @@ fn file_topics_win_over_inline_on_a_name_clash() {
     std::fs::write(&f, r#"{"topicConfigTable":{"T":{"topicName":"T","readQueueNums":4,"writeQueueNums":4,"perm":6}}}"#).unwrap();
     let cfg = TopicsConfig {
         source: TopicSource::File,
+        broker_topic: true,
         file: Some(f),
         inline: vec![InlineTopic {
             name: "T".into(),
@@ -201,4 +203,32 @@ fn file_topics_win_over_inline_on_a_name_clash() {
     let mut s = TopicState::default();
     s.refresh(&cfg, true).unwrap();
     assert_eq!(s.table().topic_config_table["T"].read_queue_nums, 4);
+}
+
+#[test]
+fn the_broker_topic_is_advertised_from_a_file_and_loses_every_clash() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("topics.json");
+    std::fs::write(&f, r#"{"topicConfigTable":{"T":{"topicName":"T","readQueueNums":4,"writeQueueNums":4,"perm":6}}}"#).unwrap();
+    let mut cfg = TopicsConfig {
+        source: TopicSource::File,
+        file: Some(f.clone()),
+        ..TopicsConfig::default()
+    };
+    let mut s = TopicState::default();
+    assert!(s.refresh(&cfg.advertised("b"), true).unwrap());
+    let t = s.table();
+    let own = &t.topic_config_table["b"];
+    assert_eq!((own.read_queue_nums, own.write_queue_nums, own.perm), (1, 1, 7));
+    assert_eq!(t.topic_config_table.len(), 2);
+    // The file's entry of that name wins.
+    std::fs::write(&f, r#"{"topicConfigTable":{"b":{"topicName":"b","readQueueNums":4,"writeQueueNums":4,"perm":6}}}"#).unwrap();
+    assert!(s.refresh(&cfg.advertised("b"), true).unwrap());
+    assert_eq!(s.table().topic_config_table["b"].read_queue_nums, 4);
+    // Turned off, or with the topics from the broker, nothing is added.
+    cfg.broker_topic = false;
+    assert!(matches!(cfg.advertised("b"), std::borrow::Cow::Borrowed(_)));
+    cfg.broker_topic = true;
+    cfg.source = TopicSource::Broker;
+    assert!(matches!(cfg.advertised("b"), std::borrow::Cow::Borrowed(_)));
 }
