@@ -97,17 +97,21 @@ async fn metrics(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
     match sh.readiness() {
-        Ok(()) => match sh.draining.borrow().held.as_ref() {
-            Some(d) => (
-                StatusCode::OK,
-                format!(
+        Ok(()) => {
+            let mut body = match sh.draining.borrow().held.as_ref() {
+                Some(d) => format!(
                     "ready; draining since {} ({})\n",
                     humantime::format_rfc3339_seconds(d.since),
                     d.why()
                 ),
-            ),
-            None => (StatusCode::OK, "ready\n".to_string()),
-        },
+                None => "ready\n".to_string(),
+            };
+            // Ready while one NameServer routes the broker; the others' difference is said.
+            for ns in sh.members.borrow().mismatched() {
+                body.push_str(&format!("route differs on {ns} (rmq_registrar_route_mismatch)\n"));
+            }
+            (StatusCode::OK, body)
+        }
         Err(why) => {
             let lines: String = why.iter().map(|w| format!("{w}\n")).collect();
             (StatusCode::SERVICE_UNAVAILABLE, lines)

@@ -25,6 +25,7 @@ mod published;
 mod publisher;
 mod register;
 mod reload;
+mod route;
 mod run;
 pub mod settings;
 mod shared;

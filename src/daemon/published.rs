@@ -38,20 +38,31 @@ pub(crate) const DRAIN_BEAT: Duration = Duration::from_millis(200);
 pub(crate) struct Status {
     /// The last time it held the broker.
     pub(crate) last_ok: Option<Instant>,
+    /// What its last route read-back saw.
+    pub(crate) route: crate::daemon::route::audit::Seen,
 }
 
-/// Every listed NameServer's published status, for readiness.
+/// Every listed NameServer's published status, by address, for readiness.
 #[derive(Clone, Default)]
-pub(crate) struct Members(pub(crate) Arc<Vec<watch::Receiver<Status>>>);
+pub(crate) struct Members(pub(crate) Arc<Vec<(Arc<str>, watch::Receiver<Status>)>>);
 
 impl Members {
-    /// True if any NameServer held the broker within `window`.
+    /// True if any NameServer held the broker within `window` and its last route read-back
+    /// did not find the broker missing or under another address.
     pub(crate) fn any_ok_within(&self, window: Duration) -> bool {
-        self.0.iter().any(|s| {
-            s.borrow()
-                .last_ok
-                .is_some_and(|t| t.elapsed() <= window)
+        self.0.iter().any(|(_, s)| {
+            let s = s.borrow();
+            s.last_ok.is_some_and(|t| t.elapsed() <= window) && s.route.routed != Some(false)
         })
+    }
+
+    /// The NameServers whose last route read-back saw the route differ.
+    pub(crate) fn mismatched(&self) -> Vec<Arc<str>> {
+        self.0
+            .iter()
+            .filter(|(_, s)| s.borrow().route.outcome == Some(crate::metrics::labels::Audit::Mismatch))
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 }
 

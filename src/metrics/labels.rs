@@ -44,6 +44,32 @@ labels! {
         /// Unusable; the last good topics stay.
         Error => "error",
     }
+    /// How a route read-back differs from what is advertised.
+    RouteKind {
+        /// The broker (or its queues for the topic) is not in the route.
+        Missing => "missing",
+        /// The broker's id maps to another address, or another id to the broker's address.
+        Address => "address",
+        /// The broker name sits in another cluster.
+        Cluster => "cluster",
+        /// The topic's read or write bit differs.
+        Permission => "permission",
+        /// The topic's read or write queue count differs.
+        Queues => "queues",
+    }
+    /// How one route read-back went.
+    Audit {
+        /// The route is what the daemon advertises.
+        Match => "match",
+        /// It differs (by kind: `route_mismatch`).
+        Mismatch => "mismatch",
+        /// The NameServer is not serving routes yet.
+        NotReady => "not_ready",
+        /// A refusal, a bad body, a closed connection.
+        Error => "error",
+        /// No answer in time.
+        Timeout => "timeout",
+    }
     /// A slave pull of one document.
     Pull {
         /// Written to its file.
@@ -60,6 +86,35 @@ labels! {
 impl Outcome {
     /// Both values, for seeding series at 0.
     pub const ALL: &'static [Outcome] = &[Outcome::Ok, Outcome::Error];
+}
+
+impl RouteKind {
+    /// Every kind, for seeding the gauges at 0.
+    pub const ALL: &'static [RouteKind] = &[
+        RouteKind::Missing,
+        RouteKind::Address,
+        RouteKind::Cluster,
+        RouteKind::Permission,
+        RouteKind::Queues,
+    ];
+    /// The kinds a restore can fix (a cluster mismatch cannot be registered away).
+    pub const RESTORED: &'static [RouteKind] = &[
+        RouteKind::Missing,
+        RouteKind::Address,
+        RouteKind::Permission,
+        RouteKind::Queues,
+    ];
+}
+
+impl Audit {
+    /// Every outcome, for seeding the counters at 0.
+    pub const ALL: &'static [Audit] = &[
+        Audit::Match,
+        Audit::Mismatch,
+        Audit::NotReady,
+        Audit::Error,
+        Audit::Timeout,
+    ];
 }
 
 /// How a registration with one NameServer went.

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec};
 
-use super::labels::{Heartbeat, Label, Registration, Unregistration};
+use super::labels::{Audit, Heartbeat, Label, Registration, RouteKind, Unregistration};
 use super::registry::Reg;
 
 /// Metrics labelled by NameServer.
@@ -19,6 +19,10 @@ pub struct NamesrvMetrics {
     heartbeats: IntCounterVec,
     reregistrations: IntCounterVec,
     drain_reassertions: IntCounterVec,
+    route_mismatch: IntGaugeVec,
+    route_conflict: IntGaugeVec,
+    route_restores: IntCounterVec,
+    route_audits: IntCounterVec,
 }
 
 impl NamesrvMetrics {
@@ -71,6 +75,26 @@ impl NamesrvMetrics {
                 "Read-only registrations (and wipes) again during a drain because the NameServer lost the read-only version",
                 ns,
             )?,
+            route_mismatch: r.gauge_vec(
+                "route_mismatch",
+                "1 while the last route read-back saw the route differ from what is advertised, by kind",
+                &["namesrv", "kind"],
+            )?,
+            route_conflict: r.gauge_vec(
+                "route_conflict",
+                "1 while another address claims the broker's id and nothing contends (split-brain, or the NameServer keeps the other), until 5 min after the last sighting",
+                ns,
+            )?,
+            route_restores: r.counter_vec(
+                "route_restores_total",
+                "Registrations (or wipes) sent because the route read-back saw the route differ, by kind",
+                &["namesrv", "kind"],
+            )?,
+            route_audits: r.counter_vec(
+                "route_audits_total",
+                "Route read-backs by NameServer and outcome",
+                ns_outcome,
+            )?,
         })
     }
 
@@ -85,6 +109,46 @@ impl NamesrvMetrics {
         for o in Heartbeat::SEEDED {
             self.heartbeats.with_label_values(&[addr, o.as_str()]);
         }
+        for k in RouteKind::ALL {
+            self.route_mismatch.with_label_values(&[addr, k.as_str()]);
+        }
+        for k in RouteKind::RESTORED {
+            self.route_restores.with_label_values(&[addr, k.as_str()]);
+        }
+        for o in Audit::ALL {
+            self.route_audits.with_label_values(&[addr, o.as_str()]);
+        }
+        self.route_conflict.with_label_values(&[addr]);
+    }
+
+    /// One route read-back's outcome.
+    pub fn route_audit(&self, addr: &str, outcome: Audit) {
+        self.route_audits
+            .with_label_values(&[addr, outcome.as_str()])
+            .inc();
+    }
+
+    /// What the last read-back saw: 1 for each kind in `seen`, 0 for the others.
+    pub fn set_route_mismatch(&self, addr: &str, seen: impl Fn(RouteKind) -> bool) {
+        for k in RouteKind::ALL {
+            self.route_mismatch
+                .with_label_values(&[addr, k.as_str()])
+                .set(i64::from(seen(*k)));
+        }
+    }
+
+    /// A conflict episode holds (or not).
+    pub fn set_route_conflict(&self, addr: &str, on: bool) {
+        self.route_conflict
+            .with_label_values(&[addr])
+            .set(i64::from(on));
+    }
+
+    /// A restore of `kind` went out.
+    pub fn route_restore(&self, addr: &str, kind: RouteKind) {
+        self.route_restores
+            .with_label_values(&[addr, kind.as_str()])
+            .inc();
     }
 
     /// One registration's outcome and duration.
@@ -153,6 +217,18 @@ impl NamesrvMetrics {
         remove_where(&self.heartbeats, addr);
         remove_where(&self.reregistrations, addr);
         remove_where(&self.drain_reassertions, addr);
+        remove_where(&self.route_mismatch, addr);
+        remove_where(&self.route_conflict, addr);
+        remove_where(&self.route_restores, addr);
+        remove_where(&self.route_audits, addr);
+    }
+
+    /// Test access: restores of `kind`.
+    #[cfg(test)]
+    pub(crate) fn route_restores_of(&self, addr: &str, kind: RouteKind) -> u64 {
+        self.route_restores
+            .with_label_values(&[addr, kind.as_str()])
+            .get()
     }
 
     /// Test access: a counter's value.

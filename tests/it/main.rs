@@ -29,6 +29,7 @@ mod producer;
 mod prometheus;
 mod readme;
 mod real_broker;
+mod route_audit;
 mod slave_pull;
 mod tls;
 mod two_instances;

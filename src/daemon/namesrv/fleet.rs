@@ -134,7 +134,10 @@ impl Fleet {
 
     fn publish(&self) {
         let members = Members(Arc::new(
-            self.members.values().map(|m| m.status.clone()).collect(),
+            self.members
+                .iter()
+                .map(|(a, m)| (Arc::from(a.as_str()), m.status.clone()))
+                .collect(),
         ));
         self.out.members.send_replace(members);
     }

@@ -21,6 +21,9 @@ use crate::broker::body::DataVersion;
 use crate::config::{Config, IdentitySource};
 use crate::daemon::drain::rule;
 use crate::daemon::published::{Advert, Status};
+use crate::daemon::route::audit::{Auditor, Checked, Ctx};
+use crate::daemon::route::policy::Act;
+use crate::metrics::labels::{Label, RouteKind};
 use crate::daemon::shared::Shared;
 use crate::metrics::labels::Heartbeat as BeatOutcome;
 use crate::metrics::NamesrvMetrics;
@@ -78,6 +81,8 @@ enum Why {
     Reconnect,
     /// A heartbeat found it without the broker.
     Lost,
+    /// The route read-back saw the route differ by this kind.
+    Restore(RouteKind),
 }
 
 type Registering = Pin<Box<dyn Future<Output = NamesrvOutcome<RegisterStatus>> + Send>>;
@@ -106,6 +111,14 @@ const OFF_LOOK: Duration = Duration::from_secs(1);
 async fn maybe<F: Future + Unpin>(f: Option<F>) -> F::Output {
     match f {
         Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`, or forever when there is none.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -140,6 +153,37 @@ fn start(
     }
 }
 
+/// Starts a restore of `advert` with `addr`: the next data version, then the advert's own, as
+/// one unit (the NameServer rewrites queue data only when the address's version changes, and
+/// the heartbeats must then find the advert's own), and a drain's wipe after.
+fn restore(sh: &Shared, addr: &Arc<str>, advert: Arc<Advert>, kind: RouteKind) -> InFlight {
+    let mut next = (*advert.table).clone();
+    next.data_version = next.data_version.next();
+    let bumped = RoundBodies::new(Arc::new(next));
+    let own = RoundBodies::new(advert.table.clone());
+    let mut opts = advert.opts.clone();
+    opts.force = true;
+    let (api, a, ad) = (sh.api.clone(), addr.clone(), advert.clone());
+    InFlight {
+        fut: Box::pin(async move {
+            let first = api.register_shared(&a, &ad.id, &bumped, &opts).await;
+            if first.result.is_err() {
+                return first;
+            }
+            let mut o = api.register_shared(&a, &ad.id, &own, &opts).await;
+            o.elapsed += first.elapsed;
+            if rule::wipe_after(ad.drain.is_some(), o.result.is_ok()) {
+                if let Err(e) = api.wipe_write_perm(&a, &ad.id.name, opts.timeout).await {
+                    o.result = Err(e);
+                }
+            }
+            o
+        }),
+        advert,
+        why: Why::Restore(kind),
+    }
+}
+
 /// May a registration start now: the broker serves and the daemon is not stopping.
 fn may_register(sh: &Shared) -> bool {
     sh.broker_up() && !sh.token.is_cancelled()
@@ -164,6 +208,10 @@ enum Event {
     Retry,
     /// The configuration changed (Some) or its channel closed (None: the daemon is gone).
     Config(Option<()>),
+    /// A route read-back is due.
+    AuditDue,
+    /// A read of the route read-back answered.
+    Checked(Checked),
 }
 
 /// What the loop does after an event.
@@ -195,6 +243,8 @@ pub(crate) struct Namesrv {
     tick: Option<Interval>,
     /// The drain whose re-assertion was last WARNed about (one WARN per drain).
     warned_drain: Option<SystemTime>,
+    /// The route read-back.
+    audit: Auditor,
 }
 
 /// Runs one NameServer's task until it is told to leave (or its register task is gone).
@@ -261,6 +311,7 @@ impl Namesrv {
             period: None,
             tick: None,
             warned_drain: None,
+            audit: Auditor::default(),
         }
     }
 
@@ -284,6 +335,7 @@ impl Namesrv {
     /// The heartbeat timer for the period `cfg` and the drain call for (a new timer only when
     /// the period changes).
     fn keep_period(&mut self, cfg: &Config) {
+        self.audit.keep(cfg);
         let want = rule::beat_period(self.draining().is_some(), cfg.register.heartbeat);
         if want != self.period {
             self.period = want;
@@ -321,20 +373,17 @@ impl Namesrv {
                 }
             }
         };
-        let retry_at = self.retry_at;
-        let retry = async {
-            match retry_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let (retry_at, audit_at) = (self.retry_at, self.audit.due().filter(|_| self.reg.is_none()));
+        let checking = self.audit.checking();
         tokio::select! {
             cmd = cmds.recv() => Event::Cmd(cmd),
+            c = maybe(checking) => Event::Checked(c),
+            () = until(audit_at) => Event::AuditDue,
             o = maybe(self.reg.as_mut().map(|r| r.fut.as_mut())) => Event::Registered(o),
             (b, r) = maybe(beating.as_pin_mut()) => Event::Beat(b, r),
             on = due => Event::Tick { on },
             () = closed.notified() => Event::Closed,
-            () = retry => Event::Retry,
+            () = until(retry_at) => Event::Retry,
             changed = reloads.changed() => Event::Config(changed.ok()),
         }
     }
@@ -355,8 +404,50 @@ impl Namesrv {
             Event::Retry => self.on_retry(),
             // The next turn of the loop takes the new heartbeat period.
             Event::Config(Some(())) => {}
+            Event::AuditDue => self.on_audit_due(cfg),
+            Event::Checked(c) => self.on_checked(c, cfg),
         }
         Flow::Go
+    }
+
+    /// A route read-back is due: it reads what is advertised now, while the broker serves.
+    fn on_audit_due(&mut self, cfg: &Config) {
+        let advert = self.sh.advert.borrow().clone();
+        match advert.filter(|_| may_register(&self.sh)) {
+            Some(a) => self.audit.start(&self.sh.api, &self.addr, &a, cfg),
+            // Withdrawn or not yet advertised: nothing to compare; looked at again later.
+            None => self.audit.later(cfg),
+        }
+    }
+
+    /// A read-back's answer: what it calls for goes out, unless a registration is in flight
+    /// (its own audit follows it).
+    fn on_checked(&mut self, c: Checked, cfg: &Config) {
+        let ctx = Ctx {
+            addr: &self.addr,
+            metrics: &self.metrics,
+            cfg,
+            draining: self.draining().is_some(),
+            stopping: !may_register(&self.sh),
+        };
+        let act = self.audit.on_checked(c, &self.sh.api, &ctx);
+        publish(&self.status, &self.rec, &self.audit);
+        let advert = self.sh.advert.borrow().clone();
+        let (kind, two_step, advert) = match (act, advert) {
+            (Act::Register, Some(a)) => (RouteKind::Missing, false, a),
+            (Act::Restore(kind), Some(a)) => (kind, true, a),
+            (Act::Nothing, _) => return,
+            _ => return self.audit.restore_failed(),
+        };
+        if self.reg.is_some() {
+            return self.audit.restore_failed();
+        }
+        self.metrics.route_restore(&self.addr, kind);
+        self.reg = Some(if two_step {
+            restore(&self.sh, &self.addr, advert, kind)
+        } else {
+            start(&self.sh, &self.addr, advert, None, true, Why::Restore(kind))
+        });
     }
 
     /// A command from the fleet.
@@ -378,7 +469,7 @@ impl Namesrv {
                 let out = self.goodbye(cfg).await;
                 self.rec
                     .withdrawn(&teller(&self.addr, &self.metrics, cfg));
-                publish(&self.status, &self.rec);
+                publish(&self.status, &self.rec, &self.audit);
                 let _ = reply.send(out);
             }
             Cmd::Leave { wait, reply } => {
@@ -413,7 +504,7 @@ impl Namesrv {
                 let t = teller(&self.addr, &self.metrics, cfg);
                 self.rec.registered(&t, &o, &advert.id, version);
                 let _ = reply.send(o);
-                publish(&self.status, &self.rec);
+                publish(&self.status, &self.rec, &self.audit);
                 return;
             }
         }
@@ -449,6 +540,15 @@ impl Namesrv {
     fn on_registered(&mut self, o: NamesrvOutcome<RegisterStatus>, cfg: &Config) {
         let Some(r) = self.reg.take() else { return };
         let reconnecting = matches!(r.why, Why::Reconnect);
+        if o.result.is_ok() {
+            if let Why::Restore(kind) = &r.why {
+                tracing::info!(namesrv = %self.addr, kind = kind.as_str(), "route read-back: registered again to restore the route");
+            }
+            // Right after each registration: what producers get now.
+            self.audit.soon(cfg);
+        } else if matches!(r.why, Why::Restore(_)) {
+            self.audit.restore_failed();
+        }
         if reconnecting && o.result.is_ok() {
             // It is back and had lost the broker (a restart): counted as a heartbeat's
             // finding is, once it holds the broker again.
@@ -465,7 +565,7 @@ impl Namesrv {
         } else {
             self.backoff = RECONNECT_FIRST;
         }
-        publish(&self.status, &self.rec);
+        publish(&self.status, &self.rec, &self.audit);
         if let Some((advert, bodies, force, reply)) = self.queued.take() {
             let why = Why::Round(reply);
             self.reg = Some(start(&self.sh, &self.addr, advert, Some(bodies), force, why));
@@ -512,7 +612,7 @@ impl Namesrv {
                 self.reg = Some(start(&self.sh, &self.addr, a, None, true, Why::Lost));
             }
         }
-        publish(&self.status, &self.rec);
+        publish(&self.status, &self.rec, &self.audit);
     }
 
     /// The heartbeat timer: a beat to send (with its period) unless the plan skips it;
@@ -589,9 +689,10 @@ fn learn(
 }
 
 /// Publishes what readiness needs, when it changed.
-fn publish(status: &watch::Sender<Status>, rec: &Record) {
+fn publish(status: &watch::Sender<Status>, rec: &Record, audit: &Auditor) {
     let now = Status {
         last_ok: rec.last_ok,
+        route: audit.seen(),
     };
     status.send_if_modified(|s| std::mem::replace(s, now) != now);
 }

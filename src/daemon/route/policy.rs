@@ -1,0 +1,431 @@
+//! What is done about a route that differs: one NameServer's rules, as a value with no I/O.
+//!
+//! `missing` is registered again at once. `address` gets one restore; seen again within
+//! [`EPISODE`], the other address is asked once whether it is this same broker: if it is, two
+//! brokers claim the id (split-brain) and nothing contends; if not (a tool, a stale pod, nothing
+//! listening) the daemon contends at most once per `register.interval`. A restore the
+//! NameServer ignored (the audit right after it still shows the other address: a 5.x
+//! stateVersion guard protecting a newer master) is reported, never fought. Nothing restores
+//! `address` during a drain or once the stop began; at most one restore per audit interval.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::compare::Findings;
+use crate::metrics::labels::RouteKind;
+
+/// How long a rival is remembered after it was last seen, and a conflict paged.
+pub(crate) const EPISODE: Duration = Duration::from_secs(300);
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Act {
+    /// Nothing (it matches, or it is reported only).
+    Nothing,
+    /// Register again, as a full registration of the advert (`missing`).
+    Register,
+    /// The two-step (the next data version, then the advert's own) for this kind: the
+    /// NameServer rewrites queue data only when the address's version changes.
+    Restore(RouteKind),
+    /// WIPE_WRITE_PERM only (a drained broker routed writable).
+    Wipe,
+    /// Ask this address whether it is this same broker.
+    Probe(String),
+}
+
+/// What the other address said it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    NotAsked,
+    Asking,
+    /// The same cluster, name and id: split-brain.
+    Same,
+    /// Another broker, or nothing there: a stray.
+    Stray,
+}
+
+/// Another address holding the broker's id.
+#[derive(Debug, Clone)]
+struct Rival {
+    addr: String,
+    last_seen: Instant,
+    restored: bool,
+    probe: Probe,
+    last_contend: Option<Instant>,
+    /// The NameServer kept it over a restore of ours.
+    ignored: bool,
+}
+
+/// The circumstances of one decision.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Situation {
+    /// Now.
+    pub(crate) now: Instant,
+    /// A drain holds.
+    pub(crate) draining: bool,
+    /// The stop began (or the broker is down): nothing is registered.
+    pub(crate) stopping: bool,
+    /// `route.audit_interval`: at most one restore per this.
+    pub(crate) audit_every: Duration,
+    /// `register.interval`: a stray is contended at most this often.
+    pub(crate) register_every: Duration,
+    /// `route.restore_write`.
+    pub(crate) restore_write: bool,
+}
+
+/// One NameServer's read-back rules and memory.
+#[derive(Debug, Default)]
+pub(crate) struct Policy {
+    rival: Option<Rival>,
+    last_restore: Option<Instant>,
+    /// The restore whose outcome the next audit shows.
+    restored: Option<RouteKind>,
+    conflict_until: Option<Instant>,
+}
+
+/// Why nothing contends for the id, when nothing does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Standoff {
+    /// The other address says it is this broker.
+    SplitBrain,
+    /// The NameServer keeps the other address over our registrations.
+    Ignored,
+}
+
+impl Policy {
+    /// Decides on one audit's findings.
+    pub(crate) fn decide(&mut self, f: &Findings, s: &Situation) -> Act {
+        let after = self.restored.take();
+        if f.matches() {
+            return Act::Nothing;
+        }
+        if s.stopping {
+            return Act::Nothing;
+        }
+        if f.has(RouteKind::Missing) {
+            // A plain registration rewrites queue data only where the NameServer had no entry
+            // for the broker: if it did not take, the two-step next time.
+            let act = match after {
+                Some(RouteKind::Missing) => Act::Restore(RouteKind::Missing),
+                _ => Act::Register,
+            };
+            return self.limited(act, RouteKind::Missing, s);
+        }
+        if f.has(RouteKind::Address) {
+            return self.address(f, after, s);
+        }
+        if f.has(RouteKind::Queues) {
+            return self.limited(Act::Restore(RouteKind::Queues), RouteKind::Queues, s);
+        }
+        if f.has(RouteKind::Permission) {
+            let act = match (f.writable, s.draining) {
+                (true, true) => Act::Wipe,
+                (true, false) => Act::Restore(RouteKind::Permission),
+                (false, _) if s.restore_write && !s.draining => {
+                    Act::Restore(RouteKind::Permission)
+                }
+                (false, _) => Act::Nothing,
+            };
+            return self.limited(act, RouteKind::Permission, s);
+        }
+        // `cluster` alone: registering cannot move a name to another cluster.
+        Act::Nothing
+    }
+
+    /// The other address answered the probe: `same` when it is this broker.
+    pub(crate) fn probed(&mut self, other: &str, same: bool, s: &Situation) -> Act {
+        let Some(r) = self.rival.as_mut().filter(|r| r.addr == other) else {
+            return Act::Nothing;
+        };
+        r.probe = if same { Probe::Same } else { Probe::Stray };
+        if same {
+            self.conflict_until = Some(s.now + EPISODE);
+            return Act::Nothing;
+        }
+        self.contend(s)
+    }
+
+    /// True through a conflict episode: until [`EPISODE`] after the last sighting.
+    pub(crate) fn conflict(&self, now: Instant) -> bool {
+        self.conflict_until.is_some_and(|t| now < t)
+    }
+
+    /// Why nothing contends for the id, if that is so.
+    pub(crate) fn standoff(&self) -> Option<Standoff> {
+        let r = self.rival.as_ref()?;
+        if r.ignored {
+            Some(Standoff::Ignored)
+        } else if r.probe == Probe::Same {
+            Some(Standoff::SplitBrain)
+        } else {
+            None
+        }
+    }
+
+    fn address(&mut self, f: &Findings, after: Option<RouteKind>, s: &Situation) -> Act {
+        let Some(other) = f.other.clone() else {
+            // The broker's address under another id: a registration moves it back.
+            if s.draining {
+                return Act::Nothing;
+            }
+            return self.limited(Act::Restore(RouteKind::Address), RouteKind::Address, s);
+        };
+        let fresh = self
+            .rival
+            .as_ref()
+            .is_none_or(|r| r.addr != other || s.now.duration_since(r.last_seen) >= EPISODE);
+        if fresh {
+            self.rival = Some(Rival {
+                addr: other,
+                last_seen: s.now,
+                restored: false,
+                probe: Probe::NotAsked,
+                last_contend: None,
+                ignored: false,
+            });
+        }
+        let allowed = self.restore_allowed(s);
+        let Some(r) = self.rival.as_mut() else {
+            return Act::Nothing;
+        };
+        r.last_seen = s.now;
+        if after == Some(RouteKind::Address) {
+            // Our restore was answered and the audit right after it still shows the other:
+            // the NameServer ignored it.
+            r.ignored = true;
+        }
+        if r.ignored || r.probe == Probe::Same {
+            self.conflict_until = Some(s.now + EPISODE);
+            return Act::Nothing;
+        }
+        if s.draining {
+            return Act::Nothing;
+        }
+        if !r.restored {
+            if !allowed {
+                return Act::Nothing;
+            }
+            r.restored = true;
+            r.last_contend = Some(s.now);
+            return self.limited(Act::Restore(RouteKind::Address), RouteKind::Address, s);
+        }
+        match r.probe {
+            Probe::NotAsked => {
+                r.probe = Probe::Asking;
+                Act::Probe(r.addr.clone())
+            }
+            Probe::Asking | Probe::Same => Act::Nothing,
+            Probe::Stray => self.contend(s),
+        }
+    }
+
+    /// A stray: contended at most once per `register.interval`.
+    fn contend(&mut self, s: &Situation) -> Act {
+        if s.draining || s.stopping || !self.restore_allowed(s) {
+            return Act::Nothing;
+        }
+        let Some(r) = self.rival.as_mut() else {
+            return Act::Nothing;
+        };
+        let due = r
+            .last_contend
+            .is_none_or(|t| s.now.duration_since(t) >= s.register_every);
+        if !due {
+            return Act::Nothing;
+        }
+        r.last_contend = Some(s.now);
+        self.limited(Act::Restore(RouteKind::Address), RouteKind::Address, s)
+    }
+
+    fn restore_allowed(&self, s: &Situation) -> bool {
+        self.last_restore
+            .is_none_or(|t| s.now.duration_since(t) >= s.audit_every)
+    }
+
+    /// `act` unless a restore went out within the audit interval; remembered as sent.
+    fn limited(&mut self, act: Act, kind: RouteKind, s: &Situation) -> Act {
+        if act == Act::Nothing || !self.restore_allowed(s) {
+            return Act::Nothing;
+        }
+        self.last_restore = Some(s.now);
+        self.restored = Some(kind);
+        act
+    }
+
+    /// The restore did not go out or was not answered: the next audit shows nothing of it.
+    pub(crate) fn restore_failed(&mut self) {
+        self.restored = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(now: Instant) -> Situation {
+        Situation {
+            now,
+            draining: false,
+            stopping: false,
+            audit_every: Duration::from_secs(5),
+            register_every: Duration::from_secs(30),
+            restore_write: false,
+        }
+    }
+
+    fn found(kinds: &[RouteKind], other: Option<&str>) -> Findings {
+        let mut f = Findings::default();
+        for k in kinds {
+            f.add(*k);
+        }
+        f.other = other.map(str::to_string);
+        f
+    }
+
+    const ADDR: &[RouteKind] = &[RouteKind::Address];
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stray_gets_one_restore_a_probe_then_one_contest_per_interval() {
+        let mut p = Policy::default();
+        let t0 = Instant::now();
+        let stray = found(ADDR, Some("x:1"));
+        assert_eq!(p.decide(&stray, &at(t0)), Act::Restore(RouteKind::Address));
+        // The audit right after: ours again.
+        assert_eq!(p.decide(&Findings::default(), &at(t0)), Act::Nothing);
+        let t1 = t0 + Duration::from_secs(5);
+        assert_eq!(p.decide(&stray, &at(t1)), Act::Probe("x:1".into()));
+        // Nothing there: a stray, but it was contended at t0.
+        assert_eq!(p.probed("x:1", false, &at(t1)), Act::Nothing);
+        for s in [10, 15, 20, 25] {
+            assert_eq!(p.decide(&stray, &at(t0 + Duration::from_secs(s))), Act::Nothing);
+        }
+        let t30 = t0 + Duration::from_secs(30);
+        assert_eq!(p.decide(&stray, &at(t30)), Act::Restore(RouteKind::Address));
+        assert!(!p.conflict(t30));
+        assert_eq!(p.standoff(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_same_broker_elsewhere_is_split_brain_paged_and_never_contended() {
+        let mut p = Policy::default();
+        let t0 = Instant::now();
+        let other = found(ADDR, Some("x:1"));
+        assert_eq!(p.decide(&other, &at(t0)), Act::Restore(RouteKind::Address));
+        assert_eq!(p.decide(&Findings::default(), &at(t0)), Act::Nothing);
+        let t1 = t0 + Duration::from_secs(5);
+        assert_eq!(p.decide(&other, &at(t1)), Act::Probe("x:1".into()));
+        assert_eq!(p.probed("x:1", true, &at(t1)), Act::Nothing);
+        assert!(p.conflict(t1));
+        assert_eq!(p.standoff(), Some(Standoff::SplitBrain));
+        let late = t1 + Duration::from_secs(60);
+        assert_eq!(p.decide(&other, &at(late)), Act::Nothing);
+        // Paged until five minutes after the last sighting.
+        assert!(p.conflict(late + EPISODE - Duration::from_secs(1)));
+        assert!(!p.conflict(late + EPISODE));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restore_the_namesrv_ignores_is_reported_not_fought() {
+        let mut p = Policy::default();
+        let t0 = Instant::now();
+        let other = found(ADDR, Some("x:1"));
+        assert_eq!(p.decide(&other, &at(t0)), Act::Restore(RouteKind::Address));
+        // Right after the restore, still the other: the stateVersion guard.
+        assert_eq!(p.decide(&other, &at(t0)), Act::Nothing);
+        assert_eq!(p.standoff(), Some(Standoff::Ignored));
+        assert!(p.conflict(t0));
+        for s in [5, 35, 65] {
+            assert_eq!(p.decide(&other, &at(t0 + Duration::from_secs(s))), Act::Nothing);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_restores_address_while_draining_or_stopping_and_missing_only_when_not_stopping() {
+        let mut p = Policy::default();
+        let t0 = Instant::now();
+        let draining = Situation {
+            draining: true,
+            ..at(t0)
+        };
+        assert_eq!(p.decide(&found(ADDR, Some("x:1")), &draining), Act::Nothing);
+        assert_eq!(p.decide(&found(ADDR, None), &draining), Act::Nothing);
+        assert_eq!(
+            p.decide(&found(&[RouteKind::Missing], None), &draining),
+            Act::Register
+        );
+        let stopping = Situation {
+            stopping: true,
+            ..at(t0 + Duration::from_secs(10))
+        };
+        assert_eq!(p.decide(&found(&[RouteKind::Missing], None), &stopping), Act::Nothing);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_restore_per_audit_interval_and_a_plain_registration_that_did_not_take_becomes_the_two_step(
+    ) {
+        let mut p = Policy::default();
+        let t0 = Instant::now();
+        let missing = found(&[RouteKind::Missing], None);
+        assert_eq!(p.decide(&missing, &at(t0)), Act::Register);
+        // Still missing right after: not again before the interval (no storm)...
+        assert_eq!(p.decide(&missing, &at(t0 + Duration::from_millis(10))), Act::Nothing);
+        // ... and then the two-step, since the plain one did not take.
+        let mut p = Policy::default();
+        assert_eq!(p.decide(&missing, &at(t0)), Act::Register);
+        assert_eq!(
+            p.decide(&missing, &at(t0 + Duration::from_secs(5))),
+            Act::Restore(RouteKind::Missing)
+        );
+        assert_eq!(p.decide(&missing, &at(t0 + Duration::from_secs(6))), Act::Nothing);
+        assert_eq!(
+            p.decide(&missing, &at(t0 + Duration::from_secs(11))),
+            Act::Register
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permission_by_direction_queues_always_cluster_never() {
+        let t0 = Instant::now();
+        let mut writable = found(&[RouteKind::Permission], None);
+        writable.writable = true;
+        let drained = Situation {
+            draining: true,
+            ..at(t0)
+        };
+        assert_eq!(Policy::default().decide(&writable, &drained), Act::Wipe);
+        assert_eq!(
+            Policy::default().decide(&writable, &at(t0)),
+            Act::Restore(RouteKind::Permission)
+        );
+        let read_only = found(&[RouteKind::Permission], None);
+        assert_eq!(Policy::default().decide(&read_only, &at(t0)), Act::Nothing);
+        let restoring = Situation {
+            restore_write: true,
+            ..at(t0)
+        };
+        assert_eq!(
+            Policy::default().decide(&read_only, &restoring),
+            Act::Restore(RouteKind::Permission)
+        );
+        assert_eq!(
+            Policy::default().decide(&found(&[RouteKind::Queues], None), &drained),
+            Act::Restore(RouteKind::Queues)
+        );
+        assert_eq!(
+            Policy::default().decide(&found(&[RouteKind::Cluster], None), &at(t0)),
+            Act::Nothing
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rival_not_seen_for_an_episode_is_new_again() {
+        let mut p = Policy::default();
+        let t0 = Instant::now();
+        let other = found(ADDR, Some("x:1"));
+        assert_eq!(p.decide(&other, &at(t0)), Act::Restore(RouteKind::Address));
+        assert_eq!(p.decide(&Findings::default(), &at(t0)), Act::Nothing);
+        let later = t0 + EPISODE + Duration::from_secs(1);
+        assert_eq!(p.decide(&other, &at(later)), Act::Restore(RouteKind::Address));
+    }
+}
