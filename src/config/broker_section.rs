@@ -113,6 +113,10 @@ pub struct TopicsConfig {
     /// 7), as a Java broker does (`brokerTopicEnable`): the cheapest audit topic, and a Java 5.x
     /// NameServer refuses a first registration of exactly one topic.
     pub broker_topic: bool,
+    /// The topic [`advertised`](Self::advertised) added (not a key): left out of a table that
+    /// would hold it alone, since a first registration of exactly one topic is refused.
+    #[serde(skip)]
+    pub added: Option<String>,
 }
 
 impl TopicsConfig {
@@ -124,6 +128,7 @@ impl TopicsConfig {
             return std::borrow::Cow::Borrowed(self);
         }
         let mut with = self.clone();
+        with.added = Some(name.to_string());
         with.inline.insert(
             0,
             InlineTopic {
@@ -146,6 +151,7 @@ impl Default for TopicsConfig {
             file: None,
             inline: Vec::new(),
             broker_topic: true,
+            added: None,
         }
     }
 }

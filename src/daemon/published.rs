@@ -33,13 +33,24 @@ pub(crate) struct Advert {
 /// writable for at most one of these and a round trip.
 pub(crate) const DRAIN_BEAT: Duration = Duration::from_millis(200);
 
+/// What the last audit saw, for readiness and `/readyz`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RouteSeen {
+    /// The last audit's outcome (None: none yet).
+    pub(crate) outcome: Option<crate::metrics::labels::Audit>,
+    /// The broker is routed there (None: not known).
+    pub(crate) routed: Option<bool>,
+    /// A conflict episode holds.
+    pub(crate) conflict: bool,
+}
+
 /// What a NameServer's task tells the rest of the daemon (readiness).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Status {
     /// The last time it held the broker.
     pub(crate) last_ok: Option<Instant>,
     /// What its last route read-back saw.
-    pub(crate) route: crate::daemon::route::audit::Seen,
+    pub(crate) route: RouteSeen,
 }
 
 /// Every listed NameServer's published status, by address, for readiness.

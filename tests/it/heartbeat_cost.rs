@@ -33,17 +33,24 @@ impl std::io::Write for Logs {
     }
 }
 
-/// Heartbeats sent (answered or not: each wrote its frame) and those of them that failed,
-/// from the daemon's metrics.
-async fn beats(http: &str) -> (f64, f64) {
+/// Heartbeats sent (answered or not: each wrote its frame), those of them that failed, and
+/// the route read-backs, from the daemon's metrics.
+async fn beats(http: &str) -> (f64, f64, f64) {
     let text = reqwest::get(format!("http://{http}/metrics"))
         .await
         .expect("metrics")
         .text()
         .await
         .expect("metrics text");
-    let (mut sent, mut failed) = (0.0, 0.0);
+    let (mut sent, mut failed, mut audits) = (0.0, 0.0, 0.0);
     for l in text.lines() {
+        if l.starts_with("rmq_registrar_route_audits_total{") {
+            audits += l
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+        }
         if !l.starts_with("rmq_registrar_heartbeats_total{") || l.contains("outcome=\"skipped\"") {
             continue;
         }
@@ -57,8 +64,11 @@ async fn beats(http: &str) -> (f64, f64) {
             failed += n;
         }
     }
-    (sent, failed)
+    (sent, failed, audits)
 }
+
+/// What one route read-back may allocate (its request, the route's parse and compare).
+const AUDIT_ALLOCATIONS: f64 = 100.0;
 
 #[test]
 fn an_idle_daemon_allocates_one_buffer_per_heartbeat() {
@@ -116,12 +126,16 @@ fn an_idle_daemon_allocates_one_buffer_per_heartbeat() {
         // adds at most one per NameServer.
         let n = after.1 .0 - before.0 .0;
         let failed = after.1 .1 - before.0 .1;
+        // A read-back in flight at either end adds at most one per NameServer.
+        let audits = after.1 .2 - before.0 .2 + 3.0;
         let allocations = (after.0 - before.1) as f64;
+        eprintln!("{allocations} allocations: {n} heartbeats, {failed} failed, {audits} route read-backs");
         assert!(n >= 40.0, "only {n} heartbeats in 4 s at 200 ms to 3 NameServers");
         // Besides the beats, the idle daemon's only allocations are the topics watch's poll
         // (every 2 s, a few allocations each: measured), allowed twice over; a beat that
         // fails (a stall on a busy machine) also builds its error, allowed 8 each.
-        let others = 2.0 * 3.0 * 4.0 + 8.0 * failed;
+        // A route read-back (every 5 s by default) parses a route: allowed AUDIT_ALLOCATIONS.
+        let others = 2.0 * 3.0 * 4.0 + 8.0 * failed + AUDIT_ALLOCATIONS * audits;
         assert!(
             allocations <= n + 3.0 + others,
             "{allocations} allocations for {n} heartbeats ({failed} failed): more than their frames"

@@ -275,12 +275,15 @@ async fn the_namesrv_ignores_a_one_topic_registration_of_an_id_it_does_not_list(
     // listed broker name does not have yet, and answers SUCCESS. Real brokers carry their
     // system topics; a test broker with one topic is never listed beside its master.
     let ns = NameServer::start().await;
-    let start = |id: u32, topics: &[&str]| {
+    let start = |id: u32, topics: &[&str], own_topic: bool| {
         let ns = ns.addr.clone();
-        let inline: String = topics
+        let mut inline: String = topics
             .iter()
             .map(|t| format!("[[broker.topics.inline]]\nname = {t:?}\n"))
             .collect();
+        if !own_topic {
+            inline.insert_str(0, "[broker.topics]\nbroker_topic = false\n");
+        }
         let port = 20911 + 1000 * id;
         Daemon::start(move |_, http| {
             let mut c = base_config("pin", http, &[&ns], &format!("id = {id}"))
@@ -289,14 +292,17 @@ async fn the_namesrv_ignores_a_one_topic_registration_of_an_id_it_does_not_list(
             c
         })
     };
-    let _master = start(0, &["T1", "T2"]);
+    let _master = start(0, &["T1", "T2"], true);
     eventually("the master listed", || async {
         addrs_of(&ns.addr, "pin").await == serde_json::json!({"0": "127.0.0.1:20911"})
     })
     .await;
-    let one = start(1, &["T1"]);
-    let _two = start(2, &["T1", "T2"]);
-    let listed = serde_json::json!({"0": "127.0.0.1:20911", "2": "127.0.0.1:22911"});
+    let one = start(1, &["T1"], false);
+    let _two = start(2, &["T1", "T2"], true);
+    // One inline topic with the topic named after the broker (the default): two, listed.
+    let _three = start(3, &["T1"], true);
+    let listed =
+        serde_json::json!({"0": "127.0.0.1:20911", "2": "127.0.0.1:22911", "3": "127.0.0.1:23911"});
     eventually("the two-topic slave listed", || async {
         addrs_of(&ns.addr, "pin").await == listed
     })

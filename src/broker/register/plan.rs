@@ -136,11 +136,13 @@ pub(crate) fn plan(opts: &RegisterOptions, facts: &Facts) -> Step {
         // peer is tried the same way. As few batches as fit: the NameServer's cost per request
         // grows with its whole table (measured: ~0.3 s per request at 150k topics), so 800
         // topics a request (Java's default) only when asked for.
+        // Never a batch of one: a Java 5.x NameServer refuses a first registration of exactly
+        // one topic (and the Rust one drops it for an id it does not list yet).
         (_, Some(len)) => Step::Split {
-            size: fitting_batch(len, facts.topics, opts.max_frame),
+            size: fitting_batch(len, facts.topics, opts.max_frame).max(MIN_BATCH),
         },
         (_, None) => Step::Split {
-            size: opts.split_size.max(1),
+            size: opts.split_size.max(MIN_BATCH),
         },
     }
 }
@@ -148,6 +150,9 @@ pub(crate) fn plan(opts: &RegisterOptions, facts: &Facts) -> Step {
 /// The most one batch's body holds, whatever the frame allows: a round holds one batch at a
 /// time, so this bounds a split round's memory (150k topics in plain JSON: under 40 MiB RSS;
 /// a NameServer takes 4 MiB batches as readily as larger ones).
+/// The least topics per batch of a split registration.
+pub(crate) const MIN_BATCH: usize = 2;
+
 pub(crate) const BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Topics per batch so that each batch's body stays within three quarters of a frame and

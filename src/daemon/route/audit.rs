@@ -16,7 +16,7 @@ use super::policy::{Act, Policy, Situation, Standoff};
 use crate::broker::route::RouteAnswer;
 use crate::broker::{ApiError, BrokerApi};
 use crate::config::Config;
-use crate::daemon::published::Advert;
+use crate::daemon::published::{Advert, RouteSeen as Seen};
 use crate::metrics::labels::{Audit, Label, RouteKind};
 use crate::metrics::NamesrvMetrics;
 
@@ -45,17 +45,6 @@ pub(crate) struct Read {
     route: Option<Result<RouteAnswer, ApiError>>,
     /// The broker's entry in the cluster table (None: not due).
     cluster: Option<Result<Map<String, Value>, ApiError>>,
-}
-
-/// What the last audit saw, for readiness and `/readyz`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Seen {
-    /// The last audit's outcome (None: none yet).
-    pub(crate) outcome: Option<Audit>,
-    /// The broker is routed there (None: not known).
-    pub(crate) routed: Option<bool>,
-    /// A conflict episode holds.
-    pub(crate) conflict: bool,
 }
 
 /// What the task's situation is when an answer comes.

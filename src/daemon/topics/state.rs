@@ -254,6 +254,15 @@ impl TopicState {
         };
         self.inline_seen = Some(cfg.inline.clone());
         self.dirty = false;
+        let mut merged = merged;
+        let lone_added = cfg.added.as_ref().zip(cfg.inline.first()).is_some_and(|(a, own)| {
+            merged.len() == 1 && merged.get(a) == Some(&inline_topic(own))
+        });
+        if lone_added {
+            // Only the topic named after the broker: an empty table registers, one topic alone
+            // a Java 5.x NameServer refuses (and the Rust one drops for an unlisted id).
+            merged.clear();
+        }
         if merged == self.table.topic_config_table {
             return false;
         }

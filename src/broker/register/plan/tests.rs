@@ -416,3 +416,22 @@ fn batches_fit_three_quarters_of_a_frame_and_at_most_4_mib() {
     assert_eq!(fitting_batch(10 * MIB, 1, 1024), 1);
     assert_eq!(fitting_batch(0, 0, 16 * MIB), 4 * MIB);
 }
+
+#[test]
+fn a_split_never_sends_a_batch_of_one_topic() {
+    // split_size = 1 (broker.conf allows it): batches of two, so the first registration of
+    // an unlisted id never carries exactly one topic.
+    let mut o = opts();
+    o.split_size = 1;
+    o.always_split = true;
+    o.force = true;
+    assert_eq!(
+        plan(&o, &facts(java5(), Asked::Answered { current: false }, 3, None)),
+        Step::Split { size: 2 }
+    );
+    // Topics so big that one fits a frame: still two.
+    assert_eq!(fitting_batch(64 << 20, 2, 16 << 20), 1);
+    o.always_split = false;
+    let f = facts(java5(), Asked::Answered { current: false }, 3, Some(64 << 20));
+    assert_eq!(plan(&o, &f), Step::Split { size: 2 });
+}

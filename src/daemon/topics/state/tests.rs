@@ -141,6 +141,7 @@ fn broker_topics_win_over_inline_and_an_unchanged_version_is_not_merged() {
     let cfg = TopicsConfig {
         source: TopicSource::Broker,
         broker_topic: true,
+        added: None,
         file: None,
         inline: vec![InlineTopic {
             name: "Clash".into(),
@@ -191,6 +192,7 @@ fn file_topics_win_over_inline_on_a_name_clash() {
     let cfg = TopicsConfig {
         source: TopicSource::File,
         broker_topic: true,
+        added: None,
         file: Some(f),
         inline: vec![InlineTopic {
             name: "T".into(),
@@ -225,6 +227,10 @@ fn the_broker_topic_is_advertised_from_a_file_and_loses_every_clash() {
     std::fs::write(&f, r#"{"topicConfigTable":{"b":{"topicName":"b","readQueueNums":4,"writeQueueNums":4,"perm":6}}}"#).unwrap();
     assert!(s.refresh(&cfg.advertised("b"), true).unwrap());
     assert_eq!(s.table().topic_config_table["b"].read_queue_nums, 4);
+    // Alone it is left out: a first registration of exactly one topic is refused.
+    std::fs::write(&f, r#"{"topicConfigTable":{}}"#).unwrap();
+    assert!(s.refresh(&cfg.advertised("b"), true).unwrap());
+    assert!(s.table().topic_config_table.is_empty());
     // Turned off, or with the topics from the broker, nothing is added.
     cfg.broker_topic = false;
     assert!(matches!(cfg.advertised("b"), std::borrow::Cow::Borrowed(_)));
