@@ -50,15 +50,20 @@ pub enum Cmd {
     Resolve,
     /// Remove the configured broker from every NameServer, once.
     Unregister,
-    /// Show what each NameServer knows of the configured broker.
+    /// Show what each NameServer routes producers to for the configured broker, and where
+    /// they disagree (exit 1: a route differs, 2: a NameServer could not be asked).
     Status {
-        /// One JSON object per NameServer, for scripts.
+        /// One JSON object per NameServer and a summary, for scripts.
         #[arg(long)]
         json: bool,
         /// Exit 0 when at least one NameServer maps this broker's id to its address (the
-        /// package's restart rule), instead of when every NameServer lists it.
+        /// package's restart rule), else 1.
         #[arg(long)]
         any: bool,
+        /// Also read the route of every advertised topic (16 at a time): for people, not for
+        /// a loop.
+        #[arg(long)]
+        topics: bool,
     },
     /// Ask the running daemon to drain the broker: routed read-only on every NameServer, the
     /// answer once no producer with a fresh route writes to it (before stopping the broker).

@@ -20,6 +20,7 @@ mod check_config;
 mod drain;
 mod exit;
 mod oneshot;
+mod status;
 
 use exit::EXIT_CONFIG;
 
@@ -103,7 +104,7 @@ pub fn main(cli: Cli) -> ExitCode {
             Cmd::CopyTo { dir } => copy_to(&dir),
             Cmd::Resolve => oneshot::resolve(&cfg).await,
             Cmd::Unregister => oneshot::unregister(&cfg).await,
-            Cmd::Status { json, any } => oneshot::status(&cfg, json, any).await,
+            Cmd::Status { json, any, topics } => status::status(&cfg, json, any, topics).await,
             Cmd::Drain {
                 wait,
                 cancel,

@@ -1,4 +1,4 @@
-//! The one-shot commands: `resolve`, `unregister`, `status` and `pull`.
+//! The one-shot commands: `resolve`, `unregister` and `pull` (`status` is in `status.rs`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -82,7 +82,7 @@ async fn identity_or_exit(
 
 /// The client, identity and NameServers `unregister` and `status` work with, or the exit code
 /// after saying why there are none.
-async fn api_and_identity(
+pub(super) async fn api_and_identity(
     cfg: &InForce,
 ) -> Result<
     (
@@ -127,97 +127,6 @@ pub(super) async fn unregister(cfg: &InForce) -> ExitCode {
     }
     api.client().shutdown();
     exit_code(!failed)
-}
-
-/// What one NameServer knows of the broker, for `status`.
-struct Seen {
-    /// The broker's name is in its cluster table.
-    listed: bool,
-    /// Its `brokerAddrs` (id → address), when listed.
-    addrs: serde_json::Value,
-    /// The address its table gives the broker's id, if any.
-    holder: Option<String>,
-    /// Why it could not be asked.
-    error: Option<String>,
-}
-
-impl Seen {
-    fn of(
-        answer: Result<serde_json::Map<String, serde_json::Value>, crate::broker::ApiError>,
-        id: &crate::broker::BrokerIdentity,
-    ) -> Seen {
-        match answer {
-            Ok(table) => {
-                let addrs = table
-                    .get(&id.name)
-                    .and_then(|b| b.get("brokerAddrs"))
-                    .cloned();
-                let holder = crate::broker::id_holder(&table, &id.name, id.id);
-                Seen {
-                    listed: table.contains_key(&id.name),
-                    addrs: addrs.unwrap_or(serde_json::Value::Null),
-                    holder,
-                    error: None,
-                }
-            }
-            Err(e) => Seen {
-                listed: false,
-                addrs: serde_json::Value::Null,
-                holder: None,
-                error: Some(e.to_string()),
-            },
-        }
-    }
-}
-
-/// `status`: every NameServer asked at once, under one deadline (`register.timeout`), so one
-/// that does not answer costs that once, not once per NameServer. Exit 0 when every
-/// NameServer lists the broker; with `any`, when at least one maps the broker's id to its
-/// address (a slave's daemon does not pass on its master's entry).
-pub(super) async fn status(cfg: &InForce, json: bool, any: bool) -> ExitCode {
-    let (api, id, addrs) = match api_and_identity(cfg).await {
-        Ok(found) => found,
-        Err(code) => return code,
-    };
-    let timeout = cfg.register.timeout;
-    let asks = addrs.iter().map(|a| api.cluster_brokers(a, timeout));
-    let answers = futures_util::future::join_all(asks).await;
-    let (mut all_listed, mut one_holds) = (true, false);
-    for (addr, answer) in addrs.iter().zip(answers) {
-        let seen = Seen::of(answer, &id);
-        let holds = seen.holder.as_deref() == Some(id.addr.as_str());
-        all_listed &= seen.listed;
-        one_holds |= holds;
-        if json {
-            let line = serde_json::json!({
-                "namesrv": addr,
-                "broker": id.name,
-                "id": id.id,
-                "registered": seen.listed,
-                "holds_id": holds,
-                "id_holder": seen.holder,
-                "brokerAddrs": seen.addrs,
-                "error": seen.error,
-            });
-            say!("{line}");
-            continue;
-        }
-        let line = match (&seen.error, seen.listed) {
-            (Some(e), _) => format!("error {e}"),
-            (None, true) if holds => format!("registered {}", seen.addrs),
-            (None, true) => match &seen.holder {
-                Some(other) => format!(
-                    "registered {}; id {} is {other}, not {}",
-                    seen.addrs, id.id, id.addr
-                ),
-                None => format!("registered {}; id {} is not listed", seen.addrs, id.id),
-            },
-            (None, false) => "not registered".to_string(),
-        };
-        say!("{addr}\t{}\t{line}", id.name);
-    }
-    api.client().shutdown();
-    exit_code(if any { one_holds } else { all_listed })
 }
 
 pub(super) async fn pull(

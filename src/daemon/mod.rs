@@ -25,7 +25,7 @@ mod published;
 mod publisher;
 mod register;
 mod reload;
-mod route;
+pub(crate) mod route;
 mod run;
 pub mod settings;
 mod shared;

@@ -116,7 +116,8 @@ async fn status_and_unregister_report_per_namesrv() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2, "{json}");
+    assert_eq!(lines.len(), 3, "two NameServers and the summary: {json}");
+    assert_eq!(lines[2]["summary"]["exit"], 2, "{json}");
     assert_eq!(lines[0]["namesrv"], ns.addr.as_str());
     assert_eq!(lines[0]["registered"], true);
     assert_eq!(lines[0]["brokerAddrs"]["0"], "127.0.0.1:10911");

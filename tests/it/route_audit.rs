@@ -12,6 +12,7 @@ use rmq_registrar::protocol::RemotingCommand;
 
 use crate::support::daemon::{base_config, metric, Daemon, ANY_PORT};
 use crate::support::namesrv::NameServer;
+use crate::support::relay::Relay;
 use crate::support::remoting::client;
 use crate::support::wait::eventually_within;
 
@@ -220,4 +221,166 @@ async fn a_one_off_stray_registration_is_restored_within_ten_seconds_and_counted
         },
     )
     .await;
+}
+
+/// REGISTER_BROKER requests relayed so far.
+fn registers(r: &Relay) -> usize {
+    r.count(request::REGISTER_BROKER)
+}
+
+#[tokio::test]
+async fn a_rival_that_keeps_registering_is_reported_not_fought_and_its_exit_gives_the_route_back() {
+    let ns = NameServer::start().await;
+    // The daemon's traffic through a relay: its REGISTER_BROKERs are counted there.
+    let relay = Relay::start(&ns.addr).await;
+    let name = "ra-rival";
+    let mut d = daemon(name, &relay.addr, "");
+    let http = d.http().await;
+    let c = client();
+    eventually_within("registered", Duration::from_secs(20), || async {
+        master_in_route(&c, &ns.addr, name, name).await.as_deref() == Some(OWN)
+    })
+    .await;
+    let before = registers(&relay);
+    let rival = Stray::new(name);
+    let t0 = tokio::time::Instant::now();
+    let mut flagged = None;
+    let mut at_10s = None;
+    while t0.elapsed() < Duration::from_secs(16) {
+        rival.register(&ns.addr).await;
+        for _ in 0..30 {
+            if at_10s.is_none() && t0.elapsed() >= Duration::from_secs(10) {
+                at_10s = Some(registers(&relay) - before);
+            }
+            let m = scrape(&http).await;
+            let seen = metric(
+                &m,
+                &format!(
+                    "rmq_registrar_route_mismatch{{kind=\"address\",namesrv=\"{}\"}}",
+                    relay.addr
+                ),
+            ) == 1.0
+                || metric(
+                    &m,
+                    &format!("rmq_registrar_route_conflict{{namesrv=\"{}\"}}", relay.addr),
+                ) == 1.0;
+            if seen && flagged.is_none() {
+                flagged = Some(t0.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let flagged = flagged.expect("the rivalry is seen in a metric");
+    assert!(flagged <= Duration::from_secs(15), "seen after {flagged:?}");
+    let sent = at_10s.expect("10 s passed");
+    // One restore (two REGISTERs), perhaps a periodic round: never a fight.
+    assert!(
+        sent <= 3,
+        "{sent} REGISTERs from the daemon in 10 s of rivalry"
+    );
+    assert!(
+        d.logs().contains("not this broker"),
+        "the probe found a stray: {}",
+        d.logs()
+    );
+    // `status` names the other address and exits 1.
+    let cfg = d.dir.path().join("status.toml");
+    std::fs::write(
+        &cfg,
+        base_config(
+            name,
+            ANY_PORT,
+            &[&ns.addr],
+            "[[broker.topics.inline]]\nname = \"AuditTopic\"\n",
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::support::daemon::binary())
+        .args(["--config", cfg.to_str().unwrap(), "status"])
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(STRAY), "{text}");
+    // The rival's connection closes: the route is the daemon's again, and matches.
+    rival.close();
+    let back = eventually_within(
+        "routed and matching after the rival left",
+        Duration::from_secs(10),
+        || async {
+            let m = scrape(&http).await;
+            master_in_route(&c, &ns.addr, name, name).await.as_deref() == Some(OWN)
+                && ROUTE_KINDS.iter().all(|k| {
+                    metric(
+                        &m,
+                        &format!(
+                            "rmq_registrar_route_mismatch{{kind=\"{k}\",namesrv=\"{}\"}}",
+                            relay.addr
+                        ),
+                    ) == 0.0
+                })
+        },
+    )
+    .await;
+    eprintln!("rivalry seen after {flagged:?}, {sent} REGISTERs in 10 s, route back {back:?} after the rival left");
+}
+
+const ROUTE_KINDS: [&str; 5] = ["missing", "address", "cluster", "permission", "queues"];
+
+/// ADD_WRITE_PERM_OF_BROKER: what `mqadmin addWritePerm` sends, behind the daemon's back.
+const ADD_WRITE_PERM: i32 = 327;
+
+#[tokio::test]
+async fn a_drained_broker_made_writable_behind_the_daemon_s_back_is_read_only_again_within_one_audit(
+) {
+    let ns = NameServer::start().await;
+    let name = "ra-drain";
+    let mut d = daemon(name, &ns.addr, "[drain]\ntoken = \"s3cret\"\n");
+    let c = client();
+    eventually_within("routed writable", Duration::from_secs(20), || async {
+        perm_in_route(&c, &ns.addr, "AuditTopic", name).await == Some(6)
+    })
+    .await;
+    let auth = [
+        ("X-Rmq-Registrar", "drain"),
+        ("Authorization", "Bearer s3cret"),
+    ];
+    let (s, body) = d
+        .request(reqwest::Method::POST, "/drain?wait=0", &auth)
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        perm_in_route(&c, &ns.addr, "AuditTopic", name).await,
+        Some(4)
+    );
+    let req = RemotingCommand::request(ADD_WRITE_PERM).with_field("brokerName", name);
+    let r = c
+        .invoke_sync(Some(&ns.addr), req, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    assert_eq!(
+        perm_in_route(&c, &ns.addr, "AuditTopic", name).await,
+        Some(6),
+        "made writable"
+    );
+    // One audit interval (5 s) and its round trip, with room for a shared machine.
+    let took = eventually_within("read-only again", Duration::from_secs(8), || async {
+        perm_in_route(&c, &ns.addr, "AuditTopic", name).await == Some(4)
+    })
+    .await;
+    let m = scrape(&d.http().await).await;
+    let wipes = metric(
+        &m,
+        &format!(
+            "rmq_registrar_route_restores_total{{kind=\"permission\",namesrv=\"{}\"}}",
+            ns.addr
+        ),
+    );
+    assert!(
+        wipes >= 1.0,
+        "read-only again after {took:?}, counted {wipes}"
+    );
 }

@@ -19,7 +19,8 @@ pub(crate) struct Want {
 }
 
 impl Want {
-    fn of(t: &TopicConfig) -> Want {
+    /// What `t` advertises.
+    pub(crate) fn of(t: &TopicConfig) -> Want {
         Want {
             read: t.read_queue_nums,
             write: t.write_queue_nums,

@@ -7,6 +7,7 @@ mod store;
 mod task;
 
 pub(crate) use inbox::{inbox, Inbox, MasterTopics, RoundTable, TopicsAsk};
+pub(crate) use state::TopicState;
 #[cfg(feature = "test-util")]
-pub use state::{TopicState, TopicsError};
+pub use state::TopicsError;
 pub(crate) use task::topics_loop;
