@@ -1020,4 +1020,78 @@ mod tests {
         assert!(matches!(me.on(Event::Config(Some(())), &cfg).await, Flow::Go));
         assert!(matches!(me.on(Event::Config(None), &cfg).await, Flow::End));
     }
+
+    /// What a read-back of `a`'s broker compares with: the broker's own topic, 1 queue.
+    fn expect_of(a: &Advert) -> crate::daemon::route::compare::Expect {
+        use crate::daemon::route::compare::{Expect, Want};
+        let want = Want {
+            read: 1,
+            write: 1,
+            perm: 7,
+        };
+        Expect {
+            id: a.id.clone(),
+            topic: Some((a.id.name.clone(), Some(want))),
+        }
+    }
+
+    fn route_to(addr: &str, name: &str) -> crate::broker::route::TopicRoute {
+        serde_json::from_value(serde_json::json!({
+            "brokerDatas": [{"cluster": "DefaultCluster", "brokerName": name, "brokerAddrs": {"0": addr}}],
+            "queueDatas": [{"brokerName": name, "readQueueNums": 1, "writeQueueNums": 1, "perm": 7}],
+        }))
+        .expect("a route")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_back_that_finds_the_broker_missing_registers_once_and_counts_it() {
+        use crate::broker::route::RouteAnswer;
+        let (mut me, ch, cfg) = member();
+        let a = advert(&cfg, 7, None);
+        ch.register.advert.send_replace(Some(a.clone()));
+        let missing = || Checked::read_for_tests(expect_of(&a), Some(Ok(RouteAnswer::NotExist)));
+        me.on_checked(missing(), &cfg);
+        assert!(matches!(me.reg.as_ref().map(|r| &r.why), Some(Why::Restore(RouteKind::Missing))));
+        assert_eq!(me.metrics.route_restores_of(&me.addr, RouteKind::Missing), 1);
+        // Still missing before the audit interval passed: nothing more (no storm).
+        me.reg = None;
+        me.on_checked(missing(), &cfg);
+        assert!(me.reg.is_none());
+        assert_eq!(me.metrics.route_restores_of(&me.addr, RouteKind::Missing), 1);
+        // The route as advertised: nothing to do, and the status says it is routed.
+        let ok = Checked::read_for_tests(expect_of(&a), Some(Ok(RouteAnswer::Found(route_to(&a.id.addr, &a.id.name)))));
+        me.on_checked(ok, &cfg);
+        assert!(me.reg.is_none());
+        assert_eq!(me.status.borrow().route.routed, Some(true));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_back_that_fails_or_waits_for_service_acts_on_nothing() {
+        use crate::broker::route::RouteAnswer;
+        let (mut me, ch, cfg) = member();
+        let a = advert(&cfg, 7, None);
+        ch.register.advert.send_replace(Some(a.clone()));
+        for answer in [Err(refused()), Ok(RouteAnswer::NotReady("name server not ready".into()))] {
+            me.on_checked(Checked::read_for_tests(expect_of(&a), Some(answer)), &cfg);
+            assert!(me.reg.is_none());
+        }
+        assert_eq!(me.status.borrow().route.routed, None, "not ready is never missing");
+        assert!(me.audit.due().is_some(), "the next audit is due");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_address_under_the_id_is_restored_by_the_two_step_but_not_while_draining() {
+        use crate::broker::route::RouteAnswer;
+        let (mut me, ch, cfg) = member();
+        let drained = advert(&cfg, 7, Some(SystemTime::now()));
+        ch.register.advert.send_replace(Some(drained.clone()));
+        let stray = || Ok(RouteAnswer::Found(route_to("10.9.9.9:10911", &drained.id.name)));
+        me.on_checked(Checked::read_for_tests(expect_of(&drained), Some(stray())), &cfg);
+        assert!(me.reg.is_none(), "never restore address during a drain");
+        let a = advert(&cfg, 7, None);
+        ch.register.advert.send_replace(Some(a.clone()));
+        me.on_checked(Checked::read_for_tests(expect_of(&a), Some(stray())), &cfg);
+        assert!(matches!(me.reg.as_ref().map(|r| &r.why), Some(Why::Restore(RouteKind::Address))));
+        assert_eq!(me.metrics.route_restores_of(&me.addr, RouteKind::Address), 1);
+    }
 }

@@ -38,6 +38,21 @@ pub(crate) enum Checked {
     Wiped(Result<(), ApiError>),
 }
 
+#[cfg(test)]
+impl Checked {
+    /// An audit's answer as a test makes it up.
+    pub(crate) fn read_for_tests(
+        expect: Expect,
+        route: Option<Result<RouteAnswer, ApiError>>,
+    ) -> Checked {
+        Checked::Read(Box::new(Read {
+            expect,
+            route,
+            cluster: None,
+        }))
+    }
+}
+
 /// One audit's reads and what they were compared with.
 pub(crate) struct Read {
     expect: Expect,
