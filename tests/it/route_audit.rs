@@ -384,3 +384,287 @@ async fn a_drained_broker_made_writable_behind_the_daemon_s_back_is_read_only_ag
         "read-only again after {took:?}, counted {wipes}"
     );
 }
+
+/// What a scripted NameServer in the Java 5.x form holds of the broker.
+#[derive(Default)]
+struct Java5 {
+    /// The address registered under id 0 and its topics (None: not registered).
+    held: Option<(String, Vec<String>)>,
+    refused: usize,
+    registers: usize,
+}
+
+/// A NameServer answering as Java 5.x does (RouteInfoManager): a first registration of exactly
+/// one topic is refused ("register broker failed"); with `newer` set, another address holds
+/// id 0 with a greater stateVersion and every registration is ignored with SUCCESS and an
+/// empty result.
+async fn java5_namesrv(
+    name: &'static str,
+    newer: Option<&'static str>,
+) -> (
+    crate::support::scripted_peer::Peer,
+    std::sync::Arc<std::sync::Mutex<Java5>>,
+) {
+    use crate::support::scripted_peer::{Action, Peer};
+    let state: std::sync::Arc<std::sync::Mutex<Java5>> = Default::default();
+    let st = state.clone();
+    let peer = Peer::start(move |cmd| {
+        let mut s = st.lock().unwrap();
+        let reply = |code: i32, remark: &str| {
+            let mut r = RemotingCommand::request(code);
+            if !remark.is_empty() {
+                r.remark = Some(remark.to_string());
+            }
+            r
+        };
+        match cmd.code {
+            request::REGISTER_BROKER => {
+                s.registers += 1;
+                let body: serde_json::Value = cmd
+                    .body
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or_default();
+                let topics: Vec<String> = body["topicConfigSerializeWrapper"]["topicConfigTable"]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default();
+                if newer.is_some() {
+                    return Action::Reply(reply(0, ""));
+                }
+                let addr = cmd.ext_fields.get("brokerAddr").unwrap_or_default().to_string();
+                if s.held.is_none() && topics.len() == 1 {
+                    s.refused += 1;
+                    return Action::Reply(reply(1, "register broker failed"));
+                }
+                s.held = Some((addr, topics));
+                Action::Reply(reply(0, ""))
+            }
+            request::GET_ROUTEINFO_BY_TOPIC => {
+                let topic = cmd.ext_fields.get("topic").unwrap_or_default().to_string();
+                let holder = match (newer, &s.held) {
+                    (Some(other), _) => other.to_string(),
+                    (None, Some((a, topics))) if topics.contains(&topic) => a.clone(),
+                    _ => return Action::Reply(reply(17, "No topic route info in name server")),
+                };
+                let route = serde_json::json!({
+                    "brokerDatas": [{"cluster": "E2ECluster", "brokerName": name, "brokerAddrs": {"0": holder}}],
+                    "queueDatas": [{"brokerName": name, "readQueueNums": 1, "writeQueueNums": 1, "perm": 7, "topicSysFlag": 0}],
+                });
+                Action::Reply(reply(0, "").with_body(route.to_string()))
+            }
+            request::GET_BROKER_CLUSTER_INFO => {
+                let table = match (newer, &s.held) {
+                    (Some(other), _) => serde_json::json!({name: {"cluster": "E2ECluster", "brokerName": name, "brokerAddrs": {"0": other}}}),
+                    (None, Some((a, _))) => serde_json::json!({name: {"cluster": "E2ECluster", "brokerName": name, "brokerAddrs": {"0": a}}}),
+                    _ => serde_json::json!({}),
+                };
+                Action::Reply(reply(0, "").with_body(serde_json::json!({"brokerAddrTable": table}).to_string()))
+            }
+            request::QUERY_DATA_VERSION => {
+                let mut r = reply(0, "");
+                let held = s.held.is_some() || newer.is_some();
+                r.ext_fields.insert("changed", (!held).to_string());
+                Action::Reply(r)
+            }
+            _ => Action::Reply(reply(0, "")),
+        }
+    })
+    .await;
+    (peer, state)
+}
+
+#[tokio::test]
+async fn a_one_topic_config_mode_broker_ends_registered_on_a_java_5_namesrv_and_on_the_rust_one() {
+    let name = "ra-one";
+    let one = |ns: &str, own: bool| {
+        let extra = "[[broker.topics.inline]]\nname = \"OnlyTopic\"\n";
+        let off = if own {
+            ""
+        } else {
+            "[broker.topics]\nbroker_topic = false\n"
+        };
+        let config = base_config(name, ANY_PORT, &[ns], &format!("{off}{extra}"));
+        Daemon::start(move |_, _| config)
+    };
+    // The fault, with the broker's own topic turned off: refused, every time.
+    let (ns, state) = java5_namesrv(name, None).await;
+    let d = one(&ns.addr, false);
+    eventually_within("refused twice", Duration::from_secs(20), || async {
+        state.lock().unwrap().refused >= 2
+    })
+    .await;
+    assert!(state.lock().unwrap().held.is_none());
+    assert!(d.logs().contains("register broker failed"), "{}", d.logs());
+    drop(d);
+    // The default: the topic named after the broker makes two, registered at once.
+    let (ns, state) = java5_namesrv(name, None).await;
+    let _d = one(&ns.addr, true);
+    eventually_within("registered", Duration::from_secs(20), || async {
+        state.lock().unwrap().held.is_some()
+    })
+    .await;
+    let s = state.lock().unwrap();
+    let (addr, topics) = s.held.clone().unwrap();
+    assert_eq!(addr, OWN);
+    assert!(
+        topics.contains(&name.to_string()) && topics.contains(&"OnlyTopic".to_string()),
+        "{topics:?}"
+    );
+    assert_eq!(s.refused, 0);
+    drop(s);
+    // Measured: the Rust NameServer 1.0 takes a master's first registration of one topic
+    // (its source has a check like Java's, which it applies to an id a listed name lacks).
+    let rust = NameServer::start().await;
+    let _d = one(&rust.addr, false);
+    let c = client();
+    eventually_within(
+        "the Rust NameServer took one topic",
+        Duration::from_secs(20),
+        || async {
+            master_in_route(&c, &rust.addr, "OnlyTopic", name)
+                .await
+                .as_deref()
+                == Some(OWN)
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_registration_the_state_version_guard_ignores_is_reported_and_not_fought() {
+    let name = "ra-guard";
+    let newer = "127.0.0.1:10977";
+    let (ns, state) = java5_namesrv(name, Some(newer)).await;
+    let mut d = daemon(name, &ns.addr, "");
+    let http = d.http().await;
+    let conflict = format!("rmq_registrar_route_conflict{{namesrv=\"{}\"}}", ns.addr);
+    let took = eventually_within("the conflict reported", Duration::from_secs(15), || async {
+        metric(&scrape(&http).await, &conflict) == 1.0
+    })
+    .await;
+    let m = scrape(&http).await;
+    assert_eq!(
+        metric(
+            &m,
+            &format!(
+                "rmq_registrar_route_mismatch{{kind=\"address\",namesrv=\"{}\"}}",
+                ns.addr
+            )
+        ),
+        1.0
+    );
+    assert!(
+        d.logs().contains("ignored our registration"),
+        "{}",
+        d.logs()
+    );
+    // Not fought: over the next 12 s (two audits and more) no restore goes out.
+    let restores = |m: &str| {
+        metric(
+            m,
+            &format!(
+                "rmq_registrar_route_restores_total{{kind=\"address\",namesrv=\"{}\"}}",
+                ns.addr
+            ),
+        )
+    };
+    let (before, sent) = (restores(&m), state.lock().unwrap().registers);
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let m = scrape(&http).await;
+    assert_eq!(restores(&m), before, "reported after {took:?}, then fought");
+    let more = state.lock().unwrap().registers - sent;
+    // A periodic round (every 30 s) may fall in the window; a fight would be 2 per audit.
+    assert!(
+        more <= 1,
+        "{more} REGISTERs in 12 s after the conflict was reported"
+    );
+    assert_eq!(before, 1.0, "one restore, then the report");
+}
+
+/// How a hostile NameServer answers the read-back (it registers the broker normally).
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    Garbage,
+    Refuses,
+    Huge,
+    Silent,
+}
+
+async fn hostile_case(how: Hostile) {
+    use crate::support::scripted_peer::{Action, Peer};
+    let registers = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = registers.clone();
+    let ns = Peer::start(move |cmd| match cmd.code {
+        request::GET_ROUTEINFO_BY_TOPIC | request::GET_BROKER_CLUSTER_INFO => match how {
+            Hostile::Garbage => {
+                Action::Reply(RemotingCommand::request(0).with_body("{\"brokerDatas\": <html>"))
+            }
+            Hostile::Refuses => {
+                let mut r = RemotingCommand::request(1);
+                r.remark = Some("boom".into());
+                Action::Reply(r)
+            }
+            Hostile::Huge => {
+                Action::Reply(RemotingCommand::request(0).with_body(vec![b'x'; 8 << 20]))
+            }
+            Hostile::Silent => Action::Silent,
+        },
+        request::QUERY_DATA_VERSION => {
+            let mut r = RemotingCommand::request(0);
+            r.ext_fields.insert("changed", "false".to_string());
+            Action::Reply(r)
+        }
+        code => {
+            if code == request::REGISTER_BROKER {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Action::Reply(RemotingCommand::request(0))
+        }
+    })
+    .await;
+    let mut d = daemon(&format!("ra-{how:?}").to_lowercase(), &ns.addr, "");
+    let http = d.http().await;
+    let outcome = match how {
+        Hostile::Silent => "timeout",
+        _ => "error",
+    };
+    let audits = format!(
+        "rmq_registrar_route_audits_total{{namesrv=\"{}\",outcome=\"{outcome}\"}}",
+        ns.addr
+    );
+    eventually_within(
+        &format!("{how:?}: two audits counted {outcome}"),
+        Duration::from_secs(20),
+        || async { metric(&scrape(&http).await, &audits) >= 2.0 },
+    )
+    .await;
+    let m = scrape(&http).await;
+    let restores: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("rmq_registrar_route_restores_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        restores, 0.0,
+        "{how:?}: a restore for an answer that says nothing:\n{m}"
+    );
+    let sent = registers.load(std::sync::atomic::Ordering::SeqCst);
+    // The first registration, and a periodic round perhaps: nothing for the audits.
+    assert!(sent <= 2, "{how:?}: {sent} REGISTERs");
+    assert!(!d.logs().contains("panicked"), "{}", d.logs());
+}
+
+#[tokio::test]
+async fn garbage_a_refusal_a_huge_body_or_silence_cost_a_counted_outcome_never_a_restore() {
+    futures_util::future::join_all(
+        [
+            Hostile::Garbage,
+            Hostile::Refuses,
+            Hostile::Huge,
+            Hostile::Silent,
+        ]
+        .map(hostile_case),
+    )
+    .await;
+}

@@ -86,7 +86,7 @@ pub(crate) struct Auditor {
     /// Who the last audit compared with (a probe and a wipe name it), and the findings last
     /// said in a WARN.
     last_id: Option<crate::broker::BrokerIdentity>,
-    said: Option<Findings>,
+    said: Option<(Findings, Option<Standoff>)>,
     seen: Seen,
 }
 
@@ -279,7 +279,8 @@ impl Auditor {
     /// A WARN when what is seen changes (a standing mismatch is said once), an INFO when the
     /// route is back.
     fn tell(&mut self, ctx: &Ctx<'_>, expect: &Expect, f: &Findings, act: &Act) {
-        if self.said.as_ref() == Some(f) {
+        let standoff = self.policy.standoff();
+        if self.said.as_ref() == Some(&(f.clone(), standoff)) {
             return;
         }
         let topic = expect.topic.as_ref().map_or("", |(t, _)| t.as_str());
@@ -291,7 +292,7 @@ impl Auditor {
             return;
         }
         let kinds: Vec<&str> = f.kinds().map(Label::as_str).collect();
-        let standoff = match self.policy.standoff() {
+        let told = match standoff {
             Some(Standoff::SplitBrain) => "split-brain: not contending",
             Some(Standoff::Ignored) => "the NameServer ignored our registration (a newer stateVersion holds the id?): reported, not contended",
             None => "",
@@ -303,10 +304,10 @@ impl Auditor {
             other = f.other.as_deref().unwrap_or(""),
             routed = ?f.routed,
             action = ?act,
-            standoff,
+            standoff = told,
             "route read-back: producers are not routed as advertised"
         );
-        self.said = Some(f.clone());
+        self.said = Some((f.clone(), standoff));
     }
 
     /// The restore the policy asked for did not go out or failed.
