@@ -10,7 +10,6 @@ use super::shared::Shared;
 use super::supervisor::Supervisor;
 use crate::broker::{BrokerIdentity, NamesrvOutcome, UnregisterOutcome};
 use crate::client::PeerInfo;
-use crate::config::IdentitySource;
 use crate::metrics::labels::Unregistration;
 use crate::metrics::NamesrvMetrics;
 
@@ -18,10 +17,11 @@ use crate::metrics::NamesrvMetrics;
 /// broker as that NameServer holds it (`held`: after an election one that missed the new
 /// identity still holds the old one), else as it is now; none known, nothing to withdraw.
 ///
-/// The by-id rule: with ids that move (identity from the broker), an UNREGISTER for this
-/// broker's last id could remove the master elected since, where a NameServer removes by id
-/// (Java up to 5.0). There the connection is closed instead: the NameServer then drops what
-/// this connection registered, by address. Returns the UNREGISTER's outcome, if one was sent.
+/// The by-id rule: where a NameServer removes by id (Java up to 5.0), an UNREGISTER for this
+/// broker's id removes whoever holds it there: the master elected since (ids that move), or
+/// another address that took the id (a moved pod, a stray registration). There the connection
+/// is closed instead, whatever the identity mode: the NameServer then drops what this
+/// connection registered, by address. Returns the UNREGISTER's outcome, if one was sent.
 pub(crate) async fn say_goodbye(
     sh: &Shared,
     metrics: &NamesrvMetrics,
@@ -29,8 +29,7 @@ pub(crate) async fn say_goodbye(
     held: Option<&BrokerIdentity>,
     timeout: Duration,
 ) -> Option<NamesrvOutcome<()>> {
-    let moving_ids = sh.config().broker.identity == IdentitySource::Broker;
-    if moving_ids && removes_by_id(sh.client.peer_info(addr)) {
+    if removes_by_id(sh.client.peer_info(addr)) {
         tracing::info!(namesrv = %addr, "this NameServer removes brokers by id: closing the connection instead of UNREGISTER (it then drops the broker by address)");
         sh.client.close_connection(addr);
         return None;

@@ -623,6 +623,30 @@ async fn sigterm_is_not_an_unregister_by_id_where_a_namesrv_removes_by_id() {
 }
 
 #[tokio::test]
+async fn in_config_mode_too_sigterm_closes_the_connection_where_a_namesrv_removes_by_id() {
+    // With the id from the file, UNREGISTER by id at a Java 5.0 NameServer would remove
+    // whoever holds the id there now: a pod that took it over, a stray registration.
+    let java50 = Peer::start(|_| {
+        let mut r = RemotingCommand::request(0);
+        r.language = rmq_registrar::protocol::LanguageCode::JAVA;
+        r.version = rmq_registrar::protocol::code::VERSION_5_0_0;
+        Action::Reply(r)
+    })
+    .await;
+    let rust = Peer::start(|_| ok_reply()).await;
+    let (j, r) = (java50.addr.clone(), rust.addr.clone());
+    let mut d = Daemon::start(move |_, http| base_config("file-t", http, &[&j, &r], ""));
+    eventually("registered with both", || async {
+        d.logs().contains("registration round ok=2 total=2")
+    })
+    .await;
+    d.signal("TERM");
+    let (status, _) = d.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{}", d.logs());
+    said_goodbye_by_address(&java50, &rust, &d);
+}
+
+#[tokio::test]
 async fn acting_master_against_a_namesrv_that_supports_it() {
     let ns = NameServer::start_with(ClosedPort::new(), "supportActingMaster=true\n").await;
     let (m, s) = (ScriptedBroker::start().await, ScriptedBroker::start().await);
