@@ -20,6 +20,7 @@ pub struct NamesrvMetrics {
     reregistrations: IntCounterVec,
     drain_reassertions: IntCounterVec,
     route_mismatch: IntGaugeVec,
+    route_mismatch_since: IntGaugeVec,
     route_conflict: IntGaugeVec,
     route_restores: IntCounterVec,
     route_audits: IntCounterVec,
@@ -80,6 +81,11 @@ impl NamesrvMetrics {
                 "1 while the last route read-back saw the route differ from what is advertised, by kind",
                 &["namesrv", "kind"],
             )?,
+            route_mismatch_since: r.gauge_vec(
+                "route_mismatch_since_timestamp_seconds",
+                "Unix time the route read-backs began to see the route differ (0 while it matches)",
+                ns,
+            )?,
             route_conflict: r.gauge_vec(
                 "route_conflict",
                 "1 while another address claims the broker's id and nothing contends (split-brain, or the NameServer keeps the other), until 5 min after the last sighting",
@@ -119,6 +125,17 @@ impl NamesrvMetrics {
             self.route_audits.with_label_values(&[addr, o.as_str()]);
         }
         self.route_conflict.with_label_values(&[addr]);
+        self.route_mismatch_since.with_label_values(&[addr]);
+    }
+
+    /// Since when the read-backs see the route differ (None: it matches).
+    pub fn set_route_mismatch_since(&self, addr: &str, since: Option<SystemTime>) {
+        let secs = since
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        self.route_mismatch_since
+            .with_label_values(&[addr])
+            .set(secs);
     }
 
     /// One route read-back's outcome.
@@ -219,6 +236,7 @@ impl NamesrvMetrics {
         remove_where(&self.drain_reassertions, addr);
         remove_where(&self.route_mismatch, addr);
         remove_where(&self.route_conflict, addr);
+        remove_where(&self.route_mismatch_since, addr);
         remove_where(&self.route_restores, addr);
         remove_where(&self.route_audits, addr);
     }

@@ -88,6 +88,8 @@ pub(crate) struct Auditor {
     last_id: Option<crate::broker::BrokerIdentity>,
     said: Option<(Findings, Option<Standoff>)>,
     seen: Seen,
+    /// When the read-backs began to see the route differ.
+    since: Option<std::time::SystemTime>,
 }
 
 /// An error's outcome label.
@@ -269,6 +271,12 @@ impl Auditor {
         ctx.metrics.route_audit(ctx.addr, outcome);
         ctx.metrics
             .set_route_mismatch(ctx.addr, |k| findings.has(k));
+        if findings.matches() {
+            self.since = None;
+        } else {
+            self.since.get_or_insert_with(std::time::SystemTime::now);
+        }
+        ctx.metrics.set_route_mismatch_since(ctx.addr, self.since);
         self.seen.outcome = Some(outcome);
         self.seen.routed = Some(!findings.has(RouteKind::Missing) && !findings.has(RouteKind::Address));
         let act = self.policy.decide(&findings, s);
