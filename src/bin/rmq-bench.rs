@@ -26,6 +26,8 @@ mod daemon;
 mod heartbeat;
 #[path = "rmq-bench/remoting.rs"]
 mod remoting;
+#[path = "rmq-bench/route.rs"]
+mod route;
 #[path = "rmq-bench/scale.rs"]
 mod scale;
 #[path = "rmq-bench/soak.rs"]
@@ -106,6 +108,9 @@ async fn main() -> Result<(), BoxError> {
     }
     if what == "heartbeat" {
         heartbeat::run(arg_or(60)).await?;
+    }
+    if what == "route" {
+        route::run(arg_or(120)).await?;
     }
     if what == "scale" {
         scale::run(arg_or(3)).await?;
