@@ -670,3 +670,109 @@ async fn garbage_a_refusal_a_huge_body_or_silence_cost_a_counted_outcome_never_a
     )
     .await;
 }
+
+/// A broker at another address that says it is broker `name`, id 0, of the same cluster.
+async fn twin(name: &'static str) -> crate::support::scripted_peer::Peer {
+    use crate::support::scripted_peer::{Action, Peer};
+    Peer::start(move |cmd| {
+        if cmd.code == request::GET_BROKER_CONFIG {
+            let props = format!(
+                "brokerClusterName=E2ECluster\nbrokerName={name}\nbrokerId=0\nbrokerRole=ASYNC_MASTER\nbrokerIP1=127.0.0.1\nlistenPort=10911\n"
+            );
+            return Action::Reply(RemotingCommand::request(0).with_body(props.into_bytes()));
+        }
+        Action::Reply(RemotingCommand::request(0))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_same_broker_at_another_address_is_split_brain_paged_and_not_contended() {
+    let ns = NameServer::start().await;
+    let name = "ra-twin";
+    let mut d = daemon(name, &ns.addr, "");
+    let http = d.http().await;
+    let c = client();
+    eventually_within("registered", Duration::from_secs(20), || async {
+        master_in_route(&c, &ns.addr, name, name).await.as_deref() == Some(OWN)
+    })
+    .await;
+    let other = twin(name).await;
+    let rival = Stray {
+        api: BrokerApi::new(client()),
+        id: identity(name, &other.addr),
+        table: table(&[name, "TwinTopic"]),
+    };
+    let conflict = format!("rmq_registrar_route_conflict{{namesrv=\"{}\"}}", ns.addr);
+    let t0 = tokio::time::Instant::now();
+    while metric(&scrape(&http).await, &conflict) != 1.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no conflict: {}",
+            d.logs()
+        );
+        rival.register(&ns.addr).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(d.logs().contains("split-brain"), "{}", d.logs());
+    let restores = |m: &str| {
+        metric(
+            m,
+            &format!(
+                "rmq_registrar_route_restores_total{{kind=\"address\",namesrv=\"{}\"}}",
+                ns.addr
+            ),
+        )
+    };
+    let before = restores(&scrape(&http).await);
+    // Not contended: the rival keeps the id through two more audits.
+    for _ in 0..12 {
+        rival.register(&ns.addr).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(
+        restores(&scrape(&http).await),
+        before,
+        "contended a split-brain"
+    );
+    assert_eq!(
+        master_in_route(&c, &ns.addr, name, name).await.as_deref(),
+        Some(other.addr.as_str())
+    );
+    // `status`, through a relay that counts what it sends: reads only, exit 1 naming the twin.
+    let relay = Relay::start(&ns.addr).await;
+    let cfg = d.dir.path().join("status.toml");
+    std::fs::write(
+        &cfg,
+        base_config(
+            name,
+            ANY_PORT,
+            &[&relay.addr],
+            "[[broker.topics.inline]]\nname = \"AuditTopic\"\n",
+        ),
+    )
+    .unwrap();
+    // Off the test's thread: the relay runs on it.
+    let out = tokio::process::Command::new(crate::support::daemon::binary())
+        .args(["--config", cfg.to_str().unwrap(), "status", "--json"])
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let row: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(row["other"], other.addr.as_str(), "{row}");
+    assert_eq!(row["mismatch"], serde_json::json!(["address"]), "{row}");
+    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["exit"], 1, "{summary}");
+    for code in [request::QUERY_DATA_VERSION, 904] {
+        assert_eq!(
+            relay.count(code),
+            0,
+            "status sent code {code}: it refreshes the broker's liveness"
+        );
+    }
+    assert!(relay.count(request::GET_ROUTEINFO_BY_TOPIC) >= 1);
+    rival.close();
+}
