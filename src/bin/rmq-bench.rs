@@ -180,6 +180,17 @@ async fn start_namesrv(c: &RemotingClient) -> Result<Namesrv, BoxError> {
     start_namesrv_at(c, port, tempfile::tempdir()?).await
 }
 
+/// Three NameServers, and their addresses quoted for a config's list.
+async fn three_namesrvs(c: &RemotingClient) -> Result<([Namesrv; 3], Vec<String>), BoxError> {
+    let nss = [
+        start_namesrv(c).await?,
+        start_namesrv(c).await?,
+        start_namesrv(c).await?,
+    ];
+    let list = nss.iter().map(|n| format!("{:?}", n.1)).collect();
+    Ok((nss, list))
+}
+
 /// Starts the NameServer on `port` with `home`, and waits until it answers.
 async fn start_namesrv_at(
     c: &RemotingClient,

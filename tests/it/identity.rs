@@ -547,16 +547,21 @@ async fn a_broker_restarted_as_another_broker_is_one_error_a_metric_and_not_read
     assert_eq!(metric(&text, "rmq_registrar_broker_identity_mismatch"), 0.0);
 }
 
-/// A Java 5.0 NameServer (it removes by id on UNREGISTER), one answering as Rust (by address),
-/// and a sidecar following a master `name`, registered with both.
-async fn by_id_and_by_address(name: &str) -> (Peer, Peer, ScriptedBroker, Daemon) {
-    let java50 = Peer::start(|_| {
+/// A NameServer that answers everything as Java 5.0 does, which removes by id on UNREGISTER.
+async fn java50_namesrv() -> Peer {
+    Peer::start(|_| {
         let mut r = RemotingCommand::request(0);
         r.language = rmq_registrar::protocol::LanguageCode::JAVA;
         r.version = rmq_registrar::protocol::code::VERSION_5_0_0;
         Action::Reply(r)
     })
-    .await;
+    .await
+}
+
+/// A Java 5.0 NameServer (it removes by id on UNREGISTER), one answering as Rust (by address),
+/// and a sidecar following a master `name`, registered with both.
+async fn by_id_and_by_address(name: &str) -> (Peer, Peer, ScriptedBroker, Daemon) {
+    let java50 = java50_namesrv().await;
     let rust = Peer::start(|_| ok_reply()).await;
     let b = ScriptedBroker::start().await;
     b.set(name, 0, "SYNC_MASTER");
@@ -626,13 +631,7 @@ async fn sigterm_is_not_an_unregister_by_id_where_a_namesrv_removes_by_id() {
 async fn in_config_mode_too_sigterm_closes_the_connection_where_a_namesrv_removes_by_id() {
     // With the id from the file, UNREGISTER by id at a Java 5.0 NameServer would remove
     // whoever holds the id there now: a pod that took it over, a stray registration.
-    let java50 = Peer::start(|_| {
-        let mut r = RemotingCommand::request(0);
-        r.language = rmq_registrar::protocol::LanguageCode::JAVA;
-        r.version = rmq_registrar::protocol::code::VERSION_5_0_0;
-        Action::Reply(r)
-    })
-    .await;
+    let java50 = java50_namesrv().await;
     let rust = Peer::start(|_| ok_reply()).await;
     let (j, r) = (java50.addr.clone(), rust.addr.clone());
     let mut d = Daemon::start(move |_, http| base_config("file-t", http, &[&j, &r], ""));

@@ -118,6 +118,27 @@ fn daemon(name: &str, ns: &str, route: &str) -> Daemon {
     Daemon::start(move |_, _| config)
 }
 
+/// `rmq-registrar status` (with `args`) for broker `name` on NameServer `ns`, the daemon's own
+/// config beside it: its exit code and output. Run off the test's thread, where a relay may run.
+async fn status(d: &Daemon, name: &str, ns: &str, args: &[&str]) -> (Option<i32>, String) {
+    let cfg = d.dir.path().join("status.toml");
+    let inline = "[[broker.topics.inline]]\nname = \"AuditTopic\"\n";
+    std::fs::write(&cfg, base_config(name, ANY_PORT, &[ns], inline)).unwrap();
+    let out = tokio::process::Command::new(crate::support::daemon::binary())
+        .args(["--config", cfg.to_str().unwrap(), "status"])
+        .args(args)
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .await
+        .unwrap();
+    // Standard output alone (what `--json` readers parse); the rest is shown, not parsed.
+    eprintln!("status stderr: {}", String::from_utf8_lossy(&out.stderr));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 async fn scrape(http: &str) -> String {
     reqwest::get(format!("http://{http}/metrics"))
         .await
@@ -125,6 +146,34 @@ async fn scrape(http: &str) -> String {
         .text()
         .await
         .expect("text")
+}
+
+/// Waits until the route of broker `name`'s own topic gives the daemon's address.
+async fn routed_to_daemon(c: &RemotingClient, ns: &str, name: &str) {
+    eventually_within("registered", Duration::from_secs(20), || async {
+        master_in_route(c, ns, name, name).await.as_deref() == Some(OWN)
+    })
+    .await;
+}
+
+/// A stray registration of broker `name` on `ns`, and the fault it makes: the stray's address
+/// under the broker's id.
+async fn strayed(c: &RemotingClient, ns: &str, name: &str) -> Stray {
+    let stray = Stray::new(name);
+    stray.register(ns).await;
+    assert_eq!(
+        master_in_route(c, ns, name, name).await.as_deref(),
+        Some(STRAY)
+    );
+    stray
+}
+
+/// The sum of every sample whose line starts with `prefix` (a family's series).
+fn sum_of(m: &str, prefix: &str) -> f64 {
+    m.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// The fault, with the read-back off: one stray registration takes the broker's id, and it
@@ -135,16 +184,8 @@ async fn with_the_read_back_off_a_stray_registration_keeps_the_broker_s_id() {
     let name = "ra-off";
     let mut d = daemon(name, &ns.addr, "[route]\naudit_interval = \"off\"\n");
     let c = client();
-    eventually_within("registered", Duration::from_secs(20), || async {
-        master_in_route(&c, &ns.addr, name, name).await.as_deref() == Some(OWN)
-    })
-    .await;
-    let stray = Stray::new(name);
-    stray.register(&ns.addr).await;
-    assert_eq!(
-        master_in_route(&c, &ns.addr, name, name).await.as_deref(),
-        Some(STRAY)
-    );
+    routed_to_daemon(&c, &ns.addr, name).await;
+    let stray = strayed(&c, &ns.addr, name).await;
     // Two audit intervals' worth of time and more: nobody takes the id back.
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert_eq!(
@@ -152,11 +193,7 @@ async fn with_the_read_back_off_a_stray_registration_keeps_the_broker_s_id() {
         Some(STRAY)
     );
     let m = scrape(&d.http().await).await;
-    let audits: f64 = m
-        .lines()
-        .filter(|l| l.starts_with("rmq_registrar_route_audits_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let audits = sum_of(&m, "rmq_registrar_route_audits_total{");
     assert_eq!(audits, 0.0, "no read-back while off:\n{m}");
     stray.close();
 }
@@ -167,16 +204,8 @@ async fn a_one_off_stray_registration_is_restored_within_ten_seconds_and_counted
     let name = "ra-stray";
     let mut d = daemon(name, &ns.addr, "");
     let c = client();
-    eventually_within("registered", Duration::from_secs(20), || async {
-        master_in_route(&c, &ns.addr, name, name).await.as_deref() == Some(OWN)
-    })
-    .await;
-    let stray = Stray::new(name);
-    stray.register(&ns.addr).await;
-    assert_eq!(
-        master_in_route(&c, &ns.addr, name, name).await.as_deref(),
-        Some(STRAY)
-    );
+    routed_to_daemon(&c, &ns.addr, name).await;
+    let stray = strayed(&c, &ns.addr, name).await;
     let took = eventually_within(
         "the route is the daemon's again",
         Duration::from_secs(10),
@@ -237,10 +266,7 @@ async fn a_rival_that_keeps_registering_is_reported_not_fought_and_its_exit_give
     let mut d = daemon(name, &relay.addr, "");
     let http = d.http().await;
     let c = client();
-    eventually_within("registered", Duration::from_secs(20), || async {
-        master_in_route(&c, &ns.addr, name, name).await.as_deref() == Some(OWN)
-    })
-    .await;
+    routed_to_daemon(&c, &ns.addr, name).await;
     let before = registers(&relay);
     let rival = Stray::new(name);
     let t0 = tokio::time::Instant::now();
@@ -284,25 +310,8 @@ async fn a_rival_that_keeps_registering_is_reported_not_fought_and_its_exit_give
         d.logs()
     );
     // `status` names the other address and exits 1.
-    let cfg = d.dir.path().join("status.toml");
-    std::fs::write(
-        &cfg,
-        base_config(
-            name,
-            ANY_PORT,
-            &[&ns.addr],
-            "[[broker.topics.inline]]\nname = \"AuditTopic\"\n",
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(crate::support::daemon::binary())
-        .args(["--config", cfg.to_str().unwrap(), "status"])
-        .env_remove("NAMESRV_ADDR")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = status(&d, name, &ns.addr, &[]).await;
+    assert_eq!(code, Some(1), "{text}");
     assert!(text.contains(STRAY), "{text}");
     // The rival's connection closes: the route is the daemon's again, and matches.
     rival.close();
@@ -642,11 +651,7 @@ async fn hostile_case(how: Hostile) {
     )
     .await;
     let m = scrape(&http).await;
-    let restores: f64 = m
-        .lines()
-        .filter(|l| l.starts_with("rmq_registrar_route_restores_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let restores = sum_of(&m, "rmq_registrar_route_restores_total{");
     assert_eq!(
         restores, 0.0,
         "{how:?}: a restore for an answer that says nothing:\n{m}"
@@ -693,10 +698,7 @@ async fn the_same_broker_at_another_address_is_split_brain_paged_and_not_contend
     let mut d = daemon(name, &ns.addr, "");
     let http = d.http().await;
     let c = client();
-    eventually_within("registered", Duration::from_secs(20), || async {
-        master_in_route(&c, &ns.addr, name, name).await.as_deref() == Some(OWN)
-    })
-    .await;
+    routed_to_daemon(&c, &ns.addr, name).await;
     let other = twin(name).await;
     let rival = Stray {
         api: BrokerApi::new(client()),
@@ -741,26 +743,8 @@ async fn the_same_broker_at_another_address_is_split_brain_paged_and_not_contend
     );
     // `status`, through a relay that counts what it sends: reads only, exit 1 naming the twin.
     let relay = Relay::start(&ns.addr).await;
-    let cfg = d.dir.path().join("status.toml");
-    std::fs::write(
-        &cfg,
-        base_config(
-            name,
-            ANY_PORT,
-            &[&relay.addr],
-            "[[broker.topics.inline]]\nname = \"AuditTopic\"\n",
-        ),
-    )
-    .unwrap();
-    // Off the test's thread: the relay runs on it.
-    let out = tokio::process::Command::new(crate::support::daemon::binary())
-        .args(["--config", cfg.to_str().unwrap(), "status", "--json"])
-        .env_remove("NAMESRV_ADDR")
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = status(&d, name, &relay.addr, &["--json"]).await;
+    assert_eq!(code, Some(1), "{text}");
     let row: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(row["other"], other.addr.as_str(), "{row}");
     assert_eq!(row["mismatch"], serde_json::json!(["address"]), "{row}");

@@ -6,12 +6,7 @@ use super::*;
 pub async fn idle(idle_secs: u64) -> Result<(), BoxError> {
     registrar_exe()?;
     let c = RemotingClient::new(ClientConfig::default(), None);
-    let nss = [
-        start_namesrv(&c).await?,
-        start_namesrv(&c).await?,
-        start_namesrv(&c).await?,
-    ];
-    let list: Vec<String> = nss.iter().map(|n| format!("{:?}", n.1)).collect();
+    let (nss, list) = super::three_namesrvs(&c).await?;
     let hz = clock_ticks_per_second();
     println!("\ndaemon against 3 rocketmq-namesrv-rust processes (idle CPU over {idle_secs} s)");
     println!(

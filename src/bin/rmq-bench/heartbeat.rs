@@ -133,12 +133,7 @@ async fn per_beat() -> Result<(), BoxError> {
 /// The daemon's idle CPU over `secs`, heartbeats on (defaults) and off, 3 NameServers.
 async fn idle_cpu(secs: u64) -> Result<(), BoxError> {
     let c = RemotingClient::new(ClientConfig::default(), None);
-    let nss = [
-        start_namesrv(&c).await?,
-        start_namesrv(&c).await?,
-        start_namesrv(&c).await?,
-    ];
-    let list: Vec<String> = nss.iter().map(|n| format!("{:?}", n.1)).collect();
+    let (_nss, list) = super::three_namesrvs(&c).await?;
     let hz = clock_ticks_per_second();
     println!(
         "\ndaemon idle CPU against 3 rocketmq-namesrv-rust, {secs} s each (register.interval 30 s)"

@@ -162,12 +162,7 @@ async fn namesrv_cost() -> Result<(), BoxError> {
 /// The daemon's side: idle CPU against 3 NameServers, read-back at the default and off.
 async fn daemon_cost(secs: u64) -> Result<(), BoxError> {
     let c = RemotingClient::new(ClientConfig::default(), None);
-    let nss = [
-        start_namesrv(&c).await?,
-        start_namesrv(&c).await?,
-        start_namesrv(&c).await?,
-    ];
-    let list: Vec<String> = nss.iter().map(|n| format!("{:?}", n.1)).collect();
+    let (_nss, list) = super::three_namesrvs(&c).await?;
     let hz = clock_ticks_per_second();
     println!("\ndaemon idle CPU against 3 rocketmq-namesrv-rust, {secs} s each, heartbeats every 1 s (the default); budget with the read-back on: {BUDGET_CPU_S_PER_HOUR} CPU-s per hour");
     println!("| route.audit_interval | CPU-s per hour | audits per hour | within budget |");
