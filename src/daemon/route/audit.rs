@@ -160,7 +160,11 @@ impl Auditor {
                 Some((t, _)) => Some(api.topic_route(&addr, t, timeout).await),
                 None => None,
             };
-            let cluster = match full && !route.as_ref().is_some_and(|r| r.is_err()) {
+            // A slave's topic has no route while its master is away (queue data comes from
+            // the master): whether the slave is listed is the cluster table's to say.
+            let slave_unrouted = expect.id.id != 0
+                && matches!(route, Some(Ok(RouteAnswer::NotExist)));
+            let cluster = match (full || slave_unrouted) && !route.as_ref().is_some_and(|r| r.is_err()) {
                 true => Some(cluster_read(&api, &addr, timeout).await),
                 false => None,
             };
@@ -343,8 +347,12 @@ fn findings(
     route: Option<Result<RouteAnswer, ApiError>>,
     cluster: Option<Result<Map<String, Value>, ApiError>>,
 ) -> Result<Findings, (Audit, String)> {
+    let slave = expect.id.id != 0;
     let mut f = match route {
         None => Findings::default(),
+        Some(Ok(RouteAnswer::NotExist)) if slave && matches!(cluster, Some(Ok(_))) => {
+            Findings::default()
+        }
         Some(Err(e)) => return Err((failed(&e), e.to_string())),
         Some(Ok(RouteAnswer::NotReady(remark))) => return Err((Audit::NotReady, remark)),
         Some(Ok(RouteAnswer::NotExist)) => compare::route(expect, None),
@@ -356,4 +364,55 @@ fn findings(
         Some(Ok(table)) => f = f.merge(compare::cluster_entry(expect, &table)),
     }
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::BrokerIdentity;
+
+    fn expect(id: u64) -> Expect {
+        Expect {
+            id: BrokerIdentity {
+                cluster: "C".into(),
+                name: "b".into(),
+                id,
+                addr: "10.0.0.2:10911".into(),
+                ha_addr: "10.0.0.2:10912".into(),
+                zone: None,
+            },
+            topic: Some(("b".into(), None)),
+        }
+    }
+
+    fn table(addrs: Value) -> Map<String, Value> {
+        serde_json::from_value(serde_json::json!({"b": {"cluster": "C", "brokerName": "b", "brokerAddrs": addrs}}))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_slave_whose_master_is_away_is_judged_by_the_cluster_table() {
+        let listed = table(serde_json::json!({"1": "10.0.0.2:10911"}));
+        let f = findings(&expect(1), Some(Ok(RouteAnswer::NotExist)), Some(Ok(listed.clone())));
+        assert!(f.unwrap().matches());
+        let f = findings(&expect(1), Some(Ok(RouteAnswer::NotExist)), Some(Ok(Map::new())));
+        assert!(f.unwrap().has(RouteKind::Missing));
+        // A master's topic with no route is missing, whatever the table says.
+        let master = table(serde_json::json!({"0": "10.0.0.2:10911"}));
+        let f = findings(&expect(0), Some(Ok(RouteAnswer::NotExist)), Some(Ok(master)));
+        assert!(f.unwrap().has(RouteKind::Missing));
+    }
+
+    #[test]
+    fn no_answer_to_compare_is_an_outcome_not_findings() {
+        let e = ApiError::Decode {
+            what: "topic route",
+            reason: "x".into(),
+        };
+        assert_eq!(findings(&expect(0), Some(Err(e)), None).unwrap_err().0, Audit::Error);
+        let t = ApiError::Timeout(Duration::from_secs(1));
+        assert_eq!(findings(&expect(0), Some(Err(t)), None).unwrap_err().0, Audit::Timeout);
+        let nr = Some(Ok(RouteAnswer::NotReady("name server not ready".into())));
+        assert_eq!(findings(&expect(0), nr, None).unwrap_err().0, Audit::NotReady);
+    }
 }

@@ -82,7 +82,14 @@ pub(crate) struct Policy {
     /// The restore whose outcome the next audit shows.
     restored: Option<RouteKind>,
     conflict_until: Option<Instant>,
+    /// Restores of `missing` in a row that did not take.
+    missing_in_a_row: u32,
 }
+
+/// Restores of `missing` in a row after which they go out at most once per
+/// `register.interval`: the NameServer does not keep what it is sent (an audit topic the broker
+/// lacks, a NameServer that drops the registration), and registering faster fixes nothing.
+const MISSING_TRIES: u32 = 2;
 
 /// Why nothing contends for the id, when nothing does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +105,7 @@ impl Policy {
     pub(crate) fn decide(&mut self, f: &Findings, s: &Situation) -> Act {
         let after = self.restored.take();
         if f.matches() {
+            self.missing_in_a_row = 0;
             return Act::Nothing;
         }
         if s.stopping {
@@ -110,7 +118,18 @@ impl Policy {
                 Some(RouteKind::Missing) => Act::Restore(RouteKind::Missing),
                 _ => Act::Register,
             };
-            return self.limited(act, RouteKind::Missing, s);
+            let slow = self.missing_in_a_row >= MISSING_TRIES
+                && self
+                    .last_restore
+                    .is_some_and(|t| s.now.duration_since(t) < s.register_every);
+            if slow {
+                return Act::Nothing;
+            }
+            let act = self.limited(act, RouteKind::Missing, s);
+            if act != Act::Nothing {
+                self.missing_in_a_row += 1;
+            }
+            return act;
         }
         if f.has(RouteKind::Address) {
             return self.address(f, after, s);
@@ -378,10 +397,6 @@ mod tests {
             Act::Restore(RouteKind::Missing)
         );
         assert_eq!(p.decide(&missing, &at(t0 + Duration::from_secs(6))), Act::Nothing);
-        assert_eq!(
-            p.decide(&missing, &at(t0 + Duration::from_secs(11))),
-            Act::Register
-        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -416,6 +431,24 @@ mod tests {
             Policy::default().decide(&found(&[RouteKind::Cluster], None), &at(t0)),
             Act::Nothing
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_namesrv_that_keeps_not_routing_the_broker_gets_one_restore_per_interval() {
+        let mut p = Policy::default();
+        let t0 = Instant::now();
+        let missing = found(&[RouteKind::Missing], None);
+        let at_s = |n: u64| at(t0 + Duration::from_secs(n));
+        assert_eq!(p.decide(&missing, &at_s(0)), Act::Register);
+        assert_eq!(p.decide(&missing, &at_s(5)), Act::Restore(RouteKind::Missing));
+        // Two did not take: not again before register.interval (30 s) has passed.
+        for n in [10, 15, 20, 25, 30] {
+            assert_eq!(p.decide(&missing, &at_s(n)), Act::Nothing, "at {n} s");
+        }
+        assert_ne!(p.decide(&missing, &at_s(35)), Act::Nothing);
+        // Routed again: the count starts over.
+        assert_eq!(p.decide(&Findings::default(), &at_s(40)), Act::Nothing);
+        assert_eq!(p.decide(&missing, &at_s(70)), Act::Register);
     }
 
     #[tokio::test(start_paused = true)]
