@@ -50,8 +50,10 @@ impl Row {
             .collect()
     }
 
+    /// What was read differs (a read that failed after the cluster table answered still
+    /// leaves what the table showed).
     fn mismatched(&self) -> bool {
-        self.error.is_none() && (!self.kinds().is_empty() || !self.topics.is_empty())
+        !self.kinds().is_empty() || !self.topics.is_empty()
     }
 
     /// The address that takes the broker's id there instead of this broker's, if any.
@@ -133,18 +135,22 @@ async fn ask(api: &BrokerApi, ns: &str, expect: &Expect, timeout: Duration) -> R
         .cloned()
         .unwrap_or(Value::Null);
     row.holder = crate::broker::id_holder(&table, &expect.id.name, expect.id.id);
-    row.findings = compare::cluster_entry(expect, &table);
-    match route {
-        None => {}
-        Some(Ok(RouteAnswer::Found(r))) => {
-            row.findings = row.findings.merge(compare::route(expect, Some(&r)));
+    let route = match &route {
+        None => None,
+        Some(Ok(RouteAnswer::Found(r))) => Some(Some(r)),
+        Some(Ok(RouteAnswer::NotExist)) => Some(None),
+        Some(Ok(RouteAnswer::NotReady(remark))) => {
+            row.error = Some(format!("not ready: {remark}"));
+            None
         }
-        Some(Ok(RouteAnswer::NotExist)) => {
-            row.findings = row.findings.merge(compare::route(expect, None));
+        Some(Err(e)) => {
+            row.error = Some(e.to_string());
+            None
         }
-        Some(Ok(RouteAnswer::NotReady(remark))) => row.error = Some(format!("not ready: {remark}")),
-        Some(Err(e)) => row.error = Some(e.to_string()),
-    }
+    };
+    // The daemon's own judgement: the cluster table decides for a topic this broker could not
+    // route (a slave's, a chosen one it does not advertise).
+    row.findings = compare::judge(expect, route, Some(&table));
     row
 }
 
@@ -164,6 +170,8 @@ async fn every_topic(
         let answer = api.topic_route(ns, name, timeout).await?;
         let f = match &answer {
             RouteAnswer::Found(r) => compare::route(&expect, Some(r)),
+            // A slave's topics have no route while its master is away: nothing of its own.
+            _ if !expect.could_route() => compare::Findings::default(),
             _ => compare::route(&expect, None),
         };
         let kinds: Vec<&'static str> = f
@@ -187,7 +195,7 @@ async fn every_topic(
 
 /// The text line of one row.
 fn line(row: &Row, id: &BrokerIdentity, expect: &Expect) -> String {
-    if let Some(e) = &row.error {
+    if let (Some(e), false) = (&row.error, row.mismatched()) {
         return format!("{}\t{}\terror {e}", row.namesrv, id.name);
     }
     let mut s = if row.addrs.is_null() {
@@ -220,6 +228,9 @@ fn line(row: &Row, id: &BrokerIdentity, expect: &Expect) -> String {
     }
     for (t, k) in &row.topics {
         s.push_str(&format!("; topic {t}: {}", k.join(",")));
+    }
+    if let Some(e) = &row.error {
+        s.push_str(&format!("; then error {e}"));
     }
     format!("{}\t{}\t{s}", row.namesrv, id.name)
 }
@@ -314,7 +325,7 @@ pub(super) async fn status(cfg: &InForce, json: bool, any: bool, topics: bool) -
         .collect();
     let unasked: Vec<&str> = rows
         .iter()
-        .filter(|r| r.error.is_some())
+        .filter(|r| r.error.is_some() && !r.mismatched())
         .map(|r| r.namesrv.as_str())
         .collect();
     let one_holds = rows

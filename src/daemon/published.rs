@@ -42,6 +42,8 @@ pub(crate) struct RouteSeen {
     pub(crate) routed: Option<bool>,
     /// A conflict episode holds.
     pub(crate) conflict: bool,
+    /// The last read-back that answered saw the route differ.
+    pub(crate) differs: bool,
 }
 
 /// What a NameServer's task tells the rest of the daemon (readiness).
@@ -71,7 +73,7 @@ impl Members {
     pub(crate) fn mismatched(&self) -> Vec<Arc<str>> {
         self.0
             .iter()
-            .filter(|(_, s)| s.borrow().route.outcome == Some(crate::metrics::labels::Audit::Mismatch))
+            .filter(|(_, s)| s.borrow().route.differs)
             .map(|(a, _)| a.clone())
             .collect()
     }

@@ -311,8 +311,15 @@ async fn a_rival_that_keeps_registering_is_reported_not_fought_and_its_exit_give
     );
     // A standing difference is said once, not at every audit: 16 s of rivalry (three audits
     // and more) log at most the first sighting, the restore's return and the standing one.
-    let warned = d.logs().matches("producers are not routed as advertised").count();
-    assert!(warned <= 3, "{warned} WARNs in 16 s of rivalry: {}", d.logs());
+    let warned = d
+        .logs()
+        .matches("producers are not routed as advertised")
+        .count();
+    assert!(
+        warned <= 3,
+        "{warned} WARNs in 16 s of rivalry: {}",
+        d.logs()
+    );
     // `status` names the other address and exits 1.
     let (code, text) = status(&d, name, &ns.addr, &[]).await;
     assert_eq!(code, Some(1), "{text}");

@@ -443,6 +443,9 @@ impl Namesrv {
             return self.audit.restore_failed();
         }
         self.metrics.route_restore(&self.addr, kind);
+        // A heartbeat in flight may be answered between the two steps (`changed`): its answer
+        // no longer says anything, and is dropped.
+        self.beat_for = None;
         self.reg = Some(if two_step {
             restore(&self.sh, &self.addr, advert, kind)
         } else {
@@ -540,9 +543,11 @@ impl Namesrv {
     fn on_registered(&mut self, o: NamesrvOutcome<RegisterStatus>, cfg: &Config) {
         let Some(r) = self.reg.take() else { return };
         let reconnecting = matches!(r.why, Why::Reconnect);
-        if o.result.is_ok() {
+        if let Ok(status) = &o.result {
             if let Why::Restore(kind) = &r.why {
                 tracing::info!(namesrv = %self.addr, kind = kind.as_str(), "route read-back: registered again to restore the route");
+                self.audit
+                    .restore_done(matches!(status, RegisterStatus::Registered(_)));
             }
             // Right after each registration: what producers get now.
             self.audit.soon(cfg);

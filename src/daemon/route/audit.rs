@@ -127,7 +127,9 @@ impl Auditor {
         match cfg.route.audit_interval {
             None => {
                 self.next_at = None;
-                self.in_flight = None;
+                if self.in_flight.take().is_some() {
+                    self.policy.cancelled();
+                }
             }
             Some(every) if self.next_at.is_none() && self.in_flight.is_none() => {
                 self.next_at = Some(Instant::now() + every);
@@ -150,21 +152,20 @@ impl Auditor {
         };
         let now = Instant::now();
         // With no topic to read, the broker's entry in the cluster table is the audit.
+        // Marked done when it answers (on_read): a failed one is due again at the next audit.
         let full = expect.topic.is_none() || self.full_at.is_none_or(|t| now >= t);
-        if full {
-            self.full_at = Some(now + cfg.route.full_audit_interval);
-        }
         let (api, addr, timeout) = (api.clone(), addr.clone(), cfg.register.timeout);
         self.in_flight = Some(Box::pin(async move {
             let route = match &expect.topic {
                 Some((t, _)) => Some(api.topic_route(&addr, t, timeout).await),
                 None => None,
             };
-            // A slave's topic has no route while its master is away (queue data comes from
-            // the master): whether the slave is listed is the cluster table's to say.
-            let slave_unrouted = expect.id.id != 0
+            // A topic this broker could not route (a slave's, whose master is away; a chosen
+            // one it does not advertise) has no route: the cluster table says whether it is
+            // listed.
+            let unrouted = !expect.could_route()
                 && matches!(route, Some(Ok(RouteAnswer::NotExist)));
-            let cluster = match (full || slave_unrouted) && !route.as_ref().is_some_and(|r| r.is_err()) {
+            let cluster = match (full || unrouted) && !route.as_ref().is_some_and(|r| r.is_err()) {
                 true => Some(cluster_read(&api, &addr, timeout).await),
                 false => None,
             };
@@ -202,8 +203,12 @@ impl Auditor {
                 self.policy.probed(&other, same, &s)
             }
             Checked::Wiped(r) => {
-                if let Err(e) = r {
-                    tracing::warn!(namesrv = %ctx.addr, error = %e, "route read-back: the wipe of the write bit failed");
+                match r {
+                    Ok(()) => self.policy.restore_done(true),
+                    Err(e) => {
+                        self.policy.restore_failed();
+                        tracing::warn!(namesrv = %ctx.addr, error = %e, "route read-back: the wipe of the write bit failed");
+                    }
                 }
                 self.next_at = Some(now);
                 Act::Nothing
@@ -258,11 +263,13 @@ impl Auditor {
             cluster,
         } = read;
         self.last_id = Some(expect.id.clone());
+        let full = cluster.is_some();
         let findings = match findings(&expect, route, cluster) {
             Ok(f) => f,
             Err((outcome, why)) => {
                 ctx.metrics.route_audit(ctx.addr, outcome);
                 self.seen.outcome = Some(outcome);
+                self.policy.read_failed();
                 tracing::debug!(namesrv = %ctx.addr, outcome = outcome.as_str(), %why, "route read-back: no answer to compare");
                 return Act::Nothing;
             }
@@ -281,7 +288,11 @@ impl Auditor {
             self.since.get_or_insert_with(std::time::SystemTime::now);
         }
         ctx.metrics.set_route_mismatch_since(ctx.addr, self.since);
+        if full {
+            self.full_at = Some(Instant::now() + ctx.cfg.route.full_audit_interval);
+        }
         self.seen.outcome = Some(outcome);
+        self.seen.differs = !findings.matches();
         self.seen.routed = Some(!findings.has(RouteKind::Missing) && !findings.has(RouteKind::Address));
         let act = self.policy.decide(&findings, s);
         self.tell(ctx, &expect, &findings, &act);
@@ -326,6 +337,12 @@ impl Auditor {
     pub(crate) fn restore_failed(&mut self) {
         self.policy.restore_failed();
     }
+
+    /// The restore the policy asked for ended: `answered` when the NameServer answered SUCCESS
+    /// (not oneway), so that the read right after it shows whether it took.
+    pub(crate) fn restore_done(&mut self, answered: bool) {
+        self.policy.restore_done(answered);
+    }
 }
 
 /// The broker's entry in the cluster table, read again once when it does not parse (a Java
@@ -347,23 +364,19 @@ fn findings(
     route: Option<Result<RouteAnswer, ApiError>>,
     cluster: Option<Result<Map<String, Value>, ApiError>>,
 ) -> Result<Findings, (Audit, String)> {
-    let slave = expect.id.id != 0;
-    let mut f = match route {
-        None => Findings::default(),
-        Some(Ok(RouteAnswer::NotExist)) if slave && matches!(cluster, Some(Ok(_))) => {
-            Findings::default()
-        }
+    let cluster = match cluster {
+        None => None,
         Some(Err(e)) => return Err((failed(&e), e.to_string())),
-        Some(Ok(RouteAnswer::NotReady(remark))) => return Err((Audit::NotReady, remark)),
-        Some(Ok(RouteAnswer::NotExist)) => compare::route(expect, None),
-        Some(Ok(RouteAnswer::Found(r))) => compare::route(expect, Some(&r)),
+        Some(Ok(table)) => Some(table),
     };
-    match cluster {
-        None => {}
-        Some(Err(e)) => return Err((failed(&e), e.to_string())),
-        Some(Ok(table)) => f = f.merge(compare::cluster_entry(expect, &table)),
-    }
-    Ok(f)
+    let route = match &route {
+        None => None,
+        Some(Err(e)) => return Err((failed(e), e.to_string())),
+        Some(Ok(RouteAnswer::NotReady(remark))) => return Err((Audit::NotReady, remark.clone())),
+        Some(Ok(RouteAnswer::NotExist)) => Some(None),
+        Some(Ok(RouteAnswer::Found(r))) => Some(Some(r)),
+    };
+    Ok(compare::judge(expect, route, cluster.as_ref()))
 }
 
 #[cfg(test)]
@@ -397,9 +410,18 @@ mod tests {
         assert!(f.unwrap().matches());
         let f = findings(&expect(1), Some(Ok(RouteAnswer::NotExist)), Some(Ok(Map::new())));
         assert!(f.unwrap().has(RouteKind::Missing));
-        // A master's topic with no route is missing, whatever the table says.
+        // A master's own topic with no route is missing, whatever the table says.
         let master = table(serde_json::json!({"0": "10.0.0.2:10911"}));
-        let f = findings(&expect(0), Some(Ok(RouteAnswer::NotExist)), Some(Ok(master)));
+        let mut own = expect(0);
+        own.topic = Some((
+            "b".into(),
+            Some(super::super::compare::Want {
+                read: 1,
+                write: 1,
+                perm: 6,
+            }),
+        ));
+        let f = findings(&own, Some(Ok(RouteAnswer::NotExist)), Some(Ok(master)));
         assert!(f.unwrap().has(RouteKind::Missing));
     }
 

@@ -44,6 +44,11 @@ impl Expect {
     fn master(&self) -> bool {
         self.id.id == 0
     }
+
+    /// This broker's registration can give the audit topic a route: a master advertising it.
+    pub(crate) fn could_route(&self) -> bool {
+        self.master() && self.topic.as_ref().is_some_and(|(_, w)| w.is_some())
+    }
 }
 
 /// Topics every broker of a cluster carries (or the NameServer makes up): auditing them would
@@ -205,9 +210,31 @@ pub(crate) fn route(expect: &Expect, answer: Option<&TopicRoute>) -> Findings {
         return f;
     };
     f.entry(&expect.id, &b.cluster, &pairs(b));
-    if expect.master() {
-        let want = expect.topic.as_ref().and_then(|(_, w)| *w);
-        f.queues(route.queues(name), want);
+    // Queue data only where there is something advertised to compare it with.
+    if let Some(want) = expect.topic.as_ref().and_then(|(_, w)| *w) {
+        if expect.master() {
+            f.queues(route.queues(name), Some(want));
+        }
+    }
+    f
+}
+
+/// Both reads judged together (`route`: None when not read, Some(None) for TOPIC_NOT_EXIST).
+/// A topic with no route says nothing of a broker that could not put it there: a slave (its
+/// queue data is the master's, away now) or a `route.audit_topic` it does not advertise; the
+/// cluster table judges those, when it was read.
+pub(crate) fn judge(
+    expect: &Expect,
+    route: Option<Option<&TopicRoute>>,
+    cluster: Option<&Map<String, Value>>,
+) -> Findings {
+    let mut f = match route {
+        None => Findings::default(),
+        Some(None) if cluster.is_some() && !expect.could_route() => Findings::default(),
+        Some(r) => self::route(expect, r),
+    };
+    if let Some(t) = cluster {
+        f = f.merge(cluster_entry(expect, t));
     }
     f
 }
@@ -358,6 +385,28 @@ mod tests {
         assert_eq!(kinds(&cluster_entry(&expect(0, 7), &Map::new())), ["missing"]);
         let merged = f.merge(cluster_entry(&expect(0, 7), &Map::new()));
         assert_eq!(kinds(&merged), ["missing", "address"]);
+    }
+
+    #[test]
+    fn a_topic_with_no_route_is_judged_by_the_table_where_this_broker_could_not_route_it() {
+        let listed: Map<String, Value> = serde_json::from_str(
+            r#"{"b":{"cluster":"C","brokerName":"b","brokerAddrs":{"1":"10.0.0.1:10911"}}}"#,
+        )
+        .unwrap();
+        // A slave whose master is away: listed, so it matches.
+        assert!(judge(&expect(1, 6), Some(None), Some(&listed)).matches());
+        // Without the table: missing (nothing else to go by).
+        assert_eq!(kinds(&judge(&expect(1, 6), Some(None), None)), ["missing"]);
+        // A chosen topic the master does not advertise: only its entry is compared.
+        let mut chosen = expect(0, 6);
+        chosen.topic = Some(("Other".into(), None));
+        let master: Map<String, Value> = serde_json::from_str(
+            r#"{"b":{"cluster":"C","brokerName":"b","brokerAddrs":{"0":"10.0.0.1:10911"}}}"#,
+        )
+        .unwrap();
+        assert!(judge(&chosen, Some(None), Some(&master)).matches());
+        // A master's own topic with no route is missing, whatever the table says.
+        assert_eq!(kinds(&judge(&expect(0, 6), Some(None), Some(&master))), ["missing"]);
     }
 
     #[test]

@@ -79,17 +79,21 @@ pub(crate) struct Situation {
 pub(crate) struct Policy {
     rival: Option<Rival>,
     last_restore: Option<Instant>,
-    /// The restore whose outcome the next audit shows.
-    restored: Option<RouteKind>,
+    /// The restore decided and not answered yet: its kind, and the rival it went against.
+    sent: Option<(RouteKind, Option<String>)>,
+    /// A restore answered SUCCESS, whose effect the next read that answers shows.
+    answered: Option<(RouteKind, Option<String>)>,
     conflict_until: Option<Instant>,
-    /// Restores of `missing` in a row that did not take.
-    missing_in_a_row: u32,
+    /// Restores in a row that the read after them showed had not taken.
+    untaken: u32,
+    /// A plain registration for `missing` did not take: the next one is the two-step.
+    escalate: bool,
 }
 
-/// Restores of `missing` in a row after which they go out at most once per
-/// `register.interval`: the NameServer does not keep what it is sent (an audit topic the broker
-/// lacks, a NameServer that drops the registration), and registering faster fixes nothing.
-const MISSING_TRIES: u32 = 2;
+/// Restores in a row that did not take, after which they go out at most once per
+/// `register.interval`: the NameServer does not keep what it is sent (another registrar of the
+/// same address, a NameServer that drops the registration), and restoring faster fixes nothing.
+const TRIES: u32 = 2;
 
 /// Why nothing contends for the id, when nothing does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,39 +107,38 @@ pub(crate) enum Standoff {
 impl Policy {
     /// Decides on one audit's findings.
     pub(crate) fn decide(&mut self, f: &Findings, s: &Situation) -> Act {
-        let after = self.restored.take();
+        let after = self.answered.take();
         if f.matches() {
-            self.missing_in_a_row = 0;
+            self.untaken = 0;
+            self.escalate = false;
             return Act::Nothing;
+        }
+        if let Some((k, _)) = &after {
+            if f.has(*k) {
+                self.untaken += 1;
+                // A plain registration rewrites queue data only where the NameServer had no
+                // entry for the broker: the two-step next time.
+                self.escalate |= *k == RouteKind::Missing;
+            }
         }
         if s.stopping {
             return Act::Nothing;
         }
-        if f.has(RouteKind::Missing) {
-            // A plain registration rewrites queue data only where the NameServer had no entry
-            // for the broker: if it did not take, the two-step next time.
-            let act = match after {
-                Some(RouteKind::Missing) => Act::Restore(RouteKind::Missing),
-                _ => Act::Register,
-            };
-            let slow = self.missing_in_a_row >= MISSING_TRIES
-                && self
-                    .last_restore
-                    .is_some_and(|t| s.now.duration_since(t) < s.register_every);
-            if slow {
-                return Act::Nothing;
-            }
-            let act = self.limited(act, RouteKind::Missing, s);
-            if act != Act::Nothing {
-                self.missing_in_a_row += 1;
-            }
-            return act;
-        }
+        // Another holder first: a route gone with the id held elsewhere is not to be taken
+        // back by a plain registration during a drain.
         if f.has(RouteKind::Address) {
             return self.address(f, after, s);
         }
+        if f.has(RouteKind::Missing) {
+            let act = if self.escalate {
+                Act::Restore(RouteKind::Missing)
+            } else {
+                Act::Register
+            };
+            return self.limited(act, RouteKind::Missing, None, s);
+        }
         if f.has(RouteKind::Queues) {
-            return self.limited(Act::Restore(RouteKind::Queues), RouteKind::Queues, s);
+            return self.limited(Act::Restore(RouteKind::Queues), RouteKind::Queues, None, s);
         }
         if f.has(RouteKind::Permission) {
             let act = match (f.writable, s.draining) {
@@ -146,7 +149,7 @@ impl Policy {
                 }
                 (false, _) => Act::Nothing,
             };
-            return self.limited(act, RouteKind::Permission, s);
+            return self.limited(act, RouteKind::Permission, None, s);
         }
         // `cluster` alone: registering cannot move a name to another cluster.
         Act::Nothing
@@ -182,13 +185,18 @@ impl Policy {
         }
     }
 
-    fn address(&mut self, f: &Findings, after: Option<RouteKind>, s: &Situation) -> Act {
+    fn address(
+        &mut self,
+        f: &Findings,
+        after: Option<(RouteKind, Option<String>)>,
+        s: &Situation,
+    ) -> Act {
         let Some(other) = f.other.clone() else {
             // The broker's address under another id: a registration moves it back.
             if s.draining {
                 return Act::Nothing;
             }
-            return self.limited(Act::Restore(RouteKind::Address), RouteKind::Address, s);
+            return self.limited(Act::Restore(RouteKind::Address), RouteKind::Address, None, s);
         };
         let fresh = self
             .rival
@@ -196,7 +204,7 @@ impl Policy {
             .is_none_or(|r| r.addr != other || s.now.duration_since(r.last_seen) >= EPISODE);
         if fresh {
             self.rival = Some(Rival {
-                addr: other,
+                addr: other.clone(),
                 last_seen: s.now,
                 restored: false,
                 probe: Probe::NotAsked,
@@ -204,14 +212,13 @@ impl Policy {
                 ignored: false,
             });
         }
-        let allowed = self.restore_allowed(s);
         let Some(r) = self.rival.as_mut() else {
             return Act::Nothing;
         };
         r.last_seen = s.now;
-        if after == Some(RouteKind::Address) {
-            // Our restore was answered and the audit right after it still shows the other:
-            // the NameServer ignored it.
+        if after == Some((RouteKind::Address, Some(other.clone()))) {
+            // Our restore against this very address was answered, and the first read after
+            // it still shows it: the NameServer ignored ours.
             r.ignored = true;
         }
         if r.ignored || r.probe == Probe::Same {
@@ -221,30 +228,24 @@ impl Policy {
         if s.draining {
             return Act::Nothing;
         }
-        if !r.restored {
-            if !allowed {
-                return Act::Nothing;
-            }
-            r.restored = true;
-            r.last_contend = Some(s.now);
-            return self.limited(Act::Restore(RouteKind::Address), RouteKind::Address, s);
-        }
-        match r.probe {
-            Probe::NotAsked => {
+        match (r.restored, r.probe) {
+            (false, _) => self.contend(s),
+            (true, Probe::NotAsked) => {
                 r.probe = Probe::Asking;
-                Act::Probe(r.addr.clone())
+                Act::Probe(other)
             }
-            Probe::Asking | Probe::Same => Act::Nothing,
-            Probe::Stray => self.contend(s),
+            (true, Probe::Asking | Probe::Same) => Act::Nothing,
+            (true, Probe::Stray) => self.contend(s),
         }
     }
 
-    /// A stray: contended at most once per `register.interval`.
+    /// A restore against the rival: the first at once, a stray's at most once per
+    /// `register.interval`.
     fn contend(&mut self, s: &Situation) -> Act {
-        if s.draining || s.stopping || !self.restore_allowed(s) {
+        if s.draining || s.stopping {
             return Act::Nothing;
         }
-        let Some(r) = self.rival.as_mut() else {
+        let Some(r) = self.rival.as_ref() else {
             return Act::Nothing;
         };
         let due = r
@@ -253,28 +254,57 @@ impl Policy {
         if !due {
             return Act::Nothing;
         }
-        r.last_contend = Some(s.now);
-        self.limited(Act::Restore(RouteKind::Address), RouteKind::Address, s)
+        let against = Some(r.addr.clone());
+        let act = self.limited(Act::Restore(RouteKind::Address), RouteKind::Address, against, s);
+        if act != Act::Nothing {
+            if let Some(r) = self.rival.as_mut() {
+                r.restored = true;
+                r.last_contend = Some(s.now);
+            }
+        }
+        act
     }
 
     fn restore_allowed(&self, s: &Situation) -> bool {
-        self.last_restore
-            .is_none_or(|t| s.now.duration_since(t) >= s.audit_every)
+        let since = |t: Instant| s.now.duration_since(t);
+        self.last_restore.is_none_or(|t| {
+            since(t) >= s.audit_every && (self.untaken < TRIES || since(t) >= s.register_every)
+        })
     }
 
-    /// `act` unless a restore went out within the audit interval; remembered as sent.
-    fn limited(&mut self, act: Act, kind: RouteKind, s: &Situation) -> Act {
+    /// `act` unless a restore went out within the audit interval (or, after restores that did
+    /// not take, within `register.interval`); remembered as sent.
+    fn limited(&mut self, act: Act, kind: RouteKind, against: Option<String>, s: &Situation) -> Act {
         if act == Act::Nothing || !self.restore_allowed(s) {
             return Act::Nothing;
         }
         self.last_restore = Some(s.now);
-        self.restored = Some(kind);
+        self.sent = Some((kind, against));
         act
     }
 
-    /// The restore did not go out or was not answered: the next audit shows nothing of it.
+    /// The restore went out and ended: `answered` when the NameServer answered SUCCESS (a
+    /// oneway one proves nothing), so that the next read shows whether it took.
+    pub(crate) fn restore_done(&mut self, answered: bool) {
+        let sent = self.sent.take();
+        self.answered = sent.filter(|_| answered);
+    }
+
+    /// The restore did not go out or failed: the next read shows nothing of it.
     pub(crate) fn restore_failed(&mut self) {
-        self.restored = None;
+        self.sent = None;
+    }
+
+    /// A read failed: the next one that answers is not "right after" a restore any more.
+    pub(crate) fn read_failed(&mut self) {
+        self.answered = None;
+    }
+
+    /// The read in flight was dropped (the read-back turned off): a probe is asked again.
+    pub(crate) fn cancelled(&mut self) {
+        if let Some(r) = self.rival.as_mut().filter(|r| r.probe == Probe::Asking) {
+            r.probe = Probe::NotAsked;
+        }
     }
 }
 
@@ -304,23 +334,93 @@ mod tests {
 
     const ADDR: &[RouteKind] = &[RouteKind::Address];
 
+    /// Decides, and answers the restore it asks for, as the NameServer would.
+    fn d(p: &mut Policy, f: &Findings, s: &Situation) -> Act {
+        let act = p.decide(f, s);
+        if matches!(act, Act::Register | Act::Restore(_) | Act::Wipe) {
+            p.restore_done(true);
+        }
+        act
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_an_answered_restore_and_the_read_right_after_it_can_say_ignored() {
+        let t0 = Instant::now();
+        let other = found(ADDR, Some("x:1"));
+        // A read that failed in between: the rival came back, nothing was ignored.
+        let mut p = Policy::default();
+        assert_eq!(d(&mut p, &other, &at(t0)), Act::Restore(RouteKind::Address));
+        p.read_failed();
+        assert_eq!(p.decide(&other, &at(t0)), Act::Probe("x:1".into()));
+        assert_eq!(p.standoff(), None);
+        // A oneway restore proves nothing.
+        let mut p = Policy::default();
+        assert_eq!(p.decide(&other, &at(t0)), Act::Restore(RouteKind::Address));
+        p.restore_done(false);
+        assert_eq!(p.decide(&other, &at(t0)), Act::Probe("x:1".into()));
+        // A restore against another holder (the address under another id) says nothing of
+        // this one.
+        let mut p = Policy::default();
+        let moved = found(ADDR, None);
+        assert_eq!(d(&mut p, &moved, &at(t0)), Act::Restore(RouteKind::Address));
+        let t1 = t0 + Duration::from_secs(5);
+        assert_eq!(p.decide(&other, &at(t1)), Act::Restore(RouteKind::Address));
+        assert_eq!(p.standoff(), None);
+        // A probe dropped with the read in flight is asked again.
+        let mut p = Policy::default();
+        assert_eq!(d(&mut p, &other, &at(t0)), Act::Restore(RouteKind::Address));
+        assert_eq!(d(&mut p, &Findings::default(), &at(t0)), Act::Nothing);
+        assert_eq!(p.decide(&other, &at(t1)), Act::Probe("x:1".into()));
+        p.cancelled();
+        assert_eq!(p.decide(&other, &at(t1)), Act::Probe("x:1".into()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_route_gone_with_the_id_held_elsewhere_is_not_registered_away_during_a_drain() {
+        let t0 = Instant::now();
+        let both = found(&[RouteKind::Missing, RouteKind::Address], Some("x:1"));
+        let draining = Situation {
+            draining: true,
+            ..at(t0)
+        };
+        assert_eq!(Policy::default().decide(&both, &draining), Act::Nothing);
+        assert_eq!(
+            Policy::default().decide(&both, &at(t0)),
+            Act::Restore(RouteKind::Address)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queue_restores_that_do_not_take_slow_to_one_per_interval() {
+        let mut p = Policy::default();
+        let t0 = Instant::now();
+        let queues = found(&[RouteKind::Queues], None);
+        let at_s = |n: u64| at(t0 + Duration::from_secs(n));
+        assert_eq!(d(&mut p, &queues, &at_s(0)), Act::Restore(RouteKind::Queues));
+        assert_eq!(d(&mut p, &queues, &at_s(5)), Act::Restore(RouteKind::Queues));
+        for n in [10, 15, 20, 25, 30] {
+            assert_eq!(d(&mut p, &queues, &at_s(n)), Act::Nothing, "at {n} s");
+        }
+        assert_eq!(d(&mut p, &queues, &at_s(35)), Act::Restore(RouteKind::Queues));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_stray_gets_one_restore_a_probe_then_one_contest_per_interval() {
         let mut p = Policy::default();
         let t0 = Instant::now();
         let stray = found(ADDR, Some("x:1"));
-        assert_eq!(p.decide(&stray, &at(t0)), Act::Restore(RouteKind::Address));
+        assert_eq!(d(&mut p, &stray, &at(t0)), Act::Restore(RouteKind::Address));
         // The audit right after: ours again.
-        assert_eq!(p.decide(&Findings::default(), &at(t0)), Act::Nothing);
+        assert_eq!(d(&mut p, &Findings::default(), &at(t0)), Act::Nothing);
         let t1 = t0 + Duration::from_secs(5);
-        assert_eq!(p.decide(&stray, &at(t1)), Act::Probe("x:1".into()));
+        assert_eq!(d(&mut p, &stray, &at(t1)), Act::Probe("x:1".into()));
         // Nothing there: a stray, but it was contended at t0.
         assert_eq!(p.probed("x:1", false, &at(t1)), Act::Nothing);
         for s in [10, 15, 20, 25] {
-            assert_eq!(p.decide(&stray, &at(t0 + Duration::from_secs(s))), Act::Nothing);
+            assert_eq!(d(&mut p, &stray, &at(t0 + Duration::from_secs(s))), Act::Nothing);
         }
         let t30 = t0 + Duration::from_secs(30);
-        assert_eq!(p.decide(&stray, &at(t30)), Act::Restore(RouteKind::Address));
+        assert_eq!(d(&mut p, &stray, &at(t30)), Act::Restore(RouteKind::Address));
         assert!(!p.conflict(t30));
         assert_eq!(p.standoff(), None);
     }
@@ -330,15 +430,15 @@ mod tests {
         let mut p = Policy::default();
         let t0 = Instant::now();
         let other = found(ADDR, Some("x:1"));
-        assert_eq!(p.decide(&other, &at(t0)), Act::Restore(RouteKind::Address));
-        assert_eq!(p.decide(&Findings::default(), &at(t0)), Act::Nothing);
+        assert_eq!(d(&mut p, &other, &at(t0)), Act::Restore(RouteKind::Address));
+        assert_eq!(d(&mut p, &Findings::default(), &at(t0)), Act::Nothing);
         let t1 = t0 + Duration::from_secs(5);
-        assert_eq!(p.decide(&other, &at(t1)), Act::Probe("x:1".into()));
+        assert_eq!(d(&mut p, &other, &at(t1)), Act::Probe("x:1".into()));
         assert_eq!(p.probed("x:1", true, &at(t1)), Act::Nothing);
         assert!(p.conflict(t1));
         assert_eq!(p.standoff(), Some(Standoff::SplitBrain));
         let late = t1 + Duration::from_secs(60);
-        assert_eq!(p.decide(&other, &at(late)), Act::Nothing);
+        assert_eq!(d(&mut p, &other, &at(late)), Act::Nothing);
         // Paged until five minutes after the last sighting.
         assert!(p.conflict(late + EPISODE - Duration::from_secs(1)));
         assert!(!p.conflict(late + EPISODE));
@@ -349,13 +449,13 @@ mod tests {
         let mut p = Policy::default();
         let t0 = Instant::now();
         let other = found(ADDR, Some("x:1"));
-        assert_eq!(p.decide(&other, &at(t0)), Act::Restore(RouteKind::Address));
+        assert_eq!(d(&mut p, &other, &at(t0)), Act::Restore(RouteKind::Address));
         // Right after the restore, still the other: the stateVersion guard.
-        assert_eq!(p.decide(&other, &at(t0)), Act::Nothing);
+        assert_eq!(d(&mut p, &other, &at(t0)), Act::Nothing);
         assert_eq!(p.standoff(), Some(Standoff::Ignored));
         assert!(p.conflict(t0));
         for s in [5, 35, 65] {
-            assert_eq!(p.decide(&other, &at(t0 + Duration::from_secs(s))), Act::Nothing);
+            assert_eq!(d(&mut p, &other, &at(t0 + Duration::from_secs(s))), Act::Nothing);
         }
     }
 
@@ -367,17 +467,17 @@ mod tests {
             draining: true,
             ..at(t0)
         };
-        assert_eq!(p.decide(&found(ADDR, Some("x:1")), &draining), Act::Nothing);
-        assert_eq!(p.decide(&found(ADDR, None), &draining), Act::Nothing);
+        assert_eq!(d(&mut p, &found(ADDR, Some("x:1")), &draining), Act::Nothing);
+        assert_eq!(d(&mut p, &found(ADDR, None), &draining), Act::Nothing);
         assert_eq!(
-            p.decide(&found(&[RouteKind::Missing], None), &draining),
+            d(&mut p, &found(&[RouteKind::Missing], None), &draining),
             Act::Register
         );
         let stopping = Situation {
             stopping: true,
             ..at(t0 + Duration::from_secs(10))
         };
-        assert_eq!(p.decide(&found(&[RouteKind::Missing], None), &stopping), Act::Nothing);
+        assert_eq!(d(&mut p, &found(&[RouteKind::Missing], None), &stopping), Act::Nothing);
     }
 
     #[tokio::test(start_paused = true)]
@@ -386,17 +486,17 @@ mod tests {
         let mut p = Policy::default();
         let t0 = Instant::now();
         let missing = found(&[RouteKind::Missing], None);
-        assert_eq!(p.decide(&missing, &at(t0)), Act::Register);
+        assert_eq!(d(&mut p, &missing, &at(t0)), Act::Register);
         // Still missing right after: not again before the interval (no storm)...
-        assert_eq!(p.decide(&missing, &at(t0 + Duration::from_millis(10))), Act::Nothing);
+        assert_eq!(d(&mut p, &missing, &at(t0 + Duration::from_millis(10))), Act::Nothing);
         // ... and then the two-step, since the plain one did not take.
         let mut p = Policy::default();
-        assert_eq!(p.decide(&missing, &at(t0)), Act::Register);
+        assert_eq!(d(&mut p, &missing, &at(t0)), Act::Register);
         assert_eq!(
-            p.decide(&missing, &at(t0 + Duration::from_secs(5))),
+            d(&mut p, &missing, &at(t0 + Duration::from_secs(5))),
             Act::Restore(RouteKind::Missing)
         );
-        assert_eq!(p.decide(&missing, &at(t0 + Duration::from_secs(6))), Act::Nothing);
+        assert_eq!(d(&mut p, &missing, &at(t0 + Duration::from_secs(6))), Act::Nothing);
     }
 
     #[tokio::test(start_paused = true)]
@@ -408,27 +508,27 @@ mod tests {
             draining: true,
             ..at(t0)
         };
-        assert_eq!(Policy::default().decide(&writable, &drained), Act::Wipe);
+        assert_eq!(d(&mut Policy::default(), &writable, &drained), Act::Wipe);
         assert_eq!(
-            Policy::default().decide(&writable, &at(t0)),
+            d(&mut Policy::default(), &writable, &at(t0)),
             Act::Restore(RouteKind::Permission)
         );
         let read_only = found(&[RouteKind::Permission], None);
-        assert_eq!(Policy::default().decide(&read_only, &at(t0)), Act::Nothing);
+        assert_eq!(d(&mut Policy::default(), &read_only, &at(t0)), Act::Nothing);
         let restoring = Situation {
             restore_write: true,
             ..at(t0)
         };
         assert_eq!(
-            Policy::default().decide(&read_only, &restoring),
+            d(&mut Policy::default(), &read_only, &restoring),
             Act::Restore(RouteKind::Permission)
         );
         assert_eq!(
-            Policy::default().decide(&found(&[RouteKind::Queues], None), &drained),
+            d(&mut Policy::default(), &found(&[RouteKind::Queues], None), &drained),
             Act::Restore(RouteKind::Queues)
         );
         assert_eq!(
-            Policy::default().decide(&found(&[RouteKind::Cluster], None), &at(t0)),
+            d(&mut Policy::default(), &found(&[RouteKind::Cluster], None), &at(t0)),
             Act::Nothing
         );
     }
@@ -439,16 +539,16 @@ mod tests {
         let t0 = Instant::now();
         let missing = found(&[RouteKind::Missing], None);
         let at_s = |n: u64| at(t0 + Duration::from_secs(n));
-        assert_eq!(p.decide(&missing, &at_s(0)), Act::Register);
-        assert_eq!(p.decide(&missing, &at_s(5)), Act::Restore(RouteKind::Missing));
+        assert_eq!(d(&mut p, &missing, &at_s(0)), Act::Register);
+        assert_eq!(d(&mut p, &missing, &at_s(5)), Act::Restore(RouteKind::Missing));
         // Two did not take: not again before register.interval (30 s) has passed.
         for n in [10, 15, 20, 25, 30] {
-            assert_eq!(p.decide(&missing, &at_s(n)), Act::Nothing, "at {n} s");
+            assert_eq!(d(&mut p, &missing, &at_s(n)), Act::Nothing, "at {n} s");
         }
-        assert_ne!(p.decide(&missing, &at_s(35)), Act::Nothing);
+        assert_ne!(d(&mut p, &missing, &at_s(35)), Act::Nothing);
         // Routed again: the count starts over.
-        assert_eq!(p.decide(&Findings::default(), &at_s(40)), Act::Nothing);
-        assert_eq!(p.decide(&missing, &at_s(70)), Act::Register);
+        assert_eq!(d(&mut p, &Findings::default(), &at_s(40)), Act::Nothing);
+        assert_eq!(d(&mut p, &missing, &at_s(70)), Act::Register);
     }
 
     #[tokio::test(start_paused = true)]
@@ -456,9 +556,9 @@ mod tests {
         let mut p = Policy::default();
         let t0 = Instant::now();
         let other = found(ADDR, Some("x:1"));
-        assert_eq!(p.decide(&other, &at(t0)), Act::Restore(RouteKind::Address));
-        assert_eq!(p.decide(&Findings::default(), &at(t0)), Act::Nothing);
+        assert_eq!(d(&mut p, &other, &at(t0)), Act::Restore(RouteKind::Address));
+        assert_eq!(d(&mut p, &Findings::default(), &at(t0)), Act::Nothing);
         let later = t0 + EPISODE + Duration::from_secs(1);
-        assert_eq!(p.decide(&other, &at(later)), Act::Restore(RouteKind::Address));
+        assert_eq!(d(&mut p, &other, &at(later)), Act::Restore(RouteKind::Address));
     }
 }
