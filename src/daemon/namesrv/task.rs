@@ -437,10 +437,11 @@ impl Namesrv {
             (Act::Register, Some(a)) => (RouteKind::Missing, false, a),
             (Act::Restore(kind), Some(a)) => (kind, true, a),
             (Act::Nothing, _) => return,
-            _ => return self.audit.restore_failed(),
+            _ => return self.audit.restore_dropped(),
         };
         if self.reg.is_some() {
-            return self.audit.restore_failed();
+            // Its own read follows the registration in flight.
+            return self.audit.restore_dropped();
         }
         self.metrics.route_restore(&self.addr, kind);
         // A heartbeat in flight may be answered between the two steps (`changed`): its answer

@@ -117,8 +117,10 @@ impl Auditor {
         self.next_at = cfg.route.audit_interval.map(|_| Instant::now());
     }
 
-    /// Nothing to audit now: looked at again one interval on.
+    /// Nothing to audit now: looked at again one interval on (and the read then is not
+    /// "right after" anything).
     pub(crate) fn later(&mut self, cfg: &Config) {
+        self.policy.read_failed();
         self.next_at = cfg.route.audit_interval.map(|e| Instant::now() + e);
     }
 
@@ -132,6 +134,8 @@ impl Auditor {
                 }
             }
             Some(every) if self.next_at.is_none() && self.in_flight.is_none() => {
+                // Turned on (or the first look): what happened while off is not "right after".
+                self.policy.read_failed();
                 self.next_at = Some(Instant::now() + every);
             }
             Some(_) => {}
@@ -153,7 +157,11 @@ impl Auditor {
         let now = Instant::now();
         // With no topic to read, the broker's entry in the cluster table is the audit.
         // Marked done when it answers (on_read): a failed one is due again at the next audit.
-        let full = expect.topic.is_none() || self.full_at.is_none_or(|t| now >= t);
+        // During a drain every read includes it: a route gone must not be registered back from
+        // under a new owner of the id (a moved pod) that only the table names.
+        let full = expect.topic.is_none()
+            || advert.drain.is_some()
+            || self.full_at.is_none_or(|t| now >= t);
         let (api, addr, timeout) = (api.clone(), addr.clone(), cfg.register.timeout);
         self.in_flight = Some(Box::pin(async move {
             let route = match &expect.topic {
@@ -333,9 +341,14 @@ impl Auditor {
         self.said = Some((f.clone(), standoff));
     }
 
-    /// The restore the policy asked for did not go out or failed.
+    /// The restore the policy asked for went out and failed.
     pub(crate) fn restore_failed(&mut self) {
         self.policy.restore_failed();
+    }
+
+    /// The restore the policy asked for never went out.
+    pub(crate) fn restore_dropped(&mut self) {
+        self.policy.restore_dropped();
     }
 
     /// The restore the policy asked for ended: `answered` when the NameServer answered SUCCESS

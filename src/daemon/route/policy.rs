@@ -79,15 +79,27 @@ pub(crate) struct Situation {
 pub(crate) struct Policy {
     rival: Option<Rival>,
     last_restore: Option<Instant>,
-    /// The restore decided and not answered yet: its kind, and the rival it went against.
+    /// The restore decided and not ended yet: its kind, and the rival it went against.
     sent: Option<(RouteKind, Option<String>)>,
-    /// A restore answered SUCCESS, whose effect the next read that answers shows.
+    /// What the decision changed, to undo when the restore never went out.
+    undo: Option<Undo>,
+    /// A restore that went out, whose effect the next read that answers shows.
+    ended: Option<RouteKind>,
+    /// The same, answered SUCCESS (not oneway): only then can the read say "ignored".
     answered: Option<(RouteKind, Option<String>)>,
     conflict_until: Option<Instant>,
     /// Restores in a row that the read after them showed had not taken.
     untaken: u32,
     /// A plain registration for `missing` did not take: the next one is the two-step.
     escalate: bool,
+}
+
+/// What a restore decision changed before it went out.
+#[derive(Debug, Clone, Copy)]
+struct Undo {
+    last_restore: Option<Instant>,
+    /// The rival's `restored` and `last_contend` before (None: the decision left them).
+    rival: Option<(bool, Option<Instant>)>,
 }
 
 /// Restores in a row that did not take, after which they go out at most once per
@@ -108,18 +120,20 @@ impl Policy {
     /// Decides on one audit's findings.
     pub(crate) fn decide(&mut self, f: &Findings, s: &Situation) -> Act {
         let after = self.answered.take();
+        if let Some(k) = self.ended.take() {
+            if f.has(k) {
+                self.untaken += 1;
+                // A plain registration rewrites queue data only where the NameServer had no
+                // entry for the broker: the two-step next time.
+                self.escalate |= k == RouteKind::Missing;
+            } else {
+                self.untaken = 0;
+            }
+        }
         if f.matches() {
             self.untaken = 0;
             self.escalate = false;
             return Act::Nothing;
-        }
-        if let Some((k, _)) = &after {
-            if f.has(*k) {
-                self.untaken += 1;
-                // A plain registration rewrites queue data only where the NameServer had no
-                // entry for the broker: the two-step next time.
-                self.escalate |= *k == RouteKind::Missing;
-            }
         }
         if s.stopping {
             return Act::Nothing;
@@ -254,12 +268,15 @@ impl Policy {
         if !due {
             return Act::Nothing;
         }
-        let against = Some(r.addr.clone());
+        let (against, before) = (Some(r.addr.clone()), (r.restored, r.last_contend));
         let act = self.limited(Act::Restore(RouteKind::Address), RouteKind::Address, against, s);
         if act != Act::Nothing {
             if let Some(r) = self.rival.as_mut() {
                 r.restored = true;
                 r.last_contend = Some(s.now);
+            }
+            if let Some(u) = self.undo.as_mut() {
+                u.rival = Some(before);
             }
         }
         act
@@ -278,30 +295,55 @@ impl Policy {
         if act == Act::Nothing || !self.restore_allowed(s) {
             return Act::Nothing;
         }
+        self.undo = Some(Undo {
+            last_restore: self.last_restore,
+            rival: None,
+        });
         self.last_restore = Some(s.now);
         self.sent = Some((kind, against));
         act
     }
 
-    /// The restore went out and ended: `answered` when the NameServer answered SUCCESS (a
-    /// oneway one proves nothing), so that the next read shows whether it took.
+    /// The restore went out and ended: the next read shows whether it took; `answered` when
+    /// the NameServer answered SUCCESS (a oneway one proves nothing), so that only then can
+    /// that read say the NameServer ignored it.
     pub(crate) fn restore_done(&mut self, answered: bool) {
+        self.undo = None;
         let sent = self.sent.take();
+        self.ended = sent.as_ref().map(|(k, _)| *k);
         self.answered = sent.filter(|_| answered);
     }
 
-    /// The restore did not go out or failed: the next read shows nothing of it.
+    /// The restore went out and failed: counted as one that did not take.
     pub(crate) fn restore_failed(&mut self) {
-        self.sent = None;
+        self.undo = None;
+        if self.sent.take().is_some() {
+            self.untaken += 1;
+        }
     }
 
-    /// A read failed: the next one that answers is not "right after" a restore any more.
+    /// The restore never went out (a registration was in flight): as if not decided.
+    pub(crate) fn restore_dropped(&mut self) {
+        self.sent = None;
+        let Some(u) = self.undo.take() else { return };
+        self.last_restore = u.last_restore;
+        if let (Some((restored, contend)), Some(r)) = (u.rival, self.rival.as_mut()) {
+            r.restored = restored;
+            r.last_contend = contend;
+        }
+    }
+
+    /// A read failed, or none could be made: the next one that answers is not "right after"
+    /// a restore any more.
     pub(crate) fn read_failed(&mut self) {
         self.answered = None;
+        self.ended = None;
     }
 
-    /// The read in flight was dropped (the read-back turned off): a probe is asked again.
+    /// The read in flight was dropped (the read-back turned off): a probe is asked again, and
+    /// nothing is "right after" a restore.
     pub(crate) fn cancelled(&mut self) {
+        self.read_failed();
         if let Some(r) = self.rival.as_mut().filter(|r| r.probe == Probe::Asking) {
             r.probe = Probe::NotAsked;
         }
@@ -373,6 +415,38 @@ mod tests {
         assert_eq!(p.decide(&other, &at(t1)), Act::Probe("x:1".into()));
         p.cancelled();
         assert_eq!(p.decide(&other, &at(t1)), Act::Probe("x:1".into()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn oneway_and_failed_restores_still_count_and_a_dropped_one_is_undone() {
+        let t0 = Instant::now();
+        let at_s = |n: u64| at(t0 + Duration::from_secs(n));
+        let missing = found(&[RouteKind::Missing], None);
+        // Oneway: no answer, but the read after it shows it did not take: the two-step next.
+        let mut p = Policy::default();
+        assert_eq!(p.decide(&missing, &at_s(0)), Act::Register);
+        p.restore_done(false);
+        assert_eq!(p.decide(&missing, &at_s(5)), Act::Restore(RouteKind::Missing));
+        // Failed twice: slowed to one per register.interval.
+        let mut p = Policy::default();
+        let queues = found(&[RouteKind::Queues], None);
+        for n in [0, 5] {
+            assert_eq!(p.decide(&queues, &at_s(n)), Act::Restore(RouteKind::Queues));
+            p.restore_failed();
+        }
+        assert_eq!(p.decide(&queues, &at_s(10)), Act::Nothing);
+        assert_eq!(p.decide(&queues, &at_s(35)), Act::Restore(RouteKind::Queues));
+        // Dropped (a registration was in flight): the first sighting's restore is still due.
+        let mut p = Policy::default();
+        let other = found(ADDR, Some("x:1"));
+        assert_eq!(p.decide(&other, &at_s(0)), Act::Restore(RouteKind::Address));
+        p.restore_dropped();
+        assert_eq!(p.decide(&other, &at_s(0)), Act::Restore(RouteKind::Address));
+        // The read-back off meanwhile: the first read after is not "right after" the restore.
+        p.restore_done(true);
+        p.cancelled();
+        assert_eq!(p.decide(&other, &at_s(5)), Act::Probe("x:1".into()));
+        assert_eq!(p.standoff(), None);
     }
 
     #[tokio::test(start_paused = true)]
