@@ -51,6 +51,8 @@ pub struct BrokerApi {
     version: i32,
     serialize: SerializeType,
     observer: Option<std::sync::Arc<dyn CallObserver>>,
+    /// What each NameServer said of deleting by registration (GET_NAMESRV_CONFIG).
+    namesrv_answers: crate::broker::namesrv_config::Answers,
 }
 
 impl BrokerApi {
@@ -61,7 +63,21 @@ impl BrokerApi {
             version: VERSION_5_3_3,
             serialize: SerializeType::Json,
             observer: None,
+            namesrv_answers: Default::default(),
         }
+    }
+
+    /// Runs `f` on the NameServers' GET_NAMESRV_CONFIG answers (a poisoned lock is taken as
+    /// it is: the map holds plain values).
+    pub(crate) fn namesrv_answers<T>(
+        &self,
+        f: impl FnOnce(&mut std::collections::HashMap<String, (tokio::time::Instant, bool)>) -> T,
+    ) -> T {
+        let mut m = self
+            .namesrv_answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut m)
     }
 
     /// Sets the request version written in every header.

@@ -39,6 +39,15 @@ pub enum ApiError {
         #[source]
         source: std::sync::Arc<tokio::task::JoinError>,
     },
+    /// A registration too big for one frame, toward a NameServer that deletes the broker's
+    /// topics missing from each registration: a split would leave only the last batch.
+    #[error("the registration ({len} bytes) does not fit one frame ({max_frame}), and this NameServer deletes the topics missing from each registration (deleteTopicWithBrokerRegistration=true), so it cannot be split: raise remoting.max_frame, or set register.compressed = true")]
+    Unsplittable {
+        /// The plain body's length.
+        len: usize,
+        /// `remoting.max_frame`.
+        max_frame: usize,
+    },
     /// The broker answered GET_BROKER_CONFIG without a usable identity.
     #[error(transparent)]
     Report(#[from] ReportError),
@@ -63,6 +72,7 @@ impl ApiError {
             ApiError::Timeout(_) => "timeout",
             ApiError::Report(_) => "identity",
             ApiError::Task { .. } => "task",
+            ApiError::Unsplittable { .. } => "unsplittable",
         }
     }
 }

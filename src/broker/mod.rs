@@ -10,6 +10,7 @@ mod error;
 pub mod fastjson;
 mod identity;
 mod local;
+mod namesrv_config;
 pub mod own_config;
 mod register;
 pub mod route;

@@ -213,6 +213,10 @@ pub struct RegisterConfig {
     /// Split whenever there are more than `split_size` topics (broker.conf
     /// `enableSplitRegistration`); otherwise only when the body would not fit in a frame.
     pub always_split: bool,
+    /// Take a NameServer that does not answer GET_NAMESRV_CONFIG as one that deletes the
+    /// broker's topics missing from a registration (`deleteTopicWithBrokerRegistration`), so
+    /// that no registration toward it is split.
+    pub assume_topic_deletion: bool,
 }
 
 /// `[slave]`.
@@ -335,6 +339,7 @@ impl Default for RegisterConfig {
             heartbeat_timeout: Some(DEFAULT_HEARTBEAT_TIMEOUT),
             split_size: crate::broker::DEFAULT_SPLIT_SIZE,
             always_split: false,
+            assume_topic_deletion: false,
         }
     }
 }

@@ -5,8 +5,10 @@ use std::time::Duration;
 use rmq_registrar::protocol::code::request;
 use rmq_registrar::protocol::{RemotingCommand, SerializeType};
 
+use crate::support::daemon::{base_config, Daemon};
 use crate::support::namesrv::{route_brokers, NameServer};
 use crate::support::remoting::client;
+use crate::support::scripted_peer::{Action, Peer};
 use crate::support::wait::eventually;
 
 const T: Duration = Duration::from_secs(5);
@@ -239,4 +241,60 @@ async fn a_split_registration_checks_its_version_and_unregisters_like_a_whole_on
         route_brokers(&c, &ns.addr, "SplitT0000").await.is_empty()
     })
     .await;
+}
+
+/// Topics in each REGISTER_BROKER `peer` received.
+fn registered_batches(peer: &Peer) -> Vec<usize> {
+    peer.drain_received()
+        .iter()
+        .filter(|c| c.code == request::REGISTER_BROKER)
+        .map(|c| {
+            let body: serde_json::Value =
+                serde_json::from_slice(c.body.as_deref().unwrap_or_default()).unwrap_or_default();
+            body["topicConfigSerializeWrapper"]["topicConfigTable"]
+                .as_object()
+                .map_or(0, |m| m.len())
+        })
+        .collect()
+}
+
+/// A NameServer answering GET_NAMESRV_CONFIG with `deleteTopicWithBrokerRegistration=deletes`,
+/// and SUCCESS to everything else.
+async fn namesrv_that_deletes(deletes: bool) -> Peer {
+    Peer::start(move |cmd| {
+        if cmd.code == 319 {
+            let body = format!("listenPort=9876\ndeleteTopicWithBrokerRegistration={deletes}\n");
+            return Action::Reply(RemotingCommand::request(0).with_body(body.into_bytes()));
+        }
+        Action::Reply(RemotingCommand::request(0))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn no_split_registration_goes_to_a_namesrv_that_deletes_topics_by_registration() {
+    // 5.1.4+ with deleteTopicWithBrokerRegistration=true deletes, at each registration, the
+    // broker's topics missing from it: batch after batch, only the last would stay.
+    let (deleting, keeping) = (
+        namesrv_that_deletes(true).await,
+        namesrv_that_deletes(false).await,
+    );
+    let inline: String = (0..6)
+        .map(|i| format!("[[broker.topics.inline]]\nname = \"SplitT{i}\"\n"))
+        .collect();
+    let list = [deleting.addr.as_str(), keeping.addr.as_str()];
+    let d = Daemon::start(|_, http| {
+        base_config("split-del", http, &list, &inline).replace(
+            "[register]",
+            "[register]\nalways_split = true\nsplit_size = 2",
+        )
+    });
+    eventually("registered with both", || async {
+        d.logs().contains("registration round ok=2 total=2")
+    })
+    .await;
+    // Six inline topics and the broker's own: seven.
+    assert_eq!(registered_batches(&deleting), [7], "{}", d.logs());
+    assert_eq!(registered_batches(&keeping), [2, 2, 2, 1], "{}", d.logs());
+    assert!(d.logs().contains("never split"), "{}", d.logs());
 }

@@ -20,7 +20,7 @@ use crate::broker::register::options::RegisterOptions;
 use crate::broker::register::outcome::{
     NamesrvOutcome, RegisterStatus, SentAs, UnregisterOutcome,
 };
-use crate::broker::register::plan::{plan, Asked, CompressionForm, Facts, Step};
+use crate::broker::register::plan::{plan, Asked, CompressionForm, Deletes, Facts, Step};
 use crate::broker::register::requests::{
     DataVersionAnswer, QueryDataVersion, RegisterBroker, UnregisterBroker, WipeWritePerm,
 };
@@ -93,9 +93,10 @@ impl BrokerApi {
             asked: Asked::Not,
             topics: bodies.topics().topic_config_table.len(),
             plain_len: None,
+            deletes: Deletes::Unknown,
         };
         // Each step is taken at most once (the plan never asks for a step whose fact is
-        // known), so this ends within three turns.
+        // known), so this ends within four turns.
         loop {
             facts.peer = self.client().peer_info(addr);
             match plan(opts, &facts) {
@@ -119,6 +120,19 @@ impl BrokerApi {
                 }
                 Step::Split { size } => {
                     return self.register_batches(addr, id, bodies, size, opts).await
+                }
+                Step::AskConfig => {
+                    let assumed = opts.assume_topic_deletion;
+                    facts.deletes = match self.deletes_by_registration(addr, assumed, opts.timeout).await {
+                        true => Deletes::Yes,
+                        false => Deletes::No,
+                    };
+                }
+                Step::Unsplittable => {
+                    return Err(ApiError::Unsplittable {
+                        len: facts.plain_len.unwrap_or(0),
+                        max_frame: opts.max_frame,
+                    })
                 }
             }
         }

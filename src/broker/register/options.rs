@@ -31,6 +31,9 @@ pub struct RegisterOptions {
     /// Split whenever there are more than `split_size` topics (Java's
     /// `enableSplitRegistration`), not only when the body would not fit in a frame.
     pub always_split: bool,
+    /// Take a NameServer that does not answer GET_NAMESRV_CONFIG as one that deletes the
+    /// broker's topics missing from a registration (never split toward it).
+    pub assume_topic_deletion: bool,
 }
 
 impl Default for RegisterOptions {
@@ -45,6 +48,7 @@ impl Default for RegisterOptions {
             max_frame: crate::protocol::DEFAULT_MAX_FRAME,
             split_size: DEFAULT_SPLIT_SIZE,
             always_split: false,
+            assume_topic_deletion: false,
         }
     }
 }

@@ -59,6 +59,21 @@ pub(crate) struct Facts {
     pub(crate) topics: usize,
     /// Length of the whole plain JSON body, once measured.
     pub(crate) plain_len: Option<usize>,
+    /// Whether the NameServer deletes, at each registration, the broker's topics not in it
+    /// (5.1.4+ `deleteTopicWithBrokerRegistration`): each batch of a split would delete the
+    /// others'.
+    pub(crate) deletes: Deletes,
+}
+
+/// What a NameServer does with the broker's topics missing from a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deletes {
+    /// Not asked yet.
+    Unknown,
+    /// Keeps them (merges batches).
+    No,
+    /// Deletes them: never split toward it.
+    Yes,
 }
 
 /// The next thing to do for one NameServer.
@@ -83,6 +98,11 @@ pub(crate) enum Step {
         /// Topics per batch.
         size: usize,
     },
+    /// Ask the NameServer's configuration (GET_NAMESRV_CONFIG) before splitting toward it.
+    AskConfig,
+    /// A split is needed but the NameServer would delete each batch's topics with the next:
+    /// nothing can go out.
+    Unsplittable,
 }
 
 /// The next step for one NameServer's registration, given `facts`.
@@ -132,6 +152,8 @@ pub(crate) fn plan(opts: &RegisterOptions, facts: &Facts) -> Step {
             form: Some(CompressionForm::Zlib4x),
             sent_as: SentAs::AutoCompressed,
         },
+        (_, _) if facts.deletes == Deletes::Unknown => Step::AskConfig,
+        (form, _) if facts.deletes == Deletes::Yes => unsplit(opts, facts, form),
         // Rust (measured) and Java 5.x (which splits itself) keep earlier batches; an unknown
         // peer is tried the same way. As few batches as fit: the NameServer's cost per request
         // grows with its whole table (measured: ~0.3 s per request at 150k topics), so 800
@@ -150,6 +172,27 @@ pub(crate) fn plan(opts: &RegisterOptions, facts: &Facts) -> Step {
 /// The most one batch's body holds, whatever the frame allows: a round holds one batch at a
 /// time, so this bounds a split round's memory (150k topics in plain JSON: under 40 MiB RSS;
 /// a NameServer takes 4 MiB batches as readily as larger ones).
+/// Toward a NameServer that deletes by registration: the table whole when it fits a frame,
+/// else compressed in the NameServer's form, else nothing.
+fn unsplit(opts: &RegisterOptions, facts: &Facts, form: Option<CompressionForm>) -> Step {
+    let Some(len) = facts.plain_len else {
+        return Step::MeasurePlain;
+    };
+    if len + HEADER_ROOM <= opts.max_frame {
+        return Step::Whole {
+            form: None,
+            sent_as: SentAs::Whole,
+        };
+    }
+    match form {
+        Some(f) => Step::Whole {
+            form: Some(f),
+            sent_as: SentAs::AutoCompressed,
+        },
+        None => Step::Unsplittable,
+    }
+}
+
 /// The least topics per batch of a split registration.
 pub(crate) const MIN_BATCH: usize = 2;
 

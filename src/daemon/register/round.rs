@@ -32,6 +32,7 @@ pub(crate) fn options(cfg: &Config, force: bool, cur: &Current) -> RegisterOptio
         max_frame: cfg.remoting.max_frame,
         split_size: cur.split_size,
         always_split: cur.always_split,
+        assume_topic_deletion: cfg.register.assume_topic_deletion,
     }
 }
 

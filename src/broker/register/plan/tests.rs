@@ -25,6 +25,7 @@ fn facts(peer: Option<PeerInfo>, asked: Asked, topics: usize, plain_len: Option<
         asked,
         topics,
         plain_len,
+        deletes: Deletes::No,
     }
 }
 
@@ -434,4 +435,37 @@ fn a_split_never_sends_a_batch_of_one_topic() {
     o.always_split = false;
     let f = facts(java5(), Asked::Answered { current: false }, 3, Some(64 << 20));
     assert_eq!(plan(&o, &f), Step::Split { size: 2 });
+}
+
+#[test]
+fn no_split_goes_toward_a_namesrv_that_deletes_by_registration() {
+    let mut o = opts();
+    o.always_split = true;
+    o.split_size = 100;
+    let mut f = facts(RUST, Asked::Answered { current: false }, 1_000, None);
+    // Before a split: its configuration is asked.
+    f.deletes = Deletes::Unknown;
+    assert_eq!(plan(&o, &f), Step::AskConfig);
+    // It deletes: the table whole (measured first), as it fits a frame.
+    f.deletes = Deletes::Yes;
+    assert_eq!(plan(&o, &f), Step::MeasurePlain);
+    f.plain_len = Some(200_000);
+    assert_eq!(plan(&o, &f), whole(None));
+    // Too big for a frame: compressed in its form; with no form known, nothing.
+    f.plain_len = Some(64 * MIB);
+    assert_eq!(
+        plan(&o, &f),
+        Step::Whole {
+            form: Some(CompressionForm::RawDeflate),
+            sent_as: SentAs::AutoCompressed
+        }
+    );
+    f.peer = Some(PeerInfo {
+        language: LanguageCode::OTHER,
+        version: 0,
+    });
+    assert_eq!(plan(&o, &f), Step::Unsplittable);
+    // Keeps them: split as before.
+    f.deletes = Deletes::No;
+    assert_eq!(plan(&o, &f), Step::Split { size: 100 });
 }
