@@ -8,7 +8,10 @@
 //! Fields as Java 5.0.0 defines them (`GetMetaDataResponseHeader`: `isLeader`,
 //! `controllerLeaderAddress`; `GetReplicaInfoRequestHeader`: `brokerName`, `brokerAddress`;
 //! `GetReplicaInfoResponseHeader`: `masterAddress`, `masterEpoch`, `brokerId`, -1 for an address
-//! the controller does not know).
+//! the controller does not know). A 5.1.1+ controller answers the same request about the group
+//! only (`masterBrokerId`, `masterAddress`, `masterEpoch`, no `brokerId`); its address → id map
+//! is CONTROLLER_GET_SYNC_STATE_DATA's (`BrokerReplicasInfo`: per broker name the in-sync and
+//! not-in-sync replicas, each `brokerId` with `brokerAddress`, or `address` in older forms).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -50,8 +53,16 @@ impl Request for GetMetaData {
     }
 }
 
-/// CONTROLLER_GET_REPLICA_INFO for one broker address: the id the controller gave it, `None`
-/// while it gave none.
+/// What CONTROLLER_GET_REPLICA_INFO said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replica {
+    /// 5.0.x: the id of the address asked (`None`: it gave none).
+    Id(Option<u64>),
+    /// 5.1.1+: the group's master only; the address's id is in the sync-state data.
+    Group,
+}
+
+/// CONTROLLER_GET_REPLICA_INFO for one broker address.
 struct GetReplicaInfo<'a> {
     name: &'a str,
     addr: &'a str,
@@ -59,7 +70,7 @@ struct GetReplicaInfo<'a> {
 
 impl Request for GetReplicaInfo<'_> {
     const CODE: i32 = request::CONTROLLER_GET_REPLICA_INFO;
-    type Response = Option<u64>;
+    type Response = Replica;
 
     fn fields(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -68,14 +79,15 @@ impl Request for GetReplicaInfo<'_> {
         ]
     }
 
-    fn parse(reply: RemotingCommand) -> Result<Option<u64>, ApiError> {
+    fn parse(reply: RemotingCommand) -> Result<Replica, ApiError> {
         match reply.field("brokerId").map(str::trim) {
-            None | Some("") => Ok(None),
+            None if reply.field("masterBrokerId").is_some() => Ok(Replica::Group),
+            None | Some("") => Ok(Replica::Id(None)),
             // Slave ids start at 1; -1 is "no id for that address" (the master's is 0 by its
             // role, never asked here).
             Some(v) => v
                 .parse::<i64>()
-                .map(|id| u64::try_from(id).ok().filter(|id| *id > 0))
+                .map(|id| Replica::Id(u64::try_from(id).ok().filter(|id| *id > 0)))
                 .map_err(|_| ApiError::Decode {
                     what: "controller replica info",
                     reason: format!(
@@ -85,6 +97,45 @@ impl Request for GetReplicaInfo<'_> {
                 }),
         }
     }
+}
+
+/// CONTROLLER_GET_SYNC_STATE_DATA for one broker name (5.1.1+): its `BrokerReplicasInfo`, read
+/// by [`id_in_sync_state`].
+struct GetSyncStateData<'a> {
+    name: &'a str,
+}
+
+impl Request for GetSyncStateData<'_> {
+    const CODE: i32 = request::CONTROLLER_GET_SYNC_STATE_DATA;
+    type Response = serde_json::Value;
+
+    fn body(&self) -> Option<bytes::Bytes> {
+        Some(serde_json::json!([self.name]).to_string().into_bytes().into())
+    }
+
+    fn parse(reply: RemotingCommand) -> Result<serde_json::Value, ApiError> {
+        super::api::parse_body("controller sync-state data", &reply)
+    }
+}
+
+/// The id `addr` has in a `BrokerReplicasInfo` body for broker `name`: `None` while it has
+/// none, or while it is the group's master (a slave's report with the master's id is a
+/// transition: its role will say master).
+fn id_in_sync_state(body: &serde_json::Value, name: &str, addr: &str) -> Option<u64> {
+    let group = body.get("replicasInfoTable")?.get(name)?;
+    let master = group.get("masterBrokerId").and_then(serde_json::Value::as_i64);
+    ["inSyncReplicas", "notInSyncReplicas"]
+        .iter()
+        .filter_map(|k| group.get(*k)?.as_array())
+        .flatten()
+        .find(|r| {
+            let a = r.get("brokerAddress").or_else(|| r.get("address"));
+            a.and_then(serde_json::Value::as_str) == Some(addr)
+        })
+        .and_then(|r| r.get("brokerId")?.as_i64())
+        .filter(|id| Some(*id) != master)
+        .and_then(|id| u64::try_from(id).ok())
+        .filter(|id| *id > 0)
 }
 
 /// What one controller said when it gave no id, for the health check's reason.
@@ -187,7 +238,15 @@ impl BrokerApi {
         let id = leader_answer(
             &controllers,
             |c| async move { self.ask(&c, &GetMetaData, timeout).await },
-            |c| async move { self.ask(&c, &GetReplicaInfo { name, addr }, timeout).await },
+            |c| async move {
+                match self.ask(&c, &GetReplicaInfo { name, addr }, timeout).await? {
+                    Replica::Id(id) => Ok(id),
+                    Replica::Group => {
+                        let data = self.ask(&c, &GetSyncStateData { name }, timeout).await?;
+                        Ok(id_in_sync_state(&data, name, addr))
+                    }
+                }
+            },
         )
         .await
         .map_err(|tried| ReportError::ControllerSlaveOn50 { tried })?;
@@ -285,9 +344,20 @@ mod tests {
                 ("brokerId", v),
             ]))
         };
-        assert_eq!(id("2").unwrap(), Some(2));
-        assert_eq!(id("-1").unwrap(), None, "an address the controller does not know");
-        assert_eq!(GetReplicaInfo::parse(reply(&[])).unwrap(), None);
+        assert_eq!(id("2").unwrap(), Replica::Id(Some(2)));
+        assert_eq!(
+            id("-1").unwrap(),
+            Replica::Id(None),
+            "an address the controller does not know"
+        );
+        assert_eq!(GetReplicaInfo::parse(reply(&[])).unwrap(), Replica::Id(None));
+        // 5.1.1+: about the group, no id of the address asked.
+        let group = reply(&[
+            ("masterBrokerId", "1"),
+            ("masterAddress", "10.0.0.4:30911"),
+            ("masterEpoch", "3"),
+        ]);
+        assert_eq!(GetReplicaInfo::parse(group).unwrap(), Replica::Group);
         assert!(matches!(
             id("two"),
             Err(ApiError::Decode {
@@ -295,6 +365,33 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_sync_state_data_gives_a_slave_its_id_in_either_form_and_never_the_masters() {
+        let new = serde_json::json!({"replicasInfoTable": {"b": {
+            "masterBrokerId": 1, "masterAddress": "10.0.0.4:30911", "masterEpoch": 2,
+            "syncStateSetEpoch": 2,
+            "inSyncReplicas": [
+                {"brokerName": "b", "brokerId": 1, "brokerAddress": "10.0.0.4:30911", "alive": true},
+                {"brokerName": "b", "brokerId": 2, "brokerAddress": "10.0.0.5:30911", "alive": true}
+            ],
+            "notInSyncReplicas": [
+                {"brokerName": "b", "brokerId": 3, "brokerAddress": "10.0.0.6:30911", "alive": false}
+            ]
+        }}});
+        assert_eq!(id_in_sync_state(&new, "b", "10.0.0.5:30911"), Some(2));
+        assert_eq!(id_in_sync_state(&new, "b", "10.0.0.6:30911"), Some(3));
+        assert_eq!(id_in_sync_state(&new, "b", "10.0.0.4:30911"), None, "the master's id");
+        assert_eq!(id_in_sync_state(&new, "b", "10.0.0.9:30911"), None);
+        assert_eq!(id_in_sync_state(&new, "other", "10.0.0.5:30911"), None);
+        let old = serde_json::json!({"replicasInfoTable": {"b": {
+            "masterAddress": "10.0.0.4:30911",
+            "inSyncReplicas": [{"address": "10.0.0.5:30911", "brokerId": 2}]
+        }}});
+        assert_eq!(id_in_sync_state(&old, "b", "10.0.0.5:30911"), Some(2));
+        let body = GetSyncStateData { name: "b" }.body().unwrap();
+        assert_eq!(&body[..], br#"["b"]"#);
     }
 
     fn refused(code: i32) -> ApiError {

@@ -28,6 +28,8 @@ pub mod request {
     pub const QUERY_DATA_VERSION: i32 = 322;
     /// CONTROLLER_GET_REPLICA_INFO: a controller leader's ids for one broker name's addresses.
     pub const CONTROLLER_GET_REPLICA_INFO: i32 = 1004;
+    /// CONTROLLER_GET_SYNC_STATE_DATA: a 5.1.1+ controller's ids for a broker name's addresses.
+    pub const CONTROLLER_GET_SYNC_STATE_DATA: i32 = 1006;
     /// CONTROLLER_GET_METADATA_INFO: whether a controller leads, and who does.
     pub const CONTROLLER_GET_METADATA_INFO: i32 = 1005;
 }

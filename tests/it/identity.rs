@@ -694,6 +694,62 @@ async fn acting_master_against_a_namesrv_that_supports_it() {
 }
 
 #[tokio::test]
+async fn a_java_5_0_slave_behind_a_5_1_1_controller_takes_its_id_from_the_sync_state_data() {
+    // 5.1.1+ answers CONTROLLER_GET_REPLICA_INFO about the group (masterBrokerId, no brokerId);
+    // the address's id is in CONTROLLER_GET_SYNC_STATE_DATA.
+    let ns = NameServer::start().await;
+    let (m, s) = (
+        ScriptedBroker::start_java50().await,
+        ScriptedBroker::start_java50().await,
+    );
+    let (ma, sa) = (m.peer.addr.clone(), s.peer.addr.clone());
+    let me = Arc::new(Mutex::new(String::new()));
+    let who = me.clone();
+    let leader = Peer::start(move |cmd| match cmd.code {
+        CONTROLLER_GET_METADATA_INFO => Action::Reply(
+            RemotingCommand::request(0)
+                .with_field("controllerLeaderAddress", who.lock().unwrap().clone())
+                .with_field("isLeader", "true"),
+        ),
+        CONTROLLER_GET_REPLICA_INFO => Action::Reply(
+            RemotingCommand::request(0)
+                .with_field("masterBrokerId", 1)
+                .with_field("masterAddress", &ma)
+                .with_field("masterEpoch", 1)
+                .with_body(br#"{"syncStateSet":[1,2],"syncStateSetEpoch":1}"#.to_vec()),
+        ),
+        1006 => {
+            let info = serde_json::json!({"replicasInfoTable": {"ctl-b": {
+                "masterBrokerId": 1, "masterAddress": ma, "masterEpoch": 1, "syncStateSetEpoch": 1,
+                "inSyncReplicas": [
+                    {"brokerName": "ctl-b", "brokerId": 1, "brokerAddress": ma, "alive": true},
+                    {"brokerName": "ctl-b", "brokerId": 2, "brokerAddress": sa, "alive": true}
+                ],
+                "notInSyncReplicas": []
+            }}});
+            Action::Reply(RemotingCommand::request(0).with_body(info.to_string().into_bytes()))
+        }
+        _ => Action::Reply(RemotingCommand::request(3)),
+    })
+    .await;
+    *me.lock().unwrap() = leader.addr.clone();
+    m.set_controller_mode("ctl-b", "SYNC_MASTER", &leader.addr, &ns.addr);
+    s.set_controller_mode("ctl-b", "SLAVE", &leader.addr, &ns.addr);
+    let _dm = follower(&m.peer.addr, &ns.addr);
+    let ds = follower(&s.peer.addr, &ns.addr);
+    let both = serde_json::json!({"0": m.peer.addr, "2": s.peer.addr});
+    eventually(
+        "the master as 0, the slave as its controller's 2",
+        || async { addrs_of(&ns.addr, "ctl-b").await == both },
+    )
+    .await;
+    let (_, text) = ds.get("/metrics").await.unwrap();
+    assert_eq!(metric(&text, "rmq_registrar_broker_id"), 2.0);
+    let asked: Vec<i32> = leader.drain_received().iter().map(|c| c.code).collect();
+    assert!(asked.contains(&1006), "{asked:?}");
+}
+
+#[tokio::test]
 async fn a_java_5_0_controller_slave_is_registered_with_the_id_its_controller_leader_gave() {
     let ns = NameServer::start().await;
     let (m, s) = (
