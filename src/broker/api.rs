@@ -44,6 +44,12 @@ pub trait CallObserver: Send + Sync + 'static {
     fn observe(&self, code: i32, outcome: Result<(), &ApiError>);
 }
 
+/// What each NameServer said of deleting by registration (GET_NAMESRV_CONFIG, in
+/// `namesrv_config.rs`), by address: when asked, and the answer.
+type NamesrvAnswers = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, bool)>>,
+>;
+
 /// Typed access to NameServers and a master broker over one shared [`RemotingClient`].
 #[derive(Clone)]
 pub struct BrokerApi {
@@ -52,7 +58,7 @@ pub struct BrokerApi {
     serialize: SerializeType,
     observer: Option<std::sync::Arc<dyn CallObserver>>,
     /// What each NameServer said of deleting by registration (GET_NAMESRV_CONFIG).
-    namesrv_answers: crate::broker::namesrv_config::Answers,
+    namesrv_answers: NamesrvAnswers,
 }
 
 impl BrokerApi {

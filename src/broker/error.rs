@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::broker::own_config::ReportError;
 use crate::client::ClientError;
+use crate::protocol::code::response::NO_PERMISSION;
 
 /// Why a broker API call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -54,6 +55,16 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The peer refused the request's credentials (or their absence): its remark.
+    pub fn auth_refusal(&self) -> Option<&str> {
+        match self {
+            ApiError::Refused { code, remark } if *code == NO_PERMISSION => {
+                Some(remark.as_deref().unwrap_or(""))
+            }
+            _ => None,
+        }
+    }
+
     /// True for every flavour of "took too long" (counted as request timeouts).
     pub fn is_timeout(&self) -> bool {
         match self {
@@ -67,6 +78,7 @@ impl ApiError {
     pub fn kind(&self) -> &'static str {
         match self {
             ApiError::Client(e) => e.kind(),
+            ApiError::Refused { code, .. } if *code == NO_PERMISSION => "auth_failed",
             ApiError::Refused { .. } => "refused",
             ApiError::Decode { .. } => "decode",
             ApiError::Timeout(_) => "timeout",

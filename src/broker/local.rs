@@ -38,16 +38,25 @@ impl Request for TopicTableBytes {
 }
 
 impl BrokerApi {
-    /// One health check of the broker at `addr`: Ok when it answered in time.
+    /// One health check of the broker at `addr`: Ok when it answered in time, with the
+    /// remark of an authentication refusal (NO_PERMISSION) when it refused the daemon's
+    /// credentials or their absence.
     ///
     /// Any answer but GO_AWAY counts: a broker that says "no permission" or "busy" still
     /// serves; one that says GO_AWAY is draining and about to stop.
-    pub async fn check_broker(&self, addr: &str, timeout: Duration) -> Result<(), ApiError> {
+    pub async fn check_broker(
+        &self,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, ApiError> {
         match self.call(addr, &RuntimeInfo, timeout).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(None),
+            Err(ApiError::Refused { code, remark }) if code == response::NO_PERMISSION => {
+                Ok(Some(remark.unwrap_or_default()))
+            }
             Err(ApiError::Refused { code, remark }) if code != response::GO_AWAY => {
                 tracing::debug!(%addr, code, ?remark, "broker answered the health check with an error code: it serves");
-                Ok(())
+                Ok(None)
             }
             Err(e) => Err(e),
         }

@@ -4,7 +4,6 @@
 //! the register plan asks this before it splits toward a NameServer.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -20,9 +19,6 @@ const GET_NAMESRV_CONFIG: i32 = 319;
 /// How long an answer is kept: it can change at run time (UPDATE_NAMESRV_CONFIG), so at most
 /// the shortest `register.interval`.
 pub(crate) const CONFIG_TTL: Duration = Duration::from_secs(10);
-
-/// The NameServers' answers, by address: when asked, and whether it deletes by registration.
-pub(crate) type Answers = Arc<Mutex<HashMap<String, (Instant, bool)>>>;
 
 struct NamesrvConfig;
 

@@ -106,6 +106,9 @@ async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
                 ),
                 None => "ready\n".to_string(),
             };
+            if let Some(remark) = sh.verdict.borrow().auth_refusal() {
+                body.push_str(&format!("the broker refuses the daemon's requests: authentication failed ({remark}): set acl.access_key and acl.secret_key\n"));
+            }
             // Ready while one NameServer routes the broker; the others' difference is said.
             for ns in sh.members.borrow().mismatched() {
                 body.push_str(&format!("route differs on {ns} (rmq_registrar_route_mismatch)\n"));

@@ -34,6 +34,8 @@ labels! {
         Ok => "ok",
         /// It did not.
         Error => "error",
+        /// The peer answered, refusing the daemon's credentials (health checks).
+        AuthFailed => "auth_failed",
     }
     /// A re-read of the topic source.
     Reload {

@@ -45,6 +45,8 @@ pub mod response {
     pub const SYSTEM_BUSY: i32 = 2;
     /// No processor for this request code.
     pub const REQUEST_CODE_NOT_SUPPORTED: i32 = 3;
+    /// The peer refused the request's credentials (or their absence): ACL 1.0 or 2.0.
+    pub const NO_PERMISSION: i32 = 16;
     /// The server is draining and asks clients to go elsewhere.
     pub const GO_AWAY: i32 = 1500;
     /// A controller that is not the leader refuses what only the leader answers.

@@ -6,6 +6,7 @@ mod support;
 
 mod address_lookup;
 mod broker_api;
+mod broker_auth;
 mod cli;
 mod client;
 mod daemon;

@@ -96,13 +96,22 @@ async fn run_checks(
         let started = Instant::now();
         let outcome = match cfg.broker.identity {
             IdentitySource::Config => check(api, &cfg).await,
-            IdentitySource::Broker => follow(out, api, &cfg).await,
+            IdentitySource::Broker => follow(out, api, &cfg).await.map(|()| None),
         };
-        out.metrics.health_check(if outcome.is_ok() {
-            Outcome::Ok
-        } else {
-            Outcome::Error
+        let refused = match &outcome {
+            Ok(remark) => remark.clone(),
+            Err(CheckError::AuthFailed(remark)) => Some(remark.clone()),
+            // No answer: what the broker thinks of the credentials is not known anew.
+            Err(_) => verdicts.auth_refusal().map(str::to_string),
+        };
+        out.metrics.health_check(match (&outcome, &refused) {
+            (Ok(None), _) => Outcome::Ok,
+            (Ok(Some(_)) | Err(CheckError::AuthFailed(_)), _) => Outcome::AuthFailed,
+            (Err(_), _) => Outcome::Error,
         });
+        tell_auth(&cfg, verdicts.auth_refusal(), refused.as_deref());
+        verdicts.set_auth_refusal(refused);
+        let outcome = outcome.map(|_| ());
         if closed.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
             verdicts.interrupted();
         }
@@ -141,6 +150,9 @@ pub(crate) enum CheckError {
     /// No answer within the check's timeout.
     #[error("no answer within {0:?}")]
     NoAnswer(Duration),
+    /// The broker answered, refusing the daemon's credentials (or their absence).
+    #[error("the broker refused the daemon's request: authentication failed ({0}): set acl.access_key and acl.secret_key to a user of the broker")]
+    AuthFailed(String),
     /// The broker serves but has no id yet.
     #[error("the broker at {addr} has no id yet ({role} with brokerId -1: no DLedger or controller election yet)")]
     NoId {
@@ -151,22 +163,23 @@ pub(crate) enum CheckError {
     },
 }
 
-/// One check. The deadline covers connecting: a hung host costs one timeout, no more.
-async fn check(api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
+/// One check (Ok: it serves, with the remark of an authentication refusal). The deadline
+/// covers connecting: a hung host costs one timeout, no more.
+async fn check(api: &BrokerApi, cfg: &Config) -> Result<Option<String>, CheckError> {
     let addr = cfg.broker_check_addr();
     let t = cfg.broker.health.timeout;
     match cfg.broker.health.check {
-        HealthCheck::None => Ok(()),
+        HealthCheck::None => Ok(None),
         HealthCheck::Tcp => {
             match tokio::time::timeout(t, tokio::net::TcpStream::connect(addr)).await {
-                Ok(Ok(_)) => Ok(()),
+                Ok(Ok(_)) => Ok(None),
                 Ok(Err(e)) => Err(CheckError::Connect(e)),
                 Err(_) => Err(CheckError::ConnectTimeout(t)),
             }
         }
         HealthCheck::Remoting => {
             let r = match tokio::time::timeout(t, api.check_broker(addr, t)).await {
-                Ok(Ok(())) => return Ok(()),
+                Ok(Ok(refused)) => return Ok(refused),
                 Ok(Err(e)) => CheckError::Api(e),
                 Err(_) => CheckError::NoAnswer(t),
             };
@@ -193,6 +206,9 @@ async fn follow(out: &HealthOut, api: &BrokerApi, cfg: &Config) -> Result<(), Ch
             crate::broker::own_config::ReportError::IdFromController(slave),
         ))) => api.id_from_controller(*slave, t).await?,
         Ok(Err(e)) => {
+            if let Some(remark) = e.auth_refusal() {
+                return Err(CheckError::AuthFailed(remark.to_string()));
+            }
             if !matches!(e, crate::broker::ApiError::Report(_)) {
                 api.client().close_connection(addr);
             }
@@ -217,6 +233,21 @@ async fn follow(out: &HealthOut, api: &BrokerApi, cfg: &Config) -> Result<(), Ch
         changed
     });
     no_id.map_or(Ok(()), Err)
+}
+
+/// One WARN when the broker starts refusing the daemon's credentials, one INFO when it stops.
+fn tell_auth(cfg: &Config, was: Option<&str>, now: Option<&str>) {
+    let broker = cfg.broker_check_addr();
+    match (was, now) {
+        (None, Some(remark)) => {
+            let signed = cfg.acl.access_key.is_some() && cfg.acl.secret_key.is_some();
+            tracing::warn!(%broker, remark, signed, "the broker refuses the daemon's requests: authentication failed (its reads of identity, topics, disk and slave pulls fail; liveness is unchanged): set acl.access_key and acl.secret_key to a user of the broker")
+        }
+        (Some(_), None) => {
+            tracing::info!(%broker, "the broker accepts the daemon's requests again")
+        }
+        _ => {}
+    }
 }
 
 /// Judges a check's outcome and publishes the verdict when it changed; the register task acts

@@ -23,6 +23,8 @@ pub(crate) struct Verdicts {
     /// Times the checks' connection to the broker closed: a broker restarted faster than a
     /// check interval fails no check, but its connection closes.
     interruptions: u64,
+    /// The broker's remark while it refuses the daemon's credentials (NO_PERMISSION).
+    auth_refusal: Option<String>,
 }
 
 /// What a check's outcome changes.
@@ -54,6 +56,16 @@ impl Verdicts {
             up,
             ..Verdicts::default()
         }
+    }
+
+    /// The broker's remark while it refuses the daemon's credentials.
+    pub(crate) fn auth_refusal(&self) -> Option<&str> {
+        self.auth_refusal.as_deref()
+    }
+
+    /// What the last check said of the credentials.
+    pub(crate) fn set_auth_refusal(&mut self, remark: Option<String>) {
+        self.auth_refusal = remark;
     }
 
     /// True while the broker may be advertised.

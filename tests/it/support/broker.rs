@@ -150,12 +150,13 @@ impl Broker {
         self.child = Some(child);
     }
 
-    /// True when the broker answers GET_BROKER_RUNTIME_INFO now.
+    /// True when the broker answers GET_BROKER_RUNTIME_INFO now (with authentication on, a
+    /// refusal of the unsigned request, NO_PERMISSION, is its answer).
     pub async fn answers(&self, c: &RemotingClient) -> bool {
         let req = RemotingCommand::request(request::GET_BROKER_RUNTIME_INFO);
         let ok = matches!(
             c.invoke_sync(Some(&self.addr), req, Duration::from_millis(500)).await,
-            Ok(r) if r.code == 0
+            Ok(r) if r.code == 0 || r.code == 16
         );
         if !ok {
             c.close_connection(&self.addr);
