@@ -81,8 +81,10 @@ impl Request for GetReplicaInfo<'_> {
 
     fn parse(reply: RemotingCommand) -> Result<Replica, ApiError> {
         match reply.field("brokerId").map(str::trim) {
-            None if reply.field("masterBrokerId").is_some() => Ok(Replica::Group),
-            None | Some("") => Ok(Replica::Id(None)),
+            // 5.0.x always names the address's id (-1 for none); 5.1.1+ never does (its
+            // `masterBrokerId` too is absent while no master is elected).
+            None => Ok(Replica::Group),
+            Some("") => Ok(Replica::Id(None)),
             // Slave ids start at 1; -1 is "no id for that address" (the master's is 0 by its
             // role, never asked here).
             Some(v) => v
@@ -124,6 +126,10 @@ impl Request for GetSyncStateData<'_> {
 fn id_in_sync_state(body: &serde_json::Value, name: &str, addr: &str) -> Option<u64> {
     let group = body.get("replicasInfoTable")?.get(name)?;
     let master = group.get("masterBrokerId").and_then(serde_json::Value::as_i64);
+    let master_addr = group.get("masterAddress").and_then(serde_json::Value::as_str);
+    if master_addr == Some(addr) {
+        return None;
+    }
     ["inSyncReplicas", "notInSyncReplicas"]
         .iter()
         .filter_map(|k| group.get(*k)?.as_array())
@@ -350,7 +356,7 @@ mod tests {
             Replica::Id(None),
             "an address the controller does not know"
         );
-        assert_eq!(GetReplicaInfo::parse(reply(&[])).unwrap(), Replica::Id(None));
+        assert_eq!(GetReplicaInfo::parse(reply(&[])).unwrap(), Replica::Group);
         // 5.1.1+: about the group, no id of the address asked.
         let group = reply(&[
             ("masterBrokerId", "1"),
@@ -390,6 +396,11 @@ mod tests {
             "inSyncReplicas": [{"address": "10.0.0.5:30911", "brokerId": 2}]
         }}});
         assert_eq!(id_in_sync_state(&old, "b", "10.0.0.5:30911"), Some(2));
+        let old_master = serde_json::json!({"replicasInfoTable": {"b": {
+            "masterAddress": "10.0.0.4:30911",
+            "inSyncReplicas": [{"address": "10.0.0.4:30911", "brokerId": 1}]
+        }}});
+        assert_eq!(id_in_sync_state(&old_master, "b", "10.0.0.4:30911"), None, "the master's, by address");
         let body = GetSyncStateData { name: "b" }.body().unwrap();
         assert_eq!(&body[..], br#"["b"]"#);
     }

@@ -42,7 +42,7 @@ pub enum ApiError {
     },
     /// A registration too big for one frame, toward a NameServer that deletes the broker's
     /// topics missing from each registration: a split would leave only the last batch.
-    #[error("the registration ({len} bytes) does not fit one frame ({max_frame}), and this NameServer deletes the topics missing from each registration (deleteTopicWithBrokerRegistration=true), so it cannot be split: raise remoting.max_frame, or set register.compressed = true")]
+    #[error("the registration ({len} bytes) does not fit one frame ({max_frame}), and this NameServer deletes the topics missing from each registration (deleteTopicWithBrokerRegistration=true), so it cannot be split, and its compressed form is not known: raise remoting.max_frame")]
     Unsplittable {
         /// The plain body's length.
         len: usize,

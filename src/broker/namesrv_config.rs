@@ -41,34 +41,36 @@ fn deletes(props: &HashMap<String, String>) -> bool {
 
 impl BrokerApi {
     /// Whether NameServer `addr` deletes, at each registration, the broker's topics not in
-    /// it; asked at most once per [`CONFIG_TTL`]. One that does not answer is taken as
-    /// `assumed` (`register.assume_topic_deletion`).
+    /// it; asked at most once per [`CONFIG_TTL`]. One that answers with an error code (it does
+    /// not serve GET_NAMESRV_CONFIG) is taken as `assumed` (`register.assume_topic_deletion`);
+    /// one that cannot be asked is the registration's error, and nothing is kept.
     pub async fn deletes_by_registration(
         &self,
         addr: &str,
         assumed: bool,
         timeout: Duration,
-    ) -> bool {
+    ) -> Result<bool, ApiError> {
         let now = Instant::now();
         if let Some(d) = self.namesrv_answers(|m| {
             m.get(addr)
                 .filter(|(at, _)| now.duration_since(*at) < CONFIG_TTL)
                 .map(|(_, d)| *d)
         }) {
-            return d;
+            return Ok(d);
         }
         let d = match self.call(addr, &NamesrvConfig, timeout).await {
             Ok(d) => d,
-            Err(e) => {
-                tracing::debug!(namesrv = %addr, error = %e, assumed, "GET_NAMESRV_CONFIG not answered: register.assume_topic_deletion decides");
+            Err(e @ ApiError::Refused { .. }) => {
+                tracing::debug!(namesrv = %addr, error = %e, assumed, "GET_NAMESRV_CONFIG not served: register.assume_topic_deletion decides");
                 assumed
             }
+            Err(e) => return Err(e),
         };
         if d {
             tracing::info!(namesrv = %addr, "this NameServer deletes the broker's topics missing from a registration (deleteTopicWithBrokerRegistration): registrations toward it are never split");
         }
         self.namesrv_answers(|m| m.insert(addr.to_string(), (now, d)));
-        d
+        Ok(d)
     }
 }
 

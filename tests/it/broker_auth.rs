@@ -241,6 +241,10 @@ async fn the_real_rust_broker_with_authentication_on_takes_the_daemon_s_signed_r
         .await
         .unwrap();
     assert_eq!(r.code, 16, "{:?}", r.remark);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("Authentication credentials are invalid")
+    );
     // Signed: identity (GET_BROKER_CONFIG), topics (GET_ALL_TOPIC_CONFIG) and the checks pass.
     let d = follower_with(
         &b.addr,

@@ -68,13 +68,13 @@ impl BrokerApi {
         opts: &RegisterOptions,
     ) -> NamesrvOutcome<RegisterStatus> {
         // A split registration is bounded per batch, so its whole exchange gets one timeout
-        // per batch (and one for learning the NameServer's form).
+        // per batch (and one each for learning the NameServer's form and its configuration).
         let batches = bodies
             .topics()
             .topic_config_table
             .len()
             .div_ceil(opts.split_size.max(1));
-        let bound = opts.timeout * u32::try_from(batches.max(1) + 1).unwrap_or(u32::MAX);
+        let bound = opts.timeout * u32::try_from(batches.max(1) + 2).unwrap_or(u32::MAX);
         bounded(addr, bound, self.register_one(addr, id, bodies, opts)).await
     }
 
@@ -123,10 +123,11 @@ impl BrokerApi {
                 }
                 Step::AskConfig => {
                     let assumed = opts.assume_topic_deletion;
-                    facts.deletes = match self.deletes_by_registration(addr, assumed, opts.timeout).await {
-                        true => Deletes::Yes,
-                        false => Deletes::No,
-                    };
+                    facts.deletes =
+                        match self.deletes_by_registration(addr, assumed, opts.timeout).await? {
+                            true => Deletes::Yes,
+                            false => Deletes::No,
+                        };
                 }
                 Step::Unsplittable => {
                     return Err(ApiError::Unsplittable {

@@ -169,9 +169,6 @@ pub(crate) fn plan(opts: &RegisterOptions, facts: &Facts) -> Step {
     }
 }
 
-/// The most one batch's body holds, whatever the frame allows: a round holds one batch at a
-/// time, so this bounds a split round's memory (150k topics in plain JSON: under 40 MiB RSS;
-/// a NameServer takes 4 MiB batches as readily as larger ones).
 /// Toward a NameServer that deletes by registration: the table whole when it fits a frame,
 /// else compressed in the NameServer's form, else nothing.
 fn unsplit(opts: &RegisterOptions, facts: &Facts, form: Option<CompressionForm>) -> Step {
@@ -196,6 +193,9 @@ fn unsplit(opts: &RegisterOptions, facts: &Facts, form: Option<CompressionForm>)
 /// The least topics per batch of a split registration.
 pub(crate) const MIN_BATCH: usize = 2;
 
+/// The most one batch's body holds, whatever the frame allows: a round holds one batch at a
+/// time, so this bounds a split round's memory (150k topics in plain JSON: under 40 MiB RSS;
+/// a NameServer takes 4 MiB batches as readily as larger ones).
 pub(crate) const BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Topics per batch so that each batch's body stays within three quarters of a frame and

@@ -101,6 +101,8 @@ async fn run_checks(
         let refused = match &outcome {
             Ok(remark) => remark.clone(),
             Err(CheckError::AuthFailed(remark)) => Some(remark.clone()),
+            // It answered the signed request, with no id or no usable identity: accepted.
+            Err(CheckError::NoId { .. } | CheckError::Api(crate::broker::ApiError::Report(_))) => None,
             // No answer: what the broker thinks of the credentials is not known anew.
             Err(_) => verdicts.auth_refusal().map(str::to_string),
         };
