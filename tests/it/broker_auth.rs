@@ -56,6 +56,15 @@ fn the_checker_agrees_with_signatures_made_by_openssl() {
     assert_eq!(n, 4);
 }
 
+/// Health checks the broker answered refusing the credentials, from `/metrics` text (NaN
+/// before the first).
+fn refused_checks(text: &str) -> f64 {
+    metric(
+        text,
+        "rmq_registrar_broker_health_checks_total{outcome=\"auth_failed\"}",
+    )
+}
+
 /// Users of the scripted broker: name → password.
 const USERS: &[(&str, &str)] = &[("rocketmq", "12345678")];
 
@@ -184,20 +193,11 @@ async fn signed_health_checks_are_accepted_and_a_refused_credential_is_named_not
         })
         .await;
         let (_, text) = d.get("/metrics").await.unwrap();
-        assert!(
-            metric(
-                &text,
-                "rmq_registrar_broker_health_checks_total{outcome=\"auth_failed\"}"
-            ) >= 1.0,
-            "{text}"
-        );
+        assert!(refused_checks(&text) >= 1.0, "{text}");
         eventually("several checks", || async {
-            d.get("/metrics").await.is_some_and(|(_, t)| {
-                metric(
-                    &t,
-                    "rmq_registrar_broker_health_checks_total{outcome=\"auth_failed\"}",
-                ) >= 3.0
-            })
+            d.get("/metrics")
+                .await
+                .is_some_and(|(_, t)| refused_checks(&t) >= 3.0)
         })
         .await;
         let warned = d.logs().matches("authentication failed (its reads").count();
@@ -259,10 +259,7 @@ async fn the_real_rust_broker_with_authentication_on_takes_the_daemon_s_signed_r
     assert!(ok, "not registered: {}", d.logs());
     let (_, text) = d.get("/metrics").await.unwrap();
     // Not one refused (the series appears with the first refusal).
-    let refused = metric(
-        &text,
-        "rmq_registrar_broker_health_checks_total{outcome=\"auth_failed\"}",
-    );
+    let refused = refused_checks(&text);
     assert!(refused.is_nan() || refused == 0.0, "{text}");
     assert!(
         metric(&text, "rmq_registrar_topics") > 1.0,
@@ -284,11 +281,5 @@ async fn the_real_rust_broker_with_authentication_on_takes_the_daemon_s_signed_r
     .await;
     assert!(!has_broker(&probe, &ns2.addr, "auth-real").await);
     let (_, text) = d.get("/metrics").await.unwrap();
-    assert!(
-        metric(
-            &text,
-            "rmq_registrar_broker_health_checks_total{outcome=\"auth_failed\"}"
-        ) >= 1.0,
-        "{text}"
-    );
+    assert!(refused_checks(&text) >= 1.0, "{text}");
 }

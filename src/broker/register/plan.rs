@@ -131,16 +131,10 @@ pub(crate) fn plan(opts: &RegisterOptions, facts: &Facts) -> Step {
     let plain_len = if opts.always_split {
         None
     } else {
-        let Some(len) = facts.plain_len else {
-            return Step::MeasurePlain;
-        };
-        if len + HEADER_ROOM <= opts.max_frame {
-            return Step::Whole {
-                form: None,
-                sent_as: SentAs::Whole,
-            };
+        if let Some(step) = plain_if_it_fits(opts, facts) {
+            return step;
         }
-        Some(len)
+        facts.plain_len
     };
     // Never send a frame the NameServer refuses: split where batches are kept, compress
     // where they may not be; so learn the form first where it is unknown.
@@ -169,17 +163,23 @@ pub(crate) fn plan(opts: &RegisterOptions, facts: &Facts) -> Step {
     }
 }
 
+/// The plain body in one request when it fits a frame (its length measured first); None when
+/// it does not fit.
+fn plain_if_it_fits(opts: &RegisterOptions, facts: &Facts) -> Option<Step> {
+    let Some(len) = facts.plain_len else {
+        return Some(Step::MeasurePlain);
+    };
+    (len + HEADER_ROOM <= opts.max_frame).then_some(Step::Whole {
+        form: None,
+        sent_as: SentAs::Whole,
+    })
+}
+
 /// Toward a NameServer that deletes by registration: the table whole when it fits a frame,
 /// else compressed in the NameServer's form, else nothing.
 fn unsplit(opts: &RegisterOptions, facts: &Facts, form: Option<CompressionForm>) -> Step {
-    let Some(len) = facts.plain_len else {
-        return Step::MeasurePlain;
-    };
-    if len + HEADER_ROOM <= opts.max_frame {
-        return Step::Whole {
-            form: None,
-            sent_as: SentAs::Whole,
-        };
+    if let Some(step) = plain_if_it_fits(opts, facts) {
+        return step;
     }
     match form {
         Some(f) => Step::Whole {
