@@ -23,6 +23,7 @@ pub use register::{
     DataVersionAnswer, Heartbeat, NamesrvOutcome, RegisterOptions, RegisterOutcome, RegisterStatus, RoundBodies, SentAs,
     UnregisterOutcome, DEFAULT_SPLIT_SIZE, SPLIT_SIZES,
 };
+pub use local::{BrokerAnswer, StoreHealth};
 pub use sync::{topic_config_addr, PullDoc};
 
 // What tests and benchmarks name from outside.

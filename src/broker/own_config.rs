@@ -320,7 +320,29 @@ impl Request for GetBrokerConfig {
     }
 }
 
+/// The broker's refusal threshold in percent, from its `diskSpaceWarningLevelRatio` as Java
+/// reads it: an integer percent on 5.x (a fraction is taken as one), clamped to 35..=90; 90
+/// when absent or unreadable.
+pub fn disk_threshold(props: &std::collections::HashMap<String, String>) -> u32 {
+    const DEFAULT: u32 = 90;
+    let Some(v) = props
+        .get("diskSpaceWarningLevelRatio")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+    else {
+        return DEFAULT;
+    };
+    let pct = if v <= 1.0 { v * 100.0 } else { v };
+    (pct.round() as u32).clamp(35, 90)
+}
+
 impl BrokerApi {
+    /// The broker's refusal threshold in percent, from its GET_BROKER_CONFIG answer.
+    pub async fn broker_disk_threshold(&self, addr: &str, timeout: Duration) -> Result<u32, ApiError> {
+        let (props, _) = self.call(addr, &GetBrokerConfig, timeout).await?;
+        Ok(disk_threshold(&props))
+    }
+
     /// Asks the broker at `addr` who it says it is (GET_BROKER_CONFIG, one exchange). An answer
     /// is proof that it serves; an answer without a usable identity is an error, and a Java
     /// 5.0.x slave in controller mode is [`ReportError::IdFromController`]: its id is its
@@ -338,6 +360,23 @@ impl BrokerApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_threshold_is_java_s_clamped_percent_or_90() {
+        let p = |v: &str| {
+            std::collections::HashMap::from([(
+                "diskSpaceWarningLevelRatio".to_string(),
+                v.to_string(),
+            )])
+        };
+        assert_eq!(disk_threshold(&p("90")), 90);
+        assert_eq!(disk_threshold(&p("85")), 85);
+        assert_eq!(disk_threshold(&p("95")), 90, "clamped as Java does");
+        assert_eq!(disk_threshold(&p("10")), 35);
+        assert_eq!(disk_threshold(&p("0.8")), 80, "a fraction (4.x's system property)");
+        assert_eq!(disk_threshold(&p("x")), 90);
+        assert_eq!(disk_threshold(&std::collections::HashMap::new()), 90);
+    }
 
     const JAVA_498: &[u8] =
         include_bytes!("../../tests/data/java-4.9.8-GET_BROKER_CONFIG.body.txt");

@@ -54,6 +54,28 @@ pub struct Config {
     pub drain: DrainConfig,
     /// Reading back what producers are routed to, on every NameServer.
     pub route: RouteConfig,
+    /// The broker's write health: its disk against the level at which it refuses writes.
+    pub fault: FaultConfig,
+}
+
+/// `[fault]`: the broker's disk, read from its own answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultConfig {
+    /// The disk use (percent) above which the broker refuses writes, for a broker that sets it
+    /// with a `-D` property (unset: its GET_BROKER_CONFIG `diskSpaceWarningLevelRatio`).
+    pub disk_threshold: Option<u32>,
+    /// Points below the threshold from which the disk counts as near full (the alert).
+    pub disk_margin: u32,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig {
+            disk_threshold: None,
+            disk_margin: 2,
+        }
+    }
 }
 
 /// `[route]`: the read-back of the route each NameServer gives producers, compared with what

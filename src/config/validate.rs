@@ -153,6 +153,10 @@ pub fn validate(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
     health(&c.broker.health)?;
     drain(&c.drain)?;
     route(&c.route)?;
+    within("fault.disk_margin", c.fault.disk_margin, 0..=20)?;
+    if let Some(t) = c.fault.disk_threshold {
+        within("fault.disk_threshold", t, 1..=99)?;
+    }
     if c.broker.topics.source == TopicSource::Broker && c.broker.topics.file.is_some() {
         return Err(Invalid::new(
             "broker.topics.file",

@@ -1,6 +1,6 @@
 //! The broker's side: whether it serves, who it is, its topics, and a slave's pulls.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 
 use super::labels::{Label, Outcome, Pull, Reload};
 use super::registry::Reg;
@@ -15,6 +15,10 @@ pub struct BrokerMetrics {
     pub(crate) topics: IntGauge,
     pub(crate) topic_reloads: IntCounterVec,
     pub(crate) slave_pulls: IntCounterVec,
+    pub(crate) disk_ratio: prometheus::GaugeVec,
+    pub(crate) disk_threshold: prometheus::Gauge,
+    pub(crate) disk_margin: prometheus::Gauge,
+    pub(crate) store_writable: IntGaugeVec,
 }
 
 impl BrokerMetrics {
@@ -52,11 +56,53 @@ impl BrokerMetrics {
                 "Slave pulls from the master by kind and outcome",
                 &["kind", "outcome"],
             )?,
+            disk_ratio: r.float_gauge_vec(
+                "broker_disk_ratio",
+                "The broker's store disk use as it reports it (GET_BROKER_RUNTIME_INFO), by store: commitlog, consumequeue; absent while it reports none",
+                &["store"],
+            )?,
+            disk_threshold: r.float_gauge(
+                "broker_disk_threshold_ratio",
+                "The disk use above which the broker refuses writes (its diskSpaceWarningLevelRatio, or fault.disk_threshold)",
+            )?,
+            disk_margin: r.float_gauge(
+                "broker_disk_margin_ratio",
+                "fault.disk_margin as a ratio: how far below the threshold the disk counts as near full",
+            )?,
+            store_writable: r.gauge_vec(
+                "broker_store_writable",
+                "1 while the broker says its store takes writes (storeWriteable; the Rust broker says it, Java does not), 0 while it says not",
+                &[],
+            )?,
         };
         for o in Outcome::ALL {
             m.health_checks.with_label_values(&[o.as_str()]);
         }
         Ok(m)
+    }
+
+    /// What the broker said of its store: a ratio it does not report has no series.
+    pub(super) fn set_store(&self, s: &crate::broker::StoreHealth) {
+        for (store, ratio) in [("commitlog", s.commitlog), ("consumequeue", s.consumequeue)] {
+            match ratio {
+                Some(r) => self.disk_ratio.with_label_values(&[store]).set(r),
+                None => {
+                    let _ = self.disk_ratio.remove_label_values(&[store]);
+                }
+            }
+        }
+        match s.writable {
+            Some(w) => self.store_writable.with_label_values(&[]).set(i64::from(w)),
+            None => {
+                let _ = self.store_writable.remove_label_values(&[]);
+            }
+        }
+    }
+
+    /// The broker's refusal threshold and the margin below it, in percent.
+    pub(super) fn set_disk_levels(&self, threshold: u32, margin: u32) {
+        self.disk_threshold.set(f64::from(threshold) / 100.0);
+        self.disk_margin.set(f64::from(margin) / 100.0);
     }
 
     /// Whether the broker may be advertised.

@@ -61,6 +61,16 @@ impl HealthMetrics {
     pub fn health_check(&self, outcome: Outcome) {
         self.0.broker.health_check(outcome);
     }
+
+    /// What the broker said of its store.
+    pub fn set_store(&self, s: &crate::broker::StoreHealth) {
+        self.0.broker.set_store(s);
+    }
+
+    /// The broker's refusal threshold and the margin below it, in percent.
+    pub fn set_disk_levels(&self, threshold: u32, margin: u32) {
+        self.0.broker.set_disk_levels(threshold, margin);
+    }
 }
 
 impl IdentityMetrics {

@@ -48,6 +48,19 @@ impl Reg<'_> {
         )?)
     }
 
+    /// A float gauge family.
+    pub(crate) fn float_gauge_vec(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> prometheus::Result<prometheus::GaugeVec> {
+        self.add(prometheus::GaugeVec::new(
+            Opts::new(format!("{PREFIX}{name}"), help),
+            labels,
+        )?)
+    }
+
     /// A counter.
     pub(crate) fn counter(&self, name: &str, help: &str) -> prometheus::Result<IntCounter> {
         self.add(IntCounter::new(format!("{PREFIX}{name}"), help)?)

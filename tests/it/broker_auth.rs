@@ -265,6 +265,23 @@ async fn the_real_rust_broker_with_authentication_on_takes_the_daemon_s_signed_r
         metric(&text, "rmq_registrar_topics") > 1.0,
         "the broker's own topics: {text}"
     );
+    // Its disk, as it reports it (an extra signed GET_BROKER_RUNTIME_INFO in this mode), and its
+    // refusal level from its own configuration (the Rust broker writes `key:value` lines).
+    let ratio = metric(
+        &text,
+        "rmq_registrar_broker_disk_ratio{store=\"commitlog\"}",
+    );
+    assert!(ratio > 0.0 && ratio < 1.0, "{text}");
+    assert_eq!(
+        metric(&text, "rmq_registrar_broker_disk_threshold_ratio"),
+        0.9,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "rmq_registrar_broker_store_writable"),
+        1.0,
+        "{text}"
+    );
     drop(d);
     // A wrong password: nothing registered (the identity is the broker's to say), and why.
     let ns2 = NameServer::start().await;

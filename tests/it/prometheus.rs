@@ -12,7 +12,9 @@ use crate::support::daemon::{base_config, Daemon};
 use crate::support::namesrv::{has_broker, NameServer};
 use crate::support::ports::ClosedPort;
 use crate::support::remoting::client;
+use crate::support::scripted_peer::{Action, Peer};
 use crate::support::wait::{eventually, eventually_within};
+use rmq_registrar::protocol::RemotingCommand;
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -78,12 +80,30 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 #[tokio::test]
 async fn a_live_metrics_page_passes_promtool_and_has_every_metric_the_rules_and_dashboard_use() {
     let ns = NameServer::start().await;
+    // A broker that reports its disk (GET_BROKER_RUNTIME_INFO) and its refusal level
+    // (GET_BROKER_CONFIG), so that the disk's series exist.
+    let broker = Peer::start(|cmd| match cmd.code {
+        28 => Action::Reply(RemotingCommand::request(0).with_body(
+            br#"{"table":{"commitLogDiskRatio":"0.5","consumeQueueDiskRatio":"0.25","storeWriteable":"true"}}"#.to_vec(),
+        )),
+        26 => Action::Reply(
+            RemotingCommand::request(0).with_body(b"diskSpaceWarningLevelRatio=85\n".to_vec()),
+        ),
+        _ => Action::Reply(RemotingCommand::request(0)),
+    })
+    .await;
     // A slave (id 1): its pull series exist from the start as well.
+    let checked = format!(
+        "[broker.health]\ncheck = \"remoting\"\naddr = {:?}\n",
+        broker.addr
+    );
     let d = Daemon::start(|_, http| {
-        base_config("prom-live", http, &[&ns.addr], "id = 1\n").replace(
-            "[register]",
-            "[slave]\nmaster_addr = \"127.0.0.1:1\"\n[register]",
-        )
+        base_config("prom-live", http, &[&ns.addr], "id = 1\n")
+            .replace("[broker.health]\ncheck = \"none\"\n", &checked)
+            .replace(
+                "[register]",
+                "[slave]\nmaster_addr = \"127.0.0.1:1\"\n[register]",
+            )
     });
     let probe = client();
     eventually("registered", || has_broker(&probe, &ns.addr, "prom-live")).await;
@@ -94,6 +114,23 @@ async fn a_live_metrics_page_passes_promtool_and_has_every_metric_the_rules_and_
     })
     .await;
     let (_, text) = d.get("/metrics").await.unwrap();
+    // The broker's own words, read from its answers.
+    for (series, value) in [
+        ("rmq_registrar_broker_disk_ratio{store=\"commitlog\"}", 0.5),
+        (
+            "rmq_registrar_broker_disk_ratio{store=\"consumequeue\"}",
+            0.25,
+        ),
+        ("rmq_registrar_broker_disk_threshold_ratio", 0.85),
+        ("rmq_registrar_broker_disk_margin_ratio", 0.02),
+        ("rmq_registrar_broker_store_writable", 1.0),
+    ] {
+        assert_eq!(
+            crate::support::daemon::metric(&text, series),
+            value,
+            "{series}:\n{text}"
+        );
+    }
     let mut lint = Command::new(tool("promtool"))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

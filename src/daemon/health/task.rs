@@ -18,7 +18,7 @@ use crate::daemon::publisher::HealthOut;
 use crate::daemon::settings;
 use crate::daemon::shared::Shared;
 use crate::daemon::supervisor::TaskResult;
-use crate::broker::BrokerApi;
+use crate::broker::{BrokerAnswer, BrokerApi};
 use crate::config::{Config, HealthCheck, IdentitySource};
 use crate::metrics::labels::Outcome;
 
@@ -76,6 +76,7 @@ async fn run_checks(
     let mut verdicts = sh.verdict.borrow().clone();
     let start = sh.config();
     let mut tls = (start.tls_client.clone(), start.broker.health.tls);
+    let mut disk = DiskLevels::default();
     loop {
         let cfg = sh.config();
         let h = &cfg.broker.health;
@@ -96,24 +97,10 @@ async fn run_checks(
         let started = Instant::now();
         let outcome = match cfg.broker.identity {
             IdentitySource::Config => check(api, &cfg).await,
-            IdentitySource::Broker => follow(out, api, &cfg).await.map(|()| None),
+            IdentitySource::Broker => follow(out, api, &cfg).await,
         };
-        let refused = match &outcome {
-            Ok(remark) => remark.clone(),
-            Err(CheckError::AuthFailed(remark)) => Some(remark.clone()),
-            // It answered the signed request, with no id or no usable identity: accepted.
-            Err(CheckError::NoId { .. } | CheckError::Api(crate::broker::ApiError::Report(_))) => None,
-            // No answer: what the broker thinks of the credentials is not known anew.
-            Err(_) => verdicts.auth_refusal().map(str::to_string),
-        };
-        out.metrics.health_check(match (&outcome, &refused) {
-            (Ok(None), _) => Outcome::Ok,
-            (Ok(Some(_)) | Err(CheckError::AuthFailed(_)), _) => Outcome::AuthFailed,
-            (Err(_), _) => Outcome::Error,
-        });
-        tell_auth(&cfg, verdicts.auth_refusal(), refused.as_deref());
-        verdicts.set_auth_refusal(refused);
-        let outcome = outcome.map(|_| ());
+        let outcome = answered(out, &cfg, &mut verdicts, outcome);
+        disk.read(out, api, &cfg, outcome.is_ok()).await;
         if closed.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
             verdicts.interrupted();
         }
@@ -165,23 +152,23 @@ pub(crate) enum CheckError {
     },
 }
 
-/// One check (Ok: it serves, with the remark of an authentication refusal). The deadline
-/// covers connecting: a hung host costs one timeout, no more.
-async fn check(api: &BrokerApi, cfg: &Config) -> Result<Option<String>, CheckError> {
+/// One check (Ok: it serves, with what it said of its store and of the daemon's credentials).
+/// The deadline covers connecting: a hung host costs one timeout, no more.
+async fn check(api: &BrokerApi, cfg: &Config) -> Result<BrokerAnswer, CheckError> {
     let addr = cfg.broker_check_addr();
     let t = cfg.broker.health.timeout;
     match cfg.broker.health.check {
-        HealthCheck::None => Ok(None),
+        HealthCheck::None => Ok(BrokerAnswer::default()),
         HealthCheck::Tcp => {
             match tokio::time::timeout(t, tokio::net::TcpStream::connect(addr)).await {
-                Ok(Ok(_)) => Ok(None),
+                Ok(Ok(_)) => Ok(BrokerAnswer::default()),
                 Ok(Err(e)) => Err(CheckError::Connect(e)),
                 Err(_) => Err(CheckError::ConnectTimeout(t)),
             }
         }
         HealthCheck::Remoting => {
             let r = match tokio::time::timeout(t, api.check_broker(addr, t)).await {
-                Ok(Ok(refused)) => return Ok(refused),
+                Ok(Ok(answer)) => return Ok(answer),
                 Ok(Err(e)) => CheckError::Api(e),
                 Err(_) => CheckError::NoAnswer(t),
             };
@@ -199,7 +186,7 @@ async fn check(api: &BrokerApi, cfg: &Config) -> Result<Option<String>, CheckErr
 /// answer keeps the last identity. A Java 5.0.x controller-mode slave's id is asked of its
 /// controller after the broker answered (outside the broker's deadline, each controller
 /// exchange with its own): a controller that fails is no reason to drop the broker's connection.
-async fn follow(out: &HealthOut, api: &BrokerApi, cfg: &Config) -> Result<(), CheckError> {
+async fn follow(out: &HealthOut, api: &BrokerApi, cfg: &Config) -> Result<BrokerAnswer, CheckError> {
     let addr = cfg.broker_check_addr();
     let t = cfg.broker.health.timeout;
     let report = match tokio::time::timeout(t, api.broker_config_report(addr, t)).await {
@@ -234,7 +221,91 @@ async fn follow(out: &HealthOut, api: &BrokerApi, cfg: &Config) -> Result<(), Ch
         }
         changed
     });
-    no_id.map_or(Ok(()), Err)
+    if let Some(e) = no_id {
+        return Err(e);
+    }
+    // The store's health is GET_BROKER_RUNTIME_INFO's to say: asked too, never failing the
+    // check (the identity answered).
+    let store = match tokio::time::timeout(t, api.store_health(addr, t)).await {
+        Ok(Ok(s)) => s,
+        _ => crate::broker::StoreHealth::default(),
+    };
+    Ok(BrokerAnswer {
+        refused: None,
+        store,
+    })
+}
+
+/// What a check's answer says beyond liveness: a refusal of the daemon's credentials (kept
+/// across checks that got no answer) and the store's health; counted by outcome.
+fn answered(
+    out: &HealthOut,
+    cfg: &Config,
+    verdicts: &mut Verdicts,
+    outcome: Result<BrokerAnswer, CheckError>,
+) -> Result<(), CheckError> {
+    let refused = match &outcome {
+        Ok(a) => a.refused.clone(),
+        Err(CheckError::AuthFailed(remark)) => Some(remark.clone()),
+        // It answered the signed request, with no id or no usable identity: accepted.
+        Err(CheckError::NoId { .. } | CheckError::Api(crate::broker::ApiError::Report(_))) => None,
+        // No answer: what the broker thinks of the credentials is not known anew.
+        Err(_) => verdicts.auth_refusal().map(str::to_string),
+    };
+    out.metrics.health_check(match &outcome {
+        Ok(a) if a.refused.is_none() => Outcome::Ok,
+        Ok(_) | Err(CheckError::AuthFailed(_)) => Outcome::AuthFailed,
+        Err(_) => Outcome::Error,
+    });
+    tell_auth(cfg, verdicts.auth_refusal(), refused.as_deref());
+    verdicts.set_auth_refusal(refused);
+    let answer = outcome?;
+    if answer.refused.is_none() {
+        out.metrics.set_store(&answer.store);
+    }
+    Ok(())
+}
+
+/// How often the broker's refusal threshold is read again (it changes only with
+/// UPDATE_BROKER_CONFIG).
+const THRESHOLD_EVERY: Duration = Duration::from_secs(300);
+
+/// The broker's disk levels: its refusal threshold (GET_BROKER_CONFIG
+/// `diskSpaceWarningLevelRatio`, or `fault.disk_threshold`), read when it first serves, when it
+/// comes back, and every [`THRESHOLD_EVERY`].
+#[derive(Default)]
+struct DiskLevels {
+    /// When it was last read (None: due at the next good check).
+    read_at: Option<Instant>,
+}
+
+impl DiskLevels {
+    async fn read(&mut self, out: &HealthOut, api: &BrokerApi, cfg: &Config, serving: bool) {
+        if !serving {
+            // Back from down: read again (a restarted broker may have another file).
+            self.read_at = None;
+            return;
+        }
+        if self.read_at.is_some_and(|t| t.elapsed() < THRESHOLD_EVERY) {
+            return;
+        }
+        self.read_at = Some(Instant::now());
+        let margin = cfg.fault.disk_margin;
+        let threshold = match cfg.fault.disk_threshold {
+            Some(t) => t,
+            None => {
+                let (addr, t) = (cfg.broker_check_addr(), cfg.broker.health.timeout);
+                match tokio::time::timeout(t, api.broker_disk_threshold(addr, t)).await {
+                    Ok(Ok(t)) => t,
+                    other => {
+                        tracing::debug!(broker = %addr, answer = ?other.map(|r| r.map_err(|e| e.kind())), "the broker's disk threshold could not be read: 90 %, as Java's default");
+                        90
+                    }
+                }
+            }
+        };
+        out.metrics.set_disk_levels(threshold, margin);
+    }
 }
 
 /// One WARN when the broker starts refusing the daemon's credentials, one INFO when it stops.
