@@ -58,22 +58,32 @@ pub struct Config {
     pub fault: FaultConfig,
 }
 
-/// `[fault]`: the broker's disk, read from its own answers.
+/// `[fault]`: the fault drain: a master that cannot take writes (its disk past its refusal
+/// threshold, its store not writable), read from its own answers, is routed read-only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultConfig {
+    /// The fault drain is on (`false`: a broker that refuses writes stays writable in the
+    /// routes, with a WARN at start).
+    pub disk: bool,
     /// The disk use (percent) above which the broker refuses writes, for a broker that sets it
     /// with a `-D` property (unset: its GET_BROKER_CONFIG `diskSpaceWarningLevelRatio`).
     pub disk_threshold: Option<u32>,
-    /// Points below the threshold from which the disk counts as near full (the alert).
+    /// Points below the threshold from which the broker is drained ahead of its refusal (and
+    /// the alert warns within twice this); the drain ends below threshold − 2 × margin.
     pub disk_margin: u32,
+    /// Other masters of the cluster that must stay writable in the routes for a drain ahead
+    /// of the refusal (the refusal itself always drains).
+    pub min_writable: u32,
 }
 
 impl Default for FaultConfig {
     fn default() -> Self {
         FaultConfig {
+            disk: true,
             disk_threshold: None,
             disk_margin: 2,
+            min_writable: 1,
         }
     }
 }

@@ -154,6 +154,7 @@ pub fn validate(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
     drain(&c.drain)?;
     route(&c.route)?;
     within("fault.disk_margin", c.fault.disk_margin, 0..=20)?;
+    within("fault.min_writable", c.fault.min_writable, 0..=1000)?;
     if let Some(t) = c.fault.disk_threshold {
         within("fault.disk_threshold", t, 1..=99)?;
     }

@@ -106,6 +106,9 @@ async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
                 ),
                 None => "ready\n".to_string(),
             };
+            if let Some(line) = sh.fault.borrow().line() {
+                body.push_str(&line);
+            }
             if let Some(remark) = sh.verdict.borrow().auth_refusal() {
                 body.push_str(&format!("the broker refuses the daemon's requests: authentication failed ({remark}): set acl.access_key and acl.secret_key\n"));
             }

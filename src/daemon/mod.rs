@@ -7,7 +7,7 @@
 //! `health` (the checks and the verdict), `identity` (who the broker is), `topics` (the table
 //! and its one owner), `register` (rounds; the register task owns the round state and the
 //! NameServers' tasks), `namesrv` (each NameServer's task and record, and the fleet), `drain`
-//! (all of the drain); the NameServer list's publisher in `addresses`; the heartbeat plan and
+//! (all of the drain), `fault` (when a broker that cannot take writes is drained); the NameServer list's publisher in `addresses`; the heartbeat plan and
 //! beat under `heartbeat`; the 1 s response sweeper (`client/sweeper.rs`) is a supervised task
 //! started in `run`.
 
@@ -15,6 +15,7 @@ mod addresses;
 mod api;
 pub mod files;
 pub mod drain;
+mod fault;
 mod goodbye;
 mod health;
 mod heartbeat;

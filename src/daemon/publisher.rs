@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::identity::Current;
 use super::health::Verdicts;
 use super::drain::{DrainCmd, DrainView};
+use super::fault::WriteFault;
 use super::published::{Advert, Members};
 use super::settings::InForce;
 use super::shared::Shared;
@@ -68,6 +69,8 @@ pub(crate) struct HealthOut {
     pub(crate) verdict: Publisher<Verdicts>,
     /// The broker's last GET_BROKER_CONFIG answer.
     pub(crate) report: Publisher<Option<Arc<BrokerReport>>>,
+    /// The faults a drain holds for (the broker cannot take writes).
+    pub(crate) fault: Publisher<WriteFault>,
     /// Its series.
     pub(crate) metrics: HealthMetrics,
     /// Its own client's request counts.
@@ -155,6 +158,7 @@ impl Channels {
             cfg.broker.health.check == crate::config::HealthCheck::None,
         ));
         let (report, report_rx) = Publisher::new(None);
+        let (fault, fault_rx) = Publisher::new(WriteFault::default());
         let (identity, identity_rx) = Publisher::new(None);
         let (elsewhere, elsewhere_rx) = Publisher::new(None);
         let (namesrv_list, namesrv_list_rx) = Publisher::new(Arc::new(cfg.namesrv.addrs.clone()));
@@ -170,6 +174,7 @@ impl Channels {
             health: HealthOut {
                 verdict,
                 report,
+                fault,
                 metrics: HealthMetrics::new(metrics),
                 requests: Arc::new(RequestMetrics::new(metrics)),
             },
@@ -208,6 +213,7 @@ impl Channels {
             register_now: Notify::new(),
             verdict: verdict_rx,
             report: report_rx,
+            fault: fault_rx,
             identity: identity_rx,
             elsewhere: elsewhere_rx,
             namesrv_list: namesrv_list_rx,

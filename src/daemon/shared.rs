@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) verdict: watch::Receiver<Verdicts>,
     /// The broker's last GET_BROKER_CONFIG answer; published by the health task.
     pub(crate) report: watch::Receiver<Option<Arc<BrokerReport>>>,
+    /// The faults a drain holds for; published by the health task.
+    pub(crate) fault: watch::Receiver<super::fault::WriteFault>,
     /// Who the broker is now (`None`: nothing to register yet); published by the identity task.
     pub(crate) identity: watch::Receiver<Option<Current>>,
     /// What the broker reports itself as instead of the cluster, name or address registered

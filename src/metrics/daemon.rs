@@ -1,6 +1,6 @@
 //! The daemon itself: tasks, rounds, the NameServer list and the build.
 
-use prometheus::{Gauge, Histogram, IntCounterVec, IntGauge};
+use prometheus::{Gauge, Histogram, IntCounterVec, IntGauge, IntGaugeVec};
 
 use super::labels::{Label, Outcome};
 use super::registry::Reg;
@@ -15,6 +15,7 @@ pub struct DaemonMetrics {
     pub(crate) runtime_tasks: IntGauge,
     pub(crate) draining: IntGauge,
     pub(crate) drain_started: IntGauge,
+    pub(crate) write_fault: IntGaugeVec,
 }
 
 impl DaemonMetrics {
@@ -44,13 +45,21 @@ impl DaemonMetrics {
             runtime_tasks: r.gauge("runtime_tasks", "Live async tasks in the daemon")?,
             draining: r.gauge(
                 "draining",
-                "1 while the broker is drained: routed read-only on every NameServer",
+                "1 while a planned drain (asked through /drain) holds: the broker routed read-only on every NameServer",
             )?,
             drain_started: r.gauge(
                 "drain_started_timestamp_seconds",
-                "Unix time the drain in force began; 0 when none",
+                "Unix time the planned drain in force began; 0 when none",
+            )?,
+            write_fault: r.gauge_vec(
+                "broker_write_fault",
+                "1 while the broker is routed read-only because it cannot take writes (disk: past its refusal threshold, or near it; store: its store takes no writes)",
+                &["reason"],
             )?,
         };
+        for k in ["disk", "store"] {
+            m.write_fault.with_label_values(&[k]);
+        }
         for o in Outcome::ALL {
             m.address_refreshes.with_label_values(&[o.as_str()]);
         }
@@ -64,6 +73,11 @@ impl DaemonMetrics {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         self.drain_started.set(secs);
+    }
+
+    /// Whether a fault drain holds for each reason (`disk`, `store`).
+    pub(super) fn set_write_fault(&self, reason: &str, on: bool) {
+        self.write_fault.with_label_values(&[reason]).set(i64::from(on));
     }
 
     /// The supervised tasks: their restart series start at 0.

@@ -113,9 +113,14 @@ impl RegisterMetrics {
         self.0.daemon.set_register_interval(every);
     }
 
-    /// The drain in force (since when), or none.
+    /// The planned drain in force (since when), or none.
     pub fn set_draining(&self, since: Option<SystemTime>) {
         self.0.daemon.set_draining(since);
+    }
+
+    /// Whether the broker is routed read-only for fault `reason` (`disk`, `store`).
+    pub fn set_write_fault(&self, reason: &str, on: bool) {
+        self.0.daemon.set_write_fault(reason, on);
     }
 
     /// NameServers listed now.

@@ -15,13 +15,22 @@ pub(crate) enum DrainCmd {
         /// Started, or why not.
         reply: oneshot::Sender<Result<Started, Refused>>,
     },
-    /// End the drain in force; the reply says since when it was held (None: there was none).
+    /// End the planned drain in force (a fault drain holds on).
     Cancel {
         /// Who asked.
         who: String,
-        /// Since when the drain ended now was held.
-        reply: oneshot::Sender<Option<SystemTime>>,
+        /// What was cancelled, and what holds on.
+        reply: oneshot::Sender<Cancelled>,
     },
+}
+
+/// A cancel's answer.
+#[derive(Debug)]
+pub(crate) struct Cancelled {
+    /// Since when the planned drain ended now was held (None: there was none).
+    pub(crate) since: Option<SystemTime>,
+    /// The faults whose drain holds on (a cancel does not end them).
+    pub(crate) faults: std::collections::BTreeSet<crate::daemon::fault::FaultKind>,
 }
 
 /// A drain in force after a start request.

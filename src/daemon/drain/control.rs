@@ -6,6 +6,10 @@
 //! the broker's own registrations do not undo it), then asks WIPE_WRITE_PERM_OF_BROKER. A
 //! NameServer that shows it lost that version (a heartbeat says changed, a reconnect) gets the
 //! same again at once, with the topics read again.
+//!
+//! Its reasons are a set: planned ones (asked through `/drain`; a cancel, the broker's restart
+//! or `drain.max` end them) and faults (the health task's: they end when the broker takes
+//! writes again). It ends, with the broker's true permissions registered, when none is left.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -13,7 +17,8 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use super::{Drain, DrainCmd, Draining, Reason, Refused, Started};
+use super::{Cancelled, Drain, DrainCmd, Draining, Reason, Refused, Started};
+use crate::daemon::fault::FaultKind;
 use crate::daemon::register::{publish_advert, round_with, Rounds};
 use crate::config::{Config, IdentitySource};
 use crate::daemon::namesrv::Fleet;
@@ -27,11 +32,13 @@ pub(crate) async fn on_cmd(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds,
             let _ = reply.send(started);
         }
         DrainCmd::Cancel { who, reply } => {
-            let since = rounds.drain.as_ref().map(Drain::since);
+            let held = rounds.drain.as_ref();
+            let since = held.filter(|d| d.held.planned()).map(Drain::since);
+            let faults = held.map(|d| d.held.faults()).unwrap_or_default();
             if since.is_some() {
-                end(sh, fleet, rounds, &format!("cancelled by {who}")).await;
+                end_planned(sh, fleet, rounds, &format!("cancelled by {who}")).await;
             }
-            let _ = reply.send(since);
+            let _ = reply.send(Cancelled { since, faults });
         }
     }
 }
@@ -43,27 +50,46 @@ async fn start(
     who: String,
     wait: std::time::Duration,
 ) -> Result<Started, Refused> {
-    if let Some(d) = &rounds.drain {
-        tracing::info!(%who, since = %humantime::format_rfc3339_seconds(d.since()), "drain asked again: joined the one in force");
+    let cfg = sh.config();
+    if let Some(d) = &mut rounds.drain {
+        let since = d.since();
+        if d.held.planned() {
+            tracing::info!(%who, since = %humantime::format_rfc3339_seconds(since), "drain asked again: joined the one in force");
+            return Ok(Started {
+                since,
+                joined: true,
+                refused: Vec::new(),
+            });
+        }
+        // A fault drain holds: the broker is read-only already; the planned reason joins it
+        // (from now on a restart or a cancel ends it, and heartbeats go every DRAIN_BEAT).
+        plan(d, sh, who.clone());
+        rounds.out.metrics.set_draining(Some(SystemTime::now()));
+        let held = d.held.clone();
+        rounds.out.draining.send_modify(|v| v.held = Some(held));
+        tracing::info!(%who, wait = ?wait, faults = %d.held.why(), "drain asked while a fault drain holds: joined it");
+        let refused = round_with(sh, &cfg, fleet, rounds).await;
         return Ok(Started {
-            since: d.since(),
+            since,
             joined: true,
-            refused: Vec::new(),
+            refused,
         });
     }
-    let cfg = sh.config();
     refusal(sh, &cfg, fleet)?;
     let since = SystemTime::now();
-    let held = Draining {
-        since,
-        reasons: BTreeSet::from([Reason::Planned { who: who.clone() }]),
-    };
-    rounds.drain = Some(Drain {
-        held: held.clone(),
+    let mut d = Drain {
+        held: Draining {
+            since,
+            reasons: BTreeSet::new(),
+        },
         started: Instant::now(),
+        planned: None,
         saw_failure: false,
-        interruptions: sh.verdict.borrow().interruptions(),
-    });
+        interruptions: 0,
+    };
+    plan(&mut d, sh, who.clone());
+    let held = d.held.clone();
+    rounds.drain = Some(d);
     rounds.out.metrics.set_draining(Some(since));
     rounds.out.draining.send_modify(|v| v.held = Some(held));
     tracing::info!(%who, wait = ?wait, "draining: routing the broker read-only on every NameServer");
@@ -76,6 +102,90 @@ async fn start(
         joined: false,
         refused,
     })
+}
+
+/// Adds a planned reason asked by `who`: `drain.max` and the broker's restart count from now.
+fn plan(d: &mut Drain, sh: &Shared, who: String) {
+    d.held.reasons.insert(Reason::Planned { who });
+    d.planned = Some(Instant::now());
+    d.saw_failure = false;
+    d.interruptions = sh.verdict.borrow().interruptions();
+}
+
+/// Holds a drain for exactly the faults in `want` (the health task's): a fault that began
+/// starts one (or joins the one in force), one that ended leaves it, and the drain ends with
+/// its last reason. A broker that cannot be drained now is tried again at the next change or
+/// round.
+pub(crate) async fn faults(
+    sh: &Arc<Shared>,
+    fleet: &Fleet,
+    rounds: &mut Rounds,
+    want: &BTreeSet<FaultKind>,
+) {
+    let held = rounds.drain.as_ref().map(|d| d.held.faults()).unwrap_or_default();
+    if held == *want {
+        return;
+    }
+    let cfg = sh.config();
+    for k in [FaultKind::Disk, FaultKind::Store] {
+        rounds.out.metrics.set_write_fault(k.as_str(), want.contains(&k));
+    }
+    let Some(d) = &mut rounds.drain else {
+        if let Err(why) = refusal(sh, &cfg, fleet) {
+            tracing::debug!(%why, "fault drain: not drained now");
+            for k in [FaultKind::Disk, FaultKind::Store] {
+                rounds.out.metrics.set_write_fault(k.as_str(), false);
+            }
+            return;
+        }
+        let since = SystemTime::now();
+        let held = Draining {
+            since,
+            reasons: want.iter().map(|k| Reason::Fault { kind: *k }).collect(),
+        };
+        rounds.drain = Some(Drain {
+            held: held.clone(),
+            started: Instant::now(),
+            planned: None,
+            saw_failure: false,
+            interruptions: sh.verdict.borrow().interruptions(),
+        });
+        rounds.out.draining.send_modify(|v| v.held = Some(held));
+        let refused = round_with(sh, &cfg, fleet, rounds).await;
+        for r in &refused {
+            tracing::warn!(refused = %r, "a NameServer did not take the fault drain");
+        }
+        return;
+    };
+    d.held.reasons.retain(|r| match r {
+        Reason::Fault { kind } => want.contains(kind),
+        Reason::Planned { .. } => true,
+    });
+    d.held.reasons.extend(want.iter().map(|k| Reason::Fault { kind: *k }));
+    if d.held.reasons.is_empty() {
+        end(sh, fleet, rounds, "the broker takes writes again").await;
+        return;
+    }
+    let held = d.held.clone();
+    rounds.out.draining.send_modify(|v| v.held = Some(held));
+}
+
+/// Ends the drain's planned reasons (a cancel, the broker's restart, `drain.max`): the drain
+/// ends unless a fault holds it, whose drain goes on (heartbeats back to their period).
+pub(crate) async fn end_planned(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, why: &str) {
+    let Some(d) = &mut rounds.drain else { return };
+    d.held.reasons.retain(|r| !matches!(r, Reason::Planned { .. }));
+    d.planned = None;
+    rounds.out.metrics.set_draining(None);
+    if d.held.reasons.is_empty() {
+        end(sh, fleet, rounds, why).await;
+        return;
+    }
+    tracing::info!(why, still = %d.held.why(), "planned drain ended; the fault drain holds: the broker stays read-only");
+    let held = d.held.clone();
+    rounds.out.draining.send_modify(|v| v.held = Some(held));
+    let cfg = sh.config();
+    round_with(sh, &cfg, fleet, rounds).await;
 }
 
 /// Why this broker may not drain now, if so.
@@ -107,6 +217,9 @@ pub(crate) async fn end(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, wh
         return;
     };
     rounds.out.metrics.set_draining(None);
+    for k in [FaultKind::Disk, FaultKind::Store] {
+        rounds.out.metrics.set_write_fault(k.as_str(), false);
+    }
     rounds.out.draining.send_modify(|v| {
         v.held = None;
         v.ended = Some((d.since(), why.to_string()));

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::contract::{bearer, same, token, CHALLENGE, HEADER, OUTCOME};
 use crate::daemon::publisher::follow;
-use crate::daemon::drain::{DrainCmd, Started};
+use crate::daemon::drain::{Cancelled, DrainCmd, Started};
 use crate::daemon::shared::Shared;
 use crate::config::Config;
 
@@ -247,16 +247,35 @@ async fn start(
 async fn cancel(requests: &mpsc::Sender<DrainCmd>, who: String) -> Answer {
     let (reply, answer) = oneshot::channel();
     let asked = requests.send(DrainCmd::Cancel { who, reply }).await;
-    match (asked, answer.await) {
-        (Ok(()), Ok(Some(since))) => Answer::new(
+    let Cancelled { since, faults } = match (asked, answer.await) {
+        (Ok(()), Ok(c)) => c,
+        _ => return Answer::new(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping\n"),
+    };
+    // A fault drain is not the operator's to end: it holds until the broker takes writes.
+    let fault = (!faults.is_empty()).then(|| {
+        let kinds: Vec<&str> = faults.iter().map(|k| k.as_str()).collect();
+        format!(
+            "the fault drain holds on ({}): the broker stays read-only until it takes writes again (fault.disk = false and a reload end it)\n",
+            kinds.join(", ")
+        )
+    });
+    match (since, fault) {
+        (Some(since), None) => Answer::new(
             StatusCode::OK,
             format!(
                 "drain cancelled (held since {}): the broker's true permissions are registered\n",
                 humantime::format_rfc3339_seconds(since)
             ),
         ),
-        (Ok(()), Ok(None)) => Answer::new(StatusCode::CONFLICT, "no drain in force\n"),
-        _ => Answer::new(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping\n"),
+        (Some(since), Some(f)) => Answer::new(
+            StatusCode::OK,
+            format!(
+                "planned drain cancelled (held since {}); {f}",
+                humantime::format_rfc3339_seconds(since)
+            ),
+        ),
+        (None, Some(f)) => Answer::new(StatusCode::CONFLICT, format!("no planned drain in force; {f}")),
+        (None, None) => Answer::new(StatusCode::CONFLICT, "no drain in force\n"),
     }
 }
 

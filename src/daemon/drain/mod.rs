@@ -12,5 +12,5 @@ pub(crate) mod endpoint;
 pub(crate) mod rule;
 mod state;
 
-pub(crate) use commands::{DrainCmd, Refused, Started};
+pub(crate) use commands::{Cancelled, DrainCmd, Refused, Started};
 pub(crate) use state::{Drain, DrainView, Draining, Reason};

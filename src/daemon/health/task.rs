@@ -18,7 +18,8 @@ use crate::daemon::publisher::HealthOut;
 use crate::daemon::settings;
 use crate::daemon::shared::Shared;
 use crate::daemon::supervisor::TaskResult;
-use crate::broker::{BrokerAnswer, BrokerApi};
+use crate::broker::{BrokerAnswer, BrokerApi, StoreHealth};
+use crate::daemon::fault::{Checked, FaultDrive};
 use crate::config::{Config, HealthCheck, IdentitySource};
 use crate::metrics::labels::Outcome;
 
@@ -77,6 +78,7 @@ async fn run_checks(
     let start = sh.config();
     let mut tls = (start.tls_client.clone(), start.broker.health.tls);
     let mut disk = DiskLevels::default();
+    let mut fault = FaultDrive::default();
     loop {
         let cfg = sh.config();
         let h = &cfg.broker.health;
@@ -101,10 +103,15 @@ async fn run_checks(
         };
         let outcome = answered(out, &cfg, &mut verdicts, outcome);
         disk.read(out, api, &cfg, outcome.is_ok()).await;
+        let store = outcome.as_ref().ok().copied();
+        faults(sh, out, &cfg, &mut fault, (store, disk.threshold)).await;
         if closed.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
             verdicts.interrupted();
         }
-        judged(out, &cfg, &mut verdicts, outcome);
+        judged(out, &cfg, &mut verdicts, outcome.map(|_| ()));
+        if !verdicts.is_up() {
+            fault.came_back();
+        }
         if first {
             first = false;
             // systemd Type=notify: ready once the first check is done, whatever it said, so
@@ -243,7 +250,7 @@ fn answered(
     cfg: &Config,
     verdicts: &mut Verdicts,
     outcome: Result<BrokerAnswer, CheckError>,
-) -> Result<(), CheckError> {
+) -> Result<StoreHealth, CheckError> {
     let refused = match &outcome {
         Ok(a) => a.refused.clone(),
         Err(CheckError::AuthFailed(remark)) => Some(remark.clone()),
@@ -260,10 +267,48 @@ fn answered(
     tell_auth(cfg, verdicts.auth_refusal(), refused.as_deref());
     verdicts.set_auth_refusal(refused);
     let answer = outcome?;
-    if answer.refused.is_none() {
-        out.metrics.set_store(&answer.store);
+    if answer.refused.is_some() {
+        // A refusal says nothing of the store.
+        return Ok(StoreHealth::default());
     }
-    Ok(())
+    out.metrics.set_store(&answer.store);
+    Ok(answer.store)
+}
+
+/// Feeds the fault drive one check's store reading (None: no answer) against the broker's
+/// threshold, and publishes the faults in force when they changed.
+async fn faults(
+    sh: &Shared,
+    out: &HealthOut,
+    cfg: &Config,
+    fault: &mut FaultDrive,
+    (store, threshold): (Option<StoreHealth>, u32),
+) {
+    let namesrvs = sh.namesrv_list.borrow().clone();
+    let cur = sh.current();
+    let advert = sh.advert.borrow().clone();
+    let shared_topic = advert.as_ref().and_then(|a| {
+        a.table
+            .topic_config_table
+            .keys()
+            .find(|t| **t != a.id.name && !crate::daemon::route::compare::is_system(t, &a.id.cluster))
+            .cloned()
+    });
+    let checked = Checked {
+        store: store.as_ref(),
+        threshold,
+        id: cur.as_ref().map(|c| (&c.id, c.always_split)),
+        namesrvs: &namesrvs,
+        shared_topic: shared_topic.as_deref(),
+    };
+    let now = fault.checked(&sh.api, cfg, checked).await;
+    out.fault.send_if_modified(|held| {
+        let changed = *held != now;
+        if changed {
+            *held = now;
+        }
+        changed
+    });
 }
 
 /// How often the broker's refusal threshold is read again (it changes only with
@@ -273,10 +318,20 @@ const THRESHOLD_EVERY: Duration = Duration::from_secs(300);
 /// The broker's disk levels: its refusal threshold (GET_BROKER_CONFIG
 /// `diskSpaceWarningLevelRatio`, or `fault.disk_threshold`), read when it first serves, when it
 /// comes back, and every [`THRESHOLD_EVERY`].
-#[derive(Default)]
 struct DiskLevels {
     /// When it was last read (None: due at the next good check).
     read_at: Option<Instant>,
+    /// The threshold in force, in percent.
+    threshold: u32,
+}
+
+impl Default for DiskLevels {
+    fn default() -> Self {
+        DiskLevels {
+            read_at: None,
+            threshold: 90,
+        }
+    }
 }
 
 impl DiskLevels {
@@ -304,6 +359,7 @@ impl DiskLevels {
                 }
             }
         };
+        self.threshold = threshold;
         out.metrics.set_disk_levels(threshold, margin);
     }
 }

@@ -332,11 +332,21 @@ impl Namesrv {
             .and_then(|a| a.drain.as_ref().map(|d| d.since))
     }
 
+    /// A planned drain holds (a fault drain keeps the heartbeats' period: it can last days).
+    fn planned_drain(&self) -> bool {
+        self.sh
+            .advert
+            .borrow()
+            .as_ref()
+            .and_then(|a| a.drain.as_ref())
+            .is_some_and(crate::daemon::drain::Draining::planned)
+    }
+
     /// The heartbeat timer for the period `cfg` and the drain call for (a new timer only when
     /// the period changes).
     fn keep_period(&mut self, cfg: &Config) {
         self.audit.keep(cfg);
-        let want = rule::beat_period(self.draining().is_some(), cfg.register.heartbeat);
+        let want = rule::beat_period(self.planned_drain(), cfg.register.heartbeat);
         if want != self.period {
             self.period = want;
             self.tick = want.map(|p| {

@@ -30,6 +30,7 @@ pub(crate) async fn register_loop(
     let mut list = follow(&sh.namesrv_list);
     let mut identity = follow(&sh.identity);
     let mut verdict = follow(&sh.verdict);
+    let mut fault = follow(&sh.fault);
     // Held for the task's life; a restarted task takes it over.
     let mut drains = sh.drain_requests.lock().await;
     let first = list.borrow_and_update().clone();
@@ -46,11 +47,17 @@ pub(crate) async fn register_loop(
                 () = round(&sh, &cfg, &fleet, &mut rounds) => {}
             }
             next = Instant::now() + cfg.register.interval;
+            // A fault that could not be drained when it began (no identity, no NameServer
+            // yet) is tried again with each round.
+            let want = sh.fault.borrow().kinds.clone();
+            if stopped(&sh, drain::faults(&sh, &fleet, &mut rounds, &want)).await {
+                break;
+            }
         }
         let drain_max = rounds
             .drain
             .as_ref()
-            .map(|d| d.deadline(&sh.config()));
+            .and_then(|d| d.deadline(&sh.config()));
         // Work an arm starts is awaited under `stopped`: a SIGTERM abandons it at once (a drain
         // round stuck on a stalled NameServer must not eat the goodbye's time).
         tokio::select! {
@@ -63,7 +70,7 @@ pub(crate) async fn register_loop(
             }
             () = until(drain_max) => {
                 tracing::warn!(max = ?sh.config().drain.max, "drain still held after drain.max: ending it");
-                if stopped(&sh, drain::end(&sh, &fleet, &mut rounds, "drain.max passed")).await {
+                if stopped(&sh, drain::end_planned(&sh, &fleet, &mut rounds, "drain.max passed")).await {
                     break;
                 }
             }
@@ -71,6 +78,12 @@ pub(crate) async fn register_loop(
             Ok(()) = list.changed() => {
                 let l = list.borrow_and_update().clone();
                 if stopped(&sh, fleet.set(&l)).await {
+                    break;
+                }
+            }
+            Ok(()) = fault.changed() => {
+                let want = fault.borrow_and_update().kinds.clone();
+                if stopped(&sh, drain::faults(&sh, &fleet, &mut rounds, &want)).await {
                     break;
                 }
             }
@@ -114,13 +127,13 @@ async fn on_verdict(
     due: &mut bool,
 ) {
     let up = v.is_up();
-    if let Some(d) = rounds.drain.as_mut() {
+    if let Some(d) = rounds.drain.as_mut().filter(|d| d.planned.is_some()) {
         if !up || v.failures() > 0 {
             d.saw_failure = true;
         } else if d.saw_failure || v.interruptions() != d.interruptions {
             // It failed a check and passes again: it restarted (perhaps faster than the
             // down-detection), and must not stay read-only.
-            drain::end(sh, fleet, rounds, "the broker stopped and serves again").await;
+            drain::end_planned(sh, fleet, rounds, "the broker stopped and serves again").await;
         }
     }
     if std::mem::replace(&mut rounds.up, up) != up {

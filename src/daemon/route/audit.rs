@@ -157,10 +157,10 @@ impl Auditor {
         let now = Instant::now();
         // With no topic to read, the broker's entry in the cluster table is the audit.
         // Marked done when it answers (on_read): a failed one is due again at the next audit.
-        // During a drain every read includes it: a route gone must not be registered back from
+        // During a planned drain every read includes it: a route gone must not be registered back from
         // under a new owner of the id (a moved pod) that only the table names.
         let full = expect.topic.is_none()
-            || advert.drain.is_some()
+            || advert.drain.as_ref().is_some_and(crate::daemon::drain::Draining::planned)
             || self.full_at.is_none_or(|t| now >= t);
         let (api, addr, timeout) = (api.clone(), addr.clone(), cfg.register.timeout);
         self.in_flight = Some(Box::pin(async move {

@@ -53,7 +53,7 @@ impl Expect {
 
 /// Topics every broker of a cluster carries (or the NameServer makes up): auditing them would
 /// read O(brokers) routes for the whole fleet.
-fn is_system(name: &str, cluster: &str) -> bool {
+pub(crate) fn is_system(name: &str, cluster: &str) -> bool {
     const PREFIXES: [&str; 4] = ["rmq_sys_", "RMQ_SYS_", "%RETRY%", "%DLQ%"];
     const NAMES: [&str; 6] = [
         "TBW102",

@@ -1,0 +1,219 @@
+//! The fault drain's decision: a master whose broker cannot take writes (its disk past the
+//! broker's own refusal threshold, or its store not writable) is drained by itself, and
+//! writable again once the broker takes writes. The health task reads the broker and decides
+//! (`level.rs`, pure, with `peers.rs` for the pre-emptive drain's question); it publishes
+//! [`WriteFault`], and the register task holds a drain for each fault in it (drain/control.rs).
+
+pub(crate) mod level;
+pub(crate) mod peers;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub(crate) use level::FaultKind;
+use level::{disk_pct, Change, FaultWatch, Levels, Reading};
+
+use crate::broker::{BrokerApi, StoreHealth};
+use crate::config::{Config, HealthCheck};
+
+/// What the health task publishes of the broker's write health: the faults a drain holds for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct WriteFault {
+    /// The faults in force (empty: the broker takes writes, or the fault drain is off).
+    pub(crate) kinds: BTreeSet<FaultKind>,
+    /// For /readyz: the last disk reading and the threshold, in percent.
+    pub(crate) disk: Option<(u32, u32)>,
+}
+
+impl WriteFault {
+    /// The /readyz line, while a fault holds.
+    pub(crate) fn line(&self) -> Option<String> {
+        if self.kinds.is_empty() {
+            return None;
+        }
+        let mut why: Vec<String> = Vec::new();
+        if self.kinds.contains(&FaultKind::Disk) {
+            why.push(match self.disk {
+                Some((p, t)) => format!("its disk is {p} % full (it refuses writes above {t} %)"),
+                None => "its disk is full".into(),
+            });
+        }
+        if self.kinds.contains(&FaultKind::Store) {
+            why.push("its store takes no writes (storeWriteable=false)".into());
+        }
+        Some(format!(
+            "routed read-only by the fault drain: {}\n",
+            why.join("; ")
+        ))
+    }
+}
+
+/// How long a count of the cluster's writable masters is trusted.
+const PEERS_FOR: Duration = Duration::from_secs(30);
+
+/// Why this daemon cannot fault-drain its broker, when it cannot (said once, INFO).
+fn cannot(cfg: &Config, id: Option<(u64, bool)>) -> Option<&'static str> {
+    if cfg.broker.health.check != HealthCheck::Remoting {
+        return Some("broker.health.check is not \"remoting\": the broker's disk is not read");
+    }
+    match id {
+        Some((id, _)) if id != 0 => Some("the broker is a slave: its disk is reported only"),
+        Some((_, true)) if cfg.broker.identity == crate::config::IdentitySource::Broker => {
+            Some("the broker splits its registrations: a drain cannot hold there")
+        }
+        _ => None,
+    }
+}
+
+/// The health task's part: the readings, the decision, what it said.
+#[derive(Default)]
+pub(crate) struct FaultDrive {
+    watch: FaultWatch,
+    /// The last count of the cluster's other writable masters, and when.
+    peers: Option<(Instant, Option<usize>)>,
+    /// The reason last said for not draining (said once per change).
+    said: Option<&'static str>,
+    /// `fault.disk = false` was said.
+    said_off: bool,
+}
+
+/// What one check gives the fault drive.
+pub(crate) struct Checked<'a> {
+    /// What the broker said of its store (None: the check failed or was refused).
+    pub(crate) store: Option<&'a StoreHealth>,
+    /// The broker's refusal threshold, in percent.
+    pub(crate) threshold: u32,
+    /// Who the broker is and whether it splits its registrations, when known.
+    pub(crate) id: Option<(&'a crate::broker::BrokerIdentity, bool)>,
+    /// The listed NameServers (for the pre-emptive drain's question).
+    pub(crate) namesrvs: &'a [String],
+    /// A shared topic the broker advertises (the same question where the cluster has no topic
+    /// of its own).
+    pub(crate) shared_topic: Option<&'a str>,
+}
+
+impl FaultDrive {
+    /// The broker came back: its first reading decides alone.
+    pub(crate) fn came_back(&mut self) {
+        self.watch.refresh();
+    }
+
+    /// Feeds one check; returns the faults in force (for publishing).
+    pub(crate) async fn checked(&mut self, api: &BrokerApi, cfg: &Config, c: Checked<'_>) -> WriteFault {
+        let now = Instant::now();
+        let l = Levels {
+            threshold: c.threshold,
+            margin: cfg.fault.disk_margin,
+        };
+        if !cfg.fault.disk {
+            if !std::mem::replace(&mut self.said_off, true) {
+                tracing::warn!("fault.disk = false: a broker that refuses writes stays writable in every route");
+            }
+            tell(&self.watch.off(now), l, None);
+            return WriteFault::default();
+        }
+        self.said_off = false;
+        if let Some(why) = cannot(cfg, c.id.map(|(id, split)| (id.id, split))) {
+            if self.said != Some(why) {
+                self.said = Some(why);
+                tracing::info!(reason = why, "fault drain: nothing to do here");
+            }
+            tell(&self.watch.off(now), l, None);
+            return WriteFault::default();
+        }
+        self.said = None;
+        let Some(store) = c.store else {
+            return self.published(None, l);
+        };
+        let r = Reading {
+            disk: disk_pct(store),
+            writable: store.writable,
+        };
+        let peers_ok = if self.watch.wants_peers(r, l) {
+            self.peers_ok(api, cfg, &c).await
+        } else {
+            false
+        };
+        let changes = self.watch.feed(r, l, peers_ok, now);
+        tell(&changes, l, r.disk);
+        self.published(r.disk, l)
+    }
+
+    /// At least `fault.min_writable` other masters stay writable (a count kept
+    /// [`PEERS_FOR`]); not knowing is "no".
+    async fn peers_ok(&mut self, api: &BrokerApi, cfg: &Config, c: &Checked<'_>) -> bool {
+        let fresh = self.peers.filter(|(at, _)| at.elapsed() < PEERS_FOR);
+        let count = match fresh {
+            Some((_, n)) => n,
+            None => {
+                let Some((id, _)) = c.id else { return false };
+                let topics = peers::probe_topics(&id.cluster, c.shared_topic);
+                let own = (id.cluster.as_str(), id.name.as_str());
+                let n = peers::writable_peers(api, c.namesrvs, &topics, own, cfg.broker.health.timeout).await;
+                self.peers = Some((Instant::now(), n));
+                n
+            }
+        };
+        count.is_some_and(|n| n >= cfg.fault.min_writable as usize)
+    }
+
+    fn published(&self, disk: Option<u32>, l: Levels) -> WriteFault {
+        WriteFault {
+            kinds: self.watch.held(),
+            disk: disk.map(|p| (p, l.threshold)),
+        }
+    }
+
+}
+
+/// One line per change: a WARN when a fault drain begins or is held back, an INFO when it
+/// ends.
+fn tell(changes: &[Change], l: Levels, disk: Option<u32>) {
+        let disk = disk.map_or_else(|| "unknown".to_string(), |p| format!("{p} %"));
+        let threshold = format!("{} %", l.threshold);
+        for c in changes {
+            match c {
+                Change::Entered { kind, pre } => {
+                    tracing::warn!(reason = kind.as_str(), disk, threshold, pre, "the broker cannot take writes: routing it read-only on every NameServer (fault drain)")
+                }
+                Change::Ended { kind, held } => {
+                    tracing::info!(reason = kind.as_str(), disk, threshold, held = ?held, "the broker takes writes again: fault drain ended")
+                }
+                Change::HeldBack => {
+                    tracing::warn!(disk, threshold, margin = l.margin, "the broker's disk is near its refusal threshold; not drained ahead of it: fewer than fault.min_writable other masters of its cluster are writable")
+                }
+            }
+        }
+    }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_remoting_checked_master_that_does_not_split_drains() {
+        let mut cfg = Config::default();
+        assert_eq!(cannot(&cfg, Some((0, false))), None);
+        assert_eq!(cannot(&cfg, None), None, "not known yet: the readings decide");
+        assert!(cannot(&cfg, Some((1, false))).is_some_and(|w| w.contains("slave")));
+        assert_eq!(cannot(&cfg, Some((0, true))), None, "config mode registers whole");
+        cfg.broker.identity = crate::config::IdentitySource::Broker;
+        assert!(cannot(&cfg, Some((0, true))).is_some_and(|w| w.contains("splits")));
+        cfg.broker.health.check = HealthCheck::Tcp;
+        assert!(cannot(&cfg, Some((0, false))).is_some_and(|w| w.contains("remoting")));
+    }
+
+    #[test]
+    fn the_readyz_line_names_the_reading_and_the_threshold() {
+        let mut f = WriteFault::default();
+        assert_eq!(f.line(), None);
+        f.kinds.insert(FaultKind::Disk);
+        f.disk = Some((95, 90));
+        assert_eq!(
+            f.line().as_deref(),
+            Some("routed read-only by the fault drain: its disk is 95 % full (it refuses writes above 90 %)\n")
+        );
+    }
+}
