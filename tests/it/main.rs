@@ -15,6 +15,7 @@ mod drain;
 mod drain_broker;
 mod drain_guard;
 mod drain_rolling;
+mod fault_drain;
 mod faults;
 mod fuzz_corpus;
 mod heartbeat;

@@ -51,7 +51,7 @@ impl WriteFault {
 }
 
 /// How long a count of the cluster's writable masters is trusted.
-const PEERS_FOR: Duration = Duration::from_secs(30);
+const PEERS_FOR: Duration = Duration::from_secs(10);
 
 /// Why this daemon cannot fault-drain its broker, when it cannot (said once, INFO).
 fn cannot(cfg: &Config, id: Option<(u64, bool)>) -> Option<&'static str> {

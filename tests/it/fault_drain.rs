@@ -1,0 +1,179 @@
+//! The fault drain against the real NameServer: a scripted broker whose disk ratio and
+//! `storeWriteable` the test sets (GET_BROKER_RUNTIME_INFO, as the Rust broker answers it) is
+//! routed read-only when it cannot take writes and writable again when it can.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::Method;
+use rmq_registrar::protocol::RemotingCommand;
+
+use crate::drain::{route_perm, MARK};
+use crate::support::daemon::{checked_config, metric, Daemon};
+use crate::support::namesrv::{has_broker, NameServer};
+use crate::support::remoting::client;
+use crate::support::scripted_peer::{Action, Peer};
+use crate::support::wait::eventually_within;
+
+/// What the scripted broker reports of its store; the test changes it as it goes.
+#[derive(Clone)]
+struct Store(Arc<Mutex<(f64, bool)>>);
+
+impl Store {
+    fn set(&self, ratio: f64, writable: bool) {
+        *self.0.lock().unwrap() = (ratio, writable);
+    }
+}
+
+/// A broker answering GET_BROKER_RUNTIME_INFO (28) with `store` and GET_BROKER_CONFIG (26)
+/// with the default refusal level (90 %).
+async fn broker(ratio: f64) -> (Peer, Store) {
+    let store = Store(Arc::new(Mutex::new((ratio, true))));
+    let s = store.clone();
+    let peer = Peer::start(move |cmd| match cmd.code {
+        28 => {
+            let (r, w) = *s.0.lock().unwrap();
+            let body = format!(
+                r#"{{"table":{{"commitLogDiskRatio":"{r}","consumeQueueDiskRatio":"0.01","storeWriteable":"{w}"}}}}"#
+            );
+            Action::Reply(RemotingCommand::request(0).with_body(body.into_bytes()))
+        }
+        26 => Action::Reply(
+            RemotingCommand::request(0).with_body(b"diskSpaceWarningLevelRatio=90\n".to_vec()),
+        ),
+        _ => Action::Reply(RemotingCommand::request(0)),
+    })
+    .await;
+    (peer, store)
+}
+
+/// A daemon for broker `name` checked at `broker` (remoting, every 3 s: the default), with
+/// the inline topics `topics`; the scripted broker's address is the one advertised.
+fn daemon(name: &str, ns: &str, broker: &str, topics: &[&str]) -> Daemon {
+    let inline: String = topics
+        .iter()
+        .map(|t| format!("[[broker.topics.inline]]\nname = \"{t}\"\n"))
+        .collect();
+    let health = format!("[broker.health]\ncheck = \"remoting\"\naddr = {broker:?}\n");
+    Daemon::start(|_, http| {
+        checked_config(name, http, &[ns], &inline).replace("127.0.0.1:10911", broker) + &health
+    })
+}
+
+async fn gauge(d: &Daemon, series: &str) -> f64 {
+    let (_, text) = d.get("/metrics").await.unwrap_or_default();
+    metric(&text, series)
+}
+
+#[tokio::test]
+async fn a_broker_that_cannot_take_writes_is_routed_read_only_and_writable_again_when_it_can() {
+    let ns = NameServer::start().await;
+    let (peer, store) = broker(0.5).await;
+    let mut d = daemon("fault-a", &ns.addr, &peer.addr, &["FaultT"]);
+    let probe = client();
+    let perm = || route_perm(&probe, &ns.addr, "FaultT", "fault-a");
+    eventually_within("routed writable", Duration::from_secs(20), || async {
+        perm().await == Some(6)
+    })
+    .await;
+    assert_eq!(gauge(&d, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await, 0.0);
+
+    // The disk passes the threshold (95 % > 90 %): read-only within 12 s.
+    store.set(0.95, true);
+    let took = eventually_within("routed read-only", Duration::from_secs(12), || async {
+        perm().await == Some(4)
+    })
+    .await;
+    eprintln!("read-only {took:?} after the broker refused");
+    assert_eq!(gauge(&d, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await, 1.0);
+    assert_eq!(gauge(&d, "rmq_registrar_draining").await, 0.0, "not a planned drain");
+    let (s, ready) = d.get("/readyz").await.unwrap();
+    assert_eq!(s, 200, "{ready}");
+    assert!(
+        ready.contains("the broker's disk is full") && ready.contains("its disk is 95 % full"),
+        "{ready}"
+    );
+    assert!(d.logs().contains("fault drain"), "{}", d.logs());
+
+    // DELETE /drain does not end it.
+    let (s, body) = d.request(Method::DELETE, "/drain", &[MARK]).await;
+    assert_eq!(s, 409, "{body}");
+    assert!(body.contains("fault drain holds on (disk)"), "{body}");
+    // A planned drain joins it, and its cancel leaves the broker read-only.
+    let (s, body) = d.request(Method::POST, "/drain?wait=0", &[MARK]).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.starts_with("joined the drain"), "{body}");
+    assert_eq!(gauge(&d, "rmq_registrar_draining").await, 1.0);
+    let (s, body) = d.request(Method::DELETE, "/drain", &[MARK]).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.starts_with("planned drain cancelled"), "{body}");
+    assert_eq!(gauge(&d, "rmq_registrar_draining").await, 0.0);
+    // Two checks' worth and a round trip later it is still read-only.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(perm().await, Some(4), "the cancel must not end the fault drain");
+
+    // Under the threshold but not under its end level (86 %): held (hysteresis).
+    store.set(0.87, true);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(perm().await, Some(4), "87 % is not low enough to end it");
+    // Below the end level: writable within 20 s.
+    store.set(0.80, true);
+    let took = eventually_within("writable again", Duration::from_secs(20), || async {
+        perm().await == Some(6)
+    })
+    .await;
+    eprintln!("writable {took:?} after the disk fell under the end level");
+    assert_eq!(gauge(&d, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await, 0.0);
+    assert!(d.logs().contains("fault drain ended"), "{}", d.logs());
+    assert_eq!(d.get("/readyz").await.unwrap().1, "ready\n");
+
+    // A store that takes no writes, whatever its disk: read-only, for the store.
+    store.set(0.10, false);
+    eventually_within("read-only for the store", Duration::from_secs(12), || async {
+        perm().await == Some(4)
+    })
+    .await;
+    assert_eq!(gauge(&d, "rmq_registrar_broker_write_fault{reason=\"store\"}").await, 1.0);
+    // SIGTERM during a fault drain: the usual goodbye, within the usual bound.
+    d.signal("TERM");
+    let (status, took) = d.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{}", d.logs());
+    assert!(took < Duration::from_secs(4), "exit took {took:?}");
+    assert!(d.logs().contains("unregistered; bye"), "{}", d.logs());
+    assert!(!has_broker(&probe, &ns.addr, "fault-a").await, "still listed after the goodbye");
+}
+
+#[tokio::test]
+async fn near_the_threshold_it_drains_ahead_only_while_another_master_stays_writable() {
+    let ns = NameServer::start().await;
+    let probe = client();
+    // 89 %: past threshold - margin (88 %), not past the threshold.
+    let (peer_a, _store_a) = broker(0.89).await;
+    let a = daemon("fault-pa", &ns.addr, &peer_a.addr, &["SharedT"]);
+    let perm = |b: &'static str| route_perm(&probe, &ns.addr, "SharedT", b);
+    eventually_within("the lone master held back", Duration::from_secs(20), || async {
+        a.logs().contains("not drained ahead of it")
+    })
+    .await;
+    assert_eq!(perm("fault-pa").await, Some(6), "alone in its cluster: stays writable");
+    assert_eq!(gauge(&a, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await, 0.0);
+
+    // A second master of the cluster, writable: now the first drains ahead of its refusal.
+    let (peer_b, store_b) = broker(0.5).await;
+    let b = daemon("fault-pb", &ns.addr, &peer_b.addr, &["SharedT"]);
+    eventually_within("the first drained ahead", Duration::from_secs(30), || async {
+        perm("fault-pa").await == Some(4) && perm("fault-pb").await == Some(6)
+    })
+    .await;
+    assert_eq!(gauge(&a, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await, 1.0);
+    // The second fills to the same level: with the first read-only, it is the last writable
+    // master and stays so.
+    store_b.set(0.89, true);
+    eventually_within("the second held back", Duration::from_secs(20), || async {
+        b.logs().contains("not drained ahead of it")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(perm("fault-pb").await, Some(6), "the last writable master is not drained ahead");
+    assert_eq!(perm("fault-pa").await, Some(4));
+}
