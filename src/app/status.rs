@@ -294,11 +294,72 @@ fn disagreement(rows: &[Row]) -> Option<String> {
 /// `status`: exit 1 when any NameServer routes the broker otherwise than advertised (naming
 /// the other address), else 2 when one could not be asked, else 0. With `any`, 0 when at least
 /// one NameServer maps the broker's id to its address (the package's restart rule), else 1.
+/// What the broker says of its write health (None: not asked, as the daemon does not ask it
+/// with `broker.health.check` other than `remoting`, or it did not answer): its disk use and
+/// refusal threshold in percent, and whether its store takes writes.
+async fn write_health(cfg: &InForce, api: &BrokerApi) -> Option<(Option<u32>, u32, Option<bool>)> {
+    if cfg.broker.health.check != crate::config::HealthCheck::Remoting {
+        return None;
+    }
+    let (addr, t) = (cfg.broker_check_addr(), cfg.broker.health.timeout);
+    let store = api.store_health(addr, t).await.ok()?;
+    let threshold = match cfg.fault.disk_threshold {
+        Some(th) => th,
+        None => api.broker_disk_threshold(addr, t).await.unwrap_or(90),
+    };
+    Some((
+        crate::daemon::fault::level::disk_pct(&store),
+        threshold,
+        store.writable,
+    ))
+}
+
+/// Whether the broker refuses writes, by what it said (the fault drain's own levels).
+fn refuses(disk: Option<u32>, threshold: u32, writable: Option<bool>) -> bool {
+    disk.is_some_and(|p| p > threshold) || writable == Some(false)
+}
+
+/// The broker's line: its disk against its threshold, and whether the fault drain routes it
+/// read-only (what the daemon next to it decides from the same answers).
+fn broker_line(name: &str, health: Option<(Option<u32>, u32, Option<bool>)>) -> String {
+    let Some((disk, threshold, writable)) = health else {
+        return format!(
+            "broker\t{name}\tnot asked (no answer, or broker.health.check is not remoting)"
+        );
+    };
+    let verdict = if refuses(disk, threshold, writable) {
+        "cannot take writes: the fault drain routes it read-only"
+    } else {
+        "takes writes"
+    };
+    let disk = disk.map_or_else(
+        || "disk not reported".to_string(),
+        |p| format!("disk {p} %"),
+    );
+    let store = match writable {
+        Some(false) => "; its store takes no writes",
+        _ => "",
+    };
+    format!("broker\t{name}\t{disk} (refuses writes above {threshold} %){store}: {verdict}")
+}
+
+/// The same, for `--json`'s summary.
+fn broker_json(name: &str, health: Option<(Option<u32>, u32, Option<bool>)>) -> Value {
+    match health {
+        None => json!({"name": name, "asked": false}),
+        Some((disk, threshold, writable)) => json!({
+            "name": name, "asked": true, "disk_percent": disk, "threshold_percent": threshold,
+            "store_writable": writable, "refuses_writes": refuses(disk, threshold, writable),
+        }),
+    }
+}
+
 pub(super) async fn status(cfg: &InForce, json: bool, any: bool, topics: bool) -> ExitCode {
     let (api, id, addrs) = match super::oneshot::api_and_identity(cfg).await {
         Ok(found) => found,
         Err(code) => return code,
     };
+    let health = write_health(cfg, &api).await;
     let table = advertised(cfg, &api, &id).await;
     let expect = Expect {
         topic: audit_topic(cfg.route.audit_topic.as_deref(), &id, &table),
@@ -344,6 +405,9 @@ pub(super) async fn status(cfg: &InForce, json: bool, any: bool, topics: bool) -
             say!("{}", line(row, &id, &expect));
         }
     }
+    if !json {
+        say!("{}", broker_line(&id.name, health));
+    }
     if json {
         let summary = json!({
             "summary": {
@@ -351,6 +415,7 @@ pub(super) async fn status(cfg: &InForce, json: bool, any: bool, topics: bool) -
                 "mismatched": mismatched,
                 "unreachable": unasked,
                 "disagree": disagree,
+                "broker": broker_json(&id.name, health),
                 "exit": code,
             }
         });
@@ -359,4 +424,28 @@ pub(super) async fn status(cfg: &InForce, json: bool, any: bool, topics: bool) -
         say!("disagree\t{}\t{d}", id.name);
     }
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_broker_line_says_whether_it_takes_writes() {
+        assert_eq!(
+            broker_line("b", Some((Some(95), 90, None))),
+            "broker\tb\tdisk 95 % (refuses writes above 90 %): cannot take writes: the fault drain routes it read-only"
+        );
+        assert_eq!(
+            broker_line("b", Some((Some(50), 90, Some(true)))),
+            "broker\tb\tdisk 50 % (refuses writes above 90 %): takes writes"
+        );
+        assert!(broker_line("b", Some((None, 90, Some(false))))
+            .contains("its store takes no writes: cannot"));
+        let v = broker_json("b", Some((Some(91), 90, None)));
+        assert_eq!(v["refuses_writes"], true);
+        assert_eq!(v["disk_percent"], 91);
+        assert!(broker_line("b", None).contains("not asked"));
+        assert_eq!(broker_json("b", None)["asked"], false);
+    }
 }

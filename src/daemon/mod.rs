@@ -15,7 +15,7 @@ mod addresses;
 mod api;
 pub mod files;
 pub mod drain;
-mod fault;
+pub(crate) mod fault;
 mod goodbye;
 mod health;
 mod heartbeat;

@@ -76,7 +76,10 @@ async fn a_broker_that_cannot_take_writes_is_routed_read_only_and_writable_again
         perm().await == Some(6)
     })
     .await;
-    assert_eq!(gauge(&d, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await, 0.0);
+    assert_eq!(
+        gauge(&d, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await,
+        0.0
+    );
 
     // The disk passes the threshold (95 % > 90 %): read-only within 12 s.
     store.set(0.95, true);
@@ -85,8 +88,15 @@ async fn a_broker_that_cannot_take_writes_is_routed_read_only_and_writable_again
     })
     .await;
     eprintln!("read-only {took:?} after the broker refused");
-    assert_eq!(gauge(&d, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await, 1.0);
-    assert_eq!(gauge(&d, "rmq_registrar_draining").await, 0.0, "not a planned drain");
+    assert_eq!(
+        gauge(&d, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await,
+        1.0
+    );
+    assert_eq!(
+        gauge(&d, "rmq_registrar_draining").await,
+        0.0,
+        "not a planned drain"
+    );
     let (s, ready) = d.get("/readyz").await.unwrap();
     assert_eq!(s, 200, "{ready}");
     assert!(
@@ -94,6 +104,26 @@ async fn a_broker_that_cannot_take_writes_is_routed_read_only_and_writable_again
         "{ready}"
     );
     assert!(d.logs().contains("fault drain"), "{}", d.logs());
+    // `status` (the same file) says it from the broker's own answers, and shows the route.
+    // On a blocking thread: the scripted broker answers on this test's runtime.
+    let file = d.dir.path().join("rmq.toml");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rmq-registrar"))
+            .arg("--config")
+            .arg(file)
+            .arg("status")
+            .env_remove("NAMESRV_ADDR")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("broker\tfault-a\tdisk 95 % (refuses writes above 90 %): cannot take writes"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // DELETE /drain does not end it.
     let (s, body) = d.request(Method::DELETE, "/drain", &[MARK]).await;
@@ -110,7 +140,11 @@ async fn a_broker_that_cannot_take_writes_is_routed_read_only_and_writable_again
     assert_eq!(gauge(&d, "rmq_registrar_draining").await, 0.0);
     // Two checks' worth and a round trip later it is still read-only.
     tokio::time::sleep(Duration::from_secs(7)).await;
-    assert_eq!(perm().await, Some(4), "the cancel must not end the fault drain");
+    assert_eq!(
+        perm().await,
+        Some(4),
+        "the cancel must not end the fault drain"
+    );
 
     // Under the threshold but not under its end level (86 %): held (hysteresis).
     store.set(0.87, true);
@@ -123,24 +157,35 @@ async fn a_broker_that_cannot_take_writes_is_routed_read_only_and_writable_again
     })
     .await;
     eprintln!("writable {took:?} after the disk fell under the end level");
-    assert_eq!(gauge(&d, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await, 0.0);
+    assert_eq!(
+        gauge(&d, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await,
+        0.0
+    );
     assert!(d.logs().contains("fault drain ended"), "{}", d.logs());
     assert_eq!(d.get("/readyz").await.unwrap().1, "ready\n");
 
     // A store that takes no writes, whatever its disk: read-only, for the store.
     store.set(0.10, false);
-    eventually_within("read-only for the store", Duration::from_secs(12), || async {
-        perm().await == Some(4)
-    })
+    eventually_within(
+        "read-only for the store",
+        Duration::from_secs(12),
+        || async { perm().await == Some(4) },
+    )
     .await;
-    assert_eq!(gauge(&d, "rmq_registrar_broker_write_fault{reason=\"store\"}").await, 1.0);
+    assert_eq!(
+        gauge(&d, "rmq_registrar_broker_write_fault{reason=\"store\"}").await,
+        1.0
+    );
     // SIGTERM during a fault drain: the usual goodbye, within the usual bound.
     d.signal("TERM");
     let (status, took) = d.wait_exit(Duration::from_secs(10)).await;
     assert!(status.success(), "{}", d.logs());
     assert!(took < Duration::from_secs(4), "exit took {took:?}");
     assert!(d.logs().contains("unregistered; bye"), "{}", d.logs());
-    assert!(!has_broker(&probe, &ns.addr, "fault-a").await, "still listed after the goodbye");
+    assert!(
+        !has_broker(&probe, &ns.addr, "fault-a").await,
+        "still listed after the goodbye"
+    );
 }
 
 #[tokio::test]
@@ -151,21 +196,35 @@ async fn near_the_threshold_it_drains_ahead_only_while_another_master_stays_writ
     let (peer_a, _store_a) = broker(0.89).await;
     let a = daemon("fault-pa", &ns.addr, &peer_a.addr, &["SharedT"]);
     let perm = |b: &'static str| route_perm(&probe, &ns.addr, "SharedT", b);
-    eventually_within("the lone master held back", Duration::from_secs(20), || async {
-        a.logs().contains("not drained ahead of it")
-    })
+    eventually_within(
+        "the lone master held back",
+        Duration::from_secs(20),
+        || async { a.logs().contains("not drained ahead of it") },
+    )
     .await;
-    assert_eq!(perm("fault-pa").await, Some(6), "alone in its cluster: stays writable");
-    assert_eq!(gauge(&a, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await, 0.0);
+    assert_eq!(
+        perm("fault-pa").await,
+        Some(6),
+        "alone in its cluster: stays writable"
+    );
+    assert_eq!(
+        gauge(&a, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await,
+        0.0
+    );
 
     // A second master of the cluster, writable: now the first drains ahead of its refusal.
     let (peer_b, store_b) = broker(0.5).await;
     let b = daemon("fault-pb", &ns.addr, &peer_b.addr, &["SharedT"]);
-    eventually_within("the first drained ahead", Duration::from_secs(30), || async {
-        perm("fault-pa").await == Some(4) && perm("fault-pb").await == Some(6)
-    })
+    eventually_within(
+        "the first drained ahead",
+        Duration::from_secs(30),
+        || async { perm("fault-pa").await == Some(4) && perm("fault-pb").await == Some(6) },
+    )
     .await;
-    assert_eq!(gauge(&a, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await, 1.0);
+    assert_eq!(
+        gauge(&a, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await,
+        1.0
+    );
     // The second fills to the same level: with the first read-only, it is the last writable
     // master and stays so.
     store_b.set(0.89, true);
@@ -174,6 +233,10 @@ async fn near_the_threshold_it_drains_ahead_only_while_another_master_stays_writ
     })
     .await;
     tokio::time::sleep(Duration::from_secs(7)).await;
-    assert_eq!(perm("fault-pb").await, Some(6), "the last writable master is not drained ahead");
+    assert_eq!(
+        perm("fault-pb").await,
+        Some(6),
+        "the last writable master is not drained ahead"
+    );
     assert_eq!(perm("fault-pa").await, Some(4));
 }
