@@ -240,3 +240,122 @@ async fn near_the_threshold_it_drains_ahead_only_while_another_master_stays_writ
     );
     assert_eq!(perm("fault-pa").await, Some(4));
 }
+
+/// A scripted broker that refuses every send as a full Java broker does (SERVICE_NOT_AVAILABLE,
+/// "the broker's disk is full"), reporting the disk ratio `store` holds.
+async fn refusing_broker(store: &Store) -> Peer {
+    let s = store.clone();
+    Peer::start(move |cmd| match cmd.code {
+        // SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE.
+        10 | 310 | 320 => {
+            let mut r = RemotingCommand::request(14);
+            r.remark = Some("[SERVICE_NOT_AVAILABLE]the broker's disk is full".into());
+            Action::Reply(r)
+        }
+        28 => {
+            let (r, _) = *s.0.lock().unwrap();
+            let body = format!(r#"{{"table":{{"commitLogDiskRatio":"{r}"}}}}"#);
+            Action::Reply(RemotingCommand::request(0).with_body(body.into_bytes()))
+        }
+        26 => Action::Reply(
+            RemotingCommand::request(0).with_body(b"diskSpaceWarningLevelRatio=90\n".to_vec()),
+        ),
+        _ => Action::Reply(RemotingCommand::request(0)),
+    })
+    .await
+}
+
+#[tokio::test]
+async fn under_async_load_the_fault_drain_loses_sends_only_until_producers_poll() {
+    use crate::support::broker::{create_topic, Broker};
+    use crate::support::namesrv::route_brokers;
+    use crate::support::producer::Producer;
+
+    const RATE: u32 = 40;
+    // The client's shortest route poll.
+    const POLL: Duration = Duration::from_secs(10);
+    let ns = NameServer::start().await;
+    let probe = client();
+    // A real writable master, and beside it in each of two clusters' topics a master that
+    // refuses every send: with the fault drain (FaultOn) and without it (FaultOff), same run.
+    let a = Broker::start("FaultLoad", "fl-a", &ns.addr, "autoCreateTopicEnable=false").await;
+    for t in ["FaultOn", "FaultOff"] {
+        create_topic(&probe, &a.addr, t, 4).await;
+    }
+    let (on, off) = (
+        Store(Arc::new(Mutex::new((0.5, true)))),
+        Store(Arc::new(Mutex::new((0.5, true)))),
+    );
+    let (peer_on, peer_off) = (refusing_broker(&on).await, refusing_broker(&off).await);
+    let _d_on = daemon("fl-on", &ns.addr, &peer_on.addr, &["FaultOn"]);
+    let _d_off = {
+        let inline = "[[broker.topics.inline]]\nname = \"FaultOff\"\n";
+        let health = format!(
+            "[broker.health]\ncheck = \"remoting\"\naddr = {:?}\n[fault]\ndisk = false\n",
+            peer_off.addr
+        );
+        Daemon::start(|_, http| {
+            checked_config("fl-off", http, &[&ns.addr], inline)
+                .replace("127.0.0.1:10911", &peer_off.addr)
+                + &health
+        })
+    };
+    for (t, b) in [("FaultOn", "fl-on"), ("FaultOff", "fl-off")] {
+        eventually_within("both masters routed", Duration::from_secs(40), || async {
+            let mut r = route_brokers(&probe, &ns.addr, t).await;
+            r.sort();
+            r == ["fl-a", b]
+        })
+        .await;
+    }
+    let p_on = Producer::start(
+        &[&ns.addr],
+        "FaultOn",
+        RATE,
+        &["--async", "--async-retries", "0", "--group", "fl-on"],
+    );
+    let p_off = Producer::start(
+        &[&ns.addr],
+        "FaultOff",
+        RATE,
+        &["--async", "--async-retries", "0", "--group", "fl-off"],
+    );
+    for p in [&p_on, &p_off] {
+        p.wait_for("sends going through", Duration::from_secs(30), |c| c.ok > 0)
+            .await;
+    }
+    // The refusing brokers now say why: their disks are past the threshold.
+    let failed = |p: &Producer| p.latest().map_or(0, |c| c.failed);
+    let (on0, off0) = (failed(&p_on), failed(&p_off));
+    on.set(0.95, true);
+    off.set(0.95, true);
+    let drained = eventually_within("fl-on read-only", Duration::from_secs(12), || async {
+        route_perm(&probe, &ns.addr, "FaultOn", "fl-on").await == Some(4)
+    })
+    .await;
+    // Every producer has polled the read-only route by now: from here the drained one loses
+    // nothing, the other goes on losing about half its sends.
+    tokio::time::sleep(POLL + Duration::from_secs(3)).await;
+    let (on1, off1) = (failed(&p_on), failed(&p_off));
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let (on2, off2) = (failed(&p_on), failed(&p_off));
+    assert_eq!(
+        route_perm(&probe, &ns.addr, "FaultOff", "fl-off").await,
+        Some(6)
+    );
+    let c_on = p_on.stop(Duration::from_secs(15)).await;
+    let c_off = p_off.stop(Duration::from_secs(15)).await;
+    eprintln!(
+        "fault drain on: {} failed of {} (before the refusal was seen {on0}, until the poll {}, after {}); \
+         off: {} failed of {} (before {off0}, the same window {}, after {}); read-only {drained:?} after the broker said so",
+        c_on.failed, c_on.failed + c_on.ok, on1 - on0, on2 - on1,
+        c_off.failed, c_off.failed + c_off.ok, off1 - off0, off2 - off1,
+    );
+    assert_eq!(on2 - on1, 0, "drained and polled: no send fails: {c_on:?}");
+    // About RATE / 2 a second to the refusing broker: 300 in 15 s; well above half of that.
+    assert!(
+        off2 - off1 > 150,
+        "without the fault drain sends keep failing: {c_off:?}"
+    );
+    assert!(c_on.failed < c_off.failed, "{c_on:?} vs {c_off:?}");
+}

@@ -7,11 +7,12 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rocketmq_client_rust::{
-    ClientConfig, ClientRuntime, ClientRuntimeConfig, DefaultMQProducer, SendResult, SendStatus,
+    ClientConfig, ClientError, ClientRuntime, ClientRuntimeConfig, DefaultMQProducer, SendResult, SendStatus,
     TelemetryHandle,
 };
 use rocketmq_model::common::message::message_single::Message;
@@ -23,8 +24,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 const USAGE: &str = "\
 Usage: rmq-load-producer --namesrv ADDR[;ADDR...] --topic TOPIC --rate N [options]
 
-Sends N messages a second (synchronous sends, one at a time) until SIGTERM, SIGINT or the
-duration ends. Prints one JSON line a second to stdout, cumulative:
+Sends N messages a second (synchronous sends, one at a time; with --async, asynchronous
+sends, each counted when its callback runs) until SIGTERM, SIGINT or the duration ends. Prints one JSON line a second to stdout, cumulative:
   {\"t\":SECONDS,\"ok\":N,\"failed\":N,\"last_error\":\"...\"|null}
 and at the end
   {\"final\":true,\"t\":SECONDS,\"ok\":N,\"failed\":N,\"last_error\":...,\"by_broker\":{\"NAME\":N,...}}
@@ -37,6 +38,9 @@ Options:
   --group G                 producer group (default: rmq-load-producer)
   --poll-ms MS              route poll interval in ms (default: 10000, the client's minimum)
   --duration S              stop after S seconds (default: until a signal)
+  --async                   asynchronous sends (the client's send with a callback)
+  --async-retries N         retries of a failed asynchronous send (default: the client's 2;
+                            0 is what a Java producer does after a broker's error answer)
   --version                 print the version and exit
   --help                    print this help and exit";
 
@@ -49,6 +53,8 @@ struct Args {
     group: String,
     poll_ms: u32,
     duration: Option<Duration>,
+    asynchronous: bool,
+    async_retries: Option<u32>,
 }
 
 /// What the command line asked for.
@@ -64,6 +70,8 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let (mut namesrv, mut topic, mut rate, mut duration) = (None, None, None, None);
     let mut group = "rmq-load-producer".to_string();
     let mut poll_ms = 10_000;
+    let mut asynchronous = false;
+    let mut async_retries = None;
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match flag.as_str() {
@@ -72,6 +80,10 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
             "--namesrv" => namesrv = Some(value("--namesrv")?),
             "--topic" => topic = Some(value("--topic")?),
             "--group" => group = value("--group")?,
+            "--async" => asynchronous = true,
+            "--async-retries" => {
+                async_retries = Some(number("--async-retries", &value("--async-retries")?)?)
+            }
             "--rate" => rate = Some(number::<u32>("--rate", &value("--rate")?)?),
             "--poll-ms" => poll_ms = number("--poll-ms", &value("--poll-ms")?)?,
             "--duration" => {
@@ -95,6 +107,8 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
         group,
         poll_ms,
         duration,
+        asynchronous,
+        async_retries,
     }))
 }
 
@@ -254,6 +268,9 @@ async fn run(args: Args, client: Arc<ClientRuntime>) -> Result<(), String> {
     // from an environment variable, and latency fault avoidance would change which broker a
     // send goes to after a failure, which is what the tests measure.
     producer.set_send_latency_fault_enable(false);
+    if let Some(n) = args.async_retries {
+        producer.set_retry_times_when_send_async_failed(n);
+    }
     producer
         .start()
         .await
@@ -262,7 +279,13 @@ async fn run(args: Args, client: Arc<ClientRuntime>) -> Result<(), String> {
     let stats = Arc::new(Mutex::new(Stats::default()));
     let started = Instant::now();
     let reporter = tokio::spawn(report_every_second(Arc::clone(&stats), started));
-    send_until_stopped(&producer, &args, &stats, stop).await;
+    let in_flight = Arc::new(AtomicU64::new(0));
+    send_until_stopped(&producer, &args, (&stats, &in_flight), stop).await;
+    // Asynchronous sends still in flight get their callbacks (bounded by the send timeout).
+    let waiting = Instant::now();
+    while in_flight.load(Ordering::SeqCst) > 0 && waiting.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     reporter.abort();
     let t = started.elapsed().as_secs();
     let final_line = stats.lock().map(|s| s.final_line(t)).unwrap_or_default();
@@ -301,7 +324,7 @@ fn stop_signal(duration: Option<Duration>) -> Result<watch::Receiver<bool>, Stri
 async fn send_until_stopped(
     producer: &DefaultMQProducer,
     args: &Args,
-    stats: &Mutex<Stats>,
+    (stats, in_flight): (&Arc<Mutex<Stats>>, &Arc<AtomicU64>),
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1) / args.rate);
@@ -321,6 +344,28 @@ async fn send_until_stopped(
             .body_slice(format!("rmq-load-producer {seq}").as_bytes())
             .build()
         {
+            Ok(msg) if args.asynchronous => {
+                // Counted by its callback; a send refused before it went (no route) here.
+                let (st, fl) = (Arc::clone(stats), Arc::clone(in_flight));
+                fl.fetch_add(1, Ordering::SeqCst);
+                let callback = move |r: Option<&SendResult>, e: Option<&ClientError>| {
+                    let outcome = match (r, e) {
+                        (_, Some(e)) => Err(e.to_string()),
+                        (r, None) => Ok(r.cloned()),
+                    };
+                    if let Ok(mut s) = st.lock() {
+                        s.record(outcome);
+                    }
+                    fl.fetch_sub(1, Ordering::SeqCst);
+                };
+                match producer.send_with_callback(msg, callback).await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        Err(e.to_string())
+                    }
+                }
+            }
             // A synchronous send with the producer's defaults (send timeout, retries).
             Ok(msg) => producer.send(msg).await.map_err(|e| e.to_string()),
             Err(e) => Err(format!("message not built: {e}")),
