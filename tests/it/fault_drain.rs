@@ -239,6 +239,22 @@ async fn near_the_threshold_it_drains_ahead_only_while_another_master_stays_writ
         "the last writable master is not drained ahead"
     );
     assert_eq!(perm("fault-pa").await, Some(4));
+    // `fault.disk = false` and a reload end the fault drain (the disk as full as before).
+    let file = a.dir.path().join("rmq.toml");
+    let cfg = std::fs::read_to_string(&file).unwrap() + "[fault]\ndisk = false\n";
+    std::fs::write(&file, cfg).unwrap();
+    a.signal("HUP");
+    eventually_within(
+        "writable after the reload",
+        Duration::from_secs(15),
+        || async { perm("fault-pa").await == Some(6) },
+    )
+    .await;
+    assert!(a.logs().contains("fault.disk = false"), "{}", a.logs());
+    assert_eq!(
+        gauge(&a, "rmq_registrar_broker_write_fault{reason=\"disk\"}").await,
+        0.0
+    );
 }
 
 /// A scripted broker that refuses every send as a full Java broker does (SERVICE_NOT_AVAILABLE,

@@ -205,6 +205,63 @@ mod tests {
         assert!(cannot(&cfg, Some((0, false))).is_some_and(|w| w.contains("remoting")));
     }
 
+    /// Feeds `drive` one check of a broker at `pct` (writable store), then sleeps a check
+    /// interval (3 s); returns the faults held.
+    async fn check(drive: &mut FaultDrive, api: &BrokerApi, cfg: &Config, pct: f64) -> bool {
+        let store = StoreHealth {
+            commitlog: Some(pct / 100.0),
+            consumequeue: None,
+            writable: Some(true),
+        };
+        let id = crate::broker::BrokerIdentity {
+            cluster: "c".into(),
+            name: "b".into(),
+            id: 0,
+            addr: "127.0.0.1:1".into(),
+            ha_addr: "127.0.0.1:2".into(),
+            zone: None,
+        };
+        let c = Checked {
+            store: Some(&store),
+            threshold: 90,
+            id: Some((&id, false)),
+            namesrvs: &[],
+            shared_topic: None,
+        };
+        let held = !drive.checked(api, cfg, c).await.kinds.is_empty();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        held
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_disk_hovering_at_the_level_for_minutes_moves_the_route_once_each_way() {
+        let cfg = Config::default();
+        let api = crate::daemon::build_api(&crate::daemon::settings::InForce::default(), None).unwrap();
+        let mut drive = FaultDrive::default();
+        let t0 = Instant::now();
+        assert!(!check(&mut drive, &api, &cfg, 50.0).await, "the fresh start: below");
+        // Around the threshold for 3 minutes (91, 90, 91, ...): never two refusals in a row.
+        for i in 0..60 {
+            let p = if i % 2 == 0 { 91.0 } else { 90.0 };
+            assert!(!check(&mut drive, &api, &cfg, p).await, "check {i}");
+        }
+        // Past it twice: held from the second check (3 s after the first).
+        assert!(!check(&mut drive, &api, &cfg, 95.0).await);
+        let entered = Instant::now();
+        assert!(check(&mut drive, &api, &cfg, 95.0).await);
+        // Back and forth between the threshold and just above the end level for 3 minutes,
+        // and below it every other check: held throughout.
+        for i in 0..60 {
+            let p = [91.0, 86.0, 85.0, 87.0][i % 4];
+            assert!(check(&mut drive, &api, &cfg, p).await, "check {i}");
+        }
+        // Below the end level twice: it ends at the second.
+        assert!(check(&mut drive, &api, &cfg, 80.0).await);
+        assert!(!check(&mut drive, &api, &cfg, 80.0).await);
+        assert!(entered.duration_since(t0) >= Duration::from_secs(180));
+        assert!(entered.elapsed() >= Duration::from_secs(180));
+    }
+
     #[test]
     fn the_readyz_line_names_the_reading_and_the_threshold() {
         let mut f = WriteFault::default();
