@@ -112,16 +112,12 @@ fn plan(d: &mut Drain, sh: &Shared, who: String) {
     d.interruptions = sh.verdict.borrow().interruptions();
 }
 
-/// Holds a drain for exactly the faults in `want` (the health task's): a fault that began
+/// Holds a drain for exactly the faults the health task publishes now: a fault that began
 /// starts one (or joins the one in force), one that ended leaves it, and the drain ends with
 /// its last reason. A broker that cannot be drained now is tried again at the next change or
 /// round.
-pub(crate) async fn faults(
-    sh: &Arc<Shared>,
-    fleet: &Fleet,
-    rounds: &mut Rounds,
-    want: &BTreeSet<FaultKind>,
-) {
+pub(crate) async fn faults(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds) {
+    let want = &sh.fault.borrow().kinds.clone();
     let held = rounds.drain.as_ref().map(|d| d.held.faults()).unwrap_or_default();
     if held == *want {
         return;

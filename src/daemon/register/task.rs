@@ -47,12 +47,6 @@ pub(crate) async fn register_loop(
                 () = round(&sh, &cfg, &fleet, &mut rounds) => {}
             }
             next = Instant::now() + cfg.register.interval;
-            // A fault that could not be drained when it began (no identity, no NameServer
-            // yet) is tried again with each round.
-            let want = sh.fault.borrow().kinds.clone();
-            if stopped(&sh, drain::faults(&sh, &fleet, &mut rounds, &want)).await {
-                break;
-            }
         }
         let drain_max = rounds
             .drain
@@ -82,8 +76,8 @@ pub(crate) async fn register_loop(
                 }
             }
             Ok(()) = fault.changed() => {
-                let want = fault.borrow_and_update().kinds.clone();
-                if stopped(&sh, drain::faults(&sh, &fleet, &mut rounds, &want)).await {
+                fault.mark_unchanged();
+                if stopped(&sh, drain::faults(&sh, &fleet, &mut rounds)).await {
                     break;
                 }
             }
@@ -176,8 +170,11 @@ async fn on_identity(rounds: &mut Rounds, new: Option<Current>) -> bool {
 }
 
 /// One registration round with every NameServer; nothing while the broker does not serve.
+/// A fault that could not be drained when it began (no identity, no NameServer yet) is tried
+/// again after each round.
 async fn round(sh: &Arc<Shared>, cfg: &Arc<InForce>, fleet: &Fleet, rounds: &mut Rounds) {
     round_with(sh, cfg, fleet, rounds).await;
+    drain::faults(sh, fleet, rounds).await;
 }
 
 #[cfg(test)]
