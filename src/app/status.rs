@@ -291,9 +291,6 @@ fn disagreement(rows: &[Row]) -> Option<String> {
     Some(each.join("; "))
 }
 
-/// `status`: exit 1 when any NameServer routes the broker otherwise than advertised (naming
-/// the other address), else 2 when one could not be asked, else 0. With `any`, 0 when at least
-/// one NameServer maps the broker's id to its address (the package's restart rule), else 1.
 /// What the broker says of its write health (None: not asked, as the daemon does not ask it
 /// with `broker.health.check` other than `remoting`, or it did not answer): its disk use and
 /// refusal threshold in percent, and whether its store takes writes.
@@ -319,8 +316,8 @@ fn refuses(disk: Option<u32>, threshold: u32, writable: Option<bool>) -> bool {
     disk.is_some_and(|p| p > threshold) || writable == Some(false)
 }
 
-/// The broker's line: its disk against its threshold, and whether the fault drain routes it
-/// read-only (what the daemon next to it decides from the same answers).
+/// The broker's line: its disk against its threshold, and whether it refuses writes now (the
+/// routes its read-only state shows are the rows': a fault drain ends only well below).
 fn broker_line(name: &str, health: Option<(Option<u32>, u32, Option<bool>)>) -> String {
     let Some((disk, threshold, writable)) = health else {
         return format!(
@@ -328,7 +325,7 @@ fn broker_line(name: &str, health: Option<(Option<u32>, u32, Option<bool>)>) -> 
         );
     };
     let verdict = if refuses(disk, threshold, writable) {
-        "cannot take writes: the fault drain routes it read-only"
+        "refuses writes"
     } else {
         "takes writes"
     };
@@ -354,6 +351,9 @@ fn broker_json(name: &str, health: Option<(Option<u32>, u32, Option<bool>)>) -> 
     }
 }
 
+/// `status`: exit 1 when any NameServer routes the broker otherwise than advertised (naming
+/// the other address), else 2 when one could not be asked, else 0. With `any`, 0 when at least
+/// one NameServer maps the broker's id to its address (the package's restart rule), else 1.
 pub(super) async fn status(cfg: &InForce, json: bool, any: bool, topics: bool) -> ExitCode {
     let (api, id, addrs) = match super::oneshot::api_and_identity(cfg).await {
         Ok(found) => found,
@@ -434,14 +434,14 @@ mod tests {
     fn the_broker_line_says_whether_it_takes_writes() {
         assert_eq!(
             broker_line("b", Some((Some(95), 90, None))),
-            "broker\tb\tdisk 95 % (refuses writes above 90 %): cannot take writes: the fault drain routes it read-only"
+            "broker\tb\tdisk 95 % (refuses writes above 90 %): refuses writes"
         );
         assert_eq!(
             broker_line("b", Some((Some(50), 90, Some(true)))),
             "broker\tb\tdisk 50 % (refuses writes above 90 %): takes writes"
         );
         assert!(broker_line("b", Some((None, 90, Some(false))))
-            .contains("its store takes no writes: cannot"));
+            .contains("its store takes no writes: refuses writes"));
         let v = broker_json("b", Some((Some(91), 90, None)));
         assert_eq!(v["refuses_writes"], true);
         assert_eq!(v["disk_percent"], 91);

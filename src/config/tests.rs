@@ -601,3 +601,17 @@ fn the_packaged_config_shows_every_default_and_sets_no_key() {
         Ok(())
     });
 }
+
+#[test]
+fn a_fault_margin_with_no_level_to_end_at_is_refused() {
+    let e = err_in(&format!("{MIN}\n[fault]\ndisk_margin = 18\n"), &[]);
+    assert_eq!(e.key, "fault.disk_margin", "{e}");
+    assert!(e.reason.contains("35 %"), "{e}");
+    let e = err_in(&format!("{MIN}\n[fault]\ndisk_margin = 10\ndisk_threshold = 20\n"), &[]);
+    assert_eq!(e.key, "fault.disk_margin", "{e}");
+    Jail::expect_with(|jail| {
+        let c = load_in(jail, &format!("{MIN}\n[fault]\ndisk_margin = 20\ndisk_threshold = 95\n")).unwrap();
+        assert_eq!((c.fault.disk_margin, c.fault.min_writable, c.fault.disk), (20, 1, true));
+        Ok(())
+    });
+}

@@ -155,6 +155,18 @@ pub fn validate(c: &Config, pinned: &Pinned) -> Result<(), Invalid> {
     route(&c.route)?;
     within("fault.disk_margin", c.fault.disk_margin, 0..=20)?;
     within("fault.min_writable", c.fault.min_writable, 0..=1000)?;
+    // The fault drain ends below threshold - 2 x margin: that level must exist, for the lowest
+    // threshold a broker may have (35 %) or the one set.
+    let lowest = c.fault.disk_threshold.unwrap_or(35);
+    if 2 * c.fault.disk_margin >= lowest {
+        return Err(Invalid::new(
+            "fault.disk_margin",
+            format!(
+                "{}: a fault drain ends below the threshold ({lowest} %) minus twice the margin, which must stay above 0",
+                c.fault.disk_margin
+            ),
+        ));
+    }
     if let Some(t) = c.fault.disk_threshold {
         within("fault.disk_threshold", t, 1..=99)?;
     }

@@ -106,7 +106,14 @@ async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
                 ),
                 None => "ready\n".to_string(),
             };
-            if let Some(line) = sh.fault.borrow().line() {
+            // Said while the drain holds for it (a broker that could not be drained is not).
+            let faulted = sh
+                .draining
+                .borrow()
+                .held
+                .as_ref()
+                .is_some_and(|d| !d.faults().is_empty());
+            if let Some(line) = sh.fault.borrow().line().filter(|_| faulted) {
                 body.push_str(&line);
             }
             if let Some(remark) = sh.verdict.borrow().auth_refusal() {

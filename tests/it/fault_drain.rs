@@ -120,7 +120,7 @@ async fn a_broker_that_cannot_take_writes_is_routed_read_only_and_writable_again
     .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        said.contains("broker\tfault-a\tdisk 95 % (refuses writes above 90 %): cannot take writes"),
+        said.contains("broker\tfault-a\tdisk 95 % (refuses writes above 90 %): refuses writes"),
         "{said}{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -232,6 +232,9 @@ pub(crate) async fn end(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, wh
         return;
     };
     if fleet.is_empty() || !sh.broker_up() {
+        // Nothing to restore now: the next round carries a new data version, so that a
+        // NameServer still holding the read-only one rewrites its queue data.
+        rounds.topics.advance_version().await;
         return;
     }
     let mut next = (*advert.table).clone();

@@ -130,6 +130,9 @@ pub(crate) struct FaultWatch {
     fresh: bool,
     /// The HeldBack WARN was said for this approach.
     warned: bool,
+    /// A drain ahead of the refusal ended for want of writable peers: none again on this
+    /// approach (two brokers filling together would otherwise take turns).
+    pre_blocked: bool,
 }
 
 impl Default for FaultWatch {
@@ -139,6 +142,7 @@ impl Default for FaultWatch {
             store: Track::default(),
             fresh: true,
             warned: false,
+            pre_blocked: false,
         }
     }
 }
@@ -162,10 +166,17 @@ impl FaultWatch {
             .collect()
     }
 
-    /// The disk is near the level but no disk fault holds: the caller finds out whether a
-    /// pre-emptive drain may go (it reads the routes) before feeding the reading.
+    /// The reading would drain ahead of the refusal, or one such drain holds while the broker
+    /// does not refuse: the caller finds out whether enough other masters stay writable (it
+    /// reads the routes) before feeding the reading.
     pub(crate) fn wants_peers(&self, r: Reading, l: Levels) -> bool {
-        self.disk.held.is_none() && r.disk.is_some_and(|p| l.near(p) && !l.refuses(p))
+        let Some(p) = r.disk.filter(|p| !l.refuses(*p)) else {
+            return false;
+        };
+        match self.disk.held {
+            None => l.near(p) && !self.pre_blocked && l.margin > 0,
+            Some(h) => h.pre,
+        }
     }
 
     /// The next reading decides alone: the broker came back (its store may be another).
@@ -199,16 +210,33 @@ impl FaultWatch {
         let need = if std::mem::take(&mut self.fresh) { 1 } else { CONFIRM };
         let mut out = Vec::new();
         if let Some(p) = r.disk {
-            let pre_ok = peers_ok && l.margin > 0;
+            let pre_ok = peers_ok && l.margin > 0 && !self.pre_blocked;
             let enter = l.refuses(p) || (l.near(p) && pre_ok);
             self.disk.feed(enter, l.clear(p));
             step(&mut self.disk, FaultKind::Disk, need, !l.refuses(p), now, &mut out);
+            match &mut self.disk.held {
+                // Past the threshold now: no longer a drain ahead of it.
+                Some(h) if l.refuses(p) => h.pre = false,
+                // Ahead of the refusal, and the others are no longer writable enough: the
+                // cluster must keep its writable masters.
+                Some(h) if h.pre && !peers_ok => {
+                    let held = now.saturating_duration_since(h.since);
+                    self.disk = Track::default();
+                    self.pre_blocked = true;
+                    out.push(Change::Ended {
+                        kind: FaultKind::Disk,
+                        held,
+                    });
+                }
+                _ => {}
+            }
             if self.disk.held.is_none() && l.near(p) && !l.refuses(p) && !pre_ok {
                 if !std::mem::replace(&mut self.warned, true) {
                     out.push(Change::HeldBack);
                 }
             } else if !l.near(p) {
                 self.warned = false;
+                self.pre_blocked = false;
             }
         }
         if let Some(w) = r.writable {
@@ -388,7 +416,28 @@ mod tests {
                 pre: true
             }]
         );
-        assert!(!w.wants_peers(disk(89), L), "held: no more questions");
+        assert!(w.wants_peers(disk(89), L), "held ahead of the refusal: asked every check");
+        assert!(w.feed(disk(89), L, true, now).is_empty(), "the peers still writable");
+        // The other master went read-only: this one is writable again, and stays so on this
+        // approach (two filling together must not take turns).
+        assert!(matches!(w.feed(disk(89), L, false, now)[..], [Change::Ended { .. }, ..]));
+        assert!(!w.wants_peers(disk(89), L));
+        w.feed(disk(89), L, true, now);
+        assert!(w.feed(disk(89), L, true, now).iter().all(|c| !matches!(c, Change::Entered { .. })));
+        assert!(w.held().is_empty());
+        // Past the threshold it drains whatever the peers; once there, a refusal is no
+        // drain ahead of it, and the peers are not asked.
+        w.feed(disk(91), L, false, now);
+        w.feed(disk(91), L, false, now);
+        assert_eq!(w.held().len(), 1);
+        assert!(!w.wants_peers(disk(89), L));
+        // Away from the level and back: a drain ahead of it may go again.
+        let mut w = warm();
+        w.feed(disk(89), L, true, now);
+        w.feed(disk(89), L, true, now);
+        w.feed(disk(89), L, false, now);
+        w.feed(disk(80), L, true, now);
+        assert!(w.wants_peers(disk(89), L));
         // With no margin there is nothing ahead of the refusal.
         let flat = Levels {
             threshold: 90,

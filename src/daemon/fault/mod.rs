@@ -8,8 +8,6 @@ pub(crate) mod level;
 pub(crate) mod peers;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 pub(crate) use level::FaultKind;
@@ -50,9 +48,6 @@ impl WriteFault {
     }
 }
 
-/// How long a count of the cluster's writable masters is trusted.
-const PEERS_FOR: Duration = Duration::from_secs(10);
-
 /// Why this daemon cannot fault-drain its broker, when it cannot (said once, INFO).
 fn cannot(cfg: &Config, id: Option<(u64, bool)>) -> Option<&'static str> {
     if cfg.broker.health.check != HealthCheck::Remoting {
@@ -71,8 +66,6 @@ fn cannot(cfg: &Config, id: Option<(u64, bool)>) -> Option<&'static str> {
 #[derive(Default)]
 pub(crate) struct FaultDrive {
     watch: FaultWatch,
-    /// The last count of the cluster's other writable masters, and when.
-    peers: Option<(Instant, Option<usize>)>,
     /// The reason last said for not draining (said once per change).
     said: Option<&'static str>,
     /// `fault.disk = false` was said.
@@ -141,22 +134,23 @@ impl FaultDrive {
         self.published(r.disk, l)
     }
 
-    /// At least `fault.min_writable` other masters stay writable (a count kept
-    /// [`PEERS_FOR`]); not knowing is "no".
+    /// At least `fault.min_writable` other masters stay writable, read anew at each check
+    /// that asks (one topic route per NameServer, all at once, within the check's timeout:
+    /// a drain ahead of the refusal must not rest on an old count); not knowing is "no".
     async fn peers_ok(&mut self, api: &BrokerApi, cfg: &Config, c: &Checked<'_>) -> bool {
-        let fresh = self.peers.filter(|(at, _)| at.elapsed() < PEERS_FOR);
-        let count = match fresh {
-            Some((_, n)) => n,
-            None => {
-                let Some((id, _)) = c.id else { return false };
-                let topics = peers::probe_topics(&id.cluster, c.shared_topic);
-                let own = (id.cluster.as_str(), id.name.as_str());
-                let n = peers::writable_peers(api, c.namesrvs, &topics, own, cfg.broker.health.timeout).await;
-                self.peers = Some((Instant::now(), n));
-                n
-            }
-        };
-        count.is_some_and(|n| n >= cfg.fault.min_writable as usize)
+        let need = cfg.fault.min_writable as usize;
+        if need == 0 {
+            return true;
+        }
+        let Some((id, _)) = c.id else { return false };
+        let topics = peers::probe_topics(&id.cluster, c.shared_topic);
+        let own = (id.cluster.as_str(), id.name.as_str());
+        let t = cfg.broker.health.timeout;
+        let count = tokio::time::timeout(t, peers::writable_peers(api, c.namesrvs, &topics, own, t))
+            .await
+            .ok()
+            .flatten();
+        count.is_some_and(|n| n >= need)
     }
 
     fn published(&self, disk: Option<u32>, l: Levels) -> WriteFault {
@@ -190,6 +184,8 @@ fn tell(changes: &[Change], l: Levels, disk: Option<u32>) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -104,12 +104,14 @@ async fn run_checks(
         let outcome = answered(out, &cfg, &mut verdicts, outcome);
         disk.read(out, api, &cfg, outcome.is_ok()).await;
         let store = outcome.as_ref().ok().copied();
-        faults(sh, out, &cfg, &mut fault, (store, disk.threshold)).await;
         if closed.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
             verdicts.interrupted();
         }
+        // The verdict first: a fault published with the broker still down could not drain.
         judged(out, &cfg, &mut verdicts, outcome.map(|_| ()));
-        if !verdicts.is_up() {
+        if verdicts.is_up() {
+            faults(sh, out, &cfg, &mut fault, (store, disk.threshold)).await;
+        } else {
             fault.came_back();
         }
         if first {

@@ -71,7 +71,7 @@ pub(crate) async fn register_loop(
             () = sh.register_now.notified() => due = true,
             Ok(()) = list.changed() => {
                 let l = list.borrow_and_update().clone();
-                if stopped(&sh, fleet.set(&l)).await {
+                if stopped(&sh, new_list(&sh, &mut fleet, &mut rounds, &l)).await {
                     break;
                 }
             }
@@ -171,9 +171,16 @@ async fn on_identity(rounds: &mut Rounds, new: Option<Current>) -> bool {
 
 /// One registration round with every NameServer; nothing while the broker does not serve.
 /// A fault that could not be drained when it began (no identity, no NameServer yet) is tried
-/// again after each round.
+/// first: a broker that cannot take writes is never registered writable by the round.
 async fn round(sh: &Arc<Shared>, cfg: &Arc<InForce>, fleet: &Fleet, rounds: &mut Rounds) {
+    drain::faults(sh, fleet, rounds).await;
     round_with(sh, cfg, fleet, rounds).await;
+}
+
+/// A new NameServer list: its tasks start with what is advertised, a fault drain that could
+/// not begin without a NameServer begins now.
+async fn new_list(sh: &Arc<Shared>, fleet: &mut Fleet, rounds: &mut Rounds, list: &[String]) {
+    fleet.set(list).await;
     drain::faults(sh, fleet, rounds).await;
 }
 
