@@ -300,10 +300,7 @@ async fn write_health(cfg: &InForce, api: &BrokerApi) -> Option<(Option<u32>, u3
     }
     let (addr, t) = (cfg.broker_check_addr(), cfg.broker.health.timeout);
     let store = api.store_health(addr, t).await.ok()?;
-    let threshold = match cfg.fault.disk_threshold {
-        Some(th) => th,
-        None => api.broker_disk_threshold(addr, t).await.unwrap_or(90),
-    };
+    let threshold = crate::daemon::fault::threshold(api, cfg).await;
     Some((
         crate::daemon::fault::level::disk_pct(&store),
         threshold,
@@ -313,7 +310,11 @@ async fn write_health(cfg: &InForce, api: &BrokerApi) -> Option<(Option<u32>, u3
 
 /// Whether the broker refuses writes, by what it said (the fault drain's own levels).
 fn refuses(disk: Option<u32>, threshold: u32, writable: Option<bool>) -> bool {
-    disk.is_some_and(|p| p > threshold) || writable == Some(false)
+    let at = crate::daemon::fault::level::Levels {
+        threshold,
+        margin: 0,
+    };
+    disk.is_some_and(|p| at.refuses(p)) || writable == Some(false)
 }
 
 /// The broker's line: its disk against its threshold, and whether it refuses writes now (the

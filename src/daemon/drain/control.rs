@@ -64,10 +64,9 @@ async fn start(
         // A fault drain holds: the broker is read-only already; the planned reason joins it
         // (from now on a restart or a cancel ends it, and heartbeats go every DRAIN_BEAT).
         plan(d, sh, who.clone());
-        rounds.out.metrics.set_draining(Some(SystemTime::now()));
-        let held = d.held.clone();
-        rounds.out.draining.send_modify(|v| v.held = Some(held));
         tracing::info!(%who, wait = ?wait, faults = %d.held.why(), "drain asked while a fault drain holds: joined it");
+        rounds.out.metrics.set_draining(Some(SystemTime::now()));
+        show(rounds);
         let refused = round_with(sh, &cfg, fleet, rounds).await;
         return Ok(Started {
             since,
@@ -76,22 +75,12 @@ async fn start(
         });
     }
     refusal(sh, &cfg, fleet)?;
-    let since = SystemTime::now();
-    let mut d = Drain {
-        held: Draining {
-            since,
-            reasons: BTreeSet::new(),
-        },
-        started: Instant::now(),
-        planned: None,
-        saw_failure: false,
-        interruptions: 0,
-    };
+    let mut d = begin(sh, BTreeSet::new());
+    let since = d.since();
     plan(&mut d, sh, who.clone());
-    let held = d.held.clone();
     rounds.drain = Some(d);
     rounds.out.metrics.set_draining(Some(since));
-    rounds.out.draining.send_modify(|v| v.held = Some(held));
+    show(rounds);
     tracing::info!(%who, wait = ?wait, "draining: routing the broker read-only on every NameServer");
     let refused = round_with(sh, &cfg, fleet, rounds).await;
     for r in &refused {
@@ -102,6 +91,36 @@ async fn start(
         joined: false,
         refused,
     })
+}
+
+/// A drain beginning now for `reasons`.
+fn begin(sh: &Shared, reasons: BTreeSet<Reason>) -> Drain {
+    Drain {
+        held: Draining {
+            since: SystemTime::now(),
+            reasons,
+        },
+        started: Instant::now(),
+        planned: None,
+        saw_failure: false,
+        interruptions: sh.verdict.borrow().interruptions(),
+    }
+}
+
+/// Publishes the drain in force (or none) as it is now: its view, and the write-fault gauges
+/// from its fault reasons (derived here, in one place, so they always agree with the route).
+fn show(rounds: &Rounds) {
+    gauges(rounds);
+    let held = rounds.drain.as_ref().map(|d| d.held.clone());
+    rounds.out.draining.send_modify(|v| v.held = held);
+}
+
+/// The write-fault gauges, from the fault reasons of the drain in force.
+fn gauges(rounds: &Rounds) {
+    let faults = rounds.drain.as_ref().map(|d| d.held.faults()).unwrap_or_default();
+    for k in [FaultKind::Disk, FaultKind::Store] {
+        rounds.out.metrics.set_write_fault(k.as_str(), faults.contains(&k));
+    }
 }
 
 /// Adds a planned reason asked by `who`: `drain.max` and the broker's restart count from now.
@@ -123,30 +142,14 @@ pub(crate) async fn faults(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds)
         return;
     }
     let cfg = sh.config();
-    for k in [FaultKind::Disk, FaultKind::Store] {
-        rounds.out.metrics.set_write_fault(k.as_str(), want.contains(&k));
-    }
     let Some(d) = &mut rounds.drain else {
         if let Err(why) = refusal(sh, &cfg, fleet) {
             tracing::debug!(%why, "fault drain: not drained now");
-            for k in [FaultKind::Disk, FaultKind::Store] {
-                rounds.out.metrics.set_write_fault(k.as_str(), false);
-            }
             return;
         }
-        let since = SystemTime::now();
-        let held = Draining {
-            since,
-            reasons: want.iter().map(|k| Reason::Fault { kind: *k }).collect(),
-        };
-        rounds.drain = Some(Drain {
-            held: held.clone(),
-            started: Instant::now(),
-            planned: None,
-            saw_failure: false,
-            interruptions: sh.verdict.borrow().interruptions(),
-        });
-        rounds.out.draining.send_modify(|v| v.held = Some(held));
+        let reasons = want.iter().map(|k| Reason::Fault { kind: *k }).collect();
+        rounds.drain = Some(begin(sh, reasons));
+        show(rounds);
         let refused = round_with(sh, &cfg, fleet, rounds).await;
         for r in &refused {
             tracing::warn!(refused = %r, "a NameServer did not take the fault drain");
@@ -162,8 +165,7 @@ pub(crate) async fn faults(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds)
         end(sh, fleet, rounds, "the broker takes writes again").await;
         return;
     }
-    let held = d.held.clone();
-    rounds.out.draining.send_modify(|v| v.held = Some(held));
+    show(rounds);
 }
 
 /// Ends the drain's planned reasons (a cancel, the broker's restart, `drain.max`): the drain
@@ -178,8 +180,7 @@ pub(crate) async fn end_planned(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Ro
         return;
     }
     tracing::info!(why, still = %d.held.why(), "planned drain ended; the fault drain holds: the broker stays read-only");
-    let held = d.held.clone();
-    rounds.out.draining.send_modify(|v| v.held = Some(held));
+    show(rounds);
     let cfg = sh.config();
     round_with(sh, &cfg, fleet, rounds).await;
 }
@@ -213,9 +214,8 @@ pub(crate) async fn end(sh: &Arc<Shared>, fleet: &Fleet, rounds: &mut Rounds, wh
         return;
     };
     rounds.out.metrics.set_draining(None);
-    for k in [FaultKind::Disk, FaultKind::Store] {
-        rounds.out.metrics.set_write_fault(k.as_str(), false);
-    }
+    gauges(rounds);
+    // One publication: a request waiting on the drain sees it end with its reason.
     rounds.out.draining.send_modify(|v| {
         v.held = None;
         v.ended = Some((d.since(), why.to_string()));

@@ -16,6 +16,22 @@ use level::{disk_pct, Change, FaultWatch, Levels, Reading};
 use crate::broker::{BrokerApi, StoreHealth};
 use crate::config::{Config, HealthCheck};
 
+/// The broker's refusal threshold in percent: `fault.disk_threshold`, else its GET_BROKER_CONFIG
+/// `diskSpaceWarningLevelRatio`, else 90 (Java's default) when that cannot be read.
+pub(crate) async fn threshold(api: &BrokerApi, cfg: &Config) -> u32 {
+    if let Some(t) = cfg.fault.disk_threshold {
+        return t;
+    }
+    let (addr, t) = (cfg.broker_check_addr(), cfg.broker.health.timeout);
+    match tokio::time::timeout(t, api.broker_disk_threshold(addr, t)).await {
+        Ok(Ok(t)) => t,
+        other => {
+            tracing::debug!(broker = %addr, answer = ?other.map(|r| r.map_err(|e| e.kind())), "the broker's disk threshold could not be read: 90 %, as Java's default");
+            90
+        }
+    }
+}
+
 /// What the health task publishes of the broker's write health: the faults a drain holds for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct WriteFault {
@@ -82,9 +98,9 @@ pub(crate) struct Checked<'a> {
     pub(crate) id: Option<(&'a crate::broker::BrokerIdentity, bool)>,
     /// The listed NameServers (for the pre-emptive drain's question).
     pub(crate) namesrvs: &'a [String],
-    /// A shared topic the broker advertises (the same question where the cluster has no topic
-    /// of its own).
-    pub(crate) shared_topic: Option<&'a str>,
+    /// What is advertised: a topic the broker shares asks the same question where the
+    /// cluster has no topic of its own.
+    pub(crate) advert: Option<&'a crate::daemon::published::Advert>,
 }
 
 impl FaultDrive {
@@ -143,7 +159,14 @@ impl FaultDrive {
             return true;
         }
         let Some((id, _)) = c.id else { return false };
-        let topics = peers::probe_topics(&id.cluster, c.shared_topic);
+        // Looked up only here: the table can hold 150k topics.
+        let shared = c.advert.and_then(|a| {
+            a.table
+                .topic_config_table
+                .keys()
+                .find(|t| **t != a.id.name && !crate::daemon::route::compare::is_system(t, &a.id.cluster))
+        });
+        let topics = peers::probe_topics(&id.cluster, shared.map(String::as_str));
         let own = (id.cluster.as_str(), id.name.as_str());
         let t = cfg.broker.health.timeout;
         let count = tokio::time::timeout(t, peers::writable_peers(api, c.namesrvs, &topics, own, t))
@@ -222,7 +245,7 @@ mod tests {
             threshold: 90,
             id: Some((&id, false)),
             namesrvs: &[],
-            shared_topic: None,
+            advert: None,
         };
         let held = !drive.checked(api, cfg, c).await.kinds.is_empty();
         tokio::time::sleep(Duration::from_secs(3)).await;

@@ -289,19 +289,12 @@ async fn faults(
     let namesrvs = sh.namesrv_list.borrow().clone();
     let cur = sh.current();
     let advert = sh.advert.borrow().clone();
-    let shared_topic = advert.as_ref().and_then(|a| {
-        a.table
-            .topic_config_table
-            .keys()
-            .find(|t| **t != a.id.name && !crate::daemon::route::compare::is_system(t, &a.id.cluster))
-            .cloned()
-    });
     let checked = Checked {
         store: store.as_ref(),
         threshold,
         id: cur.as_ref().map(|c| (&c.id, c.always_split)),
         namesrvs: &namesrvs,
-        shared_topic: shared_topic.as_deref(),
+        advert: advert.as_deref(),
     };
     let now = fault.checked(&sh.api, cfg, checked).await;
     out.fault.send_if_modified(|held| {
@@ -348,19 +341,7 @@ impl DiskLevels {
         }
         self.read_at = Some(Instant::now());
         let margin = cfg.fault.disk_margin;
-        let threshold = match cfg.fault.disk_threshold {
-            Some(t) => t,
-            None => {
-                let (addr, t) = (cfg.broker_check_addr(), cfg.broker.health.timeout);
-                match tokio::time::timeout(t, api.broker_disk_threshold(addr, t)).await {
-                    Ok(Ok(t)) => t,
-                    other => {
-                        tracing::debug!(broker = %addr, answer = ?other.map(|r| r.map_err(|e| e.kind())), "the broker's disk threshold could not be read: 90 %, as Java's default");
-                        90
-                    }
-                }
-            }
-        };
+        let threshold = crate::daemon::fault::threshold(api, cfg).await;
         self.threshold = threshold;
         out.metrics.set_disk_levels(threshold, margin);
     }
