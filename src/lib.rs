@@ -29,6 +29,7 @@ inner!(
     daemon,
     metrics,
     protocol,
+    sources,
     tls
 );
 

@@ -22,7 +22,7 @@ pub use error::{error_chain, ConfigError};
 pub use load::{
     describe_key, env_var, load, load_for_pull, set_command_line, CommandLine, Loaded,
 };
-pub use model::{Config, HeaderFormat, LogFormat, SECRET_KEYS};
+pub use model::{Combine, Config, HeaderFormat, LogFormat, ResolveFamily, SECRET_KEYS};
 pub use pinned::{Pinned, FROM_BROKER};
 pub use validate::TOKEN_LEFT_OUT;
 

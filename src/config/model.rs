@@ -212,6 +212,38 @@ pub struct NamesrvConfig {
     /// How often the address server is asked.
     #[serde(with = "humantime_serde")]
     pub refresh_interval: Duration,
+    /// How often each name in `addrs` is looked up (1s..=1h).
+    #[serde(with = "humantime_serde")]
+    pub resolve_interval: Duration,
+    /// Which records of a name are NameServers.
+    pub resolve_family: ResolveFamily,
+    /// How `addrs` and the address server's list make one list.
+    pub combine: Combine,
+}
+
+/// `namesrv.resolve_family`: which of a name's addresses are its NameServers. One address per
+/// NameServer: a dual-stack NameServer has an A and an AAAA record and is one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolveFamily {
+    /// The A records, or the AAAA records of a name that has no A record.
+    #[default]
+    Auto,
+    /// The A records only.
+    Ipv4,
+    /// The AAAA records only.
+    Ipv6,
+}
+
+/// `namesrv.combine`: what `addrs` means beside an address server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Combine {
+    /// `addrs` is used until the address server's first answer, then the answer alone.
+    #[default]
+    Fallback,
+    /// Both: the address server's answer and `addrs` together.
+    Union,
 }
 
 /// `[register]`.
@@ -355,6 +387,9 @@ impl Default for NamesrvConfig {
             domain: None,
             subgroup: DEFAULT_SUBGROUP.into(),
             refresh_interval: Duration::from_secs(120),
+            resolve_interval: Duration::from_secs(10),
+            resolve_family: ResolveFamily::Auto,
+            combine: Combine::Fallback,
         }
     }
 }

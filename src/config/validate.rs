@@ -291,6 +291,8 @@ fn namesrv_sources(c: &Config) -> Result<(), Invalid> {
 fn periods(c: &Config) -> Result<(), Invalid> {
     let refresh = c.namesrv.refresh_interval;
     within("namesrv.refresh_interval", refresh, secs(1)..=DAY)?;
+    let resolve = c.namesrv.resolve_interval;
+    within("namesrv.resolve_interval", resolve, secs(1)..=secs(3600))?;
     within(
         "register.timeout",
         c.register.timeout,
