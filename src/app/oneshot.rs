@@ -7,24 +7,43 @@ use super::exit::EXIT_CONFIG;
 use crate::config;
 use crate::daemon::settings::{self, InForce};
 use crate::daemon::{self, slave};
+use crate::sources::{Lookup, NamesrvList, Plan, Sources, SourcesView};
+use futures_util::future::join_all;
 
-async fn name_servers(cfg: &InForce) -> Result<Vec<String>, String> {
-    if let Some(url) = cfg.address_server_url() {
-        let server = settings::address_server(cfg, url, Duration::from_secs(3))
-            .map_err(|e| e.to_string())?;
-        match server.fetch().await {
-            Ok(list) => return Ok(list),
-            Err(e) if cfg.namesrv.addrs.is_empty() => return Err(e.to_string()),
-            Err(e) => eprintln!("address server failed ({e}); using namesrv.addrs"),
-        }
+/// Every source asked once, all at once, as the daemon combines them: the list and what each
+/// source gave. `broker` is the broker's own list (used when the configuration names none).
+async fn gather(cfg: &InForce, broker: &[String]) -> (NamesrvList, SourcesView) {
+    let plan = Plan::new(cfg, broker);
+    let mut sources = Sources::default();
+    sources.follow(&plan);
+    let (family, timeout) = (cfg.namesrv.resolve_family, cfg.register.timeout);
+    let lookups = plan.names().into_iter().map(|k| async move {
+        let r = Lookup::default().run(&k, family, timeout).await;
+        (k, r)
+    });
+    let server = async {
+        let url = cfg.address_server_url()?;
+        let server = match settings::address_server(cfg, url, Duration::from_secs(3)) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        Some(server.fetch().await.map_err(|e| e.to_string()))
+    };
+    let (answers, server) = futures_util::future::join(join_all(lookups), server).await;
+    let now = tokio::time::Instant::now();
+    for (k, r) in answers {
+        sources.take_lookup(&k, r, now);
     }
-    Ok(cfg.namesrv.addrs.clone())
+    if let Some(r) = server {
+        sources.take_server(r);
+    }
+    (sources.list(&plan), sources.view(&plan))
 }
 
 pub(super) async fn resolve(cfg: &InForce) -> ExitCode {
-    match name_servers_or_exit(cfg).await {
+    match name_servers_or_exit(cfg, &[]).await {
         Ok(list) => {
-            for a in list {
+            for a in list.addrs {
                 say!("{a}");
             }
             ExitCode::SUCCESS
@@ -33,12 +52,28 @@ pub(super) async fn resolve(cfg: &InForce) -> ExitCode {
     }
 }
 
-/// The NameServer list, or the exit code after saying why there is none.
-async fn name_servers_or_exit(cfg: &InForce) -> Result<Vec<String>, ExitCode> {
-    name_servers(cfg).await.map_err(|e| {
-        eprintln!("rmq-registrar: {e}");
-        ExitCode::FAILURE
-    })
+/// The NameServer list (what each source gave said on stderr), or the exit code after saying
+/// why there is none.
+async fn name_servers_or_exit(cfg: &InForce, broker: &[String]) -> Result<NamesrvList, ExitCode> {
+    let (list, view) = gather(cfg, broker).await;
+    for s in &view.0 {
+        let addrs = s.addrs.join(" ");
+        let unused = if s.used {
+            ""
+        } else {
+            " (not used: the address server answered)"
+        };
+        match &s.error {
+            Some(e) => eprintln!("{}: {addrs}{unused} (failed: {e})", s.source),
+            None => eprintln!("{}: {addrs}{unused}", s.source),
+        }
+    }
+    if list.addrs.is_empty() {
+        let why = view.empty_reasons();
+        eprintln!("rmq-registrar: no NameServer address: {}", why.join("; "));
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(list)
 }
 
 /// Exit for a TLS client that cannot be built (the config's key and why).
@@ -73,11 +108,9 @@ async fn identity_or_exit(
             return Err(ExitCode::FAILURE);
         }
     };
-    let mut addrs = name_servers_or_exit(cfg).await?;
-    if addrs.is_empty() {
-        addrs = from_broker;
-    }
-    Ok((id, addrs))
+    let list = name_servers_or_exit(cfg, &from_broker).await?;
+    api.client().set_tls_names(list.names);
+    Ok((id, list.addrs))
 }
 
 /// The client, identity and NameServers `unregister` and `status` work with, or the exit code

@@ -42,6 +42,9 @@ pub(crate) struct Inner {
     pub(super) next_conn_id: AtomicU64,
     /// Replaced on SIGHUP (certificate rotation); read at each new connection.
     pub(super) tls: RwLock<Option<ClientTls>>,
+    /// Address → the name its certificate is checked against when `tls.server_name` is unset
+    /// (a NameServer found by looking a name up is dialled by address, checked by name).
+    pub(super) tls_names: RwLock<std::collections::BTreeMap<String, String>>,
 }
 
 impl Inner {
@@ -49,6 +52,7 @@ impl Inner {
     pub(super) fn new(config: ClientConfig, events: Option<mpsc::Sender<ChannelEvent>>) -> Self {
         Inner {
             tls: RwLock::new(config.tls.clone()),
+            tls_names: RwLock::default(),
             async_permits: Arc::new(Semaphore::new(config.async_permits)),
             oneway_permits: Arc::new(Semaphore::new(config.oneway_permits)),
             config,

@@ -170,6 +170,7 @@ async fn open(inner: Weak<Inner>, id: u64, addr: String) -> ConnectResult {
     };
     let timeout = strong.config.connect_timeout;
     let tls = read(&strong.tls).clone().filter(|t| t.applies(&addr));
+    let looked_up = read(&strong.tls_names).get(&addr).cloned();
     drop(strong);
     // One bound for the TCP connect and the TLS handshake together.
     let deadline = Instant::now() + timeout;
@@ -191,7 +192,8 @@ async fn open(inner: Weak<Inner>, id: u64, addr: String) -> ConnectResult {
             ((Box::new(r), Box::new(w)), false)
         }
         Some(t) => {
-            let name = crate::tls::server_name(&addr, t.server_name.as_deref()).map_err(|f| {
+            let wanted = t.server_name.as_deref().or(looked_up.as_deref());
+            let name = crate::tls::server_name(&addr, wanted).map_err(|f| {
                 ClientError::Tls {
                     addr: addr.clone(),
                     source: Arc::new(TlsFailure::from(f)),

@@ -138,6 +138,12 @@ impl RemotingClient {
         write(&self.inner.namesrv).update(addrs)
     }
 
+    /// The names the addresses in `names` were looked up from: their certificates are checked
+    /// against them (unless `tls.server_name` names another). Replaces the last call's.
+    pub fn set_tls_names(&self, names: std::collections::BTreeMap<String, String>) {
+        *write(&self.inner.tls_names) = names;
+    }
+
     /// The current NameServer list.
     pub fn name_server_list(&self) -> Vec<String> {
         read(&self.inner.namesrv).list().to_vec()

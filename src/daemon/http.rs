@@ -119,6 +119,13 @@ async fn readyz(State(sh): State<Arc<Shared>>) -> impl IntoResponse {
             if let Some(remark) = sh.verdict.borrow().auth_refusal() {
                 body.push_str(&format!("the broker refuses the daemon's requests: authentication failed ({remark}): set acl.access_key and acl.secret_key\n"));
             }
+            // A source that fails keeps its last good answer: said, not a reason to be unready.
+            for s in sh.namesrv_sources.borrow().0.iter().filter(|s| s.used) {
+                if let Some(e) = &s.error {
+                    let n = s.addrs.len();
+                    body.push_str(&format!("{}: lookup failing ({e}); its last {n} addresses kept\n", s.source));
+                }
+            }
             // Ready while one NameServer routes the broker; the others' difference is said.
             for ns in sh.members.borrow().mismatched() {
                 body.push_str(&format!("route differs on {ns} (rmq_registrar_route_mismatch)\n"));

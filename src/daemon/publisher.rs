@@ -21,6 +21,7 @@ use super::published::{Advert, Members};
 use super::settings::InForce;
 use super::shared::Shared;
 use super::topics::{Inbox, MasterTopics, TopicsAsk};
+use crate::sources::{NamesrvList, SourcesView};
 use crate::broker::own_config::BrokerReport;
 use crate::broker::BrokerApi;
 use crate::metrics::{
@@ -106,7 +107,9 @@ pub(crate) struct RegisterOut {
 /// What the address-refresh task publishes.
 pub(crate) struct AddressOut {
     /// The NameServer list wanted.
-    pub(crate) namesrv_list: Publisher<Arc<Vec<String>>>,
+    pub(crate) namesrv_list: Publisher<Arc<NamesrvList>>,
+    /// What each of its sources gives.
+    pub(crate) namesrv_sources: Publisher<Arc<SourcesView>>,
     /// Its series.
     pub(crate) metrics: AddressMetrics,
 }
@@ -161,7 +164,11 @@ impl Channels {
         let (fault, fault_rx) = Publisher::new(WriteFault::default());
         let (identity, identity_rx) = Publisher::new(None);
         let (elsewhere, elsewhere_rx) = Publisher::new(None);
-        let (namesrv_list, namesrv_list_rx) = Publisher::new(Arc::new(cfg.namesrv.addrs.clone()));
+        // The addresses as written until the names' first answers.
+        let plan = crate::sources::Plan::new(&cfg.config, &[]);
+        let first = crate::sources::Sources::default().list(&plan);
+        let (namesrv_list, namesrv_list_rx) = Publisher::new(Arc::new(first));
+        let (namesrv_sources, namesrv_sources_rx) = Publisher::new(Arc::default());
         let (advert, advert_rx) = Publisher::new(None);
         let (members, members_rx) = Publisher::new(Members::default());
         let (draining, draining_rx) = Publisher::new(DrainView::default());
@@ -185,6 +192,7 @@ impl Channels {
             },
             addresses: AddressOut {
                 namesrv_list,
+                namesrv_sources,
                 metrics: AddressMetrics::new(metrics),
             },
             register: RegisterOut {
@@ -217,6 +225,7 @@ impl Channels {
             identity: identity_rx,
             elsewhere: elsewhere_rx,
             namesrv_list: namesrv_list_rx,
+            namesrv_sources: namesrv_sources_rx,
             advert: advert_rx,
             members: members_rx,
             drain_requests: tokio::sync::Mutex::new(drain_requests),

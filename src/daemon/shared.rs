@@ -49,7 +49,9 @@ pub(crate) struct Shared {
     /// (`None` while they agree); published by the identity task.
     pub(crate) elsewhere: watch::Receiver<Option<String>>,
     /// The NameServer list wanted; published by the address-refresh task.
-    pub(crate) namesrv_list: watch::Receiver<Arc<Vec<String>>>,
+    pub(crate) namesrv_list: watch::Receiver<Arc<crate::sources::NamesrvList>>,
+    /// What each of the list's sources gives; published by the address-refresh task.
+    pub(crate) namesrv_sources: watch::Receiver<Arc<crate::sources::SourcesView>>,
     /// What every NameServer is told; published by the register task.
     pub(crate) advert: watch::Receiver<Option<Arc<Advert>>>,
     /// Each listed NameServer's state as its task publishes it; the set published by the
@@ -82,6 +84,8 @@ pub(crate) enum NotReady {
     },
     /// No NameServer held the broker within two intervals.
     NotRegistered,
+    /// No NameServer address is known: each source that gives none, and why.
+    NoNameServer(Vec<String>),
 }
 
 impl std::fmt::Display for NotReady {
@@ -94,6 +98,12 @@ impl std::fmt::Display for NotReady {
                 "the broker now reports itself as {reported}; the registration ({registered}) no longer describes it: restart rmq-registrar to follow it"
             ),
             NotReady::NotRegistered => f.write_str("not registered with any NameServer"),
+            NotReady::NoNameServer(why) if why.is_empty() => {
+                f.write_str("no NameServer address known yet")
+            }
+            NotReady::NoNameServer(why) => {
+                write!(f, "no NameServer address known: {}", why.join("; "))
+            }
         }
     }
 }
@@ -134,7 +144,13 @@ impl Shared {
                 reported,
             });
         }
-        if why.is_empty() && !self.members.borrow().any_ok_within(cfg.register.interval * 2) {
+        if self.namesrv_list.borrow().addrs.is_empty() {
+            why.push(NotReady::NoNameServer(
+                self.namesrv_sources.borrow().empty_reasons(),
+            ));
+        } else if why.is_empty()
+            && !self.members.borrow().any_ok_within(cfg.register.interval * 2)
+        {
             why.push(NotReady::NotRegistered);
         }
         if why.is_empty() {

@@ -12,6 +12,8 @@ pub struct DaemonMetrics {
     pub(crate) register_interval: Gauge,
     pub(crate) namesrv_list_size: IntGauge,
     pub(crate) address_refreshes: IntCounterVec,
+    pub(crate) source_addresses: IntGaugeVec,
+    pub(crate) source_failures: IntCounterVec,
     pub(crate) runtime_tasks: IntGauge,
     pub(crate) draining: IntGauge,
     pub(crate) drain_started: IntGauge,
@@ -41,6 +43,16 @@ impl DaemonMetrics {
                 "address_refreshes_total",
                 "Address-server lookups by outcome",
                 &["outcome"],
+            )?,
+            source_addresses: r.gauge_vec(
+                "namesrv_source_addresses",
+                "Addresses each NameServer source gives now (namesrv.addrs, a name looked up, address_server, broker); a failing source keeps its last good answer",
+                &["source"],
+            )?,
+            source_failures: r.counter_vec(
+                "namesrv_source_failures_total",
+                "Failed lookups of each NameServer source (a name that did not resolve in time, an address server that did not answer)",
+                &["source"],
             )?,
             runtime_tasks: r.gauge("runtime_tasks", "Live async tasks in the daemon")?,
             draining: r.gauge(
@@ -113,6 +125,24 @@ impl DaemonMetrics {
         self.address_refreshes
             .with_label_values(&[outcome.as_str()])
             .inc();
+    }
+
+    /// What each source gives now; the series of sources no longer configured are removed.
+    pub(super) fn set_sources(&self, view: &crate::sources::SourcesView, gone: &[String]) {
+        for s in gone {
+            let _ = self.source_addresses.remove_label_values(&[s]);
+            let _ = self.source_failures.remove_label_values(&[s]);
+        }
+        for s in &view.0 {
+            let n = i64::try_from(s.addrs.len()).unwrap_or(i64::MAX);
+            self.source_addresses.with_label_values(&[&s.source]).set(n);
+            self.source_failures.with_label_values(&[&s.source]);
+        }
+    }
+
+    /// One failed lookup of `source`.
+    pub(super) fn source_failed(&self, source: &str) {
+        self.source_failures.with_label_values(&[source]).inc();
     }
 
     /// Live async tasks, read at a scrape.

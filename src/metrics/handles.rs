@@ -147,6 +147,16 @@ impl AddressMetrics {
     pub fn address_refresh(&self, outcome: Outcome) {
         self.0.daemon.address_refresh(outcome);
     }
+
+    /// What each NameServer source gives now (`gone`: sources no longer configured).
+    pub fn set_sources(&self, view: &crate::sources::SourcesView, gone: &[String]) {
+        self.0.daemon.set_sources(view, gone);
+    }
+
+    /// One failed lookup of `source`.
+    pub fn source_failed(&self, source: &str) {
+        self.0.daemon.source_failed(source);
+    }
 }
 
 impl SupervisorMetrics {

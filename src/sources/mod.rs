@@ -269,6 +269,11 @@ impl Sources {
         }
     }
 
+    /// True while the address server's last lookup failed.
+    pub fn server_failing(&self) -> bool {
+        self.server.error.is_some()
+    }
+
     /// The one list the sources make under `plan`.
     pub fn list(&self, plan: &Plan) -> NamesrvList {
         let mut out = NamesrvList::default();

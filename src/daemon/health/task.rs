@@ -293,7 +293,7 @@ async fn faults(
         store: store.as_ref(),
         threshold,
         id: cur.as_ref().map(|c| (&c.id, c.always_split)),
-        namesrvs: &namesrvs,
+        namesrvs: &namesrvs.addrs,
         advert: advert.as_deref(),
     };
     let now = fault.checked(&sh.api, cfg, checked).await;

@@ -72,6 +72,13 @@ impl Fleet {
         self.members.is_empty()
     }
 
+    /// Makes `list` the NameServer list, the names its addresses were looked up from given to
+    /// the client first (what their certificates are checked against); see [`Fleet::set`].
+    pub(crate) async fn set_list(&mut self, list: &crate::sources::NamesrvList) {
+        self.sh.client.set_tls_names(list.names.clone());
+        self.set(&list.addrs).await;
+    }
+
     /// Makes `list` the NameServer list: new ones get a task (which registers what is
     /// advertised now); ones that left are told to leave with a goodbye, and awaited, so
     /// nothing of theirs can come back.

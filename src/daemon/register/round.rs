@@ -86,7 +86,7 @@ pub(crate) async fn round_with(
         // With the list from the broker (`--broker`), the broker's first answer gives the
         // identity and the list together, and this task may see the identity first: the list
         // is on its way then, not missing.
-        let coming = !sh.namesrv_list.borrow().is_empty()
+        let coming = !sh.namesrv_list.borrow().addrs.is_empty()
             || sh
                 .report
                 .borrow()

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::sources::NamesrvList;
 use crate::daemon::drain::control as drain;
 use super::round::round_with;
 use super::state::Rounds;
@@ -34,7 +35,7 @@ pub(crate) async fn register_loop(
     // Held for the task's life; a restarted task takes it over.
     let mut drains = sh.drain_requests.lock().await;
     let first = list.borrow_and_update().clone();
-    fleet.set(&first).await;
+    fleet.set_list(&first).await;
     rounds.advertised = identity.borrow_and_update().clone();
     let mut due = true;
     let mut next = Instant::now();
@@ -179,8 +180,8 @@ async fn round(sh: &Arc<Shared>, cfg: &Arc<InForce>, fleet: &Fleet, rounds: &mut
 
 /// A new NameServer list: its tasks start with what is advertised, a fault drain that could
 /// not begin without a NameServer begins now.
-async fn new_list(sh: &Arc<Shared>, fleet: &mut Fleet, rounds: &mut Rounds, list: &[String]) {
-    fleet.set(list).await;
+async fn new_list(sh: &Arc<Shared>, fleet: &mut Fleet, rounds: &mut Rounds, list: &NamesrvList) {
+    fleet.set_list(list).await;
     drain::faults(sh, fleet, rounds).await;
 }
 
