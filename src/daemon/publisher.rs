@@ -157,17 +157,13 @@ impl Channels {
         metrics: &Arc<Metrics>,
     ) -> (Channels, Shared) {
         let (config, config_rx) = Publisher::new(cfg.clone());
-        let (verdict, verdict_rx) = Publisher::new(Verdicts::new(
-            cfg.broker.health.check == crate::config::HealthCheck::None,
-        ));
+        let unchecked = cfg.broker.health.check == crate::config::HealthCheck::None;
+        let (verdict, verdict_rx) = Publisher::new(Verdicts::new(unchecked));
         let (report, report_rx) = Publisher::new(None);
         let (fault, fault_rx) = Publisher::new(WriteFault::default());
         let (identity, identity_rx) = Publisher::new(None);
         let (elsewhere, elsewhere_rx) = Publisher::new(None);
-        // The addresses as written until the names' first answers.
-        let plan = crate::sources::Plan::new(&cfg.config, &[]);
-        let first = crate::sources::Sources::default().list(&plan);
-        let (namesrv_list, namesrv_list_rx) = Publisher::new(Arc::new(first));
+        let (namesrv_list, namesrv_list_rx) = Publisher::new(first_list(cfg));
         let (namesrv_sources, namesrv_sources_rx) = Publisher::new(Arc::default());
         let (advert, advert_rx) = Publisher::new(None);
         let (members, members_rx) = Publisher::new(Members::default());
@@ -190,11 +186,7 @@ impl Channels {
                 elsewhere,
                 metrics: IdentityMetrics::new(metrics),
             },
-            addresses: AddressOut {
-                namesrv_list,
-                namesrv_sources,
-                metrics: AddressMetrics::new(metrics),
-            },
+            addresses: AddressOut::new(namesrv_list, namesrv_sources, metrics),
             register: RegisterOut {
                 advert,
                 members,
@@ -234,5 +226,25 @@ impl Channels {
             token: CancellationToken::new(),
         };
         (channels, shared)
+    }
+}
+
+/// The list a daemon starts from: the addresses as written, until the names' first answers.
+fn first_list(cfg: &InForce) -> Arc<NamesrvList> {
+    let plan = crate::sources::Plan::new(cfg, &[]);
+    Arc::new(crate::sources::Sources::default().list(&plan))
+}
+
+impl AddressOut {
+    fn new(
+        namesrv_list: Publisher<Arc<NamesrvList>>,
+        namesrv_sources: Publisher<Arc<SourcesView>>,
+        metrics: &Arc<Metrics>,
+    ) -> Self {
+        AddressOut {
+            namesrv_list,
+            namesrv_sources,
+            metrics: AddressMetrics::new(metrics),
+        }
     }
 }

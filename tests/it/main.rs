@@ -11,6 +11,7 @@ mod cli;
 mod client;
 mod daemon;
 mod daemon_faults;
+mod dns_sources;
 mod drain;
 mod drain_broker;
 mod drain_guard;

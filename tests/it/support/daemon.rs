@@ -89,10 +89,27 @@ impl Daemon {
 
     /// As [`start`](Self::start), with extra command-line arguments before `--config`.
     pub fn start_with(args: &[&str], config: impl FnOnce(&Path, &str) -> String) -> Daemon {
+        Self::start_as(Command::new(binary()), args, config)
+    }
+
+    /// As [`start`](Self::start), its system resolver asking the test DNS server whose files
+    /// are in `dns_files` (a private mount namespace: see `support::dns`).
+    pub fn start_resolving(dns_files: &Path, config: impl FnOnce(&Path, &str) -> String) -> Daemon {
+        let (program, args) = super::dns::in_mount_namespace(dns_files, &binary());
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        Self::start_as(cmd, &[], config)
+    }
+
+    fn start_as(
+        mut cmd: Command,
+        args: &[&str],
+        config: impl FnOnce(&Path, &str) -> String,
+    ) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("rmq.toml"), config(dir.path(), ANY_PORT)).unwrap();
         let log = dir.path().join("daemon.log");
-        let child = Command::new(binary())
+        let child = cmd
             .args(args)
             .arg("--config")
             .arg(dir.path().join("rmq.toml"))

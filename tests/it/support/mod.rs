@@ -4,6 +4,7 @@
 pub mod alloc;
 pub mod broker;
 pub mod daemon;
+pub mod dns;
 pub mod http;
 pub mod namesrv;
 pub mod ports;

@@ -51,6 +51,15 @@ impl NameServer {
         );
     }
 
+    /// Starts a NameServer bound to `ip` on the port `held` holds (several NameServers on one
+    /// port, each on its own loopback address: the NameServers behind one name).
+    pub async fn start_bound(ip: &str, held: &ClosedPort) -> NameServer {
+        let addr = format!("{ip}:{}", held.port());
+        Self::launch(ip, held.port(), None, "")
+            .await
+            .unwrap_or_else(|log| panic!("the NameServer on {addr} exited:\n{log}"))
+    }
+
     /// Starts a NameServer on `port` (e.g. the one [`kill`](Self::kill) handed back).
     pub async fn start_on(port: ClosedPort) -> NameServer {
         Self::start_with(port, "").await
@@ -66,6 +75,17 @@ impl NameServer {
 
     /// The started NameServer, or its log when it exited before answering.
     async fn try_start(port: ClosedPort, properties: &str) -> Result<NameServer, String> {
+        let number = port.port();
+        Self::launch("127.0.0.1", number, Some(port), properties).await
+    }
+
+    /// Started on `ip:port`, holding `held` while it lives.
+    async fn launch(
+        ip: &str,
+        port: u16,
+        held: Option<ClosedPort>,
+        properties: &str,
+    ) -> Result<NameServer, String> {
         let home = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(home.path().join("namesrv.log")).unwrap();
         let mut cmd = Command::new(peer_binary("rocketmq-namesrv-rust", "RMQ_NAMESRV_BIN"));
@@ -75,8 +95,8 @@ impl NameServer {
             cmd.arg("-c").arg(ini);
         }
         let child = cmd
-            .args(["--listenPort", &port.port().to_string()])
-            .args(["--bindAddress", "127.0.0.1"])
+            .args(["--listenPort", &port.to_string()])
+            .args(["--bindAddress", ip])
             .arg("--rocketmqHome")
             .arg(home.path())
             .arg("--kvConfigPath")
@@ -89,10 +109,10 @@ impl NameServer {
             .spawn()
             .expect("spawn rocketmq-namesrv-rust");
         let mut ns = NameServer {
-            addr: port.addr().to_string(),
+            addr: format!("{ip}:{port}"),
             child,
             home,
-            port: Some(port),
+            port: held,
         };
         ns.wait_ready().await?;
         Ok(ns)
