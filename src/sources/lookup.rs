@@ -62,14 +62,26 @@ impl Lookup {
         family: ResolveFamily,
         timeout: Duration,
     ) -> Result<Answer, LookupError> {
+        let target = (name.host.clone(), name.port);
+        self.run_with(family, timeout, move || {
+            std::net::ToSocketAddrs::to_socket_addrs(&target).map(Iterator::collect)
+        })
+        .await
+    }
+
+    /// [`run`](Self::run) with `resolve` in place of the system resolver.
+    async fn run_with(
+        &self,
+        family: ResolveFamily,
+        timeout: Duration,
+        resolve: impl FnOnce() -> std::io::Result<Vec<SocketAddr>> + Send + 'static,
+    ) -> Result<Answer, LookupError> {
         if self.busy.swap(true, Ordering::AcqRel) {
             return Err(LookupError::StillInFlight);
         }
         let busy = self.busy.clone();
-        let target = (name.host.clone(), name.port);
         let task = tokio::task::spawn_blocking(move || {
-            let r = std::net::ToSocketAddrs::to_socket_addrs(&target)
-                .map(Iterator::collect::<Vec<SocketAddr>>);
+            let r = resolve();
             busy.store(false, Ordering::Release);
             r
         });
@@ -137,6 +149,35 @@ mod tests {
         let a = pick(many, ResolveFamily::Auto).unwrap();
         assert_eq!(a.addrs.len(), MAX_PER_NAME);
         assert_eq!(a.over_cap, 300 - MAX_PER_NAME);
+    }
+
+    /// getaddrinfo cannot be cancelled: one slower than the timeout is a failure, and the name
+    /// gets no second lookup until the first has returned.
+    #[tokio::test]
+    async fn a_slow_lookup_fails_at_the_timeout_and_blocks_a_second_until_it_returns() {
+        let l = Lookup::default();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (returned, done) = tokio::sync::oneshot::channel();
+        let stuck = move || {
+            let _ = held.recv();
+            let _ = returned.send(());
+            Ok(addrs(&["10.0.0.1:1"]))
+        };
+        let short = Duration::from_millis(50);
+        let r = l.run_with(ResolveFamily::Auto, short, stuck).await;
+        assert_eq!(r, Err(LookupError::Timeout(short)));
+        assert!(l.busy());
+        let again = l.run_with(ResolveFamily::Auto, short, || Ok(vec![])).await;
+        assert_eq!(again, Err(LookupError::StillInFlight));
+        release.send(()).unwrap();
+        done.await.unwrap();
+        // The flag is cleared right after the send: wait for it without a timer.
+        while l.busy() {
+            tokio::task::yield_now().await;
+        }
+        let long = Duration::from_secs(30);
+        let ok = l.run_with(ResolveFamily::Auto, long, || Ok(addrs(&["10.0.0.2:1"])));
+        assert_eq!(ok.await.unwrap().addrs, addrs(&["10.0.0.2:1"]));
     }
 
     #[tokio::test]

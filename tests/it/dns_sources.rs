@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::support::daemon::{base_config, metric, Daemon};
-use crate::support::dns::DnsServer;
+use crate::support::dns::{run_resolving, DnsServer};
 use crate::support::namesrv::{has_broker, NameServer};
 use crate::support::ports::ClosedPort;
 use crate::support::remoting::client;
@@ -57,6 +57,27 @@ async fn a_name_stands_for_every_namesrv_behind_it_and_follows_its_records() {
         ),
         2.0,
         "{m}"
+    );
+    // `resolve` combines the sources with the same code: the list, and what the name gave.
+    let (files, config) = (dns.files().to_path_buf(), d.dir.path().join("rmq.toml"));
+    let out = tokio::task::spawn_blocking(move || {
+        run_resolving(&files, &["--config", config.to_str().unwrap(), "resolve"])
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("127.0.0.2:{p}\n127.0.0.3:{p}\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{entry}: 127.0.0.2:{p} 127.0.0.3:{p}")),
+        "{stderr}"
     );
 
     // One lookup missing a live address (a pod NotReady for a moment): nothing leaves.

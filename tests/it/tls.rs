@@ -134,6 +134,13 @@ impl TlsNameServer {
         key: &str,
         extra: &str,
     ) -> TlsNameServer {
+        let files = [mode, cert, key, extra];
+        Self::launch(pki, "127.0.0.1", port, files).await
+    }
+
+    /// Bound to `ip` on `port`; `[mode, cert, key, extra]` as [`start_at`](Self::start_at).
+    async fn launch(pki: &Pki, ip: &str, port: ClosedPort, files: [&str; 4]) -> TlsNameServer {
+        let [mode, cert, key, extra] = files;
         let home = tempfile::tempdir().unwrap();
         let ini = home.path().join("namesrv.ini");
         std::fs::write(
@@ -151,7 +158,7 @@ impl TlsNameServer {
             .arg("-c")
             .arg(&ini)
             .args(["--listenPort", &port.port().to_string()])
-            .args(["--bindAddress", "127.0.0.1"])
+            .args(["--bindAddress", ip])
             .arg("--rocketmqHome")
             .arg(home.path())
             .arg("--kvConfigPath")
@@ -164,7 +171,7 @@ impl TlsNameServer {
             .spawn()
             .unwrap();
         let ns = TlsNameServer {
-            addr: port.addr().to_string(),
+            addr: format!("{ip}:{}", port.port()),
             child,
             _home: home,
             port: Some(port),
@@ -640,4 +647,55 @@ async fn tls_against_plain_namesrvs_warns_once_then_one_reminder_per_round() {
         let rounds = tls_failures(&d, ns).await;
         assert!(reminders as f64 <= rounds - 1.0, "{ns}:\n{logs}");
     }
+}
+
+/// A NameServer found by looking a name up is dialled by address and its certificate checked
+/// against the name: the test CA's certificate names "namesrv.test" and 127.0.0.1, the
+/// NameServer listens on 127.0.0.2, and the name points there.
+#[tokio::test]
+async fn a_looked_up_address_is_checked_against_the_name_it_came_from() {
+    let pki = Pki::new();
+    let files = [
+        "enforcing",
+        "server.pem",
+        "server.key",
+        "tls.server.need.client.auth=none",
+    ];
+    let ns = TlsNameServer::launch(&pki, "127.0.0.2", ClosedPort::new(), files).await;
+    let port = ns.addr.rsplit_once(':').unwrap().1.to_string();
+    let dns = crate::support::dns::DnsServer::start().await;
+    dns.set("namesrv.test", &["127.0.0.2"]);
+    dns.set("other.test", &["127.0.0.2"]);
+    let start = |name: &str, entry: String| {
+        let name = name.to_string();
+        let tls = tls_section(&pki, "");
+        Daemon::start_resolving(dns.files(), move |_, http| {
+            let mut c = base_config(&name, http, &[&entry], "")
+                .replace("[register]", "[register]\ninterval = \"10s\"");
+            c.push_str(&tls);
+            c
+        })
+    };
+    let by_name = start("tls-by-name", format!("namesrv.test:{port}"));
+    let wrong_name = start("tls-other-name", format!("other.test:{port}"));
+    let by_address = start("tls-by-address", ns.addr.clone());
+    let p = probe();
+    eventually_within(
+        "registered through the name",
+        Duration::from_secs(20),
+        || has_broker(&p, &ns.addr, "tls-by-name"),
+    )
+    .await;
+    // The same address under a name the certificate does not give, or as written (an IP the
+    // certificate does not give): refused, each attempt a typed `tls` outcome.
+    for d in [&wrong_name, &by_address] {
+        eventually_within("a refused attempt", Duration::from_secs(20), || async {
+            tls_failures(d, &ns.addr).await >= 1.0
+        })
+        .await;
+        assert!(d.logs().contains("name mismatch"), "{}", d.logs());
+    }
+    assert!(!has_broker(&p, &ns.addr, "tls-other-name").await);
+    assert!(!has_broker(&p, &ns.addr, "tls-by-address").await);
+    drop((by_name, wrong_name, by_address));
 }

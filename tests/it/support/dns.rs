@@ -131,6 +131,18 @@ pub fn in_mount_namespace(dir: &Path, program: &Path) -> (PathBuf, Vec<String>) 
     (PathBuf::from("unshare"), args)
 }
 
+/// Runs the daemon's binary with `args` (a one-shot command) resolving through the test DNS
+/// server whose files are in `dir`; blocks until it exits.
+pub fn run_resolving(dir: &Path, args: &[&str]) -> std::process::Output {
+    let (program, mut argv) = in_mount_namespace(dir, &super::daemon::binary());
+    argv.extend(args.iter().map(|a| a.to_string()));
+    std::process::Command::new(program)
+        .args(argv)
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .unwrap()
+}
+
 async fn serve_udp(sock: UdpSocket, zone: Arc<Mutex<Zone>>) {
     let mut buf = vec![0u8; 4096];
     loop {
