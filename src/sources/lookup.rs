@@ -51,6 +51,7 @@ pub struct Lookup {
 
 impl Lookup {
     /// True while a lookup of the name (perhaps one given up on) is still running.
+    #[cfg(test)]
     pub fn busy(&self) -> bool {
         self.busy.load(Ordering::Acquire)
     }

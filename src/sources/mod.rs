@@ -9,14 +9,13 @@ mod lookup;
 mod members;
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
 pub use entry::{addr_key, Entry, NameKey};
-pub use lookup::{pick, Answer, Lookup, LookupError, MAX_PER_NAME};
-pub use members::{Change, Members, LEAVE_AFTER, LEAVE_AFTER_LOOKUPS};
+pub use lookup::{Answer, Lookup, LookupError, MAX_PER_NAME};
+pub use members::{Change, Members};
 
 use crate::config::{Combine, Config};
 
@@ -38,14 +37,6 @@ pub struct NamesrvList {
 }
 
 impl NamesrvList {
-    /// A list of addresses that came from no name.
-    pub fn plain(addrs: Vec<String>) -> Self {
-        NamesrvList {
-            addrs,
-            names: BTreeMap::new(),
-        }
-    }
-
     fn push(&mut self, seen: &mut HashSet<String>, addr: String, name: Option<&str>) {
         if seen.insert(addr.clone()) {
             if let Some(n) = name {
@@ -353,11 +344,6 @@ impl Sources {
             }
         }
     }
-}
-
-/// The addresses one good answer gave, as list entries (for tests and `resolve`).
-pub fn keys(addrs: &[SocketAddr]) -> Vec<String> {
-    addrs.iter().map(|a| addr_key(*a)).collect()
 }
 
 #[cfg(test)]
