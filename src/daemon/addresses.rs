@@ -77,8 +77,6 @@ struct Refresh {
     /// One HTTP client, made again only when a reload changes the URL or timeout.
     server: Option<AddressServer>,
     flight: JoinSet<Done>,
-    /// The sources the metrics have series for.
-    labels: Vec<String>,
 }
 
 impl Refresh {
@@ -149,11 +147,9 @@ impl Refresh {
                     out.metrics.source_failed(&k.to_string());
                     tracing::debug!(name = %k, error = %e, "lookup failed");
                 }
-                let error = r.as_ref().err().map(ToString::to_string);
-                let Some((taken, kept)) = self.sources.take_lookup(&k, r, Instant::now()) else {
-                    return;
-                };
-                say(&k, taken, kept, error);
+                if let Some((taken, kept)) = self.sources.take_lookup(&k, r, Instant::now()) {
+                    say(&k, taken, kept);
+                }
             }
             Done::Server(r) => {
                 self.server_in_flight = false;
@@ -162,13 +158,12 @@ impl Refresh {
                 if r.is_err() {
                     out.metrics.source_failed(ADDRESS_SERVER);
                 }
-                let error = r.as_ref().err().cloned();
-                let recovered = r.is_ok() && self.sources.server_failing();
-                if self.sources.take_server(r) {
-                    let error = error.unwrap_or_default();
-                    tracing::warn!(%error, "address server lookup failed, keeping the last good list");
-                } else if recovered {
-                    tracing::info!("the address server answers again");
+                match self.sources.take_server(r) {
+                    Taken::StartedFailing(error) => {
+                        tracing::warn!(%error, "address server lookup failed, keeping the last good list");
+                    }
+                    Taken::Recovered(_) => tracing::info!("the address server answers again"),
+                    Taken::Answer(_) | Taken::StillFailing => {}
                 }
             }
         }
@@ -187,35 +182,34 @@ impl Refresh {
             });
         }
         let view: SourcesView = self.sources.view(plan);
-        let labels: Vec<String> = view.0.iter().map(|s| s.source.clone()).collect();
-        let kept: HashSet<&String> = labels.iter().collect();
-        let gone: Vec<String> = (self.labels.iter())
-            .filter(|l| !kept.contains(l))
-            .cloned()
-            .collect();
-        out.metrics.set_sources(&view, &gone);
-        self.labels = labels;
         out.namesrv_sources.send_if_modified(|v| {
-            let changed = **v != view;
-            if changed {
-                *v = Arc::new(view);
+            if **v == view {
+                return false;
             }
-            changed
+            // The series follow the view: a source no longer in it loses its series.
+            let kept: HashSet<&String> = view.0.iter().map(|s| &s.source).collect();
+            let gone: Vec<String> = (v.0.iter())
+                .map(|s| s.source.clone())
+                .filter(|l| !kept.contains(l))
+                .collect();
+            out.metrics.set_sources(&view, &gone);
+            *v = Arc::new(view);
+            true
         });
     }
 }
 
 /// The log line for a name's lookup, once per change.
-fn say(name: &NameKey, taken: Taken, kept: usize, error: Option<String>) {
+fn say(name: &NameKey, taken: Taken, kept: usize) {
     match taken {
-        Taken::StartedFailing => {
-            let error = error.unwrap_or_default();
+        Taken::StartedFailing(error) => {
             tracing::warn!(%name, %error, addresses = kept, "looking the name up failed: its last good addresses are kept");
         }
         Taken::StillFailing => {}
         Taken::Recovered(c) => {
             let joined: Vec<String> = c.joined.iter().map(ToString::to_string).collect();
-            tracing::info!(%name, ?joined, addresses = kept, "the name resolves again");
+            let left: Vec<String> = c.left.iter().map(ToString::to_string).collect();
+            tracing::info!(%name, ?joined, ?left, addresses = kept, "the name resolves again");
         }
         Taken::Answer(c) if c.changed() => {
             let joined: Vec<String> = c.joined.iter().map(ToString::to_string).collect();

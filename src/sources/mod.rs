@@ -61,6 +61,14 @@ pub struct SourceView {
     pub used: bool,
 }
 
+/// A failed lookup of a source whose last failure is `error`: said once, then kept quiet.
+fn failed(error: &mut Option<String>, why: String) -> Taken {
+    match error.replace(why.clone()) {
+        None => Taken::StartedFailing(why),
+        Some(_) => Taken::StillFailing,
+    }
+}
+
 /// Every source's view, in the list's order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourcesView(pub Vec<SourceView>);
@@ -163,8 +171,8 @@ struct ServerSource {
 pub enum Taken {
     /// A good answer; what it changed.
     Answer(Change),
-    /// The first failure after good answers (or at start): WARN.
-    StartedFailing,
+    /// The first failure after good answers (or at start), and why: WARN.
+    StartedFailing(String),
     /// Another failure: nothing to say.
     StillFailing,
     /// A good answer after failures: INFO, with what it changed.
@@ -234,35 +242,23 @@ impl Sources {
                     Taken::Answer(change)
                 }
             }
-            Err(e) => {
-                let first = n.error.is_none();
-                n.error = Some(e.to_string());
-                if first {
-                    Taken::StartedFailing
-                } else {
-                    Taken::StillFailing
-                }
-            }
+            Err(e) => failed(&mut n.error, e.to_string()),
         };
         Some((taken, n.members.current().len()))
     }
 
-    /// Takes the address server's answer (or why there was none); true on the first failure
-    /// after good answers (a WARN, once).
-    pub fn take_server(&mut self, outcome: Result<Vec<String>, String>) -> bool {
+    /// Takes the address server's answer (or why there was none), said as a name's lookup is.
+    pub fn take_server(&mut self, outcome: Result<Vec<String>, String>) -> Taken {
         match outcome {
             Ok(list) => {
                 self.server.answer = Some(list);
-                self.server.error = None;
-                false
+                match self.server.error.take() {
+                    Some(_) => Taken::Recovered(Change::default()),
+                    None => Taken::Answer(Change::default()),
+                }
             }
-            Err(e) => self.server.error.replace(e).is_none(),
+            Err(e) => failed(&mut self.server.error, e),
         }
-    }
-
-    /// True while the address server's last lookup failed.
-    pub fn server_failing(&self) -> bool {
-        self.server.error.is_some()
     }
 
     /// The one list the sources make under `plan`.

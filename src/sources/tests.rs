@@ -55,7 +55,10 @@ fn a_failed_lookup_keeps_the_last_good_answer_and_says_so_once() {
         Some((Taken::Answer(_), 1))
     ));
     let fail = || Err(LookupError::Failed("no server".into()));
-    assert_eq!(s.take_lookup(&k, fail(), now), Some((Taken::StartedFailing, 1)));
+    assert_eq!(
+        s.take_lookup(&k, fail(), now),
+        Some((Taken::StartedFailing("no server".into()), 1))
+    );
     assert_eq!(s.take_lookup(&k, fail(), now), Some((Taken::StillFailing, 1)));
     assert_eq!(s.list(&plan).addrs, ["10.0.0.2:9876"]);
     let v = s.view(&plan);
@@ -80,10 +83,11 @@ fn the_address_server_replaces_addrs_once_it_answers_unless_union() {
         let mut s = Sources::default();
         s.follow(&plan);
         assert_eq!(s.list(&plan).addrs, ["10.0.0.1:9876"], "{combine}");
-        assert!(s.take_server(Err("down".into())));
-        assert!(!s.take_server(Err("down".into())), "said once");
+        assert_eq!(s.take_server(Err("down".into())), Taken::StartedFailing("down".into()));
+        assert_eq!(s.take_server(Err("down".into())), Taken::StillFailing, "said once");
         assert_eq!(s.list(&plan).addrs, ["10.0.0.1:9876"], "{combine}");
-        s.take_server(Ok(vec!["10.9.0.1:9876".into()]));
+        let back = s.take_server(Ok(vec!["10.9.0.1:9876".into()]));
+        assert_eq!(back, Taken::Recovered(Change::default()), "{combine}");
         assert_eq!(s.list(&plan).addrs, want, "{combine}");
         // A failure after an answer keeps the answer.
         s.take_server(Err("down".into()));
