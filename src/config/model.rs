@@ -260,9 +260,10 @@ pub struct RegisterConfig {
     pub compressed: bool,
     /// Send registrations oneway.
     pub oneway: bool,
-    /// With this set, unchanged registrations are skipped (data-version check) but a full one
-    /// is still sent at least this often; unset: every registration is full, as Java's default;
-    /// "never": only changed rounds register fully (broker.conf `forceRegister=false`).
+    /// Unchanged registrations are skipped (the heartbeat's or a QUERY_DATA_VERSION's
+    /// data-version check) but a full one is still sent at least this often (default 5 min);
+    /// None ("always"): every round is full, as Java brokers register; "never": only changed
+    /// rounds register fully (broker.conf `forceRegister=false`).
     #[serde(with = "force_every_serde")]
     pub force_every: Option<Duration>,
     /// Period of the QUERY_DATA_VERSION heartbeat to each NameServer (200ms..=10s); None: "off".
@@ -401,7 +402,7 @@ impl Default for RegisterConfig {
             timeout: Duration::from_secs(3),
             compressed: false,
             oneway: false,
-            force_every: None,
+            force_every: Some(super::serde_helpers::DEFAULT_FORCE_EVERY),
             heartbeat: Some(DEFAULT_HEARTBEAT),
             heartbeat_timeout: Some(DEFAULT_HEARTBEAT_TIMEOUT),
             split_size: crate::broker::DEFAULT_SPLIT_SIZE,

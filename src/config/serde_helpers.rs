@@ -1,5 +1,5 @@
-//! How the model's special values are written: a duration or "off", a duration or "never", and a
-//! NameServer list as a TOML list or one `;`-separated string.
+//! How the model's special values are written: a duration or "off", a duration, "always" or
+//! "never", and a NameServer list as a TOML list or one `;`-separated string.
 
 use std::time::Duration;
 
@@ -7,6 +7,11 @@ use serde::{Deserialize, Deserializer};
 
 /// `register.force_every = "never"`, as a duration no clock reaches.
 pub const NEVER: Duration = Duration::MAX;
+
+/// `register.force_every` by default: the heartbeats and the route read-back find a NameServer
+/// that lost the broker within seconds, so a full registration every round is a safety net
+/// only (`rmq-bench fleet`, README "Fleet scale": most of a fleet's cost to the NameServers).
+pub const DEFAULT_FORCE_EVERY: Duration = Duration::from_secs(300);
 
 /// A duration, or "off" (None). None is written as "off": omitting the key would read back as
 /// the default, not as off.
@@ -34,7 +39,7 @@ pub(super) mod off_serde {
     }
 }
 
-/// A duration, or "never" ([`NEVER`]).
+/// A duration, "never" ([`NEVER`]) or "always" (None: every round is a full one).
 pub(super) mod force_every_serde {
     use std::time::Duration;
 
@@ -43,7 +48,8 @@ pub(super) mod force_every_serde {
 
     pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match v {
-            None => s.serialize_none(),
+            // Written out: omitting the key would read back as the default, not as always.
+            None => s.serialize_some("always"),
             Some(d) if *d == crate::config::serde_helpers::NEVER => s.serialize_some("never"),
             Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
         }
@@ -51,11 +57,12 @@ pub(super) mod force_every_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         match Option::<String>::deserialize(d)? {
-            None => Ok(None),
+            Some(s) if s.trim() == "always" => Ok(None),
             Some(s) if s.trim() == "never" => Ok(Some(crate::config::serde_helpers::NEVER)),
             Some(s) => humantime::parse_duration(&s)
                 .map(Some)
-                .map_err(|e| D::Error::custom(format!("{s:?}: {e} (or \"never\")"))),
+                .map_err(|e| D::Error::custom(format!("{s:?}: {e} (or \"always\", \"never\")"))),
+            None => Ok(Some(super::DEFAULT_FORCE_EVERY)),
         }
     }
 }

@@ -102,6 +102,8 @@ pub(crate) struct RegisterOut {
     pub(crate) metrics: RegisterMetrics,
     /// Its NameServers' tasks' series, handed to each by the fleet.
     pub(crate) namesrv: Arc<NamesrvMetrics>,
+    /// Where its waits between rounds are drawn from (random; fixed in tests).
+    pub(crate) round_seed: u64,
 }
 
 /// What the address-refresh task publishes.
@@ -194,6 +196,7 @@ impl Channels {
                 master,
                 metrics: RegisterMetrics::new(metrics),
                 namesrv: namesrv_handle(metrics),
+                round_seed: fastrand::u64(..),
             },
             drains,
             topics,

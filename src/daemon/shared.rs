@@ -23,6 +23,10 @@ use crate::config::Config;
 use crate::config::HealthCheck;
 use crate::metrics::Metrics;
 
+/// The seed of the waits between rounds in unit tests.
+#[cfg(test)]
+pub(crate) const TEST_SEED: u64 = 7;
+
 /// Context shared by the daemon's tasks: handles and watches, no state of its own.
 pub(crate) struct Shared {
     /// The configuration in force; published at start and by a reload.
@@ -171,7 +175,9 @@ impl Shared {
         let cfg = Arc::new(InForce::unpinned(cfg).expect("TLS"));
         let api = super::api::build_api(&cfg, None).expect("api");
         let id = Current::from_config(&cfg);
-        let (channels, sh) = super::publisher::Channels::new(&cfg, None, api, &metrics);
+        let (mut channels, sh) = super::publisher::Channels::new(&cfg, None, api, &metrics);
+        // The waits between rounds are the same in every run.
+        channels.register.round_seed = TEST_SEED;
         channels.identity.identity.send_replace(Some(id));
         (Arc::new(sh), channels)
     }

@@ -2,6 +2,7 @@
 //! tasks, and publishes what every NameServer is told.
 
 mod round;
+mod spread;
 mod state;
 mod task;
 

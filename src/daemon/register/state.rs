@@ -4,6 +4,7 @@ use tokio::time::Instant;
 
 use std::sync::Arc;
 
+use super::spread::Spread;
 use crate::daemon::drain::Drain;
 use crate::daemon::identity::Current;
 use crate::daemon::publisher::RegisterOut;
@@ -23,11 +24,15 @@ pub(crate) struct Rounds {
     pub(crate) up: bool,
     /// The drain in force.
     pub(crate) drain: Option<Drain>,
+    /// The waits between rounds.
+    pub(crate) spread: Spread,
 }
 
 impl Rounds {
-    /// The state at the task's start: nothing advertised yet.
+    /// The state at the task's start: nothing advertised yet; the waits between rounds drawn
+    /// from the register task's seed.
     pub(crate) fn new(out: Arc<RegisterOut>, topics: Arc<TopicsAsk>, up: bool) -> Rounds {
+        let seed = out.round_seed;
         Rounds {
             out,
             topics,
@@ -35,6 +40,7 @@ impl Rounds {
             advertised: None,
             up,
             drain: None,
+            spread: Spread::new(seed),
         }
     }
 }

@@ -47,7 +47,7 @@ pub(crate) async fn register_loop(
                 _ = sh.token.cancelled() => break,
                 () = round(&sh, &cfg, &fleet, &mut rounds) => {}
             }
-            next = Instant::now() + cfg.register.interval;
+            next = Instant::now() + rounds.spread.next(cfg.register.interval);
         }
         let drain_max = rounds
             .drain
@@ -220,15 +220,24 @@ mod tests {
         let (sh, ch) = Shared::for_tests(cfg);
         let (out, topics) = register_ends(&sh, ch);
         let task = tokio::spawn(register_loop(sh.clone(), Arc::default(), out, topics));
+        let started = Instant::now();
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(rounds(&sh), 1, "first round at once");
-        tokio::time::sleep(Duration::from_secs(29)).await;
-        assert_eq!(rounds(&sh), 1);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(rounds(&sh), 2, "second round after the 30 s interval");
+        // The waits are the interval spread within ±10 %, the same for a seed every time.
+        let mut spread = super::super::spread::Spread::new(crate::daemon::shared::TEST_SEED);
+        let mut due = started;
+        for n in 2..=4 {
+            let wait = spread.next(Duration::from_secs(30));
+            assert!((27_000..=33_000).contains(&wait.as_millis()), "{wait:?}");
+            due += wait;
+            tokio::time::sleep_until(due - Duration::from_millis(5)).await;
+            assert_eq!(rounds(&sh), n - 1, "round {n} not before its wait");
+            tokio::time::sleep_until(due + Duration::from_millis(5)).await;
+            assert_eq!(rounds(&sh), n, "round {n} after {wait:?}");
+        }
         sh.register_now.notify_one();
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(rounds(&sh), 3, "a request registers at once");
+        assert_eq!(rounds(&sh), 5, "a request registers at once");
         sh.token.cancel();
         assert!(task.await.unwrap().is_ok());
     }
