@@ -1,6 +1,7 @@
 //! Benchmarks: remoting round trips against a loopback responder and the real NameServer,
 //! the register body's encode cost, the daemon at 100k topics (`scale`) and through 2,000 lost
-//! connections (`soak`). Prints tables; run with `cargo run --release --bin rmq-bench`.
+//! connections (`soak`), a fleet of registrars sharing a NameServer (`fleet`). Prints tables;
+//! run with `cargo run --release --bin rmq-bench`.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +23,8 @@ use tokio_util::codec::Framed;
 mod cpu;
 #[path = "rmq-bench/daemon.rs"]
 mod daemon;
+#[path = "rmq-bench/fleet.rs"]
+mod fleet;
 #[path = "rmq-bench/heartbeat.rs"]
 mod heartbeat;
 #[path = "rmq-bench/remoting.rs"]
@@ -105,6 +108,11 @@ async fn main() -> Result<(), BoxError> {
     }
     if what == "cpu" {
         cpu::run(arg_or(5)).await?;
+    }
+    if what == "fleet" {
+        use clap::Parser;
+        // "fleet" stands where a program's name would.
+        fleet::run(fleet::Args::try_parse_from(std::env::args().skip(1))?).await?;
     }
     if what == "heartbeat" {
         heartbeat::run(arg_or(60)).await?;

@@ -496,6 +496,22 @@ fn heartbeat_keys_default_to_one_second_and_ten_seconds_and_take_off() {
 }
 
 #[test]
+fn force_every_survives_a_print_and_a_read_back_in_each_of_its_forms() {
+    for (written, value) in [
+        ("", Some(Duration::from_secs(300))),
+        ("force_every = \"always\"\n", None),
+        ("force_every = \"never\"\n", Some(crate::config::NEVER)),
+        ("force_every = \"90s\"\n", Some(Duration::from_secs(90))),
+    ] {
+        let c = from_toml_str(&format!("{MIN}\n[register]\n{written}")).unwrap();
+        assert_eq!(c.register.force_every, value, "{written}");
+        let printed = toml::to_string(&c).unwrap();
+        let back = from_toml_str(&printed).unwrap();
+        assert_eq!(back.register.force_every, value, "{printed}");
+    }
+}
+
+#[test]
 fn the_default_expiry_rises_to_what_the_timings_need_and_a_set_one_is_checked() {
     // register.timeout = 10s was valid before heartbeats: the default expiry (10 s) follows it
     // up to timeout + 2 x heartbeat instead of refusing a config the operator never changed.

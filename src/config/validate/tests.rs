@@ -142,7 +142,7 @@ fn values_that_used_to_panic_or_misbehave_are_refused_at_load() {
 }
 
 #[test]
-fn force_every_takes_never_and_broker_permission_is_checked() {
+fn force_every_takes_always_and_never_defaults_to_5m_and_broker_permission_is_checked() {
     Jail::expect_with(|jail| {
         let c = load_in(
             jail,
@@ -150,6 +150,13 @@ fn force_every_takes_never_and_broker_permission_is_checked() {
         )
         .unwrap();
         assert_eq!(c.register.force_every, Some(NEVER));
+        let always = format!("{MIN}\n[register]\nforce_every = \"always\"\n");
+        assert_eq!(load_in(jail, &always).unwrap().register.force_every, None);
+        // Unset: a full registration at least every 5 min, within the 30 min that the
+        // heartbeats and the read-back are trusted for.
+        let unset = load_in(jail, MIN).unwrap().register.force_every;
+        assert_eq!(unset, Some(Duration::from_secs(300)));
+        assert!(unset.is_some_and(|d| d <= Duration::from_secs(30 * 60)));
         let e = load_in(jail, &MIN.replace("[namesrv]", "permission = 9\n[namesrv]")).unwrap_err();
         assert_eq!(e.key, "broker.permission");
         Ok(())
