@@ -351,14 +351,32 @@ fn status_kib(pid: u32, key: &str) -> u64 {
 
 /// User + system CPU time of a process, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = after
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // Fields after the command: state(skipped: not a number) ... utime is 14th overall.
-    f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
+    stat_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default())
+}
+
+/// utime + stime of a `/proc/.../stat` line. The fields after the command name (which may hold
+/// spaces) start at the state; utime and stime are the 12th and 13th of them. Counted by
+/// position: an earlier version skipped the fields that are not unsigned numbers, and for a
+/// process without a terminal (tpgid -1) read stime + cutime instead.
+fn stat_ticks(stat: &str) -> u64 {
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    rest.split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_ticks_are_utime_and_stime_whatever_the_terminal_fields_hold() {
+        // A daemon's line: no terminal (tty 0, tpgid -1), a command name with a space.
+        let line = "2240 (a b) S 1 2240 2240 0 -1 4194304 128 0 0 0 700 50 3 4 20 0 1 0 5";
+        assert_eq!(super::stat_ticks(line), 750);
+        let tty = "2240 (sh) R 1 2240 2240 34816 2240 4194304 128 0 0 0 9 1 0 0 20 0 1 0 5";
+        assert_eq!(super::stat_ticks(tty), 10);
+    }
 }
 
 fn clock_ticks_per_second() -> f64 {
