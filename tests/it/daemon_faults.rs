@@ -58,8 +58,12 @@ async fn a_never_reading_namesrv_costs_no_memory_no_fds_and_not_the_exit_bound()
     let mut d = Daemon::start(|dir, http| {
         std::fs::write(dir.join("topics.json"), topics_json(30_000, 1)).unwrap();
         let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
-        base_config("fault-stall", http, &[&healthy.addr, &stalled], &extra)
-            .replace("[register]", "[register]\ninterval = \"10s\"")
+        // Every round a full registration: each sends the 30k-topic body at the stalled peer,
+        // which is what the memory bound is about.
+        base_config("fault-stall", http, &[&healthy.addr, &stalled], &extra).replace(
+            "[register]",
+            "[register]\ninterval = \"10s\"\nforce_every = \"always\"",
+        )
             .replace("level = \"debug\"", "level = \"info\"")
     });
     let pid = d.pid();
