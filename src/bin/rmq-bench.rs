@@ -367,18 +367,6 @@ fn stat_ticks(stat: &str) -> u64 {
         .sum()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn cpu_ticks_are_utime_and_stime_whatever_the_terminal_fields_hold() {
-        // A daemon's line: no terminal (tty 0, tpgid -1), a command name with a space.
-        let line = "2240 (a b) S 1 2240 2240 0 -1 4194304 128 0 0 0 700 50 3 4 20 0 1 0 5";
-        assert_eq!(super::stat_ticks(line), 750);
-        let tty = "2240 (sh) R 1 2240 2240 34816 2240 4194304 128 0 0 0 9 1 0 0 20 0 1 0 5";
-        assert_eq!(super::stat_ticks(tty), 10);
-    }
-}
-
 fn clock_ticks_per_second() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -473,4 +461,16 @@ fn http_client() -> Result<reqwest::Client, BoxError> {
     Ok(reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_ticks_are_utime_and_stime_whatever_the_terminal_fields_hold() {
+        // A daemon's line: no terminal (tty 0, tpgid -1), a command name with a space.
+        let line = "2240 (a b) S 1 2240 2240 0 -1 4194304 128 0 0 0 700 50 3 4 20 0 1 0 5";
+        assert_eq!(super::stat_ticks(line), 750);
+        let tty = "2240 (sh) R 1 2240 2240 34816 2240 4194304 128 0 0 0 9 1 0 0 20 0 1 0 5";
+        assert_eq!(super::stat_ticks(tty), 10);
+    }
 }

@@ -60,10 +60,11 @@ async fn a_never_reading_namesrv_costs_no_memory_no_fds_and_not_the_exit_bound()
         let extra = format!("[broker.topics]\nfile = {:?}\n", dir.join("topics.json"));
         // Every round a full registration: each sends the 30k-topic body at the stalled peer,
         // which is what the memory bound is about.
-        base_config("fault-stall", http, &[&healthy.addr, &stalled], &extra).replace(
-            "[register]",
-            "[register]\ninterval = \"10s\"\nforce_every = \"always\"",
-        )
+        base_config("fault-stall", http, &[&healthy.addr, &stalled], &extra)
+            .replace(
+                "[register]",
+                "[register]\ninterval = \"10s\"\nforce_every = \"always\"",
+            )
             .replace("level = \"debug\"", "level = \"info\"")
     });
     let pid = d.pid();
