@@ -37,7 +37,7 @@ pub use {
         RemotingConfig, SlaveConfig, DEFAULT_HEARTBEAT, DEFAULT_HEARTBEAT_TIMEOUT,
         DEFAULT_MAX_REPLY_FRAME, ENV_CONFIG, ENV_PREFIX,
     },
-    serde_helpers::{DEFAULT_FORCE_EVERY, NEVER},
+    serde_helpers::NEVER,
     validate::{validate, Invalid},
     crate::tls::TlsConfig,
 };
